@@ -1,0 +1,83 @@
+/* How the VMM (and the trace replayer, and fuzzers) create device models without knowing
+ * them: a registry of device types, each built from a kind name and an argument string,
+ * e.g. kind "virtio-blk", args "path=disk.img,ro,id=root". The same (kind, args, base, irq)
+ * tuple is what a trace header stores, so replay rebuilds exactly the recorded machine.
+ * Device models include only this header and the narrow vmm/ interfaces it names. */
+#ifndef VMLAB_DEVICE_H
+#define VMLAB_DEVICE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/bus.h"
+#include "vmm/clock.h"
+#include "vmm/guest_mem.h"
+#include "vmm/irq.h"
+
+#define DEVICE_KIND_MAX 24
+#define DEVICE_ARGS_MAX 512
+#define DEVICE_NAME_MAX 32
+
+/* Everything a device may use. */
+struct device_env {
+    struct guest_mem *mem;
+    const struct clock *clock;
+    struct irq_line irq;            /* gsi from the memory map slot */
+    uint64_t base;                  /* bus address of the device's window */
+    uint64_t seed;                  /* per-device seed derived from the run's --seed */
+    int deterministic;              /* 1 on the software CPU and in replay */
+    FILE *log;                      /* where device log lines go (stderr by default) */
+    /* Ask the VMM to end the run with this exit status (guest exit devices). */
+    void (*request_exit)(void *opaque, int status);
+    void *request_exit_opaque;
+    /* Files a device opens come from here (replay may redirect them). NULL: open(2). */
+    int (*open_file)(void *opaque, const char *path, int flags);
+    void *open_file_opaque;
+};
+
+struct device;
+
+struct device_type {
+    const char *kind;               /* "virtio-blk", "uart8250", ... */
+    enum bus_space space;           /* bus the window lives on */
+    uint64_t window_size;           /* bytes (MMIO) or ports (PIO) */
+    /* Parse args, allocate, return state via *state. Errors: -errno and a one-line message
+     * in err naming the field and value. */
+    int (*create)(const char *args, const struct device_env *env, void **state,
+                  char *err, size_t errlen);
+    const struct bus_ops *ops;      /* register access; opaque = state */
+    void (*destroy)(void *state);
+    /* Optional: virtio device ID for the FDT / cmdline, 0 if not virtio. */
+    uint32_t virtio_id;
+};
+
+struct device {
+    const struct device_type *type;
+    void *state;
+    char kind[DEVICE_KIND_MAX];
+    char args[DEVICE_ARGS_MAX];
+    char name[DEVICE_NAME_MAX];
+    uint64_t base;
+    int irq;
+};
+
+/* The registry: every type linked into this binary. */
+const struct device_type *device_type_find(const char *kind);
+/* Iterate: index 0.. until NULL. */
+const struct device_type *device_type_at(unsigned index);
+
+/* Creates a device of `kind` at env->base and registers its window on `bus`.
+ * Returns 0 or -errno with a message in err. */
+int device_create(struct device *dev, const char *kind, const char *args,
+                  const struct device_env *env, struct bus *bus, char *err, size_t errlen);
+void device_destroy(struct device *dev);
+
+/* Argument-string helpers shared by device models: "key=value,flag,key2=value2". */
+/* Copies the value of `key` into out; 1 if found, 0 if absent, -EINVAL if too long. */
+int device_arg_get(const char *args, const char *key, char *out, size_t outlen);
+/* 1 if `flag` appears as a bare word or as flag=on/true/1, else 0. */
+int device_arg_flag(const char *args, const char *flag);
+/* Rejects any key not in the NULL-terminated `allowed` list: -EINVAL naming it in err. */
+int device_args_check(const char *args, const char *const *allowed, char *err, size_t errlen);
+
+#endif

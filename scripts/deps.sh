@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vmlab needs, only those missing; quiet when all are present.
+# Each package and why:
+#   libunicorn-dev      software CPU backend (sim/)
+#   libcapstone-dev     decoding new guest blocks to find rdtsc (sim/)
+#   libfdt-dev          device tree for the guest (host builds it, guest reads it)
+#   check               unit tests (tests/)
+#   pkg-config          build flags
+#   libjson-c-dev       control-socket protocol (vmm/control)
+#   libprotobuf-c-dev protobuf-c-compiler  composite disk format (devices/disk)
+#   protobuf-compiler   protoc --decode checks of composite files we write
+#   gdisk               sgdisk -v checks of the GPT we write
+#   qemu-system-x86 qemu-utils  the peer VMM (same guests under QEMU microvm), qemu-img checks
+#   lcov                coverage reports
+#   clang llvm libclang-rt-14-dev  libFuzzer + sanitizer runtimes for fuzz targets
+#   afl++               AFL++ builds of the fuzz targets
+#   python3-matplotlib  report plots (harness/, reports/)
+#   hyperfine           boot-to-exit timing in make bench
+#   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libunicorn-dev libcapstone-dev libfdt-dev check
+  libjson-c-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  gdisk qemu-system-x86 qemu-utils lcov
+  clang llvm libclang-rt-14-dev afl++
+  python3-matplotlib hyperfine
+  busybox-static cpio
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -1,0 +1,94 @@
+/* The CPU backend interface: the software CPU (sim/) and KVM (vmm/kvm/) both implement it.
+ * A backend runs guest code and hands every MMIO and port access to the buses in its
+ * cpu_env; it never knows which devices sit there. */
+#ifndef VMLAB_CPU_BACKEND_H
+#define VMLAB_CPU_BACKEND_H
+
+#include <stdint.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "guest_mem.h"
+#include "irq.h"
+#include "stats.h"
+
+/* Why run() returned. */
+enum cpu_stop_reason {
+    CPU_STOP_REQUESTED,     /* cpu_env.stop_requested was set (guest exit device, control socket) */
+    CPU_STOP_SHUTDOWN,      /* the guest powered off / reset itself */
+    CPU_STOP_HALTED,        /* HLT with interrupts disabled and nothing that can wake it */
+    CPU_STOP_FAULT,         /* unmapped access, invalid opcode, unhandled exception */
+    CPU_STOP_TRIPLE_FAULT,
+    CPU_STOP_INSN_LIMIT,    /* --max-insns reached */
+    CPU_STOP_ERROR,         /* the backend itself failed */
+};
+
+#define CPU_RECENT_EXITS 16
+
+struct cpu_exit_record {
+    uint64_t insns;         /* instruction count when it happened */
+    uint64_t rip;
+    uint64_t addr;
+    uint64_t value;
+    uint8_t kind;           /* enum exit_kind */
+    uint8_t size;
+};
+
+struct cpu_stop {
+    enum cpu_stop_reason reason;
+    uint64_t rip;
+    uint64_t fault_addr;
+    char detail[160];       /* one line: what happened, in the backend's words */
+    /* The last CPU_RECENT_EXITS exits, oldest first, for the diagnostic screen. */
+    struct cpu_exit_record recent[CPU_RECENT_EXITS];
+    unsigned nrecent;
+};
+
+/* How the guest starts. */
+enum cpu_boot_mode {
+    CPU_BOOT_PVH32,         /* 32-bit flat protected mode, paging off, EBX = hvm_start_info */
+    CPU_BOOT_LINUX64,       /* 64-bit mode with identity page tables, RSI = boot_params */
+};
+
+struct cpu_boot {
+    enum cpu_boot_mode mode;
+    uint64_t entry;
+    uint64_t arg;           /* EBX for PVH, RSI for Linux */
+};
+
+/* What the VMM hands a backend. The backend owns none of it. */
+struct cpu_env {
+    struct guest_mem *mem;
+    struct bus *mmio;
+    struct bus *pio;
+    struct vm_stats *stats;
+    volatile int *stop_requested;   /* devices and the control socket set it; run() returns */
+    uint64_t max_insns;             /* 0: no limit */
+    uint64_t seed;
+    /* Called from the run loop between slices of guest execution, on the vCPU thread:
+     * where the VMM services its control socket. May be NULL. */
+    void (*poll)(void *opaque);
+    void *poll_opaque;
+};
+
+struct cpu;
+
+struct cpu_backend_ops {
+    const char *name;
+    /* 0 if this backend can run here, else -errno with a reason in `why`. */
+    int (*probe)(char *why, unsigned whylen);
+    int (*create)(const struct cpu_env *env, struct cpu **out);
+    int (*boot)(struct cpu *cpu, const struct cpu_boot *boot);
+    /* Runs the guest until it must stop; fills *stop. Returns 0 or -errno on backend failure. */
+    int (*run)(struct cpu *cpu, struct cpu_stop *stop);
+    /* Interrupt lines of this machine (the emulated or in-kernel I/O APIC). */
+    const struct irq_sink *(*irq_sink)(struct cpu *cpu);
+    /* The clock devices read: virtual on the software CPU, host monotonic on KVM. */
+    const struct clock *(*clock)(struct cpu *cpu);
+    void (*destroy)(struct cpu *cpu);
+};
+
+extern const struct cpu_backend_ops sim_cpu_backend;   /* sim/ */
+extern const struct cpu_backend_ops kvm_cpu_backend;   /* vmm/kvm/ */
+
+#endif

@@ -1,0 +1,67 @@
+/* The machine's memory and port map: the one table the loader, the FDT, the kernel
+ * command line, the bus and both CPU backends read. Nothing else hard-codes an address. */
+#ifndef VMLAB_MEMMAP_H
+#define VMLAB_MEMMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum memmap_kind {
+    MEMMAP_RAM,        /* guest RAM (size set by --mem) */
+    MEMMAP_BOOT,       /* inside low RAM: where the loader puts boot data */
+    MEMMAP_MMIO,       /* memory-mapped device window */
+    MEMMAP_PIO,        /* x86 I/O port range */
+};
+
+struct memmap_entry {
+    const char *name;
+    enum memmap_kind kind;
+    uint64_t base;
+    uint64_t size;
+    int irq;           /* GSI on the I/O APIC, or -1 */
+};
+
+/* Low RAM ends where the MMIO hole starts; RAM beyond that continues at 4 GiB. */
+#define MEMMAP_MMIO_HOLE_START   0xd0000000ULL
+#define MEMMAP_MMIO_HOLE_END     0x100000000ULL
+#define MEMMAP_HIGH_RAM_START    0x100000000ULL
+
+/* Boot data in low RAM, below the 1 MiB where guest programs load. */
+#define MEMMAP_START_INFO_ADDR   0x6000ULL     /* struct hvm_start_info + module list */
+#define MEMMAP_CMDLINE_ADDR      0x7000ULL
+#define MEMMAP_CMDLINE_MAX       0x1000ULL
+#define MEMMAP_FDT_ADDR          0x10000ULL
+#define MEMMAP_FDT_MAX           0x10000ULL
+#define MEMMAP_GUEST_LOAD_MIN    0x100000ULL   /* ELF segments must start at or above */
+
+/* virtio-mmio: one 4 KiB window each from 0xd0000000, IRQ 5 + slot. */
+#define MEMMAP_VIRTIO_MMIO_BASE  0xd0000000ULL
+#define MEMMAP_VIRTIO_MMIO_SIZE  0x1000ULL
+#define MEMMAP_VIRTIO_MMIO_SLOTS 16
+#define MEMMAP_VIRTIO_IRQ_BASE   5
+
+#define MEMMAP_IOAPIC_BASE       0xfec00000ULL
+#define MEMMAP_IOAPIC_SIZE       0x1000ULL
+#define MEMMAP_IOAPIC_PINS       24
+#define MEMMAP_LAPIC_BASE        0xfee00000ULL
+#define MEMMAP_LAPIC_SIZE        0x1000ULL
+
+#define MEMMAP_SERIAL_PORT       0x3f8
+#define MEMMAP_SERIAL_IRQ        4
+#define MEMMAP_DEBUG_EXIT_PORT   0xf4
+
+/* The whole table, terminated by an entry with name == NULL. */
+extern const struct memmap_entry memmap_table[];
+
+/* Finds an entry by name; NULL if absent. */
+const struct memmap_entry *memmap_find(const char *name);
+
+/* Guest-physical base and IRQ of virtio-mmio slot `slot`; -EINVAL past the last slot. */
+int memmap_virtio_slot(unsigned slot, uint64_t *base, int *irq);
+
+/* RAM layout for `ram_size` bytes: up to two ranges (below the hole, above 4 GiB).
+ * Returns the number of ranges (1 or 2), or -EINVAL for a zero size. */
+struct memmap_range { uint64_t base, size; };
+int memmap_ram_ranges(uint64_t ram_size, struct memmap_range out[2]);
+
+#endif
