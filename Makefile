@@ -31,6 +31,7 @@ GEN_SRCS :=
 GEN_HDRS :=
 
 .PHONY: all deps run test bench clean guests check-deps
+.SECONDARY:
 all: $(BUILD)/vmlab guests
 
 # Extra rules contributed by directories (generated code, guests, fuzzers, tests).

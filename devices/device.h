@@ -14,6 +14,8 @@
 #include "vmm/guest_mem.h"
 #include "vmm/irq.h"
 
+struct disk;
+
 #define DEVICE_KIND_MAX 24
 #define DEVICE_ARGS_MAX 512
 #define DEVICE_NAME_MAX 32
@@ -30,9 +32,11 @@ struct device_env {
     /* Ask the VMM to end the run with this exit status (guest exit devices). */
     void (*request_exit)(void *opaque, int status);
     void *request_exit_opaque;
-    /* Files a device opens come from here (replay may redirect them). NULL: open(2). */
-    int (*open_file)(void *opaque, const char *path, int flags);
-    void *open_file_opaque;
+    /* Disks a device names are opened through this (the replayer substitutes a
+     * copy-on-write overlay so replay never writes a real file). NULL: disk_open(). */
+    int (*open_disk)(void *opaque, const char *path, int read_only, struct disk **out,
+                     char *err, size_t errlen);
+    void *open_disk_opaque;
 };
 
 struct device;

@@ -86,6 +86,8 @@ struct cpu_backend_ops {
     /* The clock devices read: virtual on the software CPU, host monotonic on KVM. */
     const struct clock *(*clock)(struct cpu *cpu);
     void (*destroy)(struct cpu *cpu);
+    /* The guest TSC rate in kHz (put in the device tree for guests). */
+    uint64_t (*tsc_khz)(struct cpu *cpu);
 };
 
 extern const struct cpu_backend_ops sim_cpu_backend;   /* sim/ */

@@ -1,0 +1,26 @@
+/* Every device type linked into vmlab. Explicit, so a static link keeps them all and the
+ * lookup order is fixed. */
+#include "device.h"
+
+#include <string.h>
+
+extern const struct device_type uart8250_type;
+extern const struct device_type debug_exit_type;
+
+static const struct device_type *const registry[] = {
+    &uart8250_type,
+    &debug_exit_type,
+};
+
+const struct device_type *device_type_at(unsigned index)
+{
+    return index < sizeof(registry) / sizeof(registry[0]) ? registry[index] : NULL;
+}
+
+const struct device_type *device_type_find(const char *kind)
+{
+    for (unsigned i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+        if (strcmp(registry[i]->kind, kind) == 0)
+            return registry[i];
+    return NULL;
+}

@@ -1,0 +1,178 @@
+#include "cli_run.h"
+#include "parse_size.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
+    OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET,
+};
+
+static const struct option run_options[] = {
+    { "cpu", required_argument, NULL, OPT_CPU },
+    { "mem", required_argument, NULL, OPT_MEM },
+    { "seed", required_argument, NULL, OPT_SEED },
+    { "serial", required_argument, NULL, OPT_SERIAL },
+    { "serial-in", required_argument, NULL, OPT_SERIAL_IN },
+    { "max-insns", required_argument, NULL, OPT_MAX_INSNS },
+    { "stats", no_argument, NULL, OPT_STATS },
+    { "block", required_argument, NULL, OPT_BLOCK },
+    { "console", required_argument, NULL, OPT_CONSOLE },
+    { "rng", no_argument, NULL, OPT_RNG },
+    { "trace", required_argument, NULL, OPT_TRACE },
+    { "socket", required_argument, NULL, OPT_SOCKET },
+    { "kernel", required_argument, NULL, OPT_KERNEL },
+    { "initrd", required_argument, NULL, OPT_INITRD },
+    { "cmdline", required_argument, NULL, OPT_CMDLINE },
+    { "quiet", no_argument, NULL, OPT_QUIET },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+void cli_run_usage(FILE *f)
+{
+    fputs("Usage: vmlab run [OPTIONS] PROGRAM [-- GUEST-ARGS...]\n"
+          "       vmlab run [OPTIONS] --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
+          "\n"
+          "Boots a PVH guest program (an x86_64 ELF with a Xen PVH note) or a Linux kernel.\n"
+          "\n"
+          "Options:\n"
+          "  --cpu sim|kvm|auto     CPU backend (default sim; auto picks kvm when /dev/kvm opens)\n"
+          "  --mem SIZE             guest RAM, e.g. 128M, 1G (default 128M, minimum 2M)\n"
+          "  --seed N               seed for every random choice in the run (default 0)\n"
+          "  --serial stdio|none|PATH   where the 8250 UART's output goes (default stdio)\n"
+          "  --serial-in STRING     scripted UART input (escapes: \\n \\x2c ...)\n"
+          "  --max-insns N          stop after N guest instructions (software CPU)\n"
+          "  --stats                print instructions retired, virtual time and exits by kind\n"
+          "  --block SPEC           add a virtio-blk disk: PATH[,ro][,id=NAME] or mem=SIZE[,...]\n"
+          "  --console ARGS         add a virtio-console: out=stdio|PATH|none[,in=STRING]\n"
+          "  --rng                  add a virtio-rng\n"
+          "  --trace FILE           record every guest/device interaction to FILE\n"
+          "  --socket PATH          listen for control commands on a Unix socket\n"
+          "  --kernel FILE          boot a Linux bzImage instead of a PVH program\n"
+          "  --initrd FILE          initial ramdisk for --kernel\n"
+          "  --cmdline STRING       kernel command line (virtio_mmio.device= entries are added)\n"
+          "  --quiet                no informational notes on stderr\n"
+          "  --help                 this text\n"
+          "\n"
+          "Exit status: (v<<1)|1 when the guest writes v to port 0xf4 (QEMU isa-debug-exit),\n"
+          "0 on clean shutdown, 2 bad usage or input, 4 guest fault, 6 guest hung,\n"
+          "8 --max-insns reached, 10 internal error.\n", f);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    if (!s || !*s || *s == '-')
+        return -EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t errlen)
+{
+    struct vm_options *o = &out->vm;
+    int c;
+
+    memset(out, 0, sizeof(*out));
+    o->mem = 128ULL << 20;
+    o->cpu = "sim";
+    o->serial = "stdio";
+    optind = 0;         /* getopt keeps global state: reset for every parse */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:", run_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CPU:
+            if (strcmp(optarg, "sim") && strcmp(optarg, "kvm") && strcmp(optarg, "auto")) {
+                snprintf(err, errlen, "--cpu '%s' is not one of sim, kvm, auto", optarg);
+                return -EINVAL;
+            }
+            o->cpu = optarg;
+            break;
+        case OPT_MEM:
+            if (parse_size(optarg, &o->mem)) {
+                snprintf(err, errlen, "--mem '%s' is not a size (e.g. 128M, 1G)", optarg);
+                return -EINVAL;
+            }
+            if (o->mem == 0) {
+                snprintf(err, errlen, "--mem 0: guest RAM must be at least 2M");
+                return -EINVAL;
+            }
+            break;
+        case OPT_SEED:
+            if (parse_u64(optarg, &o->seed)) {
+                snprintf(err, errlen, "--seed '%s' is not an unsigned integer", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_SERIAL: o->serial = optarg; break;
+        case OPT_SERIAL_IN: o->serial_in = optarg; break;
+        case OPT_MAX_INSNS:
+            if (parse_u64(optarg, &o->max_insns) || o->max_insns == 0) {
+                snprintf(err, errlen, "--max-insns '%s' is not a positive integer", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_STATS: out->stats = 1; break;
+        case OPT_BLOCK:
+            if (o->nblocks == VM_MAX_BLOCKS) {
+                snprintf(err, errlen, "--block: at most %d disks", VM_MAX_BLOCKS);
+                return -EINVAL;
+            }
+            o->blocks[o->nblocks++] = optarg;
+            break;
+        case OPT_CONSOLE: o->console = optarg; break;
+        case OPT_RNG: o->rng = 1; break;
+        case OPT_TRACE: o->trace = optarg; break;
+        case OPT_SOCKET: o->socket = optarg; break;
+        case OPT_KERNEL: o->kernel = optarg; break;
+        case OPT_INITRD: o->initrd = optarg; break;
+        case OPT_CMDLINE: o->cmdline = optarg; break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case OPT_HELP: return 1;
+        case ':':
+            snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            snprintf(err, errlen, "unknown option '%s' (see vmlab run --help)",
+                     argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (o->kernel) {
+        if (optind < argc) {
+            snprintf(err, errlen, "--kernel and a PROGRAM ('%s') exclude each other",
+                     argv[optind]);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (o->initrd) {
+        snprintf(err, errlen, "--initrd needs --kernel");
+        return -EINVAL;
+    }
+    if (optind >= argc) {
+        snprintf(err, errlen, "no guest PROGRAM given (see vmlab run --help)");
+        return -EINVAL;
+    }
+    o->program = argv[optind++];
+    if (optind < argc && !strcmp(argv[optind], "--"))
+        optind++;
+    for (; optind < argc; optind++) {
+        if (o->nguest_args == VM_MAX_ARGS) {
+            snprintf(err, errlen, "more than %d guest arguments", VM_MAX_ARGS);
+            return -EINVAL;
+        }
+        o->guest_args[o->nguest_args++] = argv[optind];
+    }
+    return 0;
+}

@@ -1,0 +1,113 @@
+/* vmlab: one binary, crosvm-style subcommands. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_run.h"
+#include "commands.h"
+#include "vm.h"
+
+static int cmd_run(int argc, char **argv)
+{
+    struct run_cli cli;
+    char err[512] = "";
+    struct vm *vm;
+    struct cpu_stop stop;
+    int rc = cli_run_parse(argc, argv, &cli, err, sizeof(err));
+
+    if (rc == 1) {
+        cli_run_usage(stdout);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "vmlab: %s\n", err);
+        return VM_EXIT_USAGE;
+    }
+    rc = vm_create(&vm, &cli.vm, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vmlab: %s\n", err);
+        return rc == -ENOMEM || rc == -EINVAL || rc == -ENOEXEC || rc == -ERANGE ||
+               rc == -ENOENT || rc == -E2BIG || rc == -EACCES || rc == -EFBIG ||
+               rc == -ENOSPC || rc == -EISDIR || rc == -EROFS || rc == -ENODEV
+                   ? VM_EXIT_USAGE : VM_EXIT_INTERNAL;
+    }
+    int status = vm_run(vm, &stop);
+    fflush(stdout);
+    if (stop.reason != CPU_STOP_REQUESTED && stop.reason != CPU_STOP_SHUTDOWN)
+        vm_print_stop(&stop, stderr);
+    if (cli.stats)
+        vm_print_stats(vm, stderr);
+    status = vm_finish(vm, status, err, sizeof(err));
+    if (err[0])
+        fprintf(stderr, "vmlab: %s\n", err);
+    vm_destroy(vm);
+    return status;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+    { "run", "boot a guest program or Linux kernel", cmd_run },
+    COMMANDS_EXTRA
+    { "help", "show help for a command", cmd_help },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "vmlab %s: a virtual machine monitor and test lab\n\n"
+               "Usage: vmlab COMMAND [ARGS...]\n       vmlab help COMMAND\n"
+               "       vmlab --version\n\nCommands:\n", VMLAB_VERSION);
+    for (unsigned i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (unsigned i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "vmlab: unknown command '%s'\n", argv[1]);
+        return VM_EXIT_USAGE;
+    }
+    if (c->fn == cmd_help) {
+        usage(stdout);
+        return 0;
+    }
+    char *help_argv[] = { argv[1], "--help", NULL };
+    return c->fn(2, help_argv);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return VM_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("vmlab %s\n", VMLAB_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "vmlab: unknown command '%s' (see vmlab --help)\n", argv[1]);
+        return VM_EXIT_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,409 @@
+#include "vm.h"
+#include "fdt_build.h"
+#include "loader_pvh.h"
+#include "memmap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIN_MEM (2ULL << 20)
+
+static void vm_request_exit(void *opaque, int status)
+{
+    struct vm *vm = opaque;
+
+    if (!vm->exit_status_set) {
+        vm->exit_status = status;
+        vm->exit_status_set = 1;
+    }
+    vm->stop_requested = 1;
+}
+
+static int pick_backend(struct vm *vm, const char *cpu, int quiet, char *err, size_t errlen)
+{
+    char why[160] = "";
+
+    if (!strcmp(cpu, "sim")) {
+        vm->cpu_ops = &sim_cpu_backend;
+        return 0;
+    }
+    if (strcmp(cpu, "kvm") && strcmp(cpu, "auto")) {
+        snprintf(err, errlen, "--cpu '%s' is not one of sim, kvm, auto", cpu);
+        return -EINVAL;
+    }
+    int rc = kvm_cpu_backend.probe ? kvm_cpu_backend.probe(why, sizeof(why)) : -ENOSYS;
+    if (rc == 0) {
+        vm->cpu_ops = &kvm_cpu_backend;
+        if (!strcmp(cpu, "auto") && !quiet)
+            fprintf(stderr, "vmlab: --cpu auto: using kvm\n");
+        return 0;
+    }
+    if (!strcmp(cpu, "kvm")) {
+        snprintf(err, errlen, "--cpu kvm: KVM is not available here: %s", why);
+        return rc;
+    }
+    vm->cpu_ops = &sim_cpu_backend;
+    if (!quiet)
+        fprintf(stderr, "vmlab: --cpu auto: using sim (KVM unavailable: %s)\n", why);
+    return 0;
+}
+
+static int add_device(struct vm *vm, const char *kind, const char *args, enum bus_space space,
+                      uint64_t base, int irq, char *err, size_t errlen)
+{
+    struct machine_config *mc = &vm->mc;
+
+    if (mc->ndevices == MACHINE_MAX_DEVICES) {
+        snprintf(err, errlen, "too many devices (the limit is %d)", MACHINE_MAX_DEVICES);
+        return -ENOSPC;
+    }
+    struct machine_device *d = &mc->devices[mc->ndevices++];
+    if (snprintf(d->kind, sizeof(d->kind), "%s", kind) >= (int)sizeof(d->kind) ||
+        snprintf(d->args, sizeof(d->args), "%s", args) >= (int)sizeof(d->args)) {
+        snprintf(err, errlen, "%s: device arguments longer than %zu bytes", kind,
+                 sizeof(d->args) - 1);
+        return -EINVAL;
+    }
+    d->base = base;
+    d->irq = irq;
+    d->space = space;
+    return 0;
+}
+
+static unsigned virtio_slots_used(const struct machine_config *mc)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < mc->ndevices; i++)
+        n += mc->devices[i].space == BUS_MMIO;
+    return n;
+}
+
+static int add_virtio(struct vm *vm, const char *kind, const char *args, char *err,
+                      size_t errlen)
+{
+    uint64_t base;
+    int irq;
+
+    if (memmap_virtio_slot(virtio_slots_used(&vm->mc), &base, &irq)) {
+        snprintf(err, errlen, "too many virtio devices (the limit is %d)",
+                 MEMMAP_VIRTIO_MMIO_SLOTS);
+        return -ENOSPC;
+    }
+    return add_device(vm, kind, args, BUS_MMIO, base, irq, err, errlen);
+}
+
+/* --block PATH[,ro][,id=NAME] → "path=PATH,ro,id=NAME"; a spec starting with a key
+ * (mem=, path=) is passed through. */
+static int block_args(const char *spec, char *out, size_t outlen)
+{
+    const char *comma = strchr(spec, ',');
+    size_t first = comma ? (size_t)(comma - spec) : strlen(spec);
+    int n;
+
+    if (memchr(spec, '=', first))
+        n = snprintf(out, outlen, "%s", spec);
+    else
+        n = snprintf(out, outlen, "path=%s", spec);
+    return n < 0 || (size_t)n >= outlen ? -EINVAL : 0;
+}
+
+static int describe_machine(struct vm *vm, const struct vm_options *opt, char *err,
+                            size_t errlen)
+{
+    char args[DEVICE_ARGS_MAX];
+    int rc;
+
+    vm->mc.ram_size = opt->mem;
+    vm->mc.seed = opt->seed;
+    snprintf(vm->mc.backend, sizeof(vm->mc.backend), "%s", vm->cpu_ops->name);
+
+    /* Legacy devices first, then virtio in command-line order: slot order is stable. */
+    if (snprintf(args, sizeof(args), "out=%s%s%s", opt->serial ? opt->serial : "stdio",
+                 opt->serial_in ? ",in=" : "", opt->serial_in ? opt->serial_in : "")
+        >= (int)sizeof(args)) {
+        snprintf(err, errlen, "--serial/--serial-in: longer than %zu bytes", sizeof(args) - 1);
+        return -EINVAL;
+    }
+    rc = add_device(vm, "uart8250", args, BUS_PIO, MEMMAP_SERIAL_PORT, MEMMAP_SERIAL_IRQ,
+                    err, errlen);
+    if (!rc)
+        rc = add_device(vm, "debug-exit", "", BUS_PIO, MEMMAP_DEBUG_EXIT_PORT, -1, err, errlen);
+    for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
+        if (block_args(opt->blocks[i], args, sizeof(args))) {
+            snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
+            return -EINVAL;
+        }
+        rc = add_virtio(vm, "virtio-blk", args, err, errlen);
+    }
+    if (!rc && opt->console)
+        rc = add_virtio(vm, "virtio-console", opt->console, err, errlen);
+    if (!rc && opt->rng)
+        rc = add_virtio(vm, "virtio-rng", "", err, errlen);
+    return rc;
+}
+
+static int create_devices(struct vm *vm, char *err, size_t errlen)
+{
+    const struct irq_sink *sink = vm->cpu_ops->irq_sink(vm->cpu);
+    const struct clock *clock = vm->cpu_ops->clock(vm->cpu);
+
+    for (unsigned i = 0; i < vm->mc.ndevices; i++) {
+        const struct machine_device *d = &vm->mc.devices[i];
+        struct device_env env = {
+            .mem = &vm->mem,
+            .clock = clock,
+            .irq = { d->irq >= 0 ? sink : NULL, d->irq >= 0 ? (unsigned)d->irq : 0 },
+            .base = d->base,
+            .seed = machine_device_seed(vm->mc.seed, i),
+            .deterministic = !strcmp(vm->cpu_ops->name, "sim"),
+            .log = stderr,
+            .request_exit = vm_request_exit,
+            .request_exit_opaque = vm,
+        };
+        char derr[256] = "";
+        int rc = device_create(&vm->devices[i], d->kind, d->args, &env,
+                               d->space == BUS_PIO ? &vm->pio : &vm->mmio, derr, sizeof(derr));
+        if (rc) {
+            snprintf(err, errlen, "%s", derr);
+            return rc;
+        }
+        vm->ndevices = i + 1;
+    }
+    return 0;
+}
+
+/* Guest arguments, then one virtio_mmio.device= entry per virtio device, the way QEMU
+ * microvm (acpi=off) and Firecracker describe them to Linux. */
+static int build_cmdline(const struct vm *vm, const struct vm_options *opt, char *out,
+                         size_t outlen, char *err, size_t errlen)
+{
+    size_t n = 0;
+    int w;
+
+    out[0] = '\0';
+    if (opt->cmdline) {
+        w = snprintf(out, outlen, "%s", opt->cmdline);
+        if (w < 0 || (size_t)w >= outlen)
+            goto too_long;
+        n = (size_t)w;
+    }
+    for (unsigned i = 0; i < opt->nguest_args; i++) {
+        w = snprintf(out + n, outlen - n, "%s%s", n ? " " : "", opt->guest_args[i]);
+        if (w < 0 || (size_t)w >= outlen - n)
+            goto too_long;
+        n += (size_t)w;
+    }
+    for (unsigned i = 0; i < vm->mc.ndevices; i++) {
+        const struct machine_device *d = &vm->mc.devices[i];
+        if (d->space != BUS_MMIO)
+            continue;
+        w = snprintf(out + n, outlen - n, "%svirtio_mmio.device=4K@%#llx:%d", n ? " " : "",
+                     (unsigned long long)d->base, d->irq);
+        if (w < 0 || (size_t)w >= outlen - n)
+            goto too_long;
+        n += (size_t)w;
+    }
+    return 0;
+too_long:
+    snprintf(err, errlen, "guest command line is longer than %zu bytes", outlen - 1);
+    return -E2BIG;
+}
+
+static int check_mem(uint64_t mem, char *err, size_t errlen)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    uint64_t host = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+
+    if (mem < MIN_MEM) {
+        snprintf(err, errlen, "--mem %llu is too small: the minimum is 2M",
+                 (unsigned long long)mem);
+        return -EINVAL;
+    }
+    if (host && mem > host) {
+        snprintf(err, errlen, "--mem %llu is larger than this host's %llu MiB of RAM",
+                 (unsigned long long)mem, (unsigned long long)(host >> 20));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
+                        char *err, size_t errlen)
+{
+    uint8_t *img;
+    size_t len;
+    struct pvh_image pi;
+    char cmdline[MEMMAP_CMDLINE_MAX];
+    uint64_t start_info;
+    int rc = loader_read_file(opt->program, &img, &len, err, errlen);
+
+    if (rc)
+        return rc;
+    rc = loader_pvh_load(&vm->mem, img, len, &pi, err, errlen);
+    free(img);
+    if (rc) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s", opt->program, err);
+        snprintf(err, errlen, "%s", msg);
+        return rc;
+    }
+    rc = build_cmdline(vm, opt, cmdline, sizeof(cmdline), err, errlen);
+    if (rc)
+        return rc;
+
+    void *fdt = guest_mem_host(&vm->mem, MEMMAP_FDT_ADDR, MEMMAP_FDT_MAX);
+    if (!fdt)
+        return -EFAULT;
+    uint64_t tsc_khz = vm->cpu_ops->tsc_khz ? vm->cpu_ops->tsc_khz(vm->cpu) : 0;
+    rc = fdt_build(fdt, MEMMAP_FDT_MAX, &vm->mc, cmdline, tsc_khz, err, errlen);
+    if (rc)
+        return rc;
+    struct pvh_module mod = { MEMMAP_FDT_ADDR, MEMMAP_FDT_MAX };
+    rc = loader_pvh_start_info(&vm->mem, cmdline, &mod, 1, &start_info, err, errlen);
+    if (rc)
+        return rc;
+    *boot = (struct cpu_boot){ CPU_BOOT_PVH32, pi.entry, start_info };
+    return 0;
+}
+
+int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen)
+{
+    struct vm *vm = calloc(1, sizeof(*vm));
+    struct cpu_boot boot;
+    int rc;
+
+    *out = NULL;
+    if (!vm)
+        return -ENOMEM;
+    rc = check_mem(opt->mem, err, errlen);
+    if (!rc)
+        rc = pick_backend(vm, opt->cpu ? opt->cpu : "sim", opt->quiet, err, errlen);
+    if (!rc)
+        rc = describe_machine(vm, opt, err, errlen);
+    if (rc)
+        goto fail;
+    rc = guest_mem_init(&vm->mem, opt->mem);
+    if (rc) {
+        snprintf(err, errlen, "--mem %llu: the host refused the allocation",
+                 (unsigned long long)opt->mem);
+        goto fail;
+    }
+    bus_init(&vm->mmio, BUS_MMIO);
+    bus_init(&vm->pio, BUS_PIO);
+    vm->env = (struct cpu_env){
+        .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
+        .stop_requested = &vm->stop_requested, .max_insns = opt->max_insns, .seed = opt->seed,
+    };
+    rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
+    if (rc) {
+        snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
+        goto fail;
+    }
+    rc = create_devices(vm, err, errlen);
+    if (!rc)
+        rc = load_program(vm, opt, &boot, err, errlen);
+    if (rc)
+        goto fail;
+    rc = vm->cpu_ops->boot(vm->cpu, &boot);
+    if (rc) {
+        snprintf(err, errlen, "%s backend: boot failed: %s", vm->cpu_ops->name, strerror(-rc));
+        goto fail;
+    }
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return rc;
+}
+
+int vm_run(struct vm *vm, struct cpu_stop *stop)
+{
+    int rc;
+
+    memset(stop, 0, sizeof(*stop));
+    rc = vm->cpu_ops->run(vm->cpu, stop);
+    if (rc) {
+        if (!stop->detail[0])
+            snprintf(stop->detail, sizeof(stop->detail), "backend error: %s", strerror(-rc));
+        stop->reason = CPU_STOP_ERROR;
+    }
+    switch (stop->reason) {
+    case CPU_STOP_REQUESTED:
+        return vm->exit_status_set ? vm->exit_status : VM_EXIT_OK;
+    case CPU_STOP_SHUTDOWN:
+        return VM_EXIT_OK;
+    case CPU_STOP_HALTED:
+        return VM_EXIT_GUEST_HUNG;
+    case CPU_STOP_FAULT:
+    case CPU_STOP_TRIPLE_FAULT:
+        return VM_EXIT_GUEST_FAULT;
+    case CPU_STOP_INSN_LIMIT:
+        return VM_EXIT_INSN_LIMIT;
+    case CPU_STOP_ERROR:
+    default:
+        return VM_EXIT_INTERNAL;
+    }
+}
+
+int vm_finish(struct vm *vm, int status, char *err, size_t errlen)
+{
+    (void)vm;
+    if (errlen)
+        err[0] = '\0';
+    return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    for (unsigned i = vm->ndevices; i-- > 0;)
+        device_destroy(&vm->devices[i]);
+    if (vm->cpu)
+        vm->cpu_ops->destroy(vm->cpu);
+    guest_mem_destroy(&vm->mem);
+    free(vm);
+}
+
+static const char *const stop_names[] = {
+    [CPU_STOP_REQUESTED] = "stop requested",
+    [CPU_STOP_SHUTDOWN] = "guest shut down",
+    [CPU_STOP_HALTED] = "guest hung: HLT with nothing that can wake it",
+    [CPU_STOP_FAULT] = "guest fault",
+    [CPU_STOP_TRIPLE_FAULT] = "guest triple fault",
+    [CPU_STOP_INSN_LIMIT] = "instruction limit reached (--max-insns)",
+    [CPU_STOP_ERROR] = "internal error in the CPU backend",
+};
+
+void vm_print_stop(const struct cpu_stop *stop, FILE *f)
+{
+    unsigned r = stop->reason < sizeof(stop_names) / sizeof(stop_names[0]) ? stop->reason : 0;
+
+    fprintf(f, "vmlab: VM stopped: %s\n", stop_names[r]);
+    if (stop->detail[0])
+        fprintf(f, "  detail:     %s\n", stop->detail);
+    fprintf(f, "  rip:        %#018llx\n", (unsigned long long)stop->rip);
+    fprintf(f, "  fault addr: %#018llx\n", (unsigned long long)stop->fault_addr);
+    fprintf(f, "  last %u exits (oldest first):\n", stop->nrecent);
+    for (unsigned i = 0; i < stop->nrecent && i < CPU_RECENT_EXITS; i++) {
+        const struct cpu_exit_record *e = &stop->recent[i];
+        fprintf(f, "    insn %-12llu rip %#010llx %-10s addr %#010llx size %u value %#llx\n",
+                (unsigned long long)e->insns, (unsigned long long)e->rip,
+                e->kind < EXIT_KIND_COUNT ? exit_kind_names[e->kind] : "?",
+                (unsigned long long)e->addr, e->size, (unsigned long long)e->value);
+    }
+}
+
+void vm_print_stats(const struct vm *vm, FILE *f)
+{
+    fprintf(f, "stats: backend %s\n", vm->cpu_ops->name);
+    fprintf(f, "stats: instructions %llu\n", (unsigned long long)vm->stats.insns);
+    fprintf(f, "stats: virtual_ns %llu\n", (unsigned long long)vm->stats.virtual_ns);
+    fprintf(f, "stats: exits");
+    for (int k = 0; k < EXIT_KIND_COUNT; k++)
+        fprintf(f, " %s=%llu", exit_kind_names[k], (unsigned long long)vm->stats.exits[k]);
+    fprintf(f, "\n");
+}

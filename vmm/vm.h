@@ -1,0 +1,83 @@
+/* One virtual machine: guest memory, buses, devices, a CPU backend, the boot image, and the
+ * run loop. `vmlab run` is a thin layer over this. */
+#ifndef VMLAB_VM_H
+#define VMLAB_VM_H
+
+#include <stdint.h>
+
+#include "bus.h"
+#include "cpu_backend.h"
+#include "guest_mem.h"
+#include "machine.h"
+#include "stats.h"
+#include "devices/device.h"
+
+#define VM_MAX_BLOCKS 8
+#define VM_MAX_ARGS 64
+
+struct vm_options {
+    const char *program;            /* PVH ELF guest program */
+    const char *kernel;             /* or a Linux bzImage */
+    const char *initrd;
+    const char *cmdline;            /* extra kernel command line (Linux) */
+    const char *guest_args[VM_MAX_ARGS];
+    unsigned nguest_args;
+    uint64_t mem;                   /* bytes */
+    uint64_t seed;
+    const char *cpu;                /* "sim", "kvm", "auto" */
+    const char *serial;             /* "stdio", "none" or a path */
+    const char *serial_in;          /* scripted input, escapes as in device args */
+    uint64_t max_insns;
+    const char *blocks[VM_MAX_BLOCKS];  /* PATH[,ro][,id=NAME] or mem=SIZE[,...] */
+    unsigned nblocks;
+    const char *console;            /* virtio-console args, NULL for none */
+    int rng;                        /* add a virtio-rng */
+    const char *trace;              /* record a trace to this path */
+    const char *socket;             /* control socket path */
+    int quiet;                      /* no "using kvm" style notes */
+};
+
+struct vm {
+    struct machine_config mc;
+    struct guest_mem mem;
+    struct bus mmio, pio;
+    struct device devices[MACHINE_MAX_DEVICES];
+    unsigned ndevices;
+    const struct cpu_backend_ops *cpu_ops;
+    struct cpu *cpu;
+    struct cpu_env env;
+    struct vm_stats stats;
+    volatile int stop_requested;
+    int exit_status;                /* set by the exit device or a control stop */
+    int exit_status_set;
+    struct trace_recorder *trace;
+    struct control_server *control;
+    int suspended;
+};
+
+/* Builds the machine and loads the guest. 0 or -errno with a one-line message in err. */
+int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen);
+
+/* Runs until the guest exits or faults. Returns the process exit status (HACKING.md
+ * table) and fills *stop. */
+int vm_run(struct vm *vm, struct cpu_stop *stop);
+
+/* Ends the run: closes the trace and the control socket. Returns `status`, or an error
+ * status with a message in err if finishing failed (e.g. the trace could not be written). */
+int vm_finish(struct vm *vm, int status, char *err, size_t errlen);
+
+void vm_destroy(struct vm *vm);
+
+/* Prints the one-screen fault diagnostic. */
+void vm_print_stop(const struct cpu_stop *stop, FILE *f);
+void vm_print_stats(const struct vm *vm, FILE *f);
+
+/* Exit statuses chosen by vmlab (all even; debug-exit statuses are odd). */
+#define VM_EXIT_OK          0
+#define VM_EXIT_USAGE       2
+#define VM_EXIT_GUEST_FAULT 4
+#define VM_EXIT_GUEST_HUNG  6
+#define VM_EXIT_INSN_LIMIT  8
+#define VM_EXIT_INTERNAL    10
+
+#endif
