@@ -24,7 +24,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # Host library sources: everything in these directories except program entry points.
 LIB_DIRS := vmm vmm/kvm sim devices devices/virtio devices/disk traces
-LIB_SRCS = $(filter-out %/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) $(GEN_SRCS)
+LIB_SRCS = $(filter-out %/main.c $(wildcard */bench_*.c */*/bench_*.c) $(wildcard */fuzz_*.c),\
+             $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) $(GEN_SRCS)
 LIB_OBJS = $(patsubst %.c,$(BUILD)/rel/%.o,$(LIB_SRCS))
 LIB_OBJS_ASAN = $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRCS))
 GEN_SRCS :=
@@ -78,3 +79,25 @@ clean:
 	rm -rf $(BUILD) reports/out reports/bench.json
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Benchmarks: every bench_<name>.c under the source tree becomes $(BUILD)/bench/bench_<name>,
+# built -O2 against the release library.
+BENCH_SRCS := $(wildcard */bench_*.c */*/bench_*.c)
+BENCH_BINS := $(foreach s,$(BENCH_SRCS),$(BUILD)/bench/$(basename $(notdir $(s))))
+define bench_rule
+$(BUILD)/bench/$(basename $(notdir $(1))): $(1) $(BUILD)/libvmlab.a $(TEST_SUPPORT_SRCS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_COMMON) $$(CFLAGS_REL) -o $$@ $(1) $(TEST_SUPPORT_SRCS) $(BUILD)/libvmlab.a $$(PKG_LIBS)
+endef
+$(foreach s,$(BENCH_SRCS),$(eval $(call bench_rule,$(s))))
+.PHONY: bench-build
+bench-build: $(BENCH_BINS)
+
+# Scenarios (harness/): `make scenarios [JUNIT=FILE]`; `make golden` re-records the golden
+# traces and deterministic baselines after an intended behaviour change (commit them).
+.PHONY: scenarios golden report coverage
+scenarios: all
+	harness/vmlab-scenarios run --jobs 2 $(if $(JUNIT),--junit $(JUNIT)) --results $(BUILD)/scenario-results.json
+
+golden: all
+	harness/vmlab-scenarios run --jobs 2 --backend sim --update-baselines

@@ -37,6 +37,9 @@ struct device_env {
     int (*open_disk)(void *opaque, const char *path, int read_only, struct disk **out,
                      char *err, size_t errlen);
     void *open_disk_opaque;
+    /* Other files a device opens (console output, ...): replay redirects them. NULL: open(2). */
+    int (*open_file)(void *opaque, const char *path, int flags);
+    void *open_file_opaque;
 };
 
 struct device;
@@ -53,6 +56,13 @@ struct device_type {
     void (*destroy)(void *state);
     /* Optional: virtio device ID for the FDT / cmdline, 0 if not virtio. */
     uint32_t virtio_id;
+    /* Optional run-time operations the control socket reaches (NULL: not supported).
+     * 0 or -errno with a message naming the field and value; a failure changes nothing. */
+    int (*resize)(void *state, uint64_t new_size, char *err, size_t errlen);
+    int (*inject_fault)(void *state, const char *plan, char *err, size_t errlen);
+    /* Optional: queue statistics for `stats` (virtio devices). */
+    unsigned (*num_queues)(const void *state);
+    int (*queue_stats)(const void *state, unsigned q, uint64_t *requests, uint64_t *notifies);
 };
 
 struct device {

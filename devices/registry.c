@@ -6,10 +6,16 @@
 
 extern const struct device_type uart8250_type;
 extern const struct device_type debug_exit_type;
+extern const struct device_type virtio_blk_type;
+extern const struct device_type virtio_console_type;
+extern const struct device_type virtio_rng_type;
 
 static const struct device_type *const registry[] = {
     &uart8250_type,
     &debug_exit_type,
+    &virtio_blk_type,
+    &virtio_console_type,
+    &virtio_rng_type,
 };
 
 const struct device_type *device_type_at(unsigned index)

@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT,
 };
 
 static const struct option run_options[] = {
@@ -29,6 +29,7 @@ static const struct option run_options[] = {
     { "initrd", required_argument, NULL, OPT_INITRD },
     { "cmdline", required_argument, NULL, OPT_CMDLINE },
     { "quiet", no_argument, NULL, OPT_QUIET },
+    { "at", required_argument, NULL, OPT_AT },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -53,6 +54,7 @@ void cli_run_usage(FILE *f)
           "  --rng                  add a virtio-rng\n"
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
+          "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"
           "  --kernel FILE          boot a Linux bzImage instead of a PVH program\n"
           "  --initrd FILE          initial ramdisk for --kernel\n"
           "  --cmdline STRING       kernel command line (virtio_mmio.device= entries are added)\n"
@@ -138,6 +140,28 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
         case OPT_INITRD: o->initrd = optarg; break;
         case OPT_CMDLINE: o->cmdline = optarg; break;
         case OPT_QUIET: o->quiet = 1; break;
+        case OPT_AT: {
+            char *colon = strchr(optarg, ':');
+            uint64_t ns;
+            if (!colon || colon == optarg) {
+                snprintf(err, errlen, "--at '%s': expected NS:JSON", optarg);
+                return -EINVAL;
+            }
+            *colon = '\0';
+            int bad = parse_u64(optarg, &ns);
+            *colon = ':';
+            if (bad) {
+                snprintf(err, errlen, "--at '%s': time is not an integer in ns", optarg);
+                return -EINVAL;
+            }
+            if (o->nat == VM_MAX_ARGS) {
+                snprintf(err, errlen, "--at: at most %d timed requests", VM_MAX_ARGS);
+                return -EINVAL;
+            }
+            o->at[o->nat].at_ns = ns;
+            o->at[o->nat++].json = colon + 1;
+            break;
+        }
         case OPT_HELP: return 1;
         case ':':
             snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);

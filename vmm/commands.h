@@ -1,5 +1,5 @@
-/* The `vmlab` subcommands implemented outside main.c. Each takes argv with argv[0] = its
- * own name and returns the process exit status. */
+/* The `vmlab` subcommands. Each takes argv with argv[0] = its own name and returns the
+ * process exit status. */
 #ifndef VMLAB_COMMANDS_H
 #define VMLAB_COMMANDS_H
 
@@ -9,7 +9,7 @@ struct command {
     int (*fn)(int argc, char **argv);
 };
 
-/* Subcommands contributed by other rooms (disk images, traces, control clients). */
-#define COMMANDS_EXTRA
+int cmd_disk(int argc, char **argv);        /* vmm/cmd_disk.c: disk images */
+int cmd_trace(int argc, char **argv);       /* vmm/cmd_trace.c: trace tools */
 
 #endif

@@ -1,9 +1,12 @@
 /* vmlab: one binary, crosvm-style subcommands. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli_run.h"
+#include "cmd_control.h"
 #include "commands.h"
 #include "vm.h"
 
@@ -23,6 +26,11 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "vmlab: %s\n", err);
         return VM_EXIT_USAGE;
     }
+    /* Test-only knob: a deliberately slowed build for the harness's A/B statistics tests.
+     * It delays the host process only; nothing the guest or a trace sees changes. */
+    const char *delay = getenv("VMLAB_TEST_DELAY_US");
+    if (delay)
+        usleep((useconds_t)strtoul(delay, NULL, 10));
     rc = vm_create(&vm, &cli.vm, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "vmlab: %s\n", err);
@@ -44,11 +52,46 @@ static int cmd_run(int argc, char **argv)
     return status;
 }
 
+/* `disk` is both the image tool (create-composite, info, ...) and, with `resize`, a client
+ * of a running VM's socket, as in crosvm. */
+static int cmd_disk_or_control(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "resize"))
+        return cmd_control("disk", argc, argv);
+    return cmd_disk(argc, argv);
+}
+
+/* `trace start|stop ... SOCKET` steer a running VM's recording; the rest are file tools. */
+static int cmd_trace_or_control(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "start") || !strcmp(argv[1], "stop")))
+        return cmd_control("trace", argc, argv);
+    return cmd_trace(argc, argv);
+}
+
+#define CONTROL_CMD(verb) \
+    static int cmd_##verb(int argc, char **argv) { return cmd_control(#verb, argc, argv); }
+CONTROL_CMD(stop)
+CONTROL_CMD(suspend)
+CONTROL_CMD(resume)
+CONTROL_CMD(stats)
+CONTROL_CMD(snapshot)
+CONTROL_CMD(fault)
+
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
     { "run", "boot a guest program or Linux kernel", cmd_run },
-    COMMANDS_EXTRA
+    { "disk", "disk images (create-composite, create-qcow2, info); resize a running VM's disk",
+      cmd_disk_or_control },
+    { "trace", "trace tools (dump, replay, diff, minimize, export); start/stop recording",
+      cmd_trace_or_control },
+    { "stop", "stop a running VM: vmlab stop SOCKET", cmd_stop },
+    { "suspend", "pause a running VM: vmlab suspend SOCKET", cmd_suspend },
+    { "resume", "resume a paused VM: vmlab resume SOCKET", cmd_resume },
+    { "stats", "a running VM's statistics: vmlab stats SOCKET", cmd_stats },
+    { "snapshot", "snapshot a running VM: vmlab snapshot take PATH SOCKET", cmd_snapshot },
+    { "fault", "inject a disk fault plan: vmlab fault inject DISK PLAN SOCKET", cmd_fault },
     { "help", "show help for a command", cmd_help },
 };
 

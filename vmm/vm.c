@@ -2,6 +2,9 @@
 #include "fdt_build.h"
 #include "loader_pvh.h"
 #include "memmap.h"
+#include "control.h"
+#include "control_proto.h"
+#include "traces/record.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +14,7 @@
 
 #define MIN_MEM (2ULL << 20)
 
-static void vm_request_exit(void *opaque, int status)
+void vm_request_exit(void *opaque, int status)
 {
     struct vm *vm = opaque;
 
@@ -145,9 +148,47 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
     return rc;
 }
 
+static void vm_irq_set_level(void *opaque, unsigned gsi, int level)
+{
+    struct vm *vm = opaque;
+    vm->irq_target->set_level(vm->irq_target->opaque, gsi, level);
+}
+
+int vm_trace_start(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+    int rc;
+
+    if (vm->trace) {
+        snprintf(err, errlen, "a trace is already being recorded");
+        return -EBUSY;
+    }
+    rc = trace_recorder_open(&vm->trace, path, &vm->mc, vm->cpu_ops->clock(vm->cpu), err,
+                             errlen);
+    if (rc)
+        return rc;
+    vm->irq_target = trace_recorder_wrap_irq(vm->trace, vm->backend_sink);
+    trace_recorder_attach_mem(vm->trace, &vm->mem);
+    trace_recorder_attach_bus(vm->trace, &vm->mmio);
+    trace_recorder_attach_bus(vm->trace, &vm->pio);
+    return 0;
+}
+
+int vm_trace_stop(struct vm *vm, int exit_status, char *err, size_t errlen)
+{
+    if (!vm->trace) {
+        snprintf(err, errlen, "no trace is being recorded");
+        return -ENOENT;
+    }
+    /* Stop forwarding through the recorder before it frees its wrapper sink. */
+    vm->irq_target = vm->backend_sink;
+    int rc = trace_recorder_close(vm->trace, exit_status, err, errlen);
+    vm->trace = NULL;
+    return rc;
+}
+
 static int create_devices(struct vm *vm, char *err, size_t errlen)
 {
-    const struct irq_sink *sink = vm->cpu_ops->irq_sink(vm->cpu);
+    const struct irq_sink *sink = &vm->irq_sink;
     const struct clock *clock = vm->cpu_ops->clock(vm->cpu);
 
     for (unsigned i = 0; i < vm->mc.ndevices; i++) {
@@ -269,6 +310,51 @@ static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_
     return 0;
 }
 
+struct timed_request {
+    struct vm *vm;
+    uint64_t at_ns;
+    char json[];
+};
+
+static void timed_request_fire(void *arg)
+{
+    struct timed_request *t = arg;
+    char *resp = control_handle_message(&vm_control_ops, t->vm, t->json, strlen(t->json));
+
+    if (!t->vm->quiet)
+        fprintf(stderr, "vmlab: at %llu ns: %s -> %s\n", (unsigned long long)t->at_ns, t->json,
+                resp ? resp : "(out of memory)");
+    free(resp);
+}
+
+int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,
+                        size_t errlen)
+{
+    const struct clock *c = vm->cpu_ops->clock(vm->cpu);
+    size_t len = strlen(json);
+    struct timed_request *t;
+
+    if (vm->ntimed == VM_MAX_ARGS) {
+        snprintf(err, errlen, "--at: at most %d timed requests", VM_MAX_ARGS);
+        return -ENOSPC;
+    }
+    t = malloc(sizeof(*t) + len + 1);
+    if (!t)
+        return -ENOMEM;
+    t->vm = vm;
+    t->at_ns = at_ns;
+    memcpy(t->json, json, len + 1);
+    int64_t id = c->schedule(c->opaque, at_ns, timed_request_fire, t);
+    if (id < 0) {
+        free(t);
+        snprintf(err, errlen, "--at %llu: cannot schedule: %s", (unsigned long long)at_ns,
+                 strerror((int)-id));
+        return (int)id;
+    }
+    vm->timed[vm->ntimed++] = t;
+    return 0;
+}
+
 int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen)
 {
     struct vm *vm = calloc(1, sizeof(*vm));
@@ -278,6 +364,7 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     *out = NULL;
     if (!vm)
         return -ENOMEM;
+    vm->quiet = opt->quiet;
     rc = check_mem(opt->mem, err, errlen);
     if (!rc)
         rc = pick_backend(vm, opt->cpu ? opt->cpu : "sim", opt->quiet, err, errlen);
@@ -296,15 +383,27 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     vm->env = (struct cpu_env){
         .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
         .stop_requested = &vm->stop_requested, .max_insns = opt->max_insns, .seed = opt->seed,
+        /* Set before the backend copies the env; it does nothing until a socket exists. */
+        .poll = vm_poll, .poll_opaque = vm,
     };
     rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
     if (rc) {
         snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
         goto fail;
     }
+    vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
+    vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
     rc = create_devices(vm, err, errlen);
     if (!rc)
         rc = load_program(vm, opt, &boot, err, errlen);
+    /* Recording starts after the loader wrote the guest: its copies are not DMA. */
+    if (!rc && opt->trace)
+        rc = vm_trace_start(vm, opt->trace, err, errlen);
+    if (!rc && opt->socket) {
+        rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
+    }
+    for (unsigned i = 0; !rc && i < opt->nat; i++)
+        rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
     if (rc)
         goto fail;
     rc = vm->cpu_ops->boot(vm->cpu, &boot);
@@ -350,21 +449,39 @@ int vm_run(struct vm *vm, struct cpu_stop *stop)
 
 int vm_finish(struct vm *vm, int status, char *err, size_t errlen)
 {
-    (void)vm;
     if (errlen)
         err[0] = '\0';
+    if (vm->control) {
+        control_server_close(vm->control);
+        vm->control = NULL;
+    }
+    /* The recorder wants the devices gone first (a device may lower its line while being
+     * destroyed), but the buses and memory still there. */
+    for (unsigned i = vm->ndevices; i-- > 0;)
+        device_destroy(&vm->devices[i]);
+    vm->ndevices = 0;
+    if (vm->trace && vm_trace_stop(vm, status, err, errlen))
+        return VM_EXIT_INTERNAL;
     return status;
 }
 
 void vm_destroy(struct vm *vm)
 {
+    char err[256];
+
     if (!vm)
         return;
+    if (vm->control)
+        control_server_close(vm->control);
     for (unsigned i = vm->ndevices; i-- > 0;)
         device_destroy(&vm->devices[i]);
+    if (vm->trace)
+        vm_trace_stop(vm, VM_EXIT_INTERNAL, err, sizeof(err));
     if (vm->cpu)
         vm->cpu_ops->destroy(vm->cpu);
     guest_mem_destroy(&vm->mem);
+    for (unsigned i = 0; i < vm->ntimed; i++)
+        free(vm->timed[i]);
     free(vm);
 }
 
@@ -385,8 +502,8 @@ void vm_print_stop(const struct cpu_stop *stop, FILE *f)
     fprintf(f, "vmlab: VM stopped: %s\n", stop_names[r]);
     if (stop->detail[0])
         fprintf(f, "  detail:     %s\n", stop->detail);
-    fprintf(f, "  rip:        %#018llx\n", (unsigned long long)stop->rip);
-    fprintf(f, "  fault addr: %#018llx\n", (unsigned long long)stop->fault_addr);
+    fprintf(f, "  rip:        0x%016llx\n", (unsigned long long)stop->rip);
+    fprintf(f, "  fault addr: 0x%016llx\n", (unsigned long long)stop->fault_addr);
     fprintf(f, "  last %u exits (oldest first):\n", stop->nrecent);
     for (unsigned i = 0; i < stop->nrecent && i < CPU_RECENT_EXITS; i++) {
         const struct cpu_exit_record *e = &stop->recent[i];

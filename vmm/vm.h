@@ -34,6 +34,10 @@ struct vm_options {
     int rng;                        /* add a virtio-rng */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
+    /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the
+     * software CPU, the way scenarios script a run. */
+    struct vm_timed_request { uint64_t at_ns; const char *json; } at[VM_MAX_ARGS];
+    unsigned nat;
     int quiet;                      /* no "using kvm" style notes */
 };
 
@@ -53,7 +57,33 @@ struct vm {
     struct trace_recorder *trace;
     struct control_server *control;
     int suspended;
+    /* Devices raise interrupts through vm_irq_sink, which forwards to irq_target: the
+     * backend's sink, or the trace recorder's wrapper of it while a trace records. This
+     * indirection lets `trace start` begin recording in the middle of a run. */
+    struct irq_sink irq_sink;
+    const struct irq_sink *irq_target;
+    const struct irq_sink *backend_sink;
+    struct timed_request *timed[VM_MAX_ARGS];   /* --at requests, freed with the VM */
+    unsigned ntimed;
+    int quiet;
 };
+
+/* Runs control request `json` when the VM's clock reaches at_ns (vm_control_ops). */
+int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,
+                        size_t errlen);
+
+/* Starts / stops recording a trace (--trace at boot, or the control socket's trace
+ * commands). 0 or -errno with a message. */
+int vm_trace_start(struct vm *vm, const char *path, char *err, size_t errlen);
+int vm_trace_stop(struct vm *vm, int exit_status, char *err, size_t errlen);
+
+/* Control-socket operations on this VM (vmm/vm_control.c). */
+struct control_vm_ops;
+extern const struct control_vm_ops vm_control_ops;
+void vm_poll(void *opaque);
+/* Ends the run with `status` at the next exit (guest exit device, control stop). */
+void vm_request_exit(void *vm, int status);
+
 
 /* Builds the machine and loads the guest. 0 or -errno with a one-line message in err. */
 int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen);

@@ -1,0 +1,23 @@
+/* qcow2 (versions 2 and 3) images: read, write with cluster allocation, backing files. */
+#ifndef VMLAB_QCOW2_H
+#define VMLAB_QCOW2_H
+
+#include "devices/disk/disk.h"
+
+struct qcow2_info {
+    unsigned version;
+    uint64_t cluster_size;
+    char backing_file[1024];
+    char backing_format[32];
+};
+
+/* -EINVAL if d is not a qcow2 disk. */
+int qcow2_get_info(struct disk *d, struct qcow2_info *out);
+
+/* Writes an empty qcow2 v3 image: 16-bit refcounts, `cluster_size` (512..2M, power of
+ * two). size UINT64_MAX takes the backing file's size. backing (raw or qcow2) is stored
+ * as given and resolved relative to the new image's folder, as qemu does. */
+int qcow2_create(const char *path, uint64_t size, uint64_t cluster_size, const char *backing,
+                 char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,141 @@
+/* exception: CPU exceptions reach the program's own handlers with the right vector, error
+ * code and RIP, and register changes made in a handler take effect on return.
+ *   #DE from `div %rcx` (48 f7 f1, 3 bytes): fault, RIP at the div; the handler skips it.
+ *   #UD from `ud2` (0f 0b): fault, RIP at the ud2; the handler skips it and sets RAX.
+ *   #BP from `int3` (cc): trap, RIP after it.
+ * Option rounds=N repeats the three checks N times (lines after the first round only on failure).
+ * Flags (each ends the run after the three checks):
+ *   `unhandled`  a second ud2 with the default handler back: report, status (0x7e<<1)|1
+ *   `pagefault`  a read beyond the 4 GiB identity map: unhandled #PF, same status
+ *   `assert`     a failing GUEST_ASSERT_EQ: status (0x7f<<1)|1 */
+#include "rt.h"
+
+/* Fixed encodings, at known labels, so the expected RIPs are exact. */
+__asm__(".text\n"
+        ".globl exc_do_div0\n"
+        "exc_do_div0:\n"
+        "  xor %ecx, %ecx\n"
+        "  mov $1, %eax\n"
+        "  xor %edx, %edx\n"
+        ".globl exc_div_insn\n"
+        "exc_div_insn:\n"
+        "  .byte 0x48, 0xf7, 0xf1\n"        /* div %rcx */
+        "  ret\n"
+        ".globl exc_do_ud2\n"
+        "exc_do_ud2:\n"
+        "  xor %eax, %eax\n"
+        ".globl exc_ud2_insn\n"
+        "exc_ud2_insn:\n"
+        "  .byte 0x0f, 0x0b\n"              /* ud2 */
+        "  ret\n"                           /* returns the RAX the handler set */
+        ".globl exc_do_ud2_unhandled\n"
+        "exc_do_ud2_unhandled:\n"
+        "  .byte 0x0f, 0x0b\n"              /* ud2, its own site for the default-handler check */
+        "  ret\n"
+        ".globl exc_do_int3\n"
+        "exc_do_int3:\n"
+        ".globl exc_int3_insn\n"
+        "exc_int3_insn:\n"
+        "  .byte 0xcc\n"                    /* int3 */
+        "  ret\n");
+
+void exc_do_div0(void);
+uint64_t exc_do_ud2(void);
+void exc_do_ud2_unhandled(void);
+void exc_do_int3(void);
+extern char exc_div_insn[], exc_ud2_insn[], exc_int3_insn[];
+
+static volatile int hits[32];
+static volatile uint64_t last_vector, last_error, last_rip_off;
+static volatile uint64_t expect_rip;
+
+static void on_exception(struct rt_irq_frame *f)
+{
+    hits[f->vector & 31]++;
+    last_vector = f->vector;
+    last_error = f->error_code;
+    last_rip_off = f->rip - expect_rip;     /* 0 = exactly where expected */
+    if (f->vector == 0)
+        f->rip += 3;
+    else if (f->vector == 6) {
+        f->rip += 2;
+        f->rax = 0x600d;
+    }
+}
+
+static int check(const char *name, unsigned vector, int after, int quiet)
+{
+    int ok = hits[vector] == 1 && last_vector == vector && last_error == 0 && last_rip_off == 0;
+    if (!quiet || !ok)
+        printf("exception: caught %s (vector %u) %s the instruction: %s\n", name, vector, after ? "after" : "at",
+               ok ? "recovered" : "WRONG");
+    if (!ok)
+        printf("exception:   hits=%d vector=%llu error=0x%llx rip-expected=%lld\n", hits[vector],
+               (unsigned long long)last_vector, (unsigned long long)last_error, (long long)last_rip_off);
+    return ok;
+}
+
+/* one round of the three exceptions; returns how many behaved */
+static int run_round(int quiet)
+{
+    int ok = 0;
+
+    for (int i = 0; i < 32; i++)
+        hits[i] = 0;
+    expect_rip = (uintptr_t)exc_div_insn;
+    exc_do_div0();
+    ok += check("#DE", 0, 0, quiet);
+
+    expect_rip = (uintptr_t)exc_ud2_insn;
+    uint64_t rax = exc_do_ud2();
+    ok += check("#UD", 6, 0, quiet);
+    if (rax != 0x600d) {
+        printf("exception: RAX set by the #UD handler was not restored (0x%llx)\n", (unsigned long long)rax);
+        ok--;
+    }
+
+    expect_rip = (uintptr_t)exc_int3_insn + 1;
+    exc_do_int3();
+    ok += check("#BP", 3, 1, quiet);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    char buf[16];
+    int rounds = 1, ok = 0;
+
+    if (rt_cmdline_get("rounds", buf, sizeof buf))
+        rounds = (int)strtoul(buf, NULL, 0);
+    if (rounds < 1 || rounds > 100000) {
+        printf("exception: bad rounds=%s\n", buf);
+        return 2;
+    }
+    rt_set_handler(0, on_exception);
+    rt_set_handler(3, on_exception);
+    rt_set_handler(6, on_exception);
+    for (int r = 0; r < rounds; r++)
+        ok += run_round(r > 0);
+    printf("exception: %d of %d OK\n", ok, 3 * rounds);
+    if (ok != 3 * rounds)
+        return 1;
+
+    if (rt_cmdline_get("assert", NULL, 0))
+        GUEST_ASSERT_EQ(1 + 1, 3);
+    if (rt_cmdline_get("unhandled", NULL, 0)) {
+        rt_set_handler(6, NULL);
+        printf("exception: ud2 without a handler\n");
+        exc_do_ud2_unhandled();
+        printf("exception: no #UD\n");
+        return 2;
+    }
+    if (rt_cmdline_get("pagefault", NULL, 0)) {
+        printf("exception: reading an unmapped address\n");
+        (void)mmio_read32(0x100000000000ull);   /* beyond the 4 GiB identity map: #PF */
+        printf("exception: no #PF\n");
+        return 2;
+    }
+    return 0;
+}

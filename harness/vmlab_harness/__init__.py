@@ -1,0 +1,3 @@
+"""vmlab's scenario harness: runs scenario files on the software CPU, KVM or the QEMU peer,
+checks behaviour (exit status, serial output, golden traces, deterministic metrics) and
+performance (permutation test against stored baselines)."""

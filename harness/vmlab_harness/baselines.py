@@ -1,0 +1,88 @@
+"""Stored baselines and the statistics that compare against them.
+
+Deterministic metrics (instructions retired, exits by kind on the software CPU) do not
+depend on the machine: harness/baselines/deterministic.json, compared exactly.
+Performance samples do: harness/baselines/<machine class>.json. A metric regresses when a
+permutation test over the repeated runs gives p < 0.01 AND the medians differ by more than
+5 % in the bad direction (the rule Firecracker's A/B tests use)."""
+import json
+import os
+import platform
+import random
+import statistics
+
+P_THRESHOLD = 0.01
+MIN_CHANGE = 0.05
+PERMUTATIONS = 10000
+
+
+def machine_class():
+    """A name for 'this kind of machine': architecture, CPU count and CPU model."""
+    model = "unknown-cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    slug = "".join(c if c.isalnum() else "-" for c in model.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return f"{platform.machine()}-{os.cpu_count()}cpu-{slug[:40]}"
+
+
+def permutation_p(a, b, rng=None, n=PERMUTATIONS):
+    """Two-sided permutation test on the difference of means. Seeded: same inputs, same p."""
+    rng = rng or random.Random(0x5eed)
+    if not a or not b:
+        return 1.0
+    observed = abs(statistics.fmean(a) - statistics.fmean(b))
+    pool = list(a) + list(b)
+    k = len(a)
+    hits = 0
+    for _ in range(n):
+        rng.shuffle(pool)
+        if abs(statistics.fmean(pool[:k]) - statistics.fmean(pool[k:])) >= observed - 1e-15:
+            hits += 1
+    return (hits + 1) / (n + 1)
+
+
+def compare(before, after, higher_is_better=False):
+    mb, ma = statistics.median(before), statistics.median(after)
+    change = (ma - mb) / mb if mb else 0.0
+    worse = change < 0 if higher_is_better else change > 0
+    p = permutation_p(before, after)
+    regressed = worse and abs(change) > MIN_CHANGE and p < P_THRESHOLD
+    return {"before_median": mb, "after_median": ma, "change": change, "p": p,
+            "regressed": regressed,
+            "summary": f"median {mb:.4g} -> {ma:.4g} ({change:+.1%}), p={p:.4f}"}
+
+
+class Baselines:
+    def __init__(self, directory, mclass=None):
+        self.directory = directory
+        self.mclass = mclass or machine_class()
+        self.det_path = os.path.join(directory, "deterministic.json")
+        self.perf_path = os.path.join(directory, f"{self.mclass}.json")
+        self.deterministic = self._load(self.det_path)
+        self.perf = self._load(self.perf_path)
+
+    @staticmethod
+    def _load(path):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def save(self):
+        os.makedirs(self.directory, exist_ok=True)
+        with open(self.det_path, "w") as f:
+            json.dump(self.deterministic, f, indent=1, sort_keys=True)
+            f.write("\n")
+        if self.perf:
+            with open(self.perf_path, "w") as f:
+                json.dump(self.perf, f, indent=1, sort_keys=True)
+                f.write("\n")

@@ -1,0 +1,302 @@
+"""Running one scenario on one backend and checking what came out."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from . import baselines
+
+QEMU_MACHINE = "microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=on"
+EXIT_REASONS = {2: "bad input (vmlab refused the command line or a file)",
+                4: "guest fault", 6: "guest hung (HLT with nothing to wake it)",
+                8: "guest hung (instruction limit reached)", 10: "internal error in vmlab"}
+
+
+class Result:
+    def __init__(self, scenario, backend):
+        self.scenario = scenario.name
+        self.backend = backend
+        self.status = "pass"          # pass | fail | skip
+        self.reasons = []
+        self.wall_s = 0.0
+        self.exit_status = None
+        self.metrics = {}             # deterministic + perf metrics of this run
+        self.artifacts = {}           # name -> path (kept in the work dir when asked)
+
+    def fail(self, why):
+        self.status = "fail"
+        self.reasons.append(why)
+
+    def to_json(self):
+        return {"scenario": self.scenario, "backend": self.backend, "status": self.status,
+                "reasons": self.reasons, "wall_s": self.wall_s, "exit_status": self.exit_status,
+                "metrics": self.metrics}
+
+
+class Env:
+    """Where the binaries are."""
+
+    def __init__(self, root, build="build", vmlab=None):
+        self.root = root
+        self.build = os.path.join(root, build) if not os.path.isabs(build) else build
+        self.vmlab = vmlab or os.path.join(self.build, "vmlab")
+        self.guests = os.path.join(self.build, "guest")
+
+    def program(self, name):
+        return os.path.join(self.guests, name + ".elf")
+
+
+def _block_spec(spec, workdir, index):
+    """'file:SIZE[,opts]' makes a zero-filled file in the work dir; others pass through."""
+    if spec.startswith("file:"):
+        size, _, rest = spec[5:].partition(",")
+        path = os.path.join(workdir, f"disk{index}.img")
+        with open(path, "wb") as f:
+            f.truncate(_size(size))
+        return path + ("," + rest if rest else ""), path
+    if spec.startswith("mem="):
+        return spec, None
+    return spec, spec.split(",")[0]
+
+
+def _size(s):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    s = s.strip()
+    if s[-1:].upper() in units:
+        return int(s[:-1], 0) * units[s[-1].upper()]
+    return int(s, 0)
+
+
+def vmlab_command(env, sc, backend, workdir, trace_path=None):
+    m = sc.machine
+    serial = os.path.join(workdir, "serial.txt")
+    # Relative (vmlab runs in the work dir): the path is part of the machine description a
+    # trace header records, so it must not differ from run to run.
+    cmd = [env.vmlab, "run", "--cpu", backend, "--mem", m["mem"], "--seed", str(m["seed"]),
+           "--serial", "serial.txt", "--stats", "--quiet"]
+    if backend == "sim":
+        cmd += ["--max-insns", str(m["max_insns"])]
+    if m["serial_in"] is not None:
+        cmd += ["--serial-in", m["serial_in"]]
+    for i, b in enumerate(m["blocks"]):
+        spec, _ = _block_spec(b, workdir, i)
+        cmd += ["--block", spec]
+    if m["console"] is not None:
+        cmd += ["--console", m["console"]]
+    if m["rng"]:
+        cmd += ["--rng"]
+    for a in sc.actions:
+        cmd += ["--at", f"{a['at_ns']}:{json.dumps(a['request'], separators=(',', ':'))}"]
+    if trace_path:
+        cmd += ["--trace", trace_path]
+    cmd += [env.program(sc.guest["program"])]
+    if sc.guest["args"]:
+        cmd += ["--"] + [str(a) for a in sc.guest["args"]]
+    return cmd, serial
+
+
+def qemu_command(env, sc, workdir):
+    m = sc.machine
+    serial = os.path.join(workdir, "serial.txt")
+    cmd = ["qemu-system-x86_64", "-M", QEMU_MACHINE, "-accel", "tcg", "-m", m["mem"].rstrip("iB"),
+           "-nodefaults", "-no-user-config", "-nographic", "-serial", f"file:{serial}",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+           "-global", "virtio-mmio.force-legacy=false"]
+    for i, b in enumerate(m["blocks"]):
+        opts = dict(o.partition("=")[::2] for o in b.split(",")[1:] if o)
+        if b.startswith("mem="):
+            path = os.path.join(workdir, f"disk{i}.img")
+            with open(path, "wb") as f:
+                f.truncate(_size(b[4:].split(",")[0]))
+        else:
+            _, path = _block_spec(b, workdir, i)
+        ro = ",readonly=on" if "ro" in b.split(",")[1:] else ""
+        serial_opt = f",serial={opts['id']}" if opts.get("id") else ""
+        cmd += ["-drive", f"id=d{i},file={path},format=raw,if=none{ro}",
+                "-device", f"virtio-blk-device,drive=d{i}{serial_opt}"]
+    if m["rng"]:
+        cmd += ["-device", "virtio-rng-device"]
+    args = sc.qemu["args"] if sc.qemu["args"] is not None else sc.guest["args"]
+    cmd += ["-kernel", env.program(sc.guest["program"]), "-append", " ".join(str(a) for a in args)]
+    return cmd, serial
+
+
+STATS_INSNS = re.compile(r"^stats: instructions (\d+)$", re.M)
+STATS_EXITS = re.compile(r"^stats: exits (.*)$", re.M)
+
+
+def parse_stats(stderr):
+    out = {}
+    m = STATS_INSNS.search(stderr)
+    if m:
+        out["instructions"] = int(m.group(1))
+    m = STATS_EXITS.search(stderr)
+    if m:
+        for kv in m.group(1).split():
+            k, _, v = kv.partition("=")
+            out["exits." + k] = int(v)
+    return out
+
+
+def check_output(res, exp, serial, stderr):
+    if exp["serial_exact"] is not None and serial != exp["serial_exact"]:
+        res.fail(f"serial output differs from serial_exact (got {serial[:200]!r})")
+    for s in exp["serial_contains"]:
+        if s not in serial:
+            res.fail(f"serial output lacks {s!r}")
+    for r in exp["serial_regex"]:
+        if not re.search(r, serial, re.M):
+            res.fail(f"serial output does not match /{r}/")
+    for s in exp["serial_absent"]:
+        if s in serial:
+            res.fail(f"serial output contains {s!r}, which must be absent")
+    for r in exp["stderr_regex"]:
+        if not re.search(r, stderr, re.M):
+            res.fail(f"stderr does not match /{r}/")
+
+
+def perf_metrics(sc, serial, wall_s):
+    out = {"wall_s": wall_s}
+    if not sc.perf:
+        return out
+    for name, spec in sc.perf["metrics"].items():
+        regex = spec if isinstance(spec, str) else spec["regex"]
+        m = re.search(regex, serial, re.M)
+        if m:
+            out[name] = float(m.group(1))
+    return out
+
+
+def run_once(env, sc, backend, workdir, record_trace=False, vmlab=None):
+    """One run; returns (exit_status, serial, stderr, wall_s, trace_path)."""
+    trace = os.path.join(workdir, "run.trace") if record_trace else None
+    if backend == "qemu":
+        cmd, serial_path = qemu_command(env, sc, workdir)
+    else:
+        e = env if vmlab is None else Env(env.root, env.build, vmlab)
+        cmd, serial_path = vmlab_command(e, sc, backend, workdir, trace)
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=sc.timeout_s, cwd=workdir)
+        status, stderr = p.returncode, p.stderr.decode(errors="replace")
+    except subprocess.TimeoutExpired as e:
+        status, stderr = None, (e.stderr or b"").decode(errors="replace")
+    wall = time.perf_counter() - t
+    try:
+        with open(serial_path, errors="replace") as f:
+            serial = f.read()
+    except OSError:
+        serial = ""
+    return status, serial, stderr, wall, trace
+
+
+def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=None):
+    res = Result(sc, backend)
+    prog = env.program(sc.guest["program"])
+    if not os.path.exists(prog):
+        res.fail(f"guest program {sc.guest['program']} not found at {prog}")
+        return res
+    workdir = tempfile.mkdtemp(prefix=f"vmlab-{sc.name}-{backend}-")
+    try:
+        exp = sc.expectations(backend)
+        golden = exp["golden_trace"] if backend in ("sim", "kvm") else None
+        status, serial, stderr, wall, trace = run_once(env, sc, backend, workdir,
+                                                       record_trace=bool(golden))
+        res.wall_s, res.exit_status = wall, status
+        if status is None:
+            res.fail(f"no exit within {sc.timeout_s} s wall time (VMM hung or guest too slow)")
+        elif status < 0:
+            res.fail(f"the VMM crashed (signal {-status})")
+        elif status != exp["exit_status"]:
+            why = EXIT_REASONS.get(status, "")
+            res.fail(f"exit status {status}{' (' + why + ')' if why else ''}, expected {exp['exit_status']}"
+                     + (f"; stderr: {stderr.strip()[:300]}" if stderr.strip() else ""))
+        if "AddressSanitizer" in stderr or "runtime error:" in stderr:
+            res.fail("sanitizer report on stderr: " + stderr[:300])
+        check_output(res, exp, serial, stderr)
+        if backend != "qemu":
+            det = parse_stats(stderr)
+            res.metrics.update(det)
+            if exp["deterministic"] and backend == "sim":
+                _check_deterministic(res, sc, base, det, update)
+        if golden and trace and status is not None:
+            _check_golden(env, res, sc, golden, trace, update)
+        samples = {k: [v] for k, v in perf_metrics(sc, serial, wall).items()}
+        if sc.perf and backend != "qemu" and res.status == "pass":
+            n = repeat or sc.perf["repeat"]
+            for _ in range(n - 1):
+                _, s2, _, w2, _ = run_once(env, sc, backend, workdir)
+                for k, v in perf_metrics(sc, s2, w2).items():
+                    samples.setdefault(k, []).append(v)
+            _check_perf(res, sc, backend, base, samples, update)
+        res.metrics["perf_samples"] = samples
+        if keep_dir:
+            dst = os.path.join(keep_dir, f"{sc.name}-{backend}")
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(workdir, dst, ignore=shutil.ignore_patterns("*.img"))
+            res.artifacts["dir"] = dst
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return res
+
+
+def _check_deterministic(res, sc, base, det, update):
+    if not det:
+        res.fail("no --stats output to compare deterministic metrics with")
+        return
+    key = f"{sc.name}/sim"
+    want = base.deterministic.get(key)
+    if update or want is None:
+        if update:
+            base.deterministic[key] = det
+        else:
+            res.fail(f"no deterministic baseline for {key} (run with --update-baselines)")
+        return
+    diffs = [f"{k}: {want.get(k)} -> {det.get(k)}" for k in sorted(set(want) | set(det))
+             if want.get(k) != det.get(k)]
+    if diffs:
+        res.fail("deterministic metrics changed: " + "; ".join(diffs[:6]))
+
+
+def _check_golden(env, res, sc, golden, trace, update):
+    gpath = os.path.join(env.root, golden)
+    if update:
+        os.makedirs(os.path.dirname(gpath), exist_ok=True)
+        shutil.copyfile(trace, gpath)
+        return
+    if not os.path.exists(gpath):
+        res.fail(f"golden trace {golden} missing (run with --update-baselines)")
+        return
+    r = subprocess.run([env.vmlab, "trace", "replay", gpath], capture_output=True, text=True,
+                       timeout=300)
+    if r.returncode != 0:
+        res.fail(f"golden trace {golden} does not replay clean: {(r.stdout + r.stderr).strip()[:400]}")
+    r = subprocess.run([env.vmlab, "trace", "diff", gpath, trace], capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        res.fail(f"this run's trace differs from {golden}: {(r.stdout + r.stderr).strip()[:400]}")
+
+
+def _check_perf(res, sc, backend, base, samples, update):
+    key = f"{sc.name}/{backend}"
+    if update:
+        base.perf.setdefault(key, {}).update(samples)
+        return
+    ref = base.perf.get(key)
+    if not ref:
+        return      # no baseline for this machine class yet: measured, not judged
+    for metric, now in samples.items():
+        if metric not in ref:
+            continue
+        higher_better = False
+        spec = sc.perf["metrics"].get(metric)
+        if isinstance(spec, dict):
+            higher_better = bool(spec.get("higher_is_better"))
+        verdict = baselines.compare(ref[metric], now, higher_is_better=higher_better)
+        res.metrics.setdefault("perf_verdicts", {})[metric] = verdict
+        if verdict["regressed"]:
+            res.fail(f"{metric} regressed: {verdict['summary']}")

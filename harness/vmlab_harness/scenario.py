@@ -1,0 +1,100 @@
+"""Scenario files (scenarios/*.toml): loading and validation.
+
+A scenario names a machine, a guest program, timed actions and what must come out. Every
+key is checked: an unknown or mistyped key is an error naming the file and the key, so a
+typo never silently turns a check off."""
+import os
+import tomllib
+
+BACKENDS = ("sim", "kvm", "qemu")
+
+# key -> (type, default); nested tables listed separately.
+MACHINE_KEYS = {
+    "mem": (str, "128M"), "seed": (int, 0), "blocks": (list, []), "rng": (bool, False),
+    "console": (str, None), "serial_in": (str, None), "max_insns": (int, 4_000_000_000),
+}
+GUEST_KEYS = {"program": (str, None), "args": (list, [])}
+ACTION_KEYS = {"at_ns": (int, None), "request": (dict, None)}
+EXPECT_KEYS = {
+    "exit_status": (int, 1), "serial_exact": (str, None), "serial_contains": (list, []),
+    "serial_regex": (list, []), "serial_absent": (list, []), "golden_trace": (str, None),
+    "deterministic": (bool, False), "stderr_regex": (list, []),
+}
+PERF_KEYS = {"repeat": (int, 5), "metrics": (dict, {})}
+TOP_KEYS = {"name", "description", "backends", "timeout_s", "machine", "guest", "actions",
+            "expect", "perf", "qemu"}
+QEMU_KEYS = {"expect": (dict, {}), "args": (list, None)}
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def _check_table(path, where, table, spec):
+    out = {}
+    for k, v in table.items():
+        if k not in spec:
+            raise ScenarioError(f"{path}: [{where}] has unknown key '{k}' (known: {', '.join(sorted(spec))})")
+        typ, _ = spec[k]
+        if typ is int and isinstance(v, bool) or not isinstance(v, typ):
+            raise ScenarioError(f"{path}: [{where}] {k} = {v!r} should be a {typ.__name__}")
+        out[k] = v
+    for k, (_, default) in spec.items():
+        out.setdefault(k, default if not isinstance(default, (list, dict)) else type(default)(default))
+    return out
+
+
+class Scenario:
+    def __init__(self, path, data):
+        self.path = path
+        unknown = set(data) - TOP_KEYS
+        if unknown:
+            raise ScenarioError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+        self.name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
+        self.description = data.get("description", "")
+        self.backends = data.get("backends", ["sim"])
+        for b in self.backends:
+            if b not in BACKENDS:
+                raise ScenarioError(f"{path}: backends has '{b}', expected one of {', '.join(BACKENDS)}")
+        self.timeout_s = data.get("timeout_s", 120)
+        self.machine = _check_table(path, "machine", data.get("machine", {}), MACHINE_KEYS)
+        self.guest = _check_table(path, "guest", data.get("guest", {}), GUEST_KEYS)
+        if not self.guest["program"]:
+            raise ScenarioError(f"{path}: [guest] program is missing")
+        self.actions = []
+        for i, a in enumerate(data.get("actions", [])):
+            a = _check_table(path, f"actions[{i}]", a, ACTION_KEYS)
+            if a["at_ns"] is None or a["request"] is None:
+                raise ScenarioError(f"{path}: actions[{i}] needs at_ns and request")
+            self.actions.append(a)
+        self.expect = _check_table(path, "expect", data.get("expect", {}), EXPECT_KEYS)
+        self.perf = _check_table(path, "perf", data.get("perf", {}), PERF_KEYS) if "perf" in data else None
+        self.qemu = _check_table(path, "qemu", data.get("qemu", {}), QEMU_KEYS)
+        qexp = dict(self.expect)
+        qexp.update(self.qemu["expect"])
+        for k in self.qemu["expect"]:
+            if k not in EXPECT_KEYS:
+                raise ScenarioError(f"{path}: [qemu.expect] has unknown key '{k}'")
+        self.qemu_expect = qexp
+
+    def expectations(self, backend):
+        return self.qemu_expect if backend == "qemu" else self.expect
+
+
+def load(path):
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: {e.strerror}") from None
+    return Scenario(path, data)
+
+
+def load_dir(directory):
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".toml"):
+            out.append(load(os.path.join(directory, name)))
+    return out

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# `make test-kvm`: the KVM-backend tests (tests/test_kvm, tests/cli/kvm_*.sh).
+#  - /dev/kvm opens here (and KVM_VIA_QEMU is not 1): runs them directly.
+#  - otherwise: boots a QEMU TCG guest (-cpu max exposes SVM) with Debian's kernel and an
+#    initramfs holding busybox, the kvm modules, the test binaries with their shared
+#    libraries (found with ldd), and runs them there on nested KVM (vmm/kvm/nested/init).
+# Prints TAP lines and ends with "N passed, N failed"; exit status 0 when nothing failed.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+export VMLAB=${VMLAB:-$BUILD/asan/vmlab}
+export GUESTS=${GUESTS:-$BUILD/guest}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export CK_FORK=yes
+
+kvm_opens() { (exec 3<>/dev/kvm) 2>/dev/null; }
+
+# ---- direct: run everything here, print TAP, summary -------------------------------------
+run_direct() {
+    local n=0 pass=0 fail=0 line name log
+    log=$(mktemp)
+    CK_VERBOSITY=verbose CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120} \
+        "$BUILD/tests/test_kvm" >"$log" 2>&1
+    local rc=$?
+    if grep -q '^SKIP test_kvm' "$log"; then
+        echo "# $(grep '^SKIP test_kvm' "$log" | head -1)"
+    fi
+    # Check's verbose lines: file:line:P|F|E:tcase:test:0: message
+    while IFS= read -r line; do
+        name=$(cut -d: -f5 <<<"$line")
+        n=$((n + 1))
+        case "$(cut -d: -f3 <<<"$line")" in
+            P) pass=$((pass + 1)); echo "ok $n - test_kvm: $name" ;;
+            *) fail=$((fail + 1)); echo "not ok $n - test_kvm: $name"
+               echo "#   $(cut -d: -f7- <<<"$line")" ;;
+        esac
+    done < <(grep -E '^[^:]+:[0-9]+:[PFE]:[^:]+:[^:]+:' "$log")
+    if [ $rc -ne 0 ] && [ $fail -eq 0 ]; then
+        n=$((n + 1)); fail=$((fail + 1))
+        echo "not ok $n - test_kvm exited $rc"; sed 's/^/#   /' "$log" | tail -5
+    fi
+    rm -f "$log"
+    for s in tests/cli/kvm_*.sh; do
+        [ -f "$s" ] || continue
+        log=$(mktemp)
+        timeout 1800 bash "$s" >"$log" 2>&1
+        rc=$?
+        while IFS= read -r line; do
+            case "$line" in
+                "ok "*) n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $(basename "$s" .sh): ${line#ok * - }" ;;
+                "not ok "*) n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $(basename "$s" .sh): ${line#not ok * - }" ;;
+                "#"*) echo "$line" ;;
+            esac
+        done <"$log"
+        if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$log"; then
+            n=$((n + 1)); fail=$((fail + 1))
+            echo "not ok $n - $s exited $rc"; tail -5 "$log" | sed 's/^/#   /'
+        fi
+        rm -f "$log"
+    done
+    echo "1..$n"
+    echo "$pass passed, $fail failed"
+    [ $fail -eq 0 ]
+}
+
+# ---- nested: build an initramfs, boot it under QEMU TCG, relay the inner TAP -------------
+copy_with_libs() {   # $1 file, $2 staging root: the file at the same relative path + its libs
+    local f=$1 root=$2
+    mkdir -p "$root/$(dirname "$f")"
+    cp -L "$f" "$root/$f"
+    ldd "$f" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+        [ -f "$lib" ] || continue
+        mkdir -p "$root$(dirname "$lib")"
+        cp -Ln "$lib" "$root$lib" 2>/dev/null
+    done
+}
+
+run_nested() {
+    local kernel kver stage out log
+    kernel=${KVM_NESTED_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
+    if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
+        echo "not ok 1 - nested KVM: no kernel in /boot (install linux-image-amd64: make deps)"
+        echo "0 passed, 1 failed"
+        return 1
+    fi
+    kver=${kernel##*/vmlinuz-}
+    local mods=/lib/modules/$kver/kernel
+    stage=$BUILD/kvm-nested/root
+    rm -rf "$BUILD/kvm-nested"
+    mkdir -p "$stage"/{bin,proc,sys,dev,tmp,lib/modules,w}
+    cp /bin/busybox "$stage/bin/busybox"
+    for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd arch/x86/kvm/kvm-intel \
+             drivers/crypto/ccp/ccp; do
+        for ext in .ko .ko.xz .ko.zst; do
+            [ -f "$mods/$m$ext" ] || continue
+            case $ext in
+                .ko) cp "$mods/$m$ext" "$stage/lib/modules/" ;;
+                .ko.xz) xz -dc "$mods/$m$ext" >"$stage/lib/modules/$(basename "$m").ko" ;;
+                .ko.zst) zstd -qdc "$mods/$m$ext" >"$stage/lib/modules/$(basename "$m").ko" ;;
+            esac
+        done
+    done
+    cp vmm/kvm/nested/init "$stage/init"
+    chmod +x "$stage/init"
+    copy_with_libs /bin/bash "$stage"
+    ln -sf bash "$stage/bin/sh.bash"
+    # The tree the inner run sees at /w, with BUILD=build.
+    (
+        cd "$stage/w" && mkdir -p scripts tests/cli build/tests build/asan build/guest
+    )
+    cp scripts/test-kvm.sh "$stage/w/scripts/"
+    cp tests/cli/lib.sh tests/cli/kvm_*.sh "$stage/w/tests/cli/"
+    for f in "$BUILD/tests/test_kvm" "$BUILD/asan/vmlab"; do
+        copy_with_libs "$f" "$stage"
+        mkdir -p "$stage/w/build/$(dirname "${f#$BUILD/}")"
+        mv "$stage/$f" "$stage/w/build/${f#$BUILD/}"
+    done
+    cp "$BUILD"/guest/*.elf "$stage/w/build/guest/"
+    out=$BUILD/kvm-nested/initramfs.cpio.gz
+    (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
+    log=$BUILD/kvm-nested/console.log
+    echo "# nested KVM: $kernel, initramfs $(du -h "$out" | cut -f1), QEMU TCG -cpu max"
+    timeout "${KVM_NESTED_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 \
+        -kernel "$kernel" -initrd "$out" \
+        -append "console=ttyS0 quiet panic=-1 rdinit=/init" \
+        -display none -monitor none -serial "file:$log" -no-reboot </dev/null
+    local qrc=$?
+    grep -a '^VMLAB-NESTED:' "$log" | sed 's/^/# /'
+    if ! grep -aq '^VMLAB-NESTED-END' "$log"; then
+        sed -n '/VMLAB-NESTED-BEGIN/,$p' "$log" | tr -d '\r' | grep -aE '^(ok|not ok|#)'
+        echo "not ok - nested VM did not finish (qemu status $qrc, console in $log)"
+        tail -5 "$log" | sed 's/^/#   /'
+        echo "0 passed, 1 failed"
+        return 1
+    fi
+    sed -n '/VMLAB-NESTED-BEGIN/,/VMLAB-NESTED-END/p' "$log" | tr -d '\r' \
+        | grep -avE '^VMLAB-NESTED' | grep -aE '^(ok |not ok |#|1\.\.|[0-9]+ passed, [0-9]+ failed)'
+    grep -aq -E '^0 passed, 0 failed' "$log" && { echo "not ok - nested run had no tests"; return 1; }
+    grep -aq -E '^[0-9]+ passed, 0 failed' "$log"
+}
+
+if [ "${KVM_TEST_INNER:-0}" = 1 ] || { [ "${KVM_VIA_QEMU:-0}" != 1 ] && kvm_opens; }; then
+    [ "${KVM_TEST_INNER:-0}" = 1 ] || echo "# /dev/kvm opens: running the KVM tests directly"
+    run_direct
+else
+    kvm_opens || echo "# /dev/kvm does not open here: running the KVM tests in a nested-KVM VM"
+    [ "${KVM_VIA_QEMU:-0}" = 1 ] && echo "# KVM_VIA_QEMU=1: running the KVM tests in a nested-KVM VM"
+    run_nested
+fi

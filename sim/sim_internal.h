@@ -1,0 +1,124 @@
+/* Internals of the software CPU backend, shared by sim_cpu.c (hooks, run loop), x86.c
+ * (paging walk, interrupt gates) and blocks.c (per-block instruction counts). */
+#ifndef VMLAB_SIM_INTERNAL_H
+#define VMLAB_SIM_INTERNAL_H
+
+#include <stdint.h>
+#include <unicorn/unicorn.h>
+#include <capstone/capstone.h>
+
+#include "vmm/cpu_backend.h"
+#include "sim/ioapic.h"
+#include "sim/lapic.h"
+#include "sim/vclock.h"
+
+/* The run loop returns to the VMM's poll() every millisecond of virtual time. */
+#define SIM_POLL_NS 1000000ULL
+/* Distinct blocks remembered before the table starts over. */
+#define SIM_BLOCKS_MAX (1u << 20)
+/* rdtsc sites remembered per block for exact instruction accounting. */
+#define SIM_BLOCK_RDTSC_MAX 8
+
+enum code_mode { CODE_16 = 0, CODE_32 = 1, CODE_64 = 2 };
+
+struct sim_block {
+    uint64_t pc;
+    uint32_t size;
+    uint16_t icount;
+    uint8_t used;
+    uint8_t ends_sti;               /* last instruction is STI: interrupt shadow follows */
+    uint8_t nrdtsc;
+    struct { uint16_t offset, index; uint8_t len, rdtscp; } rdtsc[SIM_BLOCK_RDTSC_MAX];
+};
+
+/* A set of guest addresses (the rdtsc sites already hooked). */
+struct sim_addrset {
+    uint64_t *tab;                  /* 0 marks an empty slot; address 0 is kept aside */
+    uint64_t mask, used;
+    int has_zero;
+};
+
+struct sim_blocks {
+    struct sim_block *tab;
+    uint64_t mask;                  /* capacity - 1 */
+    uint64_t used;
+};
+
+struct cpu {
+    uc_engine *uc;
+    struct cpu_env env;
+    struct vclock vc;
+    struct lapic lapic;
+    struct ioapic ioapic;
+    csh cs;
+    struct sim_blocks blocks;
+    struct sim_addrset rdtsc_sites;
+    struct sim_block *last_block;   /* one-entry cache in front of the hash table */
+
+    uint64_t insns;                 /* committed: instructions retired */
+    uint64_t pend;                  /* instructions of the block now running, not yet committed */
+    const struct sim_block *cur;    /* the running block */
+    uint64_t next_poll_ns;
+    uint64_t insn_limit;            /* UINT64_MAX when none */
+    int inhibit;                    /* the previous block ended with STI */
+    int booted;
+    int dead;                       /* unicorn aborted inside uc_emu_start: never touch it */
+    struct cpu_stop dead_stop;
+
+    /* why uc_emu_start returned, when a hook decided it */
+    int stop_set;
+    enum cpu_stop_reason stop_reason;
+    uint64_t fault_addr;
+    int want_poll;
+    int resume_valid;               /* the block hook stopped before running resume_pc */
+    uint64_t resume_pc;
+    char detail[160];
+    int fault_seen;                 /* the unmapped-memory hook saw this access */
+    uint64_t unmapped_addr;
+    int unmapped_type;
+
+    uint64_t rdtsc_hooks;
+    unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
+    struct cpu_exit_record ring[CPU_RECENT_EXITS];
+    unsigned ring_head, ring_n;
+};
+
+/* x86.c */
+struct x86_regs {
+    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
+    uint64_t cs, ss;
+    uc_x86_mmr idtr, gdtr, tr;
+};
+void x86_read_regs(struct cpu *c, struct x86_regs *r);
+int x86_long_mode(const struct x86_regs *r);
+/* Linear -> guest-physical through the guest's page tables. 0 or -EFAULT. */
+int x86_translate(struct cpu *c, const struct x86_regs *r, uint64_t va, uint64_t *pa);
+/* Copy to/from linear addresses (RAM only). 0 or -EFAULT. */
+int x86_read_virt(struct cpu *c, const struct x86_regs *r, uint64_t va, void *dst, size_t len);
+int x86_write_virt(struct cpu *c, const struct x86_regs *r, uint64_t va, const void *src, size_t len);
+enum code_mode x86_code_mode(struct cpu *c, const struct x86_regs *r);
+/* 1 if the IDT has a present gate for vector. */
+int x86_has_gate(struct cpu *c, const struct x86_regs *r, unsigned vector);
+/* Performs the interrupt gate for `vector` with return address `ret_rip`, pushing
+ * `errcode` when has_err. 0 delivered, -ENOENT no gate, -EFAULT the delivery itself
+ * faulted (a triple fault), -ENOTSUP an unsupported case (detail in c->detail). */
+int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, uint32_t errcode);
+
+/* blocks.c */
+int blocks_init(struct sim_blocks *b);
+void blocks_destroy(struct sim_blocks *b);
+struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size);
+/* Decodes a newly seen block and adds it; calls site(c, addr) for every rdtsc/rdtscp in it
+ * (also those past SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
+                             void (*site)(struct cpu *c, uint64_t addr));
+/* Instructions of block e that start before rip: those retired when an exception is
+ * taken at rip (the faulting one excluded; a trap's RIP is already past it). */
+unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip);
+/* 1 if the instruction at rip writes memory (an explicit operand or the stack). */
+int blocks_insn_writes_memory(struct cpu *c, uint64_t rip);
+/* 1 if added, 0 if already there, -ENOMEM. */
+int addrset_add(struct sim_addrset *s, uint64_t addr);
+void addrset_destroy(struct sim_addrset *s);
+
+#endif

@@ -1,0 +1,289 @@
+/* What unicorn does not do for us on x86: walk the guest's page tables and perform an
+ * interrupt gate (unicorn 2.0.1 has no call that raises an interrupt in a guest). */
+#include "sim_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CR0_PG      (1ULL << 31)
+#define CR0_PE      1ULL
+#define CR4_PSE     (1ULL << 4)
+#define CR4_PAE     (1ULL << 5)
+#define EFER_LMA    (1ULL << 10)
+#define MSR_EFER    0xc0000080u
+#define PTE_P       1ULL
+#define PTE_PS      0x80ULL
+#define ADDR_MASK   0x000ffffffffff000ULL
+
+void x86_read_regs(struct cpu *c, struct x86_regs *r)
+{
+    uc_x86_msr efer = { .rid = MSR_EFER };
+    int ids[] = { UC_X86_REG_RIP, UC_X86_REG_RSP, UC_X86_REG_RFLAGS, UC_X86_REG_CR0,
+                  UC_X86_REG_CR3, UC_X86_REG_CR4, UC_X86_REG_CS, UC_X86_REG_SS,
+                  UC_X86_REG_IDTR, UC_X86_REG_GDTR, UC_X86_REG_TR };
+    void *vals[] = { &r->rip, &r->rsp, &r->rflags, &r->cr0, &r->cr3, &r->cr4, &r->cs, &r->ss,
+                     &r->idtr, &r->gdtr, &r->tr };
+
+    memset(r, 0, sizeof(*r));
+    uc_reg_read_batch(c->uc, ids, vals, (int)(sizeof(ids) / sizeof(ids[0])));
+    r->cs &= 0xffff;
+    r->ss &= 0xffff;
+    uc_reg_read(c->uc, UC_X86_REG_MSR, &efer);
+    r->efer = efer.value;
+}
+
+int x86_long_mode(const struct x86_regs *r) { return (r->efer & EFER_LMA) != 0; }
+
+static void *phys(struct cpu *c, uint64_t pa, uint64_t len)
+{
+    return guest_mem_host(c->env.mem, pa, len);
+}
+
+static int read_pte(struct cpu *c, uint64_t pa, int wide, uint64_t *out)
+{
+    void *p = phys(c, pa, wide ? 8 : 4);
+    if (!p)
+        return -EFAULT;
+    if (wide) {
+        memcpy(out, p, 8);
+    } else {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        *out = v;
+    }
+    return 0;
+}
+
+int x86_translate(struct cpu *c, const struct x86_regs *r, uint64_t va, uint64_t *pa)
+{
+    uint64_t e;
+
+    if (!(r->cr0 & CR0_PG)) {
+        *pa = x86_long_mode(r) ? va : (uint32_t)va;
+        return 0;
+    }
+    if (x86_long_mode(r)) {
+        uint64_t table = r->cr3 & ADDR_MASK;
+        for (int level = 3; level >= 0; level--) {
+            unsigned shift = 12 + 9 * (unsigned)level;
+            if (read_pte(c, table + ((va >> shift) & 511) * 8, 1, &e) || !(e & PTE_P))
+                return -EFAULT;
+            if (level == 0 || ((level == 1 || level == 2) && (e & PTE_PS))) {
+                uint64_t off = va & ((1ULL << shift) - 1);
+                *pa = ((e & ADDR_MASK) & ~((1ULL << shift) - 1)) | off;
+                return 0;
+            }
+            table = e & ADDR_MASK;
+        }
+        return -EFAULT;
+    }
+    va = (uint32_t)va;
+    if (r->cr4 & CR4_PAE) {
+        if (read_pte(c, (r->cr3 & 0xffffffe0ULL) + ((va >> 30) & 3) * 8, 1, &e) || !(e & PTE_P))
+            return -EFAULT;
+        if (read_pte(c, (e & ADDR_MASK) + ((va >> 21) & 511) * 8, 1, &e) || !(e & PTE_P))
+            return -EFAULT;
+        if (e & PTE_PS) {
+            *pa = (e & ADDR_MASK & ~0x1fffffULL) | (va & 0x1fffff);
+            return 0;
+        }
+        if (read_pte(c, (e & ADDR_MASK) + ((va >> 12) & 511) * 8, 1, &e) || !(e & PTE_P))
+            return -EFAULT;
+        *pa = (e & ADDR_MASK) | (va & 0xfff);
+        return 0;
+    }
+    if (read_pte(c, (r->cr3 & 0xfffff000ULL) + ((va >> 22) & 1023) * 4, 0, &e) || !(e & PTE_P))
+        return -EFAULT;
+    if ((e & PTE_PS) && (r->cr4 & CR4_PSE)) {
+        *pa = (e & 0xffc00000ULL) | (va & 0x3fffff);
+        return 0;
+    }
+    if (read_pte(c, (e & 0xfffff000ULL) + ((va >> 12) & 1023) * 4, 0, &e) || !(e & PTE_P))
+        return -EFAULT;
+    *pa = (e & 0xfffff000ULL) | (va & 0xfff);
+    return 0;
+}
+
+/* Page by page: a frame or a block may straddle two pages. */
+static int copy_virt(struct cpu *c, const struct x86_regs *r, uint64_t va, void *buf,
+                     size_t len, int write)
+{
+    uint8_t *b = buf;
+
+    while (len) {
+        uint64_t pa;
+        size_t chunk = 4096 - (va & 0xfff);
+        if (chunk > len)
+            chunk = len;
+        if (x86_translate(c, r, va, &pa))
+            return -EFAULT;
+        void *h = phys(c, pa, chunk);
+        if (!h)
+            return -EFAULT;
+        if (write)
+            memcpy(h, b, chunk);
+        else
+            memcpy(b, h, chunk);
+        va += chunk;
+        b += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
+
+int x86_read_virt(struct cpu *c, const struct x86_regs *r, uint64_t va, void *dst, size_t len)
+{
+    return copy_virt(c, r, va, dst, len, 0);
+}
+
+int x86_write_virt(struct cpu *c, const struct x86_regs *r, uint64_t va, const void *src,
+                   size_t len)
+{
+    return copy_virt(c, r, va, (void *)src, len, 1);
+}
+
+enum code_mode x86_code_mode(struct cpu *c, const struct x86_regs *r)
+{
+    uint64_t desc;
+
+    if (!(r->cr0 & CR0_PE))
+        return CODE_16;
+    /* The hidden CS attributes are not readable through unicorn: look the selector up in
+     * the GDT. Until the guest loads its own GDT (GDTR limit 0 after boot) the boot CS is
+     * the flat 32-bit one, or 64-bit once long mode is active. */
+    if ((r->cs & ~7ULL) + 7 > r->gdtr.limit || (r->cs & 4) ||
+        x86_read_virt(c, r, r->gdtr.base + (r->cs & ~7ULL), &desc, 8))
+        return x86_long_mode(r) ? CODE_64 : CODE_32;
+    if (x86_long_mode(r) && (desc & (1ULL << 53)))
+        return CODE_64;
+    return (desc & (1ULL << 54)) ? CODE_32 : CODE_16;
+}
+
+static int read_gate(struct cpu *c, const struct x86_regs *r, unsigned vector, uint8_t g[16])
+{
+    unsigned size = x86_long_mode(r) ? 16 : 8;
+
+    if ((uint64_t)vector * size + size - 1 > r->idtr.limit)
+        return -ENOENT;
+    if (x86_read_virt(c, r, r->idtr.base + (uint64_t)vector * size, g, size))
+        return -EFAULT;
+    if (!(g[5] & 0x80))         /* present bit */
+        return -ENOENT;
+    return 0;
+}
+
+int x86_has_gate(struct cpu *c, const struct x86_regs *r, unsigned vector)
+{
+    uint8_t g[16];
+    return read_gate(c, r, vector, g) == 0;
+}
+
+static int deliver64(struct cpu *c, struct x86_regs *r, const uint8_t *g, uint64_t ret_rip,
+                     int has_err, uint32_t errcode)
+{
+    uint64_t handler = (uint64_t)(g[0] | g[1] << 8) | (uint64_t)(g[6] | g[7] << 8) << 16 |
+                       (uint64_t)((uint32_t)g[8] | (uint32_t)g[9] << 8 | (uint32_t)g[10] << 16 |
+                                  (uint32_t)g[11] << 24) << 32;
+    unsigned type = g[5] & 0xf, ist = g[4] & 7;
+    uint64_t sp = r->rsp;
+
+    if (type != 0xe && type != 0xf) {
+        snprintf(c->detail, sizeof(c->detail), "IDT gate type %#x is not a 64-bit gate", type);
+        return -EFAULT;
+    }
+    if (r->cs & 3) {
+        snprintf(c->detail, sizeof(c->detail),
+                 "interrupt from CPL %u: only CPL 0 guests are supported", (unsigned)(r->cs & 3));
+        return -ENOTSUP;
+    }
+    if (ist) {                  /* stack from the TSS's interrupt stack table */
+        if (x86_read_virt(c, r, r->tr.base + 0x24 + 8 * (ist - 1), &sp, 8)) {
+            snprintf(c->detail, sizeof(c->detail), "cannot read IST%u from the TSS", ist);
+            return -EFAULT;
+        }
+    }
+    uint64_t frame[6];
+    unsigned n = 0;
+    if (has_err)
+        frame[n++] = errcode;
+    frame[n++] = ret_rip;
+    frame[n++] = r->cs;
+    frame[n++] = r->rflags;
+    frame[n++] = r->rsp;
+    frame[n++] = r->ss;
+    sp = (sp & ~0xfULL) - n * 8;        /* the CPU aligns RSP before pushing */
+    if (x86_write_virt(c, r, sp, frame, n * 8)) {
+        snprintf(c->detail, sizeof(c->detail), "pushing the interrupt frame at %#llx faulted",
+                 (unsigned long long)sp);
+        return -EFAULT;
+    }
+    uint64_t fl = r->rflags & ~(0x100ULL | 0x4000ULL | 0x10000ULL); /* TF NT RF */
+    if (type == 0xe)
+        fl &= ~0x200ULL;                /* interrupt gate: IF cleared; trap gate keeps it */
+    uc_reg_write(c->uc, UC_X86_REG_RSP, &sp);
+    uc_reg_write(c->uc, UC_X86_REG_RFLAGS, &fl);
+    uc_reg_write(c->uc, UC_X86_REG_RIP, &handler);     /* from a hook: takes effect at once */
+    return 0;
+}
+
+static int deliver32(struct cpu *c, struct x86_regs *r, const uint8_t *g, uint64_t ret_rip,
+                     int has_err, uint32_t errcode)
+{
+    uint32_t handler = (uint32_t)(g[0] | g[1] << 8) | (uint32_t)(g[6] | g[7] << 8) << 16;
+    unsigned type = g[5] & 0xf;
+    uint32_t frame[4];
+    unsigned n = 0;
+
+    if (type != 0xe && type != 0xf) {
+        snprintf(c->detail, sizeof(c->detail), "IDT gate type %#x is not a 32-bit gate", type);
+        return -EFAULT;
+    }
+    if (r->cs & 3) {
+        snprintf(c->detail, sizeof(c->detail),
+                 "interrupt from CPL %u: only CPL 0 guests are supported", (unsigned)(r->cs & 3));
+        return -ENOTSUP;
+    }
+    if (has_err)
+        frame[n++] = errcode;
+    frame[n++] = (uint32_t)ret_rip;
+    frame[n++] = (uint32_t)r->cs;
+    frame[n++] = (uint32_t)r->rflags;
+    uint64_t sp = (uint32_t)(r->rsp - n * 4);
+    if (x86_write_virt(c, r, sp, frame, n * 4)) {
+        snprintf(c->detail, sizeof(c->detail), "pushing the interrupt frame at %#llx faulted",
+                 (unsigned long long)sp);
+        return -EFAULT;
+    }
+    uint64_t fl = r->rflags & ~(0x100ULL | 0x4000ULL | 0x10000ULL);
+    if (type == 0xe)
+        fl &= ~0x200ULL;
+    uint64_t rsp = (r->rsp & ~0xffffffffULL) | sp, rip = handler;
+    uc_reg_write(c->uc, UC_X86_REG_RSP, &rsp);
+    uc_reg_write(c->uc, UC_X86_REG_RFLAGS, &fl);
+    uc_reg_write(c->uc, UC_X86_REG_RIP, &rip);
+    return 0;
+}
+
+int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, uint32_t errcode)
+{
+    struct x86_regs r;
+    uint8_t g[16];
+
+    x86_read_regs(c, &r);
+    if (!(r.cr0 & CR0_PE)) {
+        snprintf(c->detail, sizeof(c->detail), "interrupt %u in real mode is not supported",
+                 vector);
+        return -ENOTSUP;
+    }
+    int err = read_gate(c, &r, vector, g);
+    if (err == -ENOENT)
+        return -ENOENT;
+    if (err) {
+        snprintf(c->detail, sizeof(c->detail), "reading IDT gate %u at %#llx faulted", vector,
+                 (unsigned long long)r.idtr.base);
+        return -EFAULT;
+    }
+    return x86_long_mode(&r) ? deliver64(c, &r, g, ret_rip, has_err, errcode)
+                             : deliver32(c, &r, g, ret_rip, has_err, errcode);
+}

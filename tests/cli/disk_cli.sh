@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# vmlab disk: help texts, usage errors (exit 2, "vmlab: <message>"), bad images.
+source "$(dirname "$0")/lib.sh"
+CORPUS=$(cd "$(dirname "$0")/../data/disk" && pwd)
+
+expect() {   # expect DESC STATUS STDERR-SUBSTRING -- command...
+    local desc=$1 want=$2 msg=$3; shift 4
+    local err rc
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ "$rc" -eq "$want" ] && grep -qF -- "$msg" <<<"$err"; then ok "$desc"
+    else not_ok "$desc (rc=$rc, stderr: $err)"; fi
+}
+
+if "$VMLAB" disk --help | grep -q "create-composite OUT --label NAME --partition"; then
+    ok "disk --help lists create-composite"; else not_ok "disk --help lists create-composite"; fi
+if "$VMLAB" disk create-composite --help | grep -q -- "--partition SPEC"; then
+    ok "create-composite --help describes --partition"; else not_ok "create-composite --help"; fi
+if "$VMLAB" disk create-qcow2 --help | grep -q -- "--backing FILE"; then
+    ok "create-qcow2 --help describes --backing"; else not_ok "create-qcow2 --help"; fi
+
+expect "no subcommand: exit 2" 2 "vmlab: disk: missing command" -- "$VMLAB" disk
+expect "unknown subcommand: exit 2" 2 "vmlab: disk: unknown command 'frobnicate'" -- "$VMLAB" disk frobnicate
+expect "create-composite without --label" 2 "vmlab: create-composite: --label is required" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --partition a:"$CORPUS/comp_a.raw"
+expect "create-composite without partitions" 2 "at least one --partition" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --label l
+expect "malformed --partition" 2 "expected LABEL:PATH" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --label l --partition justalabel
+expect "bad partition flag" 2 "field 'rw' is neither 'writable' nor a type GUID" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --label l --partition a:"$CORPUS/comp_a.raw":rw
+expect "unknown option" 2 "unknown or incomplete option '--bogus'" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --bogus
+expect "missing partition file" 2 "partition 'a': cannot open disk image" -- \
+    "$VMLAB" disk create-composite "$TMP/x.cdisk" --label l --partition a:"$TMP/none.img"
+expect "create-qcow2 bad size" 2 "--size '12Q' is not a size" -- \
+    "$VMLAB" disk create-qcow2 "$TMP/x.qcow2" --size 12Q
+expect "create-qcow2 without size" 2 "--size is required" -- "$VMLAB" disk create-qcow2 "$TMP/x.qcow2"
+expect "info on a missing file" 2 "vmlab: cannot open disk image" -- "$VMLAB" disk info "$TMP/none"
+expect "info on an overlapping composite" 2 "overlaps component 0" -- "$VMLAB" disk info "$CORPUS/overlap.cdisk"
+expect "info on a self-including composite" 2 "includes itself" -- "$VMLAB" disk info "$CORPUS/self_cycle.cdisk"
+expect "info on 11-level nesting" 2 "nesting depth 11 exceeds the limit of 10" -- "$VMLAB" disk info "$CORPUS/nest11.cdisk"
+expect "info on a qcow2 with L2 outside the file" 2 "L2 table at offset 1073741824" -- \
+    "$VMLAB" disk info "$CORPUS/qcow2_l2_outside.qcow2"
+expect "info on a compressed qcow2" 2 "compressed clusters are unsupported" -- \
+    "$VMLAB" disk info "$CORPUS/qcow2_compressed.qcow2"
+finish

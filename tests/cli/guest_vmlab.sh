@@ -1,0 +1,52 @@
+#!/bin/bash
+# The basic guest programs on vmlab (sim CPU) against QEMU microvm: same serial output, same
+# exit status (guest/peer-check.sh), plus what only vmlab provides (the device tree).
+# env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab, as in lib.sh).
+cd "$(dirname "$0")/../.."
+source tests/cli/lib.sh
+export BUILD VMLAB
+G=$GUESTS
+
+if [ ! -x "$VMLAB" ]; then
+    echo "1..0 # SKIP $VMLAB not built"
+    exit 0
+fi
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "1..0 # SKIP qemu-system-x86_64 not installed"
+    exit 0
+fi
+
+# same PROG [ARGS...]: vmlab and QEMU print the same and exit with the same status
+same() {
+    local out
+    if out=$(guest/peer-check.sh "$G/$1.elf" "${@:2}" 2>&1); then
+        ok "same on vmlab and QEMU: $*"
+    else
+        not_ok "same on vmlab and QEMU: $*"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+    fi
+}
+
+same hello
+same hello a b=c virtio_mmio.device=4K@0xd0000000:5 last
+same hello fmt
+same memtest
+same memtest inject=4660
+same memtest size=512
+same exception
+same exception assert
+same timer
+same timer ticks=50 count=20000 div=1
+same uartirq
+
+out=$(timeout 60 "$VMLAB" run "$G/hello.elf" -- fdt 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && printf '%s\n' "$out" | grep -Eq '^fdt: yes \([0-9]+ nodes\)$'; then
+    ok "vmlab passes a device tree the guest's libfdt accepts"
+else
+    not_ok "vmlab passes a device tree the guest's libfdt accepts"
+    echo "#   status $rc"
+    printf '%s\n' "$out" | sed 's/^/#   got: /'
+fi
+
+finish

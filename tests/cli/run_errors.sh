@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `vmlab run` on bad input: a clear one-line error, exit status 2, no crash (ASan build).
+source "$(dirname "$0")/lib.sh"
+
+# expect_error DESC WANT-SUBSTRING ARGS...: exit 2, one "vmlab: ..." line containing WANT.
+expect_error() {
+    local desc=$1 want=$2; shift 2
+    local out rc
+    out=$("$VMLAB" run "$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && [[ "$out" == "vmlab: "*"$want"* ]]; then
+        ok "$desc"
+    else
+        not_ok "$desc (exit $rc, stderr: $out)"
+    fi
+}
+
+printf '#!/bin/sh\necho hi\n' > "$TMP/script.sh"
+expect_error "non-ELF file" "not an ELF file" "$TMP/script.sh"
+head -c 40 "$GUESTS/hello.elf" > "$TMP/trunc.elf"
+expect_error "truncated ELF (inside the header)" "truncated ELF" "$TMP/trunc.elf"
+head -c 3000 "$GUESTS/hello.elf" > "$TMP/trunc2.elf"
+expect_error "truncated ELF (segments cut)" "past the end of the file" "$TMP/trunc2.elf"
+# Another machine: patch e_machine (offset 18) to AArch64 (183 = 0xb7).
+cp "$GUESTS/hello.elf" "$TMP/arm.elf"
+printf '\xb7\x00' | dd of="$TMP/arm.elf" bs=1 seek=18 conv=notrunc status=none
+expect_error "ELF for another machine" "ELF machine is 183" "$TMP/arm.elf"
+# Move the first loadable segment to 3 GiB: outside a 128M guest's RAM.
+/usr/bin/python3 - "$GUESTS/hello.elf" "$TMP/high.elf" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+phoff, = struct.unpack_from('<Q', d, 32)
+phentsize, phnum = struct.unpack_from('<HH', d, 54)
+for i in range(phnum):
+    o = phoff + i * phentsize
+    if struct.unpack_from('<I', d, o)[0] == 1:          # PT_LOAD
+        struct.pack_into('<QQ', d, o + 16, 0xc0000000, 0xc0000000)
+        break
+open(sys.argv[2], 'wb').write(d)
+PY
+expect_error "segment outside RAM" "outside RAM" "$TMP/high.elf"
+# No PVH note: rename the note's owner so the loader no longer recognises it.
+/usr/bin/python3 - "$GUESTS/hello.elf" "$TMP/nonote.elf" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+i = d.find(b'Xen\x00')
+d[i:i+4] = b'Xxx\x00'
+open(sys.argv[2], 'wb').write(d)
+PY
+expect_error "no PVH note" "no PVH entry note" "$TMP/nonote.elf"
+expect_error "--mem 0" "--mem 0" --mem 0 "$GUESTS/hello.elf"
+expect_error "--mem larger than the host" "larger than this host" --mem 64T "$GUESTS/hello.elf"
+expect_error "unknown option" "unknown option '--bogus'" --bogus "$GUESTS/hello.elf"
+expect_error "missing program file" "No such file or directory" "$TMP/does-not-exist.elf"
+expect_error "unknown --cpu" "--cpu 'tcg'" --cpu tcg "$GUESTS/hello.elf"
+expect_error "bad --block option" "unknown option 'frob'" --block mem=1M,frob "$GUESTS/hello.elf"
+
+out=$("$VMLAB" 2>&1); rc=$?
+check "no subcommand: usage on stderr, exit 2" test $rc -eq 2
+out=$("$VMLAB" frobnicate 2>&1); rc=$?
+if [ $rc -eq 2 ] && [[ "$out" == *"unknown command 'frobnicate'"* ]]; then ok "unknown subcommand: exit 2 naming it"; else not_ok "unknown subcommand (exit $rc: $out)"; fi
+check "--version prints the version" bash -c "'$VMLAB' --version | grep -qE '^vmlab [0-9]+\.[0-9]+\.[0-9]+$'"
+check "run --help exits 0 and documents --mem" bash -c "'$VMLAB' run --help | grep -q -- '--mem SIZE'"
+check "help run is run --help" bash -c "'$VMLAB' help run | grep -q -- '--max-insns'"
+finish

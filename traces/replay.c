@@ -1,0 +1,572 @@
+/* Trace replay: devices rebuilt from the header, driven from the trace, checked against it.
+ * The matching rule is described in replay.h. */
+#include "replay.h"
+#include "cow_disk.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPLAY_TIMERS_MAX     256
+#define REPLAY_FIRINGS_MAX    1000000   /* per advance: a timer re-arming at "now" forever */
+#define REPLAY_FUZZ_MEM_MAX   (64ULL << 20)
+
+struct rp_timer {
+    int64_t id;
+    uint64_t at, seq;
+    clock_timer_fn fn;
+    void *arg;
+};
+
+struct replay {
+    const struct trace_header *h;
+    const struct trace_event *ev;
+    size_t n;
+    const struct replay_opts *o;
+    struct replay_result *res;
+    struct guest_mem mem;
+    struct bus mmio, pio;
+    struct device dev[MACHINE_MAX_DEVICES];
+    int built[MACHINE_MAX_DEVICES];
+    int selected[MACHINE_MAX_DEVICES];
+    int all;
+    struct clock clock;
+    uint64_t now;
+    struct rp_timer timers[REPLAY_TIMERS_MAX];
+    unsigned ntimers;
+    int64_t next_id;
+    uint64_t seq;
+    struct irq_sink sink;
+    size_t exp, exp_end;        /* expectation window [exp, exp_end) */
+    size_t cur;                 /* the guest access being replayed */
+    int diverged, finished;
+    FILE *devnull;
+};
+
+static void rp_diverge(struct replay *r, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void rp_diverge(struct replay *r, size_t at, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->diverged)
+        return;
+    r->diverged = 1;
+    r->res->status = REPLAY_DIVERGED;
+    r->res->diverged_at = at;
+    va_start(ap, fmt);
+    vsnprintf(r->res->message, sizeof(r->res->message), fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- expectations */
+
+static int rp_relevant(const struct replay *r, const struct trace_event *e)
+{
+    if (e->kind != TRACE_EV_DMA_READ && e->kind != TRACE_EV_DMA_WRITE && e->kind != TRACE_EV_IRQ)
+        return 0;
+    if (r->all)
+        return 1;
+    if (e->kind == TRACE_EV_IRQ) {
+        for (unsigned i = 0; i < r->h->machine.ndevices; i++)
+            if (r->selected[i] && r->h->machine.devices[i].irq == (int)e->addr)
+                return 1;
+        return 0;
+    }
+    if (e->device >= 0)
+        return r->selected[e->device];
+    /* DMA is attributed to the access that closes the window (see replay.h). */
+    if (r->exp_end < r->n) {
+        const struct trace_event *c = &r->ev[r->exp_end];
+        return trace_kind_is_bus(c->kind) && c->device >= 0 && r->selected[c->device];
+    }
+    return 0;
+}
+
+static const struct trace_event *rp_next(struct replay *r, size_t *idx)
+{
+    while (r->exp < r->exp_end && !rp_relevant(r, &r->ev[r->exp]))
+        r->exp++;
+    if (r->exp >= r->exp_end)
+        return NULL;
+    *idx = r->exp;
+    return &r->ev[r->exp];
+}
+
+static void rp_fmt(const struct replay *r, size_t idx, char *out, size_t outlen)
+{
+    trace_event_format(r->h, idx, &r->ev[idx], out, outlen);
+}
+
+static int rp_dma(struct replay *r, int write, uint64_t gpa, uint8_t *buf, size_t len)
+{
+    unsigned kind = write ? TRACE_EV_DMA_WRITE : TRACE_EV_DMA_READ;
+    const char *what = write ? "wrote" : "read";
+    char txt[300];
+    size_t idx;
+
+    if (r->diverged || r->finished)
+        return -EIO;
+    do {
+        const struct trace_event *e = rp_next(r, &idx);
+        if (!e) {
+            rp_diverge(r, r->cur, "device %s guest memory gpa=0x%" PRIx64 " len=%zu, which "
+                       "the trace does not have before this event", what, gpa, len);
+            return -EIO;
+        }
+        rp_fmt(r, idx, txt, sizeof(txt));
+        /* A transfer longer than TRACE_DATA_MAX was recorded as consecutive pieces. */
+        if (e->kind != kind || e->addr != gpa || e->len > len ||
+            (e->len < len && e->len != TRACE_DATA_MAX)) {
+            rp_diverge(r, idx, "device %s guest memory gpa=0x%" PRIx64 " len=%zu; the trace "
+                       "has: %s", what, gpa, len, txt);
+            return -EIO;
+        }
+        if (write) {
+            for (size_t i = 0; i < e->len; i++)
+                if (buf[i] != e->data[i]) {
+                    rp_diverge(r, idx, "device wrote 0x%02x at gpa=0x%" PRIx64 " (byte %zu "
+                               "of %zu); the trace has 0x%02x", buf[i], gpa + i, i, len,
+                               e->data[i]);
+                    return -EIO;
+                }
+        } else if (e->len) {
+            memcpy(buf, e->data, e->len);
+        }
+        buf += e->len;
+        gpa += e->len;
+        len -= e->len;
+        r->exp = idx + 1;
+        r->res->checked++;
+    } while (len);
+    return 0;
+}
+
+static int rp_mem_read(void *opaque, uint64_t gpa, void *dst, size_t len)
+{
+    return rp_dma(opaque, 0, gpa, dst, len);
+}
+
+static int rp_mem_write(void *opaque, uint64_t gpa, const void *src, size_t len)
+{
+    return rp_dma(opaque, 1, gpa, (uint8_t *)src, len);
+}
+
+static const struct guest_mem_backend rp_mem_backend = { rp_mem_read, rp_mem_write };
+
+static void rp_irq(void *opaque, unsigned gsi, int level)
+{
+    struct replay *r = opaque;
+    char txt[300];
+    size_t idx;
+
+    if (r->diverged || r->finished)
+        return;
+    level = level ? 1 : 0;
+    const struct trace_event *e = rp_next(r, &idx);
+    if (!e) {
+        rp_diverge(r, r->cur, "device %s irq gsi=%u, which the trace does not have before "
+                   "this event", level ? "raised" : "lowered", gsi);
+        return;
+    }
+    if (e->kind != TRACE_EV_IRQ || e->addr != gsi || e->value != (uint64_t)level) {
+        rp_fmt(r, idx, txt, sizeof(txt));
+        rp_diverge(r, idx, "device %s irq gsi=%u; the trace has: %s",
+                   level ? "raised" : "lowered", gsi, txt);
+        return;
+    }
+    r->exp = idx + 1;
+    r->res->checked++;
+}
+
+/* After a guest access: everything the trace says happened before it must have happened. */
+static void rp_window_done(struct replay *r)
+{
+    char txt[300];
+    size_t idx;
+
+    if (r->diverged)
+        return;
+    if (rp_next(r, &idx)) {
+        rp_fmt(r, idx, txt, sizeof(txt));
+        rp_diverge(r, idx, "device did not do what the trace has: %s", txt);
+    }
+}
+
+/* ---------------------------------------------------------------- clock */
+
+static uint64_t rp_now(void *opaque)
+{
+    return ((struct replay *)opaque)->now;
+}
+
+static int64_t rp_schedule(void *opaque, uint64_t at_ns, clock_timer_fn fn, void *arg)
+{
+    struct replay *r = opaque;
+
+    if (r->ntimers == REPLAY_TIMERS_MAX)
+        return -ENOSPC;
+    r->timers[r->ntimers] = (struct rp_timer){ ++r->next_id, at_ns, r->seq++, fn, arg };
+    r->ntimers++;
+    return r->next_id;
+}
+
+static int rp_cancel(void *opaque, int64_t id)
+{
+    struct replay *r = opaque;
+
+    for (unsigned i = 0; i < r->ntimers; i++)
+        if (r->timers[i].id == id) {
+            r->timers[i] = r->timers[--r->ntimers];
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* Fires, in (time, scheduling order), every timer due at or before t. */
+static void rp_advance(struct replay *r, uint64_t t)
+{
+    for (unsigned fired = 0; !r->diverged; fired++) {
+        int best = -1;
+        for (unsigned i = 0; i < r->ntimers; i++) {
+            const struct rp_timer *x = &r->timers[i];
+            if (x->at <= t && (best < 0 || x->at < r->timers[best].at ||
+                               (x->at == r->timers[best].at && x->seq < r->timers[best].seq)))
+                best = (int)i;
+        }
+        if (best < 0)
+            break;
+        if (fired == REPLAY_FIRINGS_MAX) {
+            rp_diverge(r, r->cur, "device timers keep firing at %" PRIu64 " ns (more than %d "
+                       "firings without time advancing)", r->now, REPLAY_FIRINGS_MAX);
+            break;
+        }
+        struct rp_timer x = r->timers[best];
+        r->timers[best] = r->timers[--r->ntimers];
+        if (x.at > r->now)
+            r->now = x.at;
+        x.fn(x.arg);
+    }
+    if (t > r->now)
+        r->now = t;
+}
+
+/* ---------------------------------------------------------------- devices */
+
+static void rp_request_exit(void *opaque, int status)
+{
+    struct replay *r = opaque;
+
+    r->res->exit_requested = 1;
+    r->res->exit_status = status;
+}
+
+static int rp_open_disk(void *opaque, const char *path, int read_only, struct disk **out,
+                        char *err, size_t errlen)
+{
+    struct replay *r = opaque;
+
+    if (r->o->no_files) {
+        snprintf(err, errlen, "disk '%.200s': replay here does not open files", path);
+        return -EPERM;
+    }
+    return cow_disk_open(path, read_only, out, err, errlen);
+}
+
+/* Device arguments for replay: output sinks (out=) go nowhere, so replay writes no file. */
+static int rp_args(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const char *p = in;
+
+    out[0] = '\0';
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *item = p;
+        size_t ilen = len;
+        if (len >= 4 && !strncmp(p, "out=", 4)) {
+            item = "out=none";
+            ilen = 8;
+        }
+        if (o + ilen + 2 > outlen)
+            return -EINVAL;
+        if (o)
+            out[o++] = ',';
+        memcpy(out + o, item, ilen);
+        o += ilen;
+        out[o] = '\0';
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* For fuzzing: refuse in-memory disks larger than a fuzzer should allocate. */
+static int rp_mem_too_big(const char *args)
+{
+    char v[32], *end;
+
+    if (device_arg_get(args, "mem", v, sizeof(v)) != 1)
+        return 0;
+    unsigned long long x = strtoull(v, &end, 0);
+    switch (*end) {
+    case 'k': case 'K': x = x > (~0ULL >> 10) ? ~0ULL : x << 10; break;
+    case 'm': case 'M': x = x > (~0ULL >> 20) ? ~0ULL : x << 20; break;
+    case 'g': case 'G': x = x > (~0ULL >> 30) ? ~0ULL : x << 30; break;
+    default: break;
+    }
+    return x > REPLAY_FUZZ_MEM_MAX;
+}
+
+static int rp_build(struct replay *r)
+{
+    const struct machine_config *mc = &r->h->machine;
+    char args[DEVICE_ARGS_MAX], err[256];
+
+    for (unsigned i = 0; i < mc->ndevices; i++) {
+        const struct machine_device *d = &mc->devices[i];
+        if (!r->selected[i])
+            continue;
+        struct device_env env = {
+            .mem = &r->mem,
+            .clock = &r->clock,
+            .irq = { d->irq >= 0 ? &r->sink : NULL, d->irq >= 0 ? (unsigned)d->irq : 0 },
+            .base = d->base,
+            .seed = machine_device_seed(mc->seed, i),
+            .deterministic = 1,
+            .log = r->o->log ? r->o->log : r->devnull,
+            .request_exit = rp_request_exit,
+            .request_exit_opaque = r,
+            .open_disk = rp_open_disk,
+            .open_disk_opaque = r,
+        };
+        struct bus *bus = d->space == BUS_PIO ? &r->pio : &r->mmio;
+        int rc;
+        err[0] = '\0';
+        if (rp_args(d->args, args, sizeof(args))) {
+            snprintf(r->res->message, sizeof(r->res->message), "device %u (%s): arguments "
+                     "too long", i, d->kind);
+            return -EINVAL;
+        }
+        if (r->o->no_files && rp_mem_too_big(args)) {
+            snprintf(r->res->message, sizeof(r->res->message), "device %u (%s): mem= disk "
+                     "too large for fuzzing", i, d->kind);
+            return -EFBIG;
+        }
+        if (r->o->create)
+            rc = r->o->create(r->o->create_opaque, &r->dev[i], d->kind, args, &env, bus, err,
+                              sizeof(err));
+        else
+            rc = device_create(&r->dev[i], d->kind, args, &env, bus, err, sizeof(err));
+        if (rc) {
+            snprintf(r->res->message, sizeof(r->res->message), "device %u (%s): %s", i,
+                     d->kind, err[0] ? err : strerror(-rc));
+            return rc;
+        }
+        r->built[i] = 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the replay loop */
+
+static void rp_destroy(struct replay *r)
+{
+    /* Last to first, as vm.c does. */
+    for (unsigned d = MACHINE_MAX_DEVICES; d-- > 0;)
+        if (r->built[d]) {
+            r->built[d] = 0;
+            device_destroy(&r->dev[d]);
+        }
+}
+
+static void rp_issue(struct replay *r, size_t i)
+{
+    const struct trace_event *e = &r->ev[i];
+    struct bus *bus = (e->kind == TRACE_EV_PIO_IN || e->kind == TRACE_EV_PIO_OUT) ? &r->pio : &r->mmio;
+
+    r->exp_end = i;
+    r->cur = i;
+    rp_advance(r, e->time_ns);
+    if (r->diverged)
+        return;
+    if (trace_kind_is_write(e->kind)) {
+        bus_write(bus, e->addr, e->size, e->value);
+        r->res->replayed++;
+        rp_window_done(r);
+    } else {
+        uint64_t v;
+        bus_read(bus, e->addr, e->size, &v);
+        r->res->replayed++;
+        /* Device work the trace has before this read comes first in the report. */
+        rp_window_done(r);
+        if (!r->diverged) {
+            r->res->checked++;
+            if (v != e->value) {
+                char txt[300];
+                rp_fmt(r, i, txt, sizeof(txt));
+                rp_diverge(r, i, "device returned 0x%" PRIx64 " for: %s", v, txt);
+            }
+        }
+    }
+    r->exp = i + 1;
+}
+
+int trace_replay(const struct trace_header *h, const struct trace_event *ev, size_t n,
+                 const struct replay_opts *opts, struct replay_result *res)
+{
+    static const struct replay_opts defaults;
+    struct replay *r = calloc(1, sizeof(*r));
+    size_t i;
+
+    memset(res, 0, sizeof(*res));
+    res->events = n;
+    if (!r) {
+        res->status = REPLAY_BAD;
+        snprintf(res->message, sizeof(res->message), "out of memory");
+        return REPLAY_BAD;
+    }
+    if (h->flags & TRACE_FLAG_MID_RUN) {
+        res->status = REPLAY_BAD;
+        snprintf(res->message, sizeof(res->message), "this trace was started on a running VM "
+                 "(vmlab trace start): the devices' state when it began is not in it, so it "
+                 "cannot be replayed (dump, diff and export work)");
+        free(r);
+        return REPLAY_BAD;
+    }
+    r->h = h;
+    r->ev = ev;
+    r->n = n;
+    r->o = opts ? opts : &defaults;
+    r->res = res;
+    r->all = !r->o->device;
+    for (unsigned d = 0; d < h->machine.ndevices; d++)
+        r->selected[d] = r->all || trace_device_match(h, (int)d, r->o->device);
+    if (!r->all) {
+        unsigned any = 0;
+        for (unsigned d = 0; d < h->machine.ndevices; d++)
+            any |= (unsigned)r->selected[d];
+        if (!any) {
+            res->status = REPLAY_BAD;
+            snprintf(res->message, sizeof(res->message), "--device %s: no such device in "
+                     "this trace", r->o->device);
+            free(r);
+            return REPLAY_BAD;
+        }
+    }
+    r->clock = (struct clock){ rp_now, rp_schedule, rp_cancel, r };
+    r->sink = (struct irq_sink){ rp_irq, r };
+    guest_mem_init_backend(&r->mem, h->machine.ram_size, &rp_mem_backend, r);
+    bus_init(&r->mmio, BUS_MMIO);
+    bus_init(&r->pio, BUS_PIO);
+    if (!r->o->log)
+        r->devnull = fopen("/dev/null", "w");
+    if (!r->o->log && !r->devnull)
+        r->devnull = stderr;
+
+    /* What devices do while being created belongs to the first window. */
+    for (r->exp_end = 0; r->exp_end < n; r->exp_end++) {
+        const struct trace_event *e = &ev[r->exp_end];
+        if (e->kind == TRACE_EV_END ||
+            (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device]))
+            break;
+    }
+    if (rp_build(r)) {
+        res->status = REPLAY_BAD;
+    } else {
+        int ended = 0;
+        for (i = 0; i < n && !r->diverged; i++) {
+            const struct trace_event *e = &ev[i];
+            if (e->kind == TRACE_EV_END) {
+                r->exp_end = i;
+                r->cur = i;
+                rp_advance(r, e->time_ns);
+                /* The VMM destroys its devices before ending the trace: what they do
+                 * then (lowering a line) is part of the last window. */
+                rp_destroy(r);
+                rp_window_done(r);
+                ended = 1;
+                break;
+            }
+            if (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device])
+                rp_issue(r, i);
+        }
+        if (!ended && !r->diverged && n) {
+            /* An intact prefix without its end: check what it holds. */
+            r->exp_end = n;
+            r->cur = n - 1;
+            rp_advance(r, ev[n - 1].time_ns);
+            rp_window_done(r);
+        }
+    }
+    r->finished = 1;
+    rp_destroy(r);
+    if (r->devnull && r->devnull != stderr)
+        fclose(r->devnull);
+    guest_mem_destroy(&r->mem);
+    free(r);
+    return res->status;
+}
+
+void trace_replay_report(FILE *f, const struct trace_header *h, const struct trace_event *ev,
+                         size_t n, const struct replay_result *res)
+{
+    char line[400];
+
+    switch (res->status) {
+    case REPLAY_MATCH:
+        fprintf(f, "replay: match: %" PRIu64 " events, %" PRIu64 " guest accesses replayed, %"
+                PRIu64 " device results checked\n", res->events, res->replayed, res->checked);
+        break;
+    case REPLAY_DIVERGED: {
+        uint64_t at = res->diverged_at, from = at >= 5 ? at - 5 : 0;
+        fprintf(f, "replay: divergence at event #%" PRIu64 ": %s\n", at, res->message);
+        fprintf(f, "context:\n");
+        for (uint64_t i = from; i <= at && i < n; i++) {
+            trace_event_format(h, i, &ev[i], line, sizeof(line));
+            fprintf(f, "  %s %s\n", i == at ? ">" : " ", line);
+        }
+        break;
+    }
+    case REPLAY_BAD:
+        fprintf(f, "replay: cannot replay: %s\n", res->message);
+        break;
+    }
+    if (res->exit_requested)
+        fprintf(f, "replay: a device requested exit status %d\n", res->exit_status);
+}
+
+int trace_fuzz_one(const uint8_t *data, size_t size)
+{
+    struct trace_reader *rd;
+    struct trace_event *ev = NULL;
+    size_t n = 0;
+    char err[300];
+    struct replay_opts o = { .no_files = 1 };
+    struct replay_result res;
+    int status = REPLAY_BAD;
+    /* A private copy with the checksums made right: mutations then reach the decoder and
+     * the device models rather than all failing at the CRC. */
+    uint8_t *copy = malloc(size ? size : 1);
+
+    if (!copy)
+        return REPLAY_BAD;
+    memcpy(copy, data, size);
+    trace_fix_crcs(copy, size);
+    if (trace_reader_open_mem(&rd, copy, size, err, sizeof(err))) {
+        free(copy);
+        return REPLAY_BAD;
+    }
+    trace_reader_load(rd, &ev, &n, err, sizeof(err));
+    if (n)
+        status = trace_replay(trace_reader_header(rd), ev, n, &o, &res);
+    free(ev);
+    trace_reader_close(rd);
+    free(copy);
+    return status;
+}

@@ -1,0 +1,495 @@
+/* Control-socket server: a non-blocking Unix stream listener and a fixed table of clients,
+ * each with its own input and output buffer, serviced by poll() from the VM's run loop.
+ * Framing: one request per line (CONTROL.md); a connection may carry many requests. */
+#include "control.h"
+#include "control_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Requests handled per client per call, so one chatty client cannot hold the VM. */
+#define REQUESTS_PER_ROUND 16
+/* Connections accepted per call, for the same reason. */
+#define ACCEPTS_PER_ROUND 64
+#define OUT_LIMIT (1024 * 1024)
+
+struct client {
+    int fd;                 /* -1: free slot */
+    char *in;               /* CONTROL_MAX_MESSAGE + 1 bytes once allocated */
+    size_t inlen;
+    char *out;
+    size_t outlen, outoff;
+    uint64_t last_ms;       /* host monotonic, for the idle limit only */
+    int eof;                /* peer shut down its writing side */
+    int closing;            /* close once the output is flushed */
+};
+
+struct control_server {
+    int lfd;
+    char *path;
+    dev_t dev;              /* the socket file we created: unlink only that one */
+    ino_t ino;
+    const struct control_vm_ops *ops;
+    void *vm;
+    int idle_ms;
+    struct client clients[CONTROL_MAX_CLIENTS];
+    struct pollfd pfds[CONTROL_MAX_CLIENTS + 1];
+    int slot_of[CONTROL_MAX_CLIENTS + 1];   /* pfds index -> client slot */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void set_err(char *err, size_t errlen, const char *path, const char *what, int e)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "control socket %s: %s: %s", path, what, strerror(e));
+}
+
+/* An existing path may be replaced only if it is a socket nobody listens on. */
+static int check_existing(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        rc = -errno;
+        set_err(err, errlen, path, "cannot inspect", -rc);
+        return rc;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        if (err && errlen)
+            snprintf(err, errlen, "control socket %s: refusing to replace an existing file "
+                     "that is not a socket", path);
+        return -EEXIST;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        set_err(err, errlen, path, "socket", -rc);
+        return rc;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    close(fd);
+    if (rc == 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "control socket %s: in use by a running VM", path);
+        return -EADDRINUSE;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+        rc = -errno;
+        set_err(err, errlen, path, "cannot remove the stale socket", -rc);
+        return rc;
+    }
+    return 0;
+}
+
+int control_server_open(struct control_server **out, const char *path,
+                        const struct control_vm_ops *ops, void *vm, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct control_server *s;
+    struct stat st;
+    mode_t old;
+    unsigned i;
+    int rc;
+
+    *out = NULL;
+    if (!path || !path[0] || strlen(path) >= sizeof sa.sun_path) {
+        if (err && errlen)
+            snprintf(err, errlen, "control socket \"%s\": path must be 1..%zu bytes",
+                     path ? path : "", sizeof sa.sun_path - 1);
+        return path && path[0] ? -ENAMETOOLONG : -EINVAL;
+    }
+    rc = check_existing(path, err, errlen);
+    if (rc < 0)
+        return rc;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->path = strdup(path);
+    s->ops = ops;
+    s->vm = vm;
+    s->idle_ms = CONTROL_IDLE_MS;
+    for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
+        s->clients[i].fd = -1;
+    s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (!s->path || s->lfd < 0) {
+        rc = s->path ? -errno : -ENOMEM;
+        set_err(err, errlen, path, "socket", -rc);
+        goto fail;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /* No window in which another user could connect: the file is born 0600. */
+    old = umask(0177);
+    rc = bind(s->lfd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc < 0) {
+        rc = -errno;
+        set_err(err, errlen, path, "bind", -rc);
+        goto fail;
+    }
+    if (chmod(path, 0600) < 0 || lstat(path, &st) < 0) {
+        rc = -errno;
+        set_err(err, errlen, path, "chmod", -rc);
+        unlink(path);
+        goto fail;
+    }
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    if (listen(s->lfd, 128) < 0) {
+        rc = -errno;
+        set_err(err, errlen, path, "listen", -rc);
+        unlink(path);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (s->lfd >= 0)
+        close(s->lfd);
+    free(s->path);
+    free(s);
+    return rc;
+}
+
+int control_server_fd(const struct control_server *s)
+{
+    return s->lfd;
+}
+
+void control_server_set_idle_timeout(struct control_server *s, int ms)
+{
+    s->idle_ms = ms;
+}
+
+static void client_drop(struct client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+/* Sends what is pending without blocking. 0 when all is out or more must wait, -1 when
+ * the peer is gone. */
+static int client_flush(struct client *c)
+{
+    while (c->outoff < c->outlen) {
+        ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        c->outoff += (size_t)n;
+        c->last_ms = now_ms();
+    }
+    c->outoff = c->outlen = 0;
+    return 0;
+}
+
+static int client_queue(struct client *c, char *line)
+{
+    size_t len;
+    char *p;
+
+    if (!line)
+        return -1;
+    len = strlen(line);
+    if (c->outlen + len + 1 > OUT_LIMIT) {
+        free(line);
+        return -1;
+    }
+    p = realloc(c->out, c->outlen + len + 1);
+    if (!p) {
+        free(line);
+        return -1;
+    }
+    memcpy(p + c->outlen, line, len);
+    p[c->outlen + len] = '\n';
+    c->out = p;
+    c->outlen += len + 1;
+    free(line);
+    return 0;
+}
+
+static int client_reply_error(struct client *c, const char *msg)
+{
+    return client_queue(c, control_error_response(msg));
+}
+
+/* Handles complete lines in the input buffer while no response is pending. -1: drop. */
+static int client_process(struct control_server *s, struct client *c)
+{
+    unsigned done = 0;
+
+    while (!c->closing && c->outlen == 0 && done < REQUESTS_PER_ROUND) {
+        char *nl = c->inlen ? memchr(c->in, '\n', c->inlen) : NULL;
+        size_t len;
+
+        if (!nl) {
+            if (c->inlen > CONTROL_MAX_MESSAGE) {
+                char msg[96];
+
+                snprintf(msg, sizeof msg, "request exceeds the limit of %d bytes",
+                         CONTROL_MAX_MESSAGE);
+                c->closing = 1;     /* no way to find the next message boundary */
+                return client_reply_error(c, msg);
+            }
+            if (c->eof) {
+                /* The last message may end at the end of the stream instead of a newline. */
+                c->closing = 1;
+                if (c->inlen == 0)
+                    return 0;
+                if (client_queue(c, control_handle_message(s->ops, s->vm, c->in, c->inlen)))
+                    return -1;
+                c->inlen = 0;
+            }
+            return 0;
+        }
+        len = (size_t)(nl - c->in);
+        if (client_queue(c, control_handle_message(s->ops, s->vm, c->in, len)) < 0)
+            return -1;
+        memmove(c->in, nl + 1, c->inlen - len - 1);
+        c->inlen -= len + 1;
+        done++;
+    }
+    return 0;
+}
+
+/* Reads what is available (never more than one message plus its newline). -1: drop. */
+static int client_read(struct client *c)
+{
+    if (!c->in) {
+        c->in = malloc(CONTROL_MAX_MESSAGE + 1);
+        if (!c->in)
+            return -1;
+    }
+    while (!c->eof && c->inlen < CONTROL_MAX_MESSAGE + 1) {
+        ssize_t n = recv(c->fd, c->in + c->inlen, CONTROL_MAX_MESSAGE + 1 - c->inlen,
+                         MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;      /* reset by the peer, killed mid-request, ... */
+        }
+        if (n == 0) {
+            c->eof = 1;
+            break;
+        }
+        c->inlen += (size_t)n;
+        c->last_ms = now_ms();
+        if (memchr(c->in + c->inlen - (size_t)n, '\n', (size_t)n))
+            break;          /* serve it before reading on */
+    }
+    return 0;
+}
+
+static int client_has_work(const struct client *c)
+{
+    return c->outlen == 0 && !c->closing &&
+           ((c->inlen && memchr(c->in, '\n', c->inlen)) || c->eof ||
+            c->inlen > CONTROL_MAX_MESSAGE);
+}
+
+static void client_serve(struct control_server *s, struct client *c, short revents)
+{
+    if (revents & POLLOUT || c->outlen) {
+        if (client_flush(c) < 0)
+            goto drop;
+    }
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->eof && c->outlen == 0 && !c->closing) {
+        if (client_read(c) < 0)
+            goto drop;
+    }
+    if (client_process(s, c) < 0 || client_flush(c) < 0)
+        goto drop;
+    if (c->closing && c->outlen == 0)
+        goto drop;
+    if (c->eof && c->inlen == 0 && c->outlen == 0)
+        goto drop;
+    return;
+drop:
+    client_drop(c);
+}
+
+static int peer_allowed(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return 0;
+    return cred.uid == geteuid();
+}
+
+static void accept_clients(struct control_server *s)
+{
+    unsigned n;
+
+    for (n = 0; n < ACCEPTS_PER_ROUND; n++) {
+        struct client *c = NULL, *oldest = NULL;
+        unsigned i;
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return;     /* EAGAIN, or EMFILE and friends: try again next round */
+        }
+        if (!peer_allowed(fd)) {
+            static const char msg[] =
+                "{\"ok\":false,\"error\":\"peer uid differs from the VM's uid\"}\n";
+            send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(fd);
+            continue;
+        }
+        for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+            struct client *k = &s->clients[i];
+
+            if (k->fd < 0) {
+                c = k;
+                break;
+            }
+            if (!oldest || k->last_ms < oldest->last_ms)
+                oldest = k;
+        }
+        if (!c) {
+            /* Full: the longest-silent client makes room, so idle connections can never
+             * lock everyone out. */
+            client_drop(oldest);
+            c = oldest;
+        }
+        c->fd = fd;
+        c->last_ms = now_ms();
+        /* Most clients write their request right after connecting: serve it now rather
+         * than one poll round later. */
+        client_serve(s, c, POLLIN);
+    }
+}
+
+/* One round: poll with `timeout_ms`, accept, serve, expire idle clients. */
+static int serve_round(struct control_server *s, int timeout_ms)
+{
+    unsigned i, n = 0;
+    uint64_t now = now_ms();
+    int rc, served = 0;
+
+    s->pfds[n] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+    s->slot_of[n++] = -1;
+    for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+        struct client *c = &s->clients[i];
+
+        if (c->fd < 0)
+            continue;
+        if (client_has_work(c))
+            timeout_ms = 0;
+        if (s->idle_ms >= 0) {
+            /* Wake up in time to drop this client if it stays silent. */
+            uint64_t due = c->last_ms + (uint64_t)s->idle_ms + 1;
+            int left = due > now ? (int)(due - now) : 0;
+
+            if (timeout_ms < 0 || left < timeout_ms)
+                timeout_ms = left;
+        }
+        s->pfds[n] = (struct pollfd){
+            .fd = c->fd,
+            .events = (short)((c->outlen ? POLLOUT : 0) |
+                              (!c->eof && !c->outlen && !c->closing ? POLLIN : 0)),
+        };
+        s->slot_of[n++] = (int)i;
+    }
+    rc = poll(s->pfds, n, timeout_ms);
+    if (rc < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (s->pfds[0].revents & POLLIN) {
+        accept_clients(s);
+        served = 1;
+    }
+    for (i = 1; i < n; i++) {
+        struct client *c = &s->clients[s->slot_of[i]];
+
+        if (c->fd != s->pfds[i].fd)
+            continue;   /* evicted by accept_clients() in this round; slot reused */
+        if (s->pfds[i].revents || client_has_work(c)) {
+            client_serve(s, c, s->pfds[i].revents);
+            served = 1;
+        }
+    }
+    now = now_ms();
+    for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+        struct client *c = &s->clients[i];
+
+        if (c->fd >= 0 && s->idle_ms >= 0 && now > c->last_ms &&
+            now - c->last_ms > (uint64_t)s->idle_ms)
+            client_drop(c);
+    }
+    return served;
+}
+
+void control_server_poll(struct control_server *s)
+{
+    serve_round(s, 0);
+}
+
+int control_server_wait(struct control_server *s, int timeout_ms)
+{
+    return serve_round(s, timeout_ms);
+}
+
+void control_server_close(struct control_server *s)
+{
+    struct stat st;
+    unsigned i;
+
+    if (!s)
+        return;
+    for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+        struct client *c = &s->clients[i];
+
+        if (c->fd < 0)
+            continue;
+        if (c->outlen)
+            client_flush(c);    /* e.g. the answer to "stop" */
+        /* Unread input would make close() reset the connection, and the client would see
+         * "connection reset" instead of a clean end of stream. */
+        for (int k = 0; k < 16; k++) {
+            char sink[4096];
+
+            if (recv(c->fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+                break;
+        }
+        client_drop(c);
+    }
+    close(s->lfd);
+    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+        unlink(s->path);
+    free(s->path);
+    free(s);
+}

@@ -1,0 +1,208 @@
+/* The KVM backend's clock: host CLOCK_MONOTONIC since the VM was created. Timers fire on
+ * the vCPU thread: a kick thread sleeps until the next timer (or the next poll of
+ * env->poll / stop_requested) and sends KVM_KICK_SIGNAL to the vCPU thread, which leaves
+ * KVM_RUN with EINTR and runs what is due (kvm__service). */
+#include "kvm_internal.h"
+
+#if VMLAB_HAVE_KVM
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t kvm__now_ns(void *opaque)
+{
+    struct cpu *cpu = opaque;
+    return mono_ns() - cpu->t0_ns;
+}
+
+/* Under lock: the next moment the vCPU thread must come out and look around. */
+static void recompute_locked(struct cpu *cpu)
+{
+    uint64_t next = cpu->last_poll_ns + KVM_POLL_NS;
+    if (cpu->timers && cpu->timers->at_ns < next)
+        next = cpu->timers->at_ns;
+    atomic_store(&cpu->next_service_ns, next);
+}
+
+static int64_t kvm_schedule(void *opaque, uint64_t at_ns, clock_timer_fn fn, void *arg)
+{
+    struct cpu *cpu = opaque;
+    if (!fn)
+        return -EINVAL;
+    struct kvm_timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->at_ns = at_ns;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&cpu->lock);
+    t->id = ++cpu->next_timer_id;
+    struct kvm_timer **pp = &cpu->timers;
+    /* Equal deadlines keep scheduling order: insert after every timer due at or before. */
+    while (*pp && (*pp)->at_ns <= at_ns)
+        pp = &(*pp)->next;
+    t->next = *pp;
+    *pp = t;
+    recompute_locked(cpu);
+    pthread_cond_signal(&cpu->cond);
+    int64_t id = t->id;
+    pthread_mutex_unlock(&cpu->lock);
+    return id;
+}
+
+static int kvm_cancel(void *opaque, int64_t id)
+{
+    struct cpu *cpu = opaque;
+    int r = -ENOENT;
+    pthread_mutex_lock(&cpu->lock);
+    for (struct kvm_timer **pp = &cpu->timers; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct kvm_timer *t = *pp;
+            *pp = t->next;
+            free(t);
+            r = 0;
+            break;
+        }
+    }
+    recompute_locked(cpu);
+    pthread_mutex_unlock(&cpu->lock);
+    return r;
+}
+
+static void kick_handler(int sig)
+{
+    (void)sig;      /* only there so the signal interrupts KVM_RUN instead of killing us */
+}
+
+static void *kick_main(void *arg)
+{
+    struct cpu *cpu = arg;
+    pthread_mutex_lock(&cpu->lock);
+    while (!cpu->quit) {
+        uint64_t now = kvm__now_ns(cpu);
+        uint64_t due = atomic_load(&cpu->next_service_ns);
+        if (cpu->running && !cpu->kicked && now >= due) {
+            cpu->kicked = 1;
+            pthread_kill(cpu->vcpu_thread, KVM_KICK_SIGNAL);
+        }
+        if (!cpu->running || cpu->kicked) {
+            pthread_cond_wait(&cpu->cond, &cpu->lock);
+            continue;
+        }
+        uint64_t abs = cpu->t0_ns + due;
+        struct timespec ts = { (time_t)(abs / 1000000000ULL), (long)(abs % 1000000000ULL) };
+        pthread_cond_timedwait(&cpu->cond, &cpu->lock, &ts);
+    }
+    pthread_mutex_unlock(&cpu->lock);
+    return NULL;
+}
+
+int kvm__clock_init(struct cpu *cpu)
+{
+    pthread_condattr_t ca;
+    struct sigaction sa = { .sa_handler = kick_handler };
+
+    cpu->t0_ns = mono_ns();
+    cpu->clock = (struct clock){ kvm__now_ns, kvm_schedule, kvm_cancel, cpu };
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0)
+        return -errno;
+    if (pthread_mutex_init(&cpu->lock, NULL))
+        return -ENOMEM;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int r = pthread_cond_init(&cpu->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (r) {
+        pthread_mutex_destroy(&cpu->lock);
+        return -r;
+    }
+    recompute_locked(cpu);
+    r = pthread_create(&cpu->kick_thread, NULL, kick_main, cpu);
+    if (r) {
+        pthread_cond_destroy(&cpu->cond);
+        pthread_mutex_destroy(&cpu->lock);
+        return -r;
+    }
+    cpu->kick_thread_started = 1;
+    return 0;
+}
+
+void kvm__clock_destroy(struct cpu *cpu)
+{
+    if (!cpu->kick_thread_started)
+        return;
+    pthread_mutex_lock(&cpu->lock);
+    cpu->quit = 1;
+    pthread_cond_signal(&cpu->cond);
+    pthread_mutex_unlock(&cpu->lock);
+    pthread_join(cpu->kick_thread, NULL);
+    while (cpu->timers) {
+        struct kvm_timer *t = cpu->timers;
+        cpu->timers = t->next;
+        free(t);
+    }
+    pthread_cond_destroy(&cpu->cond);
+    pthread_mutex_destroy(&cpu->lock);
+    cpu->kick_thread_started = 0;
+}
+
+void kvm__set_running(struct cpu *cpu, int running)
+{
+    pthread_mutex_lock(&cpu->lock);
+    cpu->running = running;
+    cpu->kicked = 0;
+    if (running) {
+        cpu->vcpu_thread = pthread_self();
+        recompute_locked(cpu);
+    }
+    pthread_cond_signal(&cpu->cond);
+    pthread_mutex_unlock(&cpu->lock);
+}
+
+void kvm__service(struct cpu *cpu)
+{
+    uint64_t now = kvm__now_ns(cpu);
+    if (now < atomic_load(&cpu->next_service_ns)) {
+        /* A kick for a timer cancelled since: re-arm the kick thread. */
+        if (atomic_load(&cpu->kicked)) {
+            pthread_mutex_lock(&cpu->lock);
+            cpu->kicked = 0;
+            pthread_cond_signal(&cpu->cond);
+            pthread_mutex_unlock(&cpu->lock);
+        }
+        return;
+    }
+    /* Timers one at a time, without the lock, so a callback may schedule or cancel. A
+     * timer a callback schedules for "now" runs in this same pass, after the others. */
+    for (;;) {
+        pthread_mutex_lock(&cpu->lock);
+        struct kvm_timer *t = cpu->timers;
+        if (!t || t->at_ns > now) {
+            pthread_mutex_unlock(&cpu->lock);
+            break;
+        }
+        cpu->timers = t->next;
+        pthread_mutex_unlock(&cpu->lock);
+        t->fn(t->arg);
+        free(t);
+    }
+    int do_poll = now >= cpu->last_poll_ns + KVM_POLL_NS;
+    if (do_poll && cpu->env->poll)
+        cpu->env->poll(cpu->env->poll_opaque);
+    pthread_mutex_lock(&cpu->lock);
+    if (do_poll)
+        cpu->last_poll_ns = now;
+    cpu->kicked = 0;
+    recompute_locked(cpu);
+    pthread_cond_signal(&cpu->cond);
+    pthread_mutex_unlock(&cpu->lock);
+}
+#endif

@@ -1,0 +1,282 @@
+/* The KVM CPU backend: a VM with the in-kernel irqchip (PIC + IOAPIC + LAPIC), one vCPU,
+ * memory slots from the guest_mem ranges. Exits go to the same buses as on the software
+ * CPU (kvm_run.c); timers and the kick thread are in kvm_clock.c, entry state in
+ * kvm_boot.c. */
+#include "kvm_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#if VMLAB_HAVE_KVM
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct kvm_required_cap {
+    int cap;
+    const char *name;
+};
+
+static const struct kvm_required_cap required_caps[] = {
+    { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+    { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+    { KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+    { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+    { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+    { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+};
+
+/* Opens /dev/kvm and checks the API version and capabilities; the fd or -errno. */
+static int kvm_open_checked(char *why, size_t whylen)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, whylen, "/dev/kvm: %s", strerror(e));
+        return -e;
+    }
+    int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+    if (v != KVM_API_VERSION) {
+        snprintf(why, whylen, "/dev/kvm: KVM_GET_API_VERSION is %d, need %d", v,
+                 KVM_API_VERSION);
+        close(fd);
+        return -ENOTSUP;
+    }
+    for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+        if (ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+            snprintf(why, whylen, "/dev/kvm: missing capability %s", required_caps[i].name);
+            close(fd);
+            return -ENOTSUP;
+        }
+    }
+    return fd;
+}
+
+static int kvm_probe(char *why, unsigned whylen)
+{
+    char buf[160];
+    int fd = kvm_open_checked(buf, sizeof(buf));
+    if (fd < 0) {
+        if (why && whylen)
+            snprintf(why, whylen, "%s", buf);
+        return fd;
+    }
+    close(fd);
+    if (why && whylen)
+        snprintf(why, whylen, "/dev/kvm: API version %d", KVM_API_VERSION);
+    return 0;
+}
+
+static void kvm_set_level(void *opaque, unsigned gsi, int level)
+{
+    struct cpu *cpu = opaque;
+    if (gsi >= MEMMAP_IOAPIC_PINS)
+        return;
+    level = level ? 1 : 0;
+    if (level && !cpu->irq_level[gsi] && cpu->env->stats)
+        cpu->env->stats->exits[EXIT_IRQ]++;
+    cpu->irq_level[gsi] = (uint8_t)level;
+    struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+    /* Cannot fail for a pin below 24 on a VM with an irqchip; nothing useful to do if it
+     * did, and device models have no error path for a line change. */
+    (void)ioctl(cpu->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static int kvm_set_cpuid(struct cpu *cpu)
+{
+    int nent = 64;
+    for (;;) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
+        if (!c)
+            return -ENOMEM;
+        c->nent = (uint32_t)nent;
+        if (ioctl(cpu->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+            int e = errno;
+            free(c);
+            if (e == E2BIG && nent < 4096) {
+                nent *= 2;
+                continue;
+            }
+            return -e;
+        }
+        for (uint32_t i = 0; i < c->nent; i++) {
+            struct kvm_cpuid_entry2 *e = &c->entries[i];
+            if (e->function == 1) {
+                e->ebx &= 0x00ffffffu;          /* initial APIC ID 0 */
+                e->ecx |= 1u << 31;             /* running under a hypervisor */
+            }
+        }
+        int r = ioctl(cpu->vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+        free(c);
+        return r;
+    }
+}
+
+/* BIOS-like state: both PICs masked, so a line raised before the guest programs its
+ * interrupt controllers never arrives as a stray ExtINT vector. Linux re-initialises
+ * the PICs itself. */
+static int kvm_mask_pics(struct cpu *cpu)
+{
+    for (uint32_t chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
+        struct kvm_irqchip ic = { .chip_id = chip };
+        if (ioctl(cpu->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
+            return -errno;
+        ic.chip.pic.imr = 0xff;
+        if (ioctl(cpu->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static void kvm_destroy(struct cpu *cpu)
+{
+    if (!cpu)
+        return;
+    kvm__clock_destroy(cpu);
+    if (cpu->run)
+        munmap(cpu->run, cpu->run_size);
+    if (cpu->vcpu_fd >= 0)
+        close(cpu->vcpu_fd);
+    if (cpu->vm_fd >= 0)
+        close(cpu->vm_fd);
+    if (cpu->kvm_fd >= 0)
+        close(cpu->kvm_fd);
+    free(cpu);
+}
+
+static int kvm_create(const struct cpu_env *env, struct cpu **out)
+{
+    char why[160];
+    int r;
+
+    *out = NULL;
+    if (!env || !env->mem || !env->mmio || !env->pio)
+        return -EINVAL;
+    struct cpu *cpu = calloc(1, sizeof(*cpu));
+    if (!cpu)
+        return -ENOMEM;
+    cpu->env = env;
+    cpu->kvm_fd = cpu->vm_fd = cpu->vcpu_fd = -1;
+    cpu->sink = (struct irq_sink){ kvm_set_level, cpu };
+
+    r = kvm_open_checked(why, sizeof(why));
+    if (r < 0)
+        goto fail;
+    cpu->kvm_fd = r;
+    cpu->vm_fd = ioctl(cpu->kvm_fd, KVM_CREATE_VM, 0);
+    if (cpu->vm_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    /* Intel's real-mode helpers live in the MMIO hole; they must exist before the vCPU. */
+    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+    if (ioctl(cpu->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+        ioctl(cpu->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (ioctl(cpu->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    for (unsigned i = 0; i < env->mem->nranges; i++) {
+        const struct guest_mem_range *g = &env->mem->ranges[i];
+        if (!g->host || g->size == 0 || (g->gpa | g->size) & 0xfff) {
+            r = -EINVAL;
+            goto fail;
+        }
+        struct kvm_userspace_memory_region m = {
+            .slot = i,
+            .guest_phys_addr = g->gpa,
+            .memory_size = g->size,
+            .userspace_addr = (uint64_t)(uintptr_t)g->host,
+        };
+        if (ioctl(cpu->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
+    if (ioctl(cpu->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if ((r = kvm_mask_pics(cpu)) < 0)
+        goto fail;
+    cpu->vcpu_fd = ioctl(cpu->vm_fd, KVM_CREATE_VCPU, 0);
+    if (cpu->vcpu_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    int sz = ioctl(cpu->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (sz < (int)sizeof(struct kvm_run)) {
+        r = sz < 0 ? -errno : -EINVAL;
+        goto fail;
+    }
+    cpu->run_size = (size_t)sz;
+    cpu->run = mmap(NULL, cpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu->vcpu_fd, 0);
+    if (cpu->run == MAP_FAILED) {
+        cpu->run = NULL;
+        r = -errno;
+        goto fail;
+    }
+    int sync = ioctl(cpu->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+    cpu->sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
+    if ((r = kvm_set_cpuid(cpu)) < 0)
+        goto fail;
+    if ((r = kvm__clock_init(cpu)) < 0)
+        goto fail;
+    *out = cpu;
+    return 0;
+fail:
+    kvm_destroy(cpu);
+    return r;
+}
+
+static const struct irq_sink *kvm_irq_sink(struct cpu *cpu)
+{
+    return &cpu->sink;
+}
+
+static const struct clock *kvm_clock(struct cpu *cpu)
+{
+    return &cpu->clock;
+}
+
+const struct cpu_backend_ops kvm_cpu_backend = {
+    .name = "kvm",
+    .probe = kvm_probe,
+    .create = kvm_create,
+    .boot = kvm__boot,
+    .run = kvm__run,
+    .irq_sink = kvm_irq_sink,
+    .clock = kvm_clock,
+    .destroy = kvm_destroy,
+};
+
+#else /* !VMLAB_HAVE_KVM: the build still links; probe says why KVM is not there. */
+
+#include "vmm/cpu_backend.h"
+
+static int kvm_probe(char *why, unsigned whylen)
+{
+    if (why && whylen)
+        snprintf(why, whylen, "kvm: this vmlab was built without <linux/kvm.h>");
+    return -ENOSYS;
+}
+
+static int kvm_create(const struct cpu_env *env, struct cpu **out)
+{
+    (void)env;
+    *out = NULL;
+    return -ENOSYS;
+}
+
+const struct cpu_backend_ops kvm_cpu_backend = {
+    .name = "kvm",
+    .probe = kvm_probe,
+    .create = kvm_create,
+};
+#endif

@@ -1,0 +1,93 @@
+/* Internals of the KVM CPU backend (vmm/kvm/), shared by its files only. */
+#ifndef VMLAB_KVM_INTERNAL_H
+#define VMLAB_KVM_INTERNAL_H
+
+#if defined(__linux__) && defined(__x86_64__) && defined(__has_include)
+#if __has_include(<linux/kvm.h>)
+#define VMLAB_HAVE_KVM 1
+#endif
+#endif
+#ifndef VMLAB_HAVE_KVM
+#define VMLAB_HAVE_KVM 0
+#endif
+
+#if VMLAB_HAVE_KVM
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "vmm/cpu_backend.h"
+#include "vmm/memmap.h"
+
+/* Addresses the backend claims in the MMIO hole for Intel's real-mode helpers (unused on
+ * AMD): identity-map page, then the three TSS pages. Below 0xfeb00000, clear of the
+ * virtio windows (0xd0000000 + 16 * 4 KiB), the IOAPIC and the LAPIC. */
+#define KVM_IDENTITY_MAP_ADDR   0xfffbc000ULL
+#define KVM_TSS_ADDR            0xfffbd000ULL
+
+/* CPU_BOOT_LINUX64: the backend writes a GDT and identity page tables (0..4 GiB with
+ * 2 MiB pages) into low RAM at these fixed addresses, clear of the MEMMAP_* boot data
+ * (0x6000 start info, 0x7000 cmdline, 0x10000 FDT) and of the Linux zero page. */
+#define KVM_BOOT_GDT_ADDR       0x1000ULL   /* 4 entries: null, null, code64 (0x10), data (0x18) */
+#define KVM_BOOT_PML4_ADDR      0x2000ULL
+#define KVM_BOOT_PDPT_ADDR      0x3000ULL
+#define KVM_BOOT_PD_ADDR        0x8000ULL   /* 4 pages: 0x8000..0xbfff */
+#define KVM_BOOT_LOW_END        0xc000ULL
+
+/* The signal that kicks the vCPU thread out of KVM_RUN. Blocked on that thread except
+ * inside KVM_RUN (KVM_SET_SIGNAL_MASK), so a kick sent while an exit is being handled
+ * stays pending and makes the next KVM_RUN return at once: no lost wake-ups. */
+#define KVM_KICK_SIGNAL         (SIGRTMIN + 2)
+/* How often the run loop comes back to call env->poll and look at stop_requested. */
+#define KVM_POLL_NS             4000000ULL
+
+struct kvm_timer {
+    int64_t id;
+    uint64_t at_ns;
+    clock_timer_fn fn;
+    void *arg;
+    struct kvm_timer *next;         /* sorted by (at_ns, id) */
+};
+
+struct cpu {
+    const struct cpu_env *env;      /* the VMM's, read live: it sets poll after create */
+    int kvm_fd, vm_fd, vcpu_fd;
+    struct kvm_run *run;
+    size_t run_size;
+    int sync_regs;                  /* KVM_CAP_SYNC_REGS: RIP comes with every exit */
+    struct irq_sink sink;
+    struct clock clock;
+    uint64_t t0_ns;                 /* CLOCK_MONOTONIC at create */
+    uint8_t irq_level[MEMMAP_IOAPIC_PINS];
+
+    /* Timers and the kick thread. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t kick_thread;
+    int kick_thread_started;
+    int quit;                       /* under lock */
+    int running;                    /* under lock: the vCPU thread is inside run() */
+    _Atomic int kicked;             /* written under lock: a kick is in flight */
+    pthread_t vcpu_thread;
+    struct kvm_timer *timers;       /* under lock */
+    int64_t next_timer_id;
+    uint64_t last_poll_ns;
+    _Atomic uint64_t next_service_ns; /* earliest timer or poll deadline */
+
+    struct cpu_exit_record ring[CPU_RECENT_EXITS];
+    unsigned ring_next, ring_count;
+};
+
+uint64_t kvm__now_ns(void *opaque);
+int kvm__clock_init(struct cpu *cpu);
+void kvm__clock_destroy(struct cpu *cpu);
+/* Runs due timers and, when due, env->poll; on the vCPU thread. */
+void kvm__service(struct cpu *cpu);
+void kvm__set_running(struct cpu *cpu, int running);
+
+int kvm__boot(struct cpu *cpu, const struct cpu_boot *boot);
+int kvm__run(struct cpu *cpu, struct cpu_stop *stop);
+#endif
+
+#endif
