@@ -32,6 +32,9 @@ struct uart {
     char in[UART_IN_MAX];
     size_t in_len, in_pos;
     struct irq_line irq;
+#ifdef VMLAB_TEST_DEVICE_BUG
+    unsigned test_bug_reads;
+#endif
 };
 
 static void uart_update_irq(struct uart *u)
@@ -81,6 +84,13 @@ static int uart_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
     case MCR: v = u->mcr; break;
     case LSR:
         v = LSR_THRE | LSR_TEMT | (u->in_pos < u->in_len ? LSR_DR : 0);
+#ifdef VMLAB_TEST_DEVICE_BUG
+        /* Test-only build (never in production): a deliberate device bug, every 16th LSR
+         * read claims the transmitter is busy. Shows that a trace recorded from a buggy
+         * run reproduces the bug on replay (tests/cli/trace_bug_repro.sh). */
+        if (++u->test_bug_reads % 16 == 0)
+            v &= (uint8_t)~(LSR_THRE | LSR_TEMT);
+#endif
         break;
     case MSR:
         /* Loopback reflects MCR outputs; otherwise report carrier, DSR and CTS present. */

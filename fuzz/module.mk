@@ -76,3 +76,5 @@ fuzz-smoke: fuzz fuzz-repro
 
 fuzz-merge: $(if $(TARGET),$(FUZZ_OUT)/$(TARGET),fuzz)
 	BUILD=$(BUILD) fuzz/merge.sh $(or $(TARGET),$(FUZZ_NAMES))
+
+.PRECIOUS: $(BUILD)/fuzzobj/own/%.o $(BUILD)/aflobj/own/%.o $(BUILD)/fuzz-repro/obj/%.o

@@ -7,7 +7,7 @@
  *   size: queue size (split: 1 << (size % 9); packed: size % 256 + 1)
  *   ops: low 3 bits the operation, high 5 bits a parameter (see run_ops)
  *   the rest is copied to guest RAM at gpa 0 (rings laid out from gpa 0, see layout()).
- * Guest RAM is an exact-size heap block, so a host access past its end is an ASan report.
+ * Guest RAM is an exact-size global array, so a host access past its end is an ASan report.
  *
  * Invariants (abort() on violation):
  *   - every popped segment lies inside guest RAM; readable segments precede writable ones;
@@ -22,6 +22,7 @@
 #ifndef VMLAB_FUZZ_VQ_COMMON_H
 #define VMLAB_FUZZ_VQ_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static void vqf_check_chain(struct vqf *f, const struct vq_chain *c)
 static int vqf_run(const uint8_t *data, size_t size, int packed)
 {
     static struct vq_chain chain;
-    static struct { uint16_t id, ndesc; uint32_t wlen; } pend[VQF_MAX_PENDING];
+    static struct vqf_pend { uint16_t id, ndesc; uint32_t wlen; } pend[VQF_MAX_PENDING];
     struct vqf f;
     unsigned npend = 0, pops = 0, failed = 0;
     uint16_t num;
@@ -152,10 +153,13 @@ static int vqf_run(const uint8_t *data, size_t size, int packed)
     const uint8_t *img = ops + nops;
     size_t imglen = size - 3 - nops;
 
-    f.ram = calloc(1, VQF_RAM_SIZE);
-    if (!f.ram)
-        abort();
-    memcpy(f.ram, img, imglen < VQF_RAM_SIZE ? imglen : VQF_RAM_SIZE);
+    /* A global of exact size: ASan puts redzones around globals too. */
+    static uint8_t ram[VQF_RAM_SIZE];
+    f.ram = ram;
+    if (imglen > VQF_RAM_SIZE)
+        imglen = VQF_RAM_SIZE;
+    memcpy(ram, img, imglen);
+    memset(ram + imglen, 0, VQF_RAM_SIZE - imglen);
     guest_mem_init_buffer(&f.mem, f.ram, VQF_RAM_SIZE);
     guest_mem_set_tap(&f.mem, vqf_tap, &f);
     f.vq.num_max = VQ_MAX_SIZE;
@@ -186,7 +190,7 @@ static int vqf_run(const uint8_t *data, size_t size, int packed)
                 if (++pops > f.vq.num)
                     abort();    /* popped more than a lap from an unchanged ring */
                 if (npend < VQF_MAX_PENDING)
-                    pend[npend++] = (typeof(pend[0])){ chain.id, chain.ndesc,
+                    pend[npend++] = (struct vqf_pend){ chain.id, chain.ndesc,
                                                        (uint32_t)chain.write_len };
             }
             break;
@@ -233,7 +237,6 @@ static int vqf_run(const uint8_t *data, size_t size, int packed)
         }
     }
 out:
-    free(f.ram);
     return 0;
 }
 

@@ -2,7 +2,7 @@
  * clock. Guest RAM is mapped from the guest_mem host pointers, the MMIO hole goes to the
  * MMIO bus (LAPIC and I/O APIC are regions on it), IN/OUT go to the PIO bus. A block hook
  * counts instructions (per-block counts decoded once), fires timers, calls back into the
- * VMM's poll() and delivers interrupts; see DESIGN.md for the unicorn facts this rests on. */
+ * VMM's poll() and delivers interrupts. sim/README.md lists the unicorn facts this rests on. */
 #include "sim_internal.h"
 
 #include <errno.h>
@@ -316,6 +316,8 @@ static void on_intr(uc_engine *uc, uint32_t intno, void *opaque)
     }
     int err = x86_deliver(c, intno, rip, intno < 32 && vector_has_error_code(intno), code);
     if (err == 0) {
+        if (intno == 0 || intno == 8 || (intno >= 10 && intno <= 14))
+            x86_exc_clear(c);           /* delivered: QEMU must not turn the next into #DF */
         c->inhibit = 0;
         return;
     }
@@ -437,6 +439,7 @@ static int sim_create(const struct cpu_env *env, struct cpu **out)
     if (!c)
         return -ENOMEM;
     c->env = *env;
+    c->exc_off = -1;
     vclock_init(&c->vc);
     lapic_init(&c->lapic, &c->vc, 0);
     ioapic_init(&c->ioapic, &c->lapic);
@@ -460,6 +463,9 @@ static int sim_create(const struct cpu_env *env, struct cpu **out)
         err = -EIO;
         goto fail;
     }
+    if (x86_exc_calibrate(c))
+        fprintf(stderr, "sim: warning: cannot locate QEMU's exception state: a second "
+                        "#DE/#GP/#PF will arrive as #DF\n");
     err = enter_pm32(c, why, sizeof(why));
     if (err) {
         fprintf(stderr, "%s\n", why);
@@ -861,6 +867,8 @@ static void sim_destroy(struct cpu *c)
     if (!c)
         return;
     unregister_apics(c);
+    if (c->exc_ctx && !c->dead)
+        uc_context_free(c->exc_ctx);
     if (c->uc && !c->dead)              /* a dead engine may not survive uc_close: leak it */
         uc_close(c->uc);
     if (c->cs)

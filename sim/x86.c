@@ -287,3 +287,83 @@ int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, u
     return x86_long_mode(&r) ? deliver64(c, &r, g, ret_rip, has_err, errcode)
                              : deliver32(c, &r, g, ret_rip, has_err, errcode);
 }
+
+/* ---- QEMU's "exception in flight" ----
+ * QEMU records a contributory exception or #PF in env->old_exception when it raises it, and
+ * clears it only when QEMU itself delivers the exception. unicorn hands exceptions to our
+ * hook instead, so the field stays set and the guest's *next* #DE/#GP/#PF is turned into a
+ * #DF (and the one after into a triple fault). The field is not reachable through the API:
+ * create() finds its offset in a saved context (a #DE flips it from -1 to 0; writing -1
+ * back must make a second #DE arrive as #DE, not #DF) and the backend resets it after
+ * each delivery by patching a saved context and restoring it (5.5 KB, about 1 us). */
+
+static int calib_intno;
+
+static void calib_intr(uc_engine *uc, uint32_t intno, void *opaque)
+{
+    (void)opaque;
+    calib_intno = (int)intno;
+    uc_emu_stop(uc);
+}
+
+int x86_exc_calibrate(struct cpu *c)
+{
+    static const uint8_t code[] = { 0x31, 0xc9, 0xf7, 0xf1, 0xf4 };  /* xor ecx; div ecx; hlt */
+    const uint64_t until = 0x8000000000000000ULL;
+    uc_context *a = NULL, *b = NULL, *t = NULL;
+    size_t size = uc_context_size(c->uc);
+    uc_hook h;
+    int found = -1;
+
+    c->exc_off = -1;
+    if (uc_context_alloc(c->uc, &a) || uc_context_alloc(c->uc, &b) ||
+        uc_context_alloc(c->uc, &t) || uc_mem_map(c->uc, 0, 0x2000, UC_PROT_ALL) ||
+        uc_mem_write(c->uc, 0x1000, code, sizeof(code)))
+        goto out;
+    if (uc_hook_add(c->uc, &h, UC_HOOK_INTR, (void *)calib_intr, NULL, 1, 0))
+        goto out_unmap;
+    uc_context_save(c->uc, a);
+    calib_intno = -1;
+    uc_emu_start(c->uc, 0x1000, until, 0, 0);
+    if (calib_intno == 0) {
+        uc_context_save(c->uc, b);
+        const int32_t *pa = (const int32_t *)(void *)a, *pb = (const int32_t *)(void *)b;
+        for (size_t i = 0; i < size / 4 && found < 0; i++) {
+            if (pa[i] != -1 || pb[i] != 0)
+                continue;
+            memcpy(t, b, size);
+            ((int32_t *)(void *)t)[i] = -1;
+            uc_context_restore(c->uc, t);
+            calib_intno = -1;
+            uc_emu_start(c->uc, 0x1002, until, 0, 0);
+            if (calib_intno == 0)
+                found = (int)(i * 4);
+        }
+    }
+    uc_context_restore(c->uc, a);       /* back to the pristine CPU */
+    uc_hook_del(c->uc, h);
+    uc_ctl_remove_cache(c->uc, 0x1000, 0x1000 + sizeof(code));
+out_unmap:
+    uc_mem_unmap(c->uc, 0, 0x2000);
+out:
+    if (found >= 0 && uc_context_alloc(c->uc, &c->exc_ctx) == UC_ERR_OK)
+        c->exc_off = found;
+    if (a)
+        uc_context_free(a);
+    if (b)
+        uc_context_free(b);
+    if (t)
+        uc_context_free(t);
+    return c->exc_off >= 0 ? 0 : -ENOTSUP;
+}
+
+void x86_exc_clear(struct cpu *c)
+{
+    int32_t none = -1;
+
+    if (c->exc_off < 0)
+        return;
+    uc_context_save(c->uc, c->exc_ctx);
+    memcpy((uint8_t *)(void *)c->exc_ctx + c->exc_off, &none, sizeof(none));
+    uc_context_restore(c->uc, c->exc_ctx);
+}

@@ -346,6 +346,8 @@ __asm__(
     "    mov $5, %eax\n"
     "    xor %edx, %edx\n"
     "    div %ecx\n"                     /* f7 f1 */
+    "    div %ecx\n"                     /* a second #DE must not become a #DF */
+    "    div %ecx\n"
     "    mov 0x220000, %eax\n"
     "    out %eax, $0x80\n"
     "    mov $0x77, %eax\n"
@@ -357,6 +359,53 @@ __asm__(
     "    addq $2, (%rsp)\n"
     "    iretq\n"
     "g_de_end:\n"
+
+    /* #PF through the guest's IDT with the error code rebuilt: 0-2 MiB on 4 KiB pages,
+     * then a write to a missing page, a write to a read-only page (CR0.WP) and a read of
+     * a missing page; the handler reports code and CR2 and maps the page */
+    ".globl g_pf, g_pf_end\n"
+    "g_pf:\n"
+    "    LONGMODE g_pf\n"
+    "    SET_GATE 14, pf_handler\n"
+    "    LOAD_IDT\n"
+    "    xor %ecx, %ecx\n"
+    "1:  mov %ecx, %eax\n"
+    "    shl $12, %eax\n"
+    "    or $3, %eax\n"
+    "    mov %eax, 0x206000(,%ecx,8)\n"
+    "    inc %ecx\n"
+    "    cmp $512, %ecx\n"
+    "    jne 1b\n"
+    "    movl $0, 0x206000 + 0x180 * 8\n"  /* missing */
+    "    movl $0x181001, 0x206000 + 0x181 * 8\n"  /* read-only */
+    "    movl $0, 0x206000 + 0x182 * 8\n"  /* missing */
+    "    movl $0x206003, 0x202000\n"       /* PD[0] -> the 4 KiB table */
+    "    mov %cr0, %rax\n"
+    "    or $0x10000, %eax\n"              /* WP */
+    "    mov %rax, %cr0\n"
+    "    mov %cr3, %rax\n"
+    "    mov %rax, %cr3\n"
+    "    movl $1, 0x180000\n"
+    "    movl $2, 0x181000\n"
+    "    mov 0x182000, %eax\n"
+    "    mov $0x77, %eax\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "pf_handler:\n"
+    "    pop %rax\n"
+    "    out %eax, $0x80\n"
+    "    mov %cr2, %rax\n"
+    "    out %eax, $0x80\n"
+    "    shr $12, %rax\n"
+    "    lea 0x206000(,%rax,8), %rdi\n"
+    "    shl $12, %rax\n"
+    "    or $3, %rax\n"
+    "    mov %rax, (%rdi)\n"
+    "    mov %cr3, %rax\n"
+    "    mov %rax, %cr3\n"
+    "    iretq\n"
+    "g_pf_end:\n"
 
     /* #GP-free exception without a gate: #DE with an empty IDT */
     ".globl g_de_nogate, g_de_nogate_end\n"
@@ -516,7 +565,7 @@ __asm__(
 GUEST(g_pio); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
-GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
+GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
 
 /* ---- the machine around a guest ---- */
 
@@ -924,7 +973,7 @@ START_TEST(guest_idt_handles_de)
     struct vm *vm = RUN(g_de, 0);
     ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
     ck_assert_uint_eq(vm->nreport, 2);
-    ck_assert_uint_eq(vm->report[0], 1);               /* handler ran once */
+    ck_assert_uint_eq(vm->report[0], 3);               /* handler ran for each #DE */
     ck_assert_uint_eq(vm->report[1], 0x77);            /* and the guest resumed */
     vm_free(vm);
 }
@@ -938,6 +987,22 @@ START_TEST(exception_retires_exactly)
     /* rdtsc, mov, xor, (div faults), add, iret: 5 instructions between the readings */
     ck_assert_uint_eq(vm->report[0], 5);
     ck_assert_uint_eq(vm->stats.virtual_ns, vm->stats.insns);
+    vm_free(vm);
+}
+END_TEST
+
+START_TEST(page_fault_error_code)
+{
+    struct vm *vm = RUN(g_pf, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 7);
+    ck_assert_uint_eq(vm->report[0], 2);               /* write, not present */
+    ck_assert_uint_eq(vm->report[1], 0x180000);
+    ck_assert_uint_eq(vm->report[2], 3);               /* write, protection */
+    ck_assert_uint_eq(vm->report[3], 0x181000);
+    ck_assert_uint_eq(vm->report[4], 0);               /* read, not present */
+    ck_assert_uint_eq(vm->report[5], 0x182000);
+    ck_assert_uint_eq(vm->report[6], 0x77);
     vm_free(vm);
 }
 END_TEST
@@ -1090,6 +1155,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, pvh32_enters_long_mode);
     tcase_add_test(tc, guest_idt_handles_de);
     tcase_add_test(tc, exception_retires_exactly);
+    tcase_add_test(tc, page_fault_error_code);
     tcase_add_test(tc, de_without_gate_faults);
     tcase_add_test(tc, lapic_periodic_timer_in_hlt);
     tcase_add_test(tc, lapic_periodic_timer_busy);

@@ -4,9 +4,9 @@
  *
  *     struct trace_recorder *tr;
  *     rc = trace_recorder_open(&tr, opt->trace, &vm->mc, clock, err, errlen);
- *     // before creating devices: give them the recording irq sink
- *     env.irq.sink = trace_recorder_wrap_irq(tr, &real_sink);
- *     ... device_create(...) for each device in vm->mc ...
+ *     // the devices' interrupts must go through the recording sink: either give it
+ *     // to them at device_create, or (vm.c) point an indirection at it
+ *     target = trace_recorder_wrap_irq(tr, &real_sink);
  *     trace_recorder_attach_mem(tr, &vm->mem);     // DMA tap (guest_mem_set_tap)
  *     trace_recorder_attach_bus(tr, &vm->mmio);    // bus taps (bus_set_tap)
  *     trace_recorder_attach_bus(tr, &vm->pio);
@@ -15,6 +15,9 @@
  *     ... destroy the devices ...
  *     rc = trace_recorder_close(tr, exit_status, err, errlen);   // end event, frees
  *
+ * A recording must start before the guest runs for replay to work (replay starts the
+ * devices from reset); for `vmlab trace start` on a running VM use
+ * trace_recorder_open_running, which marks the header so replay refuses it clearly.
  * Attach the memory tap after the loader has copied the guest in (the loader writes host
  * memory directly, so it is never recorded anyway). Bus accesses are matched to the
  * header's devices by their window base, so the machine_config passed here must list the

@@ -276,11 +276,16 @@ static int rp_open_disk(void *opaque, const char *path, int read_only, struct di
     return cow_disk_open(path, read_only, out, err, errlen);
 }
 
-/* Device arguments for replay: output sinks (out=) go nowhere, so replay writes no file. */
-static int rp_args(const char *in, char *out, size_t outlen)
+/* Kinds whose out= option defaults to stdout when absent. */
+static const char *const rp_out_kinds[] = { "uart8250", "virtio-console", NULL };
+
+/* Device arguments for replay: output sinks (out=) go nowhere, so replay writes no file
+ * and prints nothing of the guest's. */
+static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
     const char *p = in;
+    int has_out = 0;
 
     out[0] = '\0';
     while (*p) {
@@ -291,6 +296,7 @@ static int rp_args(const char *in, char *out, size_t outlen)
         if (len >= 4 && !strncmp(p, "out=", 4)) {
             item = "out=none";
             ilen = 8;
+            has_out = 1;
         }
         if (o + ilen + 2 > outlen)
             return -EINVAL;
@@ -303,6 +309,12 @@ static int rp_args(const char *in, char *out, size_t outlen)
         if (*p == ',')
             p++;
     }
+    for (const char *const *k = rp_out_kinds; *k && !has_out; k++)
+        if (!strcmp(kind, *k)) {
+            if (o + 10 > outlen)
+                return -EINVAL;
+            snprintf(out + o, outlen - o, "%sout=none", o ? "," : "");
+        }
     return 0;
 }
 
@@ -348,7 +360,7 @@ static int rp_build(struct replay *r)
         struct bus *bus = d->space == BUS_PIO ? &r->pio : &r->mmio;
         int rc;
         err[0] = '\0';
-        if (rp_args(d->args, args, sizeof(args))) {
+        if (rp_args(d->kind, d->args, args, sizeof(args))) {
             snprintf(r->res->message, sizeof(r->res->message), "device %u (%s): arguments "
                      "too long", i, d->kind);
             return -EINVAL;

@@ -146,10 +146,17 @@ size_t trace_requests(const struct trace_event *ev, size_t n, size_t **starts)
     *starts = NULL;
     if (!s)
         return 0;
+    int notifies = 0;
+
     if (n && ev[n - 1].kind == TRACE_EV_END)
         n--;
+    for (size_t i = 0; i < n && !notifies; i++)
+        notifies = ev[i].kind == TRACE_EV_NOTIFY;
     for (size_t i = 0; i < n; i++) {
-        if (ev[i].kind != TRACE_EV_NOTIFY && i + 1 != n)
+        /* Without virtqueues (legacy devices only), each guest access with the device work
+         * recorded before it is a request. */
+        int boundary = notifies ? ev[i].kind == TRACE_EV_NOTIFY : trace_kind_is_bus(ev[i].kind);
+        if (!boundary && i + 1 != n)
             continue;
         if (cnt + 1 >= cap) {
             size_t *t = realloc(s, 2 * cap * sizeof(*s));

@@ -36,7 +36,8 @@ int trace_export_chrome(FILE *out, const struct trace_header *h, const struct tr
                         size_t n);
 
 /* Requests: event ranges [start[i], start[i+1]) ending at a NOTIFY (the last one holds the
- * rest). The END event is not part of any request. Returns the count; *starts malloc'ed. */
+ * rest); in a trace without notifies, each ending at a guest access. The END event is not
+ * part of any request. Returns the count; *starts malloc'ed with count + 1 entries. */
 size_t trace_requests(const struct trace_event *ev, size_t n, size_t **starts);
 
 struct trace_minimize_opts {

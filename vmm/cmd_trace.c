@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "traces/replay.h"
 #include "traces/tools.h"
@@ -152,7 +153,6 @@ static int sub_dump(int argc, char **argv)
     const char *pos[1];
     int npos;
     struct trace_filter f = { 0 };
-    struct loaded l;
 
     if (parse_opts(argc, argv, opts, pos, 1, &npos) || npos != 1) {
         if (npos != 1)
@@ -175,9 +175,14 @@ static int sub_dump(int argc, char **argv)
     if ((opts[2].value && parse_time("--from", opts[2].value, &f.from_ns)) ||
         (opts[3].value && parse_time("--to", opts[3].value, &f.to_ns)))
         return EXIT_BAD;
-    if (load(pos[0], &l))
+    /* Streams: memory stays constant however long the trace is. */
+    struct trace_reader *rd;
+    char err[400], line[512];
+    if (trace_reader_open(&rd, pos[0], err, sizeof(err))) {
+        fprintf(stderr, "vmlab: %s\n", err);
         return EXIT_BAD;
-    const struct trace_header *h = trace_reader_header(l.rd);
+    }
+    const struct trace_header *h = trace_reader_header(rd);
     if (f.device) {
         int any = 0;
         for (unsigned i = 0; i < h->machine.ndevices; i++)
@@ -185,60 +190,85 @@ static int sub_dump(int argc, char **argv)
         if (!any) {
             fprintf(stderr, "vmlab: trace dump: --device %s: no such device in this trace\n",
                     f.device);
-            unload(&l);
+            trace_reader_close(rd);
             return EXIT_BAD;
         }
     }
     if (!opts[4].seen)
         trace_print_header(stdout, h);
-    trace_dump(stdout, h, l.ev, l.n, &f);
+    struct trace_event e;
+    int rc;
+    uint64_t idx = 0, last_kind = 0;
+    while ((rc = trace_reader_next(rd, &e, err, sizeof(err))) == 1) {
+        last_kind = e.kind;
+        if (trace_filter_match(h, &e, &f)) {
+            trace_event_format(h, idx, &e, line, sizeof(line));
+            puts(line);
+        }
+        idx++;
+    }
     fflush(stdout);
-    int rc = l.damaged ? report_damage(pos[0], &l) : 0;
-    unload(&l);
-    return rc;
+    if (rc == 0 && last_kind != TRACE_EV_END) {
+        snprintf(err, sizeof(err), "trace ends after %" PRIu64 " events without a run-end "
+                 "event: truncated", idx);
+        rc = -EPIPE;
+    }
+    if (rc < 0)
+        fprintf(stderr, "vmlab: %s: %s (the first %" PRIu64 " events are intact)\n", pos[0],
+                err, idx);
+    trace_reader_close(rd);
+    return rc < 0 ? EXIT_BAD : 0;
 }
 
 static int sub_info(int argc, char **argv)
 {
     const char *pos[1];
-    int npos;
+    int npos, rc;
     struct opt opts[] = { { 0, 0, 0, 0 } };
-    struct loaded l;
-    uint64_t count[TRACE_EV_KIND_MAX + 1] = { 0 }, dma = 0;
+    uint64_t count[TRACE_EV_KIND_MAX + 1] = { 0 }, dma = 0, n = 0, t0 = 0, t1 = 0;
+    struct trace_reader *rd;
+    struct trace_event e = { 0 };
+    char err[400];
 
     if (parse_opts(argc, argv, opts, pos, 1, &npos) || npos != 1) {
         if (npos != 1)
             fprintf(stderr, "vmlab: trace info: expected one FILE\n");
         return EXIT_BAD;
     }
-    if (load(pos[0], &l))
+    if (trace_reader_open(&rd, pos[0], err, sizeof(err))) {
+        fprintf(stderr, "vmlab: %s\n", err);
         return EXIT_BAD;
-    const struct trace_header *h = trace_reader_header(l.rd);
-    trace_print_header(stdout, h);
-    for (size_t i = 0; i < l.n; i++) {
-        count[l.ev[i].kind]++;
-        if (l.ev[i].kind == TRACE_EV_DMA_READ || l.ev[i].kind == TRACE_EV_DMA_WRITE)
-            dma += l.ev[i].len;
     }
-    FILE *f = fopen(pos[0], "rb");
-    long size = 0;
-    if (f && !fseek(f, 0, SEEK_END))
-        size = ftell(f);
-    if (f)
-        fclose(f);
-    printf("events %zu in %" PRIu64 " chunks, %ld bytes (%.2f bytes/event, %" PRIu64
-           " of them DMA data)\n", l.n, trace_reader_chunks(l.rd), size,
-           l.n ? (double)size / (double)l.n : 0.0, dma);
+    trace_print_header(stdout, trace_reader_header(rd));
+    while ((rc = trace_reader_next(rd, &e, err, sizeof(err))) == 1) {
+        if (!n)
+            t0 = e.time_ns;
+        t1 = e.time_ns;
+        n++;
+        count[e.kind]++;
+        if (e.kind == TRACE_EV_DMA_READ || e.kind == TRACE_EV_DMA_WRITE)
+            dma += e.len;
+    }
+    struct stat st;
+    uint64_t size = stat(pos[0], &st) ? 0 : (uint64_t)st.st_size;
+    printf("events %" PRIu64 " in %" PRIu64 " chunks, %" PRIu64 " bytes (%.2f bytes/event, %"
+           PRIu64 " of them DMA data)\n", n, trace_reader_chunks(rd), size,
+           n ? (double)size / (double)n : 0.0, dma);
     for (unsigned k = 1; k <= TRACE_EV_KIND_MAX; k++)
         if (count[k])
             printf("  %-10s %" PRIu64 "\n", trace_kind_name(k), count[k]);
-    if (l.n)
-        printf("time %" PRIu64 " ns to %" PRIu64 " ns\n", l.ev[0].time_ns, l.ev[l.n - 1].time_ns);
-    if (l.n && l.ev[l.n - 1].kind == TRACE_EV_END)
-        printf("run ended with status %" PRId64 "\n", (int64_t)l.ev[l.n - 1].value);
-    int rc = l.damaged ? report_damage(pos[0], &l) : 0;
-    unload(&l);
-    return rc;
+    if (n)
+        printf("time %" PRIu64 " ns to %" PRIu64 " ns\n", t0, t1);
+    if (rc == 0 && n && e.kind == TRACE_EV_END)
+        printf("run ended with status %" PRId64 "\n", (int64_t)e.value);
+    else if (rc == 0)
+        printf("no run-end event: the trace is truncated\n");
+    fflush(stdout);
+    if (rc < 0)
+        fprintf(stderr, "vmlab: %s: %s (the first %" PRIu64 " events are intact)\n", pos[0],
+                err, n);
+    trace_reader_close(rd);
+    return rc < 0 ? EXIT_BAD : 0;
 }
 
 static int sub_replay(int argc, char **argv)

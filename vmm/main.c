@@ -33,11 +33,9 @@ static int cmd_run(int argc, char **argv)
         usleep((useconds_t)strtoul(delay, NULL, 10));
     rc = vm_create(&vm, &cli.vm, err, sizeof(err));
     if (rc) {
+        /* Nothing ran: a bad option, file or environment (e.g. no KVM). */
         fprintf(stderr, "vmlab: %s\n", err);
-        return rc == -ENOMEM || rc == -EINVAL || rc == -ENOEXEC || rc == -ERANGE ||
-               rc == -ENOENT || rc == -E2BIG || rc == -EACCES || rc == -EFBIG ||
-               rc == -ENOSPC || rc == -EISDIR || rc == -EROFS || rc == -ENODEV
-                   ? VM_EXIT_USAGE : VM_EXIT_INTERNAL;
+        return VM_EXIT_USAGE;
     }
     int status = vm_run(vm, &stop);
     fflush(stdout);

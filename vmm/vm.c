@@ -154,16 +154,20 @@ static void vm_irq_set_level(void *opaque, unsigned gsi, int level)
     vm->irq_target->set_level(vm->irq_target->opaque, gsi, level);
 }
 
-int vm_trace_start(struct vm *vm, const char *path, char *err, size_t errlen)
+int vm_trace_start(struct vm *vm, const char *path, int mid_run, char *err, size_t errlen)
 {
     int rc;
+    /* A trace begun on a running VM cannot be replayed from device reset: its header says
+     * so, and replay refuses it with a clear message instead of a false divergence. */
+    int (*open)(struct trace_recorder **, const char *, const struct machine_config *,
+                const struct clock *, char *, size_t) =
+        mid_run ? trace_recorder_open_running : trace_recorder_open;
 
     if (vm->trace) {
         snprintf(err, errlen, "a trace is already being recorded");
         return -EBUSY;
     }
-    rc = trace_recorder_open(&vm->trace, path, &vm->mc, vm->cpu_ops->clock(vm->cpu), err,
-                             errlen);
+    rc = open(&vm->trace, path, &vm->mc, vm->cpu_ops->clock(vm->cpu), err, errlen);
     if (rc)
         return rc;
     vm->irq_target = trace_recorder_wrap_irq(vm->trace, vm->backend_sink);
@@ -398,7 +402,7 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
         rc = load_program(vm, opt, &boot, err, errlen);
     /* Recording starts after the loader wrote the guest: its copies are not DMA. */
     if (!rc && opt->trace)
-        rc = vm_trace_start(vm, opt->trace, err, errlen);
+        rc = vm_trace_start(vm, opt->trace, 0, err, errlen);
     if (!rc && opt->socket) {
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
     }

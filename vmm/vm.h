@@ -74,7 +74,7 @@ int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *e
 
 /* Starts / stops recording a trace (--trace at boot, or the control socket's trace
  * commands). 0 or -errno with a message. */
-int vm_trace_start(struct vm *vm, const char *path, char *err, size_t errlen);
+int vm_trace_start(struct vm *vm, const char *path, int mid_run, char *err, size_t errlen);
 int vm_trace_stop(struct vm *vm, int exit_status, char *err, size_t errlen);
 
 /* Control-socket operations on this VM (vmm/vm_control.c). */

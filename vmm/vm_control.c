@@ -140,7 +140,7 @@ static int op_fault_inject(void *opaque, unsigned index, const char *plan, char 
 
 static int op_trace_start(void *opaque, const char *path, char *err, size_t errlen)
 {
-    return vm_trace_start(opaque, path, err, errlen);
+    return vm_trace_start(opaque, path, 1, err, errlen);
 }
 
 static int op_trace_stop(void *opaque, char *err, size_t errlen)

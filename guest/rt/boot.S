@@ -1,6 +1,6 @@
 /* PVH entry: the VMM starts us in 32-bit protected mode, paging off, %ebx = hvm_start_info.
- * We zero .bss, enter long mode on static identity page tables for 0-4 GiB (2 MiB pages:
- * the default TCG CPU may lack 1 GiB pages) with our own GDT, and call rt_main(start_info).
+ * We enter long mode on static identity page tables for 0-4 GiB (2 MiB pages:
+ * the default TCG CPU may lack 1 GiB pages) with our own GDT, zero .bss and call rt_main(start_info).
  * Boot work is kept small: on vmlab's software CPU every instruction counts. */
 
 #define CR0_PE  (1 << 0)
@@ -33,15 +33,7 @@
 pvh_start32:
     cli
     cld
-    mov %ebx, %esi              /* keep start_info; rep stosl below uses edi/ecx/eax */
-
-    /* zero .bss (the stack lies past __bss_end and needs no clearing) */
-    mov $__bss_start, %edi
-    mov $__bss_end, %ecx
-    sub %edi, %ecx
-    shr $2, %ecx                /* both ends are 8-byte aligned (linker.ld) */
-    xor %eax, %eax
-    rep stosl
+    mov %ebx, %esi              /* keep start_info */
 
     /* PAE + SSE enabled (libfdt is ordinary host code), CR3, EFER.LME, paging */
     mov %cr4, %eax
@@ -69,6 +61,12 @@ start64:
     xor %eax, %eax
     mov %eax, %fs               /* FS base 0: libfdt's canary load %fs:0x28 reads RAM at 0x28 */
     mov %eax, %gs
+    /* zero .bss, 8 bytes a step (the stack lies past __bss_end and needs no clearing) */
+    mov $__bss_start, %edi
+    mov $__bss_end, %ecx
+    sub %edi, %ecx
+    shr $3, %ecx                /* both ends are 8-byte aligned (linker.ld) */
+    rep stosq
     lea rt_stack_top(%rip), %rsp
     xor %ebp, %ebp
     mov %esi, %edi              /* zero-extends: start_info is below 4 GiB */

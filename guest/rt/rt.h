@@ -92,7 +92,7 @@ typedef void (*rt_handler_fn)(struct rt_irq_frame *f);
 void rt_set_handler(unsigned vector, rt_handler_fn fn);
 void rt_irq_enable(void);       /* sti */
 void rt_irq_disable(void);      /* cli */
-void rt_halt(void);             /* sti; hlt — returns after one interrupt */
+void rt_halt(void);             /* sti; hlt: returns after an interrupt, with IF=1 */
 uint64_t rt_spurious_count(void);
 
 /* ---- local APIC (xAPIC MMIO at 0xfee00000) ---- */

@@ -54,6 +54,25 @@ expect_error "missing program file" "No such file or directory" "$TMP/does-not-e
 expect_error "unknown --cpu" "--cpu 'tcg'" --cpu tcg "$GUESTS/hello.elf"
 expect_error "bad --block option" "unknown option 'frob'" --block mem=1M,frob "$GUESTS/hello.elf"
 
+# --cpu kvm where KVM does not work: hide /dev/kvm behind /dev/null in a private mount
+# namespace (needs root, as CI has).
+if unshare -m true 2>/dev/null; then
+    out=$(unshare -m bash -c "mount --bind /dev/null /dev/kvm 2>/dev/null || mount -t tmpfs none /dev; '$VMLAB' run --cpu kvm '$GUESTS/hello.elf'" 2>&1); rc=$?
+    if [ $rc -eq 2 ] && [[ "$out" == "vmlab: --cpu kvm: KVM is not available here: /dev/kvm: "* ]]; then
+        ok "--cpu kvm without a working /dev/kvm: clear error, exit 2"
+    else
+        not_ok "--cpu kvm without /dev/kvm (exit $rc: $out)"
+    fi
+    out=$(unshare -m bash -c "mount --bind /dev/null /dev/kvm 2>/dev/null || mount -t tmpfs none /dev; '$VMLAB' run --cpu auto '$GUESTS/hello.elf'" 2>&1); rc=$?
+    if [ $rc -eq 1 ] && [[ "$out" == *"--cpu auto: using sim (KVM unavailable"* ]]; then
+        ok "--cpu auto without KVM falls back to sim and says so"
+    else
+        not_ok "--cpu auto without KVM (exit $rc: $out)"
+    fi
+else
+    skip "unshare -m not permitted: cannot hide /dev/kvm"
+fi
+
 out=$("$VMLAB" 2>&1); rc=$?
 check "no subcommand: usage on stderr, exit 2" test $rc -eq 2
 out=$("$VMLAB" frobnicate 2>&1); rc=$?

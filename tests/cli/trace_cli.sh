@@ -125,6 +125,20 @@ else
     not_ok "altered register value (exit $rc, want #$patched): $out"
 fi
 
+# A run on KVM (host clock, not deterministic) replays all the same.
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    "$V" run --cpu kvm --quiet --serial none --block mem=64K --trace "$TMP/kvm.trace" \
+        "$G/blk.elf" -- mode=irq >/dev/null 2>&1
+    out=$("$V" trace replay "$TMP/kvm.trace" 2>&1); rc=$?
+    if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out" && "$V" trace info "$TMP/kvm.trace" | grep -q 'backend kvm'; then
+        ok "kvm recording replays: match"
+    else
+        not_ok "kvm recording replay (exit $rc): $out"
+    fi
+else
+    skip "no usable /dev/kvm: kvm recording not tested"
+fi
+
 # --- damaged files ------------------------------------------------------------------------
 size=$(stat -c %s "$TMP/blk.trace")
 head -c $((size - 7)) "$TMP/blk.trace" > "$TMP/trunc.trace"
