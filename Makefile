@@ -68,15 +68,15 @@ deps:
 	@./scripts/deps.sh
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@./scripts/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all test-build
+	@$(MAKE) --no-print-directory -j$(shell nproc) all test-build
 	@./scripts/run-tests.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all bench-build
+	@$(MAKE) --no-print-directory -j$(shell nproc) all bench-build
 	@./scripts/bench.sh
 
 clean:

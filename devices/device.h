@@ -15,6 +15,8 @@
 #include "vmm/irq.h"
 
 struct disk;
+struct snapshot_writer;
+struct snapshot_reader;
 
 #define DEVICE_KIND_MAX 24
 #define DEVICE_ARGS_MAX 512
@@ -63,6 +65,13 @@ struct device_type {
     /* Optional: queue statistics for `stats` (virtio devices). */
     unsigned (*num_queues)(const void *state);
     int (*queue_stats)(const void *state, unsigned q, uint64_t *requests, uint64_t *notifies);
+    /* Optional: snapshots (vmm/snapshot.h, vmm/SNAPSHOT.md). save appends the device's
+     * run-time state as fields of the current chunk (or refuses with -ENOTSUP and a message);
+     * load reads them into a device just created from the same kind and args. Neither may
+     * raise interrupts or touch guest memory: the I/O APIC's saved line levels already
+     * reflect the device's. NULL: the device cannot be snapshotted. */
+    int (*save)(void *state, struct snapshot_writer *w, char *err, size_t errlen);
+    int (*load)(void *state, struct snapshot_reader *r, char *err, size_t errlen);
 };
 
 struct device {

@@ -3,6 +3,7 @@
  * start so that runs are deterministic. */
 #include "device.h"
 #include "arg_unescape.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -145,6 +146,53 @@ static int uart_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 
 static const struct bus_ops uart_ops = { uart_read, uart_write };
 
+/* Snapshots: registers, pending THRI, the line level, the scripted input position (the
+ * input itself comes back from the device args). */
+static int uart_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct uart *u = state;
+    const uint8_t regs[7] = { u->ier, u->lcr, u->mcr, u->scr, u->fcr, u->dll, u->dlm };
+
+    (void)err;
+    (void)errlen;
+    if (u->out)
+        fflush(u->out);
+    snapshot_put_bytes(w, regs, sizeof(regs));
+    snapshot_put_u8(w, (uint8_t)(u->thri_pending ? 1 : 0));
+    snapshot_put_u8(w, (uint8_t)(u->irq_level ? 1 : 0));
+    snapshot_put_u64(w, u->in_len);
+    snapshot_put_u64(w, u->in_pos);
+    return 0;
+}
+
+static int uart_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    struct uart *u = state;
+    uint8_t regs[7];
+
+    snapshot_get_bytes(r, regs, sizeof(regs), "uart registers");
+    u->ier = regs[0] & 0x0f;
+    u->lcr = regs[1];
+    u->mcr = regs[2] & 0x1f;
+    u->scr = regs[3];
+    u->fcr = regs[4];
+    u->dll = regs[5];
+    u->dlm = regs[6];
+    u->thri_pending = snapshot_get_u8(r, "uart thri_pending") ? 1 : 0;
+    u->irq_level = snapshot_get_u8(r, "uart irq level") ? 1 : 0;
+    uint64_t in_len = snapshot_get_u64(r, "uart input length");
+    uint64_t in_pos = snapshot_get_u64(r, "uart input position");
+    int rc = snapshot_check(r, err, errlen);
+    if (rc)
+        return rc;
+    if (in_len != u->in_len || in_pos > in_len)
+        return snapshot_fail(r, err, errlen, "uart input position %llu of %llu bytes does not "
+                             "fit this device's %zu-byte scripted input",
+                             (unsigned long long)in_pos, (unsigned long long)in_len, u->in_len);
+    u->in_pos = (size_t)in_pos;
+    return 0;
+}
+
 static int uart_create(const char *args, const struct device_env *env, void **state,
                        char *err, size_t errlen)
 {
@@ -213,4 +261,6 @@ const struct device_type uart8250_type = {
     .create = uart_create,
     .ops = &uart_ops,
     .destroy = uart_destroy,
+    .save = uart_save,
+    .load = uart_load,
 };

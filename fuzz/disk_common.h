@@ -24,7 +24,7 @@ static inline void fzd_die(const char *why, const char *err)
 }
 
 /* tmpfs when there is one: the formats fdatasync on flush, which costs milliseconds on disk. */
-static const char *fzd_tmpdir(void)
+static inline const char *fzd_tmpdir(void)
 {
     return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 }
@@ -57,7 +57,7 @@ static inline void fzd_write_file(const char *name, const void *data, size_t len
 /* (Re)creates the scratch folder's files: `image` holds the input; the fixed components are
  * rewritten each run because a previous run may have written to them. Returns the path of
  * `image`. The same names and contents as tests/data/disk (make_corpus.py). */
-static const char *fzd_prepare(const uint8_t *data, size_t size)
+static inline const char *fzd_prepare(const uint8_t *data, size_t size)
 {
     static uint8_t a[4096], b[4096], s[1000], bk[8192];
     static char path[128];

@@ -14,15 +14,27 @@
  * Invariants (abort() on violation): the identification registers never change (magic,
  * version 2, device id, vendor); QueueNumMax <= 256; the device status stays legal and
  * the interrupt line follows InterruptStatus after every access; guest RAM is an
- * exact-size heap block (ASan), reached only through guest_mem. */
+ * exact-size heap block (ASan), reached only through guest_mem.
+ *
+ * Register accesses go through a bus, as in a VM. With VMLAB_FUZZ_TRACE=FILE in the
+ * environment (the reproducer: `VMLAB_FUZZ_TRACE=t.trace build/fuzz-repro/virtio_mmio
+ * CRASH`), the run is also recorded as a vmlab trace (traces/record.h) that
+ * `vmlab trace replay t.trace` replays against a fresh device, the trace is closed even
+ * when an invariant or a sanitizer stops the run. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sanitizer/common_interface_defs.h>
 
 #include "devices/virtio/virtio_blk.h"
 #include "devices/virtio/virtio_console.h"
 #include "devices/virtio/virtio_rng.h"
 #include "fuzz/mock_common.h"
+#include "traces/record.h"
+#include "vmm/machine.h"
+#include "vmm/memmap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,22 +50,51 @@ static const struct {
     { &virtio_rng_type, "", VIRTIO_ID_RNG },
 };
 
+#define BASE MEMMAP_VIRTIO_MMIO_BASE     /* virtio-mmio slot 0 */
+#define IRQ MEMMAP_VIRTIO_IRQ_BASE
+#define RUN_SEED 1
+
+static struct trace_recorder *rec;
+static struct mock_virtio *rec_m;
+
+/* Ends the recording: the device is destroyed first so what it does then is recorded. */
+static void trace_finish(void)
+{
+    char err[256];
+
+    if (!rec)
+        return;
+    if (rec_m->type) {
+        rec_m->type->destroy(rec_m->state);
+        rec_m->type = NULL;
+        rec_m->state = NULL;
+    }
+    if (trace_recorder_close(rec, 0, err, sizeof err))
+        fprintf(stderr, "virtio_mmio: trace: %s\n", err);
+    else
+        fprintf(stderr, "virtio_mmio: trace written; replay with: vmlab trace replay %s\n",
+                getenv("VMLAB_FUZZ_TRACE"));
+    rec = NULL;
+}
+
 static void check_ident(struct mock_virtio *m, uint32_t id)
 {
     if (mock_virtio_read32(m, VIRTIO_MMIO_MAGIC_VALUE) != VIRTIO_MMIO_MAGIC ||
         mock_virtio_read32(m, VIRTIO_MMIO_VERSION) != VIRTIO_MMIO_VERSION_2 ||
         mock_virtio_read32(m, VIRTIO_MMIO_DEVICE_ID) != id ||
         mock_virtio_read32(m, VIRTIO_MMIO_VENDOR_ID) != VIRTIO_MMIO_VENDOR_VMLAB)
-        abort();
+        fz_abort();
     if (mock_virtio_read32(m, VIRTIO_MMIO_QUEUE_NUM_MAX) > 256)
-        abort();
+        fz_abort();
     fz_check_status(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mock_virtio m;
+    struct bus bus;
     char err[256];
+    const char *trace_path = getenv("VMLAB_FUZZ_TRACE");
 
     if (size < 2)
         return 0;
@@ -64,11 +105,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *ops = data + 2, *img = ops + nops * 6;
     size_t imglen = size - 2 - nops * 6;
 
-    if (mock_virtio_init(&m, RAM_SIZE, 5) < 0)
+    /* The seed a VM (and the replayer) gives device 0 of a run seeded RUN_SEED. */
+    if (mock_virtio_init(&m, RAM_SIZE, machine_device_seed(RUN_SEED, 0)) < 0)
         abort();
     memcpy(m.ram, img, imglen < RAM_SIZE ? imglen : RAM_SIZE);
+    if (trace_path && *trace_path) {
+        struct machine_config mc = { .ram_size = RAM_SIZE, .seed = RUN_SEED, .backend = "sim",
+                                     .ndevices = 1 };
+        struct machine_device *md = &mc.devices[0];
+
+        snprintf(md->kind, sizeof md->kind, "%s", devs[d].type->kind);
+        snprintf(md->args, sizeof md->args, "%s", devs[d].args);
+        md->base = BASE;
+        md->irq = IRQ;
+        md->space = BUS_MMIO;
+        if (trace_recorder_open(&rec, trace_path, &mc, &m.clock, err, sizeof err)) {
+            fprintf(stderr, "virtio_mmio: trace: %s\n", err);
+            abort();
+        }
+        rec_m = &m;
+        m.env.irq.sink = trace_recorder_wrap_irq(rec, &m.sink);
+        trace_recorder_attach_mem(rec, &m.mem);
+        fz_before_abort = trace_finish;
+        __sanitizer_set_death_callback(trace_finish);
+    }
+    m.env.base = BASE;
+    m.env.irq.gsi = IRQ;
     if (mock_virtio_create(&m, devs[d].type, devs[d].args, err, sizeof err) < 0)
         abort();
+    bus_init(&bus, BUS_MMIO);
+    if (bus_register(&bus, BASE, VIRTIO_MMIO_WINDOW_SIZE, devs[d].type->ops, m.state,
+                     devs[d].type->kind) < 0)
+        abort();
+    if (rec)
+        trace_recorder_attach_bus(rec, &bus);
     for (size_t i = 0; i < nops; i++) {
         const uint8_t *o = ops + 6 * i;
         uint32_t value = (uint32_t)o[2] | (uint32_t)o[3] << 8 | (uint32_t)o[4] << 16 |
@@ -77,25 +147,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (o[0] < 0xc0) {
             if (o[1] & 1)
-                mock_virtio_read(&m, o[0] & 0xfc, 4, &v);
+                bus_read(&bus, BASE + (o[0] & 0xfc), 4, &v);
             else
-                mock_virtio_write(&m, o[0] & 0xfc, 4, value);
+                bus_write(&bus, BASE + (o[0] & 0xfc), 4, value);
         } else {
             unsigned width = 1u << (o[0] & 3);
 
             switch (o[1] % 4) {
             case 0:
-                mock_virtio_read(&m, VIRTIO_MMIO_CONFIG + (value & 0xff), width, &v);
+                bus_read(&bus, BASE + VIRTIO_MMIO_CONFIG + (value & 0xff), width, &v);
                 break;
             case 1:
-                mock_virtio_write(&m, VIRTIO_MMIO_CONFIG + (value & 0xff), width, value);
+                bus_write(&bus, BASE + VIRTIO_MMIO_CONFIG + (value & 0xff), width, value);
                 break;
             case 2:
                 if ((value & 0xfff) + width <= VIRTIO_MMIO_WINDOW_SIZE) {
                     if (o[1] & 4)
-                        mock_virtio_write(&m, value & 0xfff, width, value);
+                        bus_write(&bus, BASE + (value & 0xfff), width, value);
                     else
-                        mock_virtio_read(&m, value & 0xfff, width, &v);
+                        bus_read(&bus, BASE + (value & 0xfff), width, &v);
                 }
                 break;
             case 3:
@@ -106,6 +176,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_status(&m);
     }
     check_ident(&m, devs[d].id);
+    if (rec) {
+        trace_finish();
+        fz_before_abort = NULL;
+        __sanitizer_set_death_callback(NULL);
+    }
     mock_virtio_destroy(&m);
     return 0;
 }

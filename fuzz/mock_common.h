@@ -9,6 +9,16 @@
 
 #include "tests/mock_virtio.h"
 
+/* Run before abort() on an invariant violation (the virtio-mmio target closes its trace). */
+static void (*fz_before_abort)(void);
+
+static inline void fz_abort(void)
+{
+    if (fz_before_abort)
+        fz_before_abort();
+    abort();
+}
+
 /* Option byte: bit 0 packed, bit 1 indirect, bit 2 event idx, bits 3-4 queue size
  * (4 << n entries: 4..32; small rings keep the mock's RAM, and each run, small). */
 static inline int fz_mock_setup(struct mock_virtio *m, uint8_t opt, uint64_t dev_features)
@@ -40,21 +50,21 @@ static inline void fz_check_status(struct mock_virtio *m)
     uint32_t isr = mock_virtio_read32(m, VIRTIO_MMIO_INTERRUPT_STATUS);
 
     if (s > 0xff)
-        abort();
+        fz_abort();
     if ((s & VIRTIO_STATUS_DRIVER_OK) &&
         (s & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_ACKNOWLEDGE)) !=
             (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_ACKNOWLEDGE))
-        abort();
+        fz_abort();
     if ((s & VIRTIO_STATUS_FEATURES_OK) &&
         (s & (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_ACKNOWLEDGE)) !=
             (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_ACKNOWLEDGE))
-        abort();
+        fz_abort();
     if ((s & VIRTIO_STATUS_DRIVER) && !(s & VIRTIO_STATUS_ACKNOWLEDGE))
-        abort();
+        fz_abort();
     if (isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
-        abort();
+        fz_abort();
     if (m->irq_level != (isr != 0))
-        abort();    /* the line must follow InterruptStatus */
+        fz_abort();    /* the line must follow InterruptStatus */
 }
 
 /* 1 while the device is running (DRIVER_OK and not NEEDS_RESET). */

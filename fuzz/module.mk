@@ -18,6 +18,7 @@ FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)
 FUZZ_ENGINE ?= -fsanitize=fuzzer
 FUZZ_OUT ?= $(BUILD)/fuzz
 FUZZ_AFL_CC ?= afl-clang-fast
+FUZZ_LD ?= $(FUZZ_CC)
 # Support code the targets may use besides the library (the driver-less virtio driver).
 FUZZ_SUPPORT_SRCS := tests/mock_virtio.c
 # Library objects come from other people's files: gcc -Werror is their gate, so a clang-only
@@ -28,7 +29,8 @@ FUZZ_OWN_FLAGS = $(FUZZ_LIB_FLAGS) -Werror
 
 .PHONY: fuzz fuzz-afl fuzz-repro fuzz-run fuzz-smoke fuzz-merge
 
-# $(1) object dir, $(2) output dir, $(3) compiler, $(4) compile flags, $(5) link/engine flags
+# $(1) object dir, $(2) output dir, $(3) compiler, $(4) compile flags, $(5) link/engine flags,
+# $(6) linker driver
 define fuzz_variant
 $(1)/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $$(dir $$@)
@@ -44,11 +46,11 @@ $(1)/own/fuzz_%.o: fuzz/fuzz_%.c | $(GEN_HDRS)
 
 $(2)/%: $(1)/own/fuzz_%.o $(1)/libvmlab-fuzz.a
 	@mkdir -p $$(dir $$@)
-	$(3) $(4) $(5) -o $$@ $$^ $$(PKG_LIBS) $$(FUZZ_LDLIBS)
+	$(6) $(4) $(5) -o $$@ $$^ $$(PKG_LIBS) $$(FUZZ_LDLIBS)
 endef
 
-$(eval $(call fuzz_variant,$(BUILD)/fuzzobj,$(FUZZ_OUT),$(FUZZ_CC),$(FUZZ_CFLAGS),$(FUZZ_ENGINE)))
-$(eval $(call fuzz_variant,$(BUILD)/aflobj,$(BUILD)/fuzz-afl,$(FUZZ_AFL_CC),-O1 -g $(FUZZ_SAN),-fsanitize=fuzzer))
+$(eval $(call fuzz_variant,$(BUILD)/fuzzobj,$(FUZZ_OUT),$(FUZZ_CC),$(FUZZ_CFLAGS),$(FUZZ_ENGINE),$(FUZZ_LD)))
+$(eval $(call fuzz_variant,$(BUILD)/aflobj,$(BUILD)/fuzz-afl,$(FUZZ_AFL_CC),-O1 -g $(FUZZ_SAN),-fsanitize=fuzzer,$(FUZZ_AFL_CC)))
 
 fuzz: $(addprefix $(FUZZ_OUT)/,$(FUZZ_NAMES))
 fuzz-afl: $(addprefix $(BUILD)/fuzz-afl/,$(FUZZ_NAMES))

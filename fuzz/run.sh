@@ -25,12 +25,17 @@ esac
 before=$(ls "$crashes" 2>/dev/null | sort)
 "$bin" "${opts[@]}" "$work" fuzz/corpus/"$t" 2>"$work.log"
 rc=$?
-grep -E '^(#[0-9]+ +DONE|stat::)|cov:' "$work.log" | tail -4
+grep -E 'DONE|stat::average_exec' "$work.log" | tail -2
 new=$(comm -13 <(echo "$before") <(ls "$crashes" 2>/dev/null | sort) | grep -v '^$' || true)
 if [ -n "$new" ]; then
     echo "$t: NEW CRASH (fuzzer exit $rc); log: $work.log"
     for f in $new; do
         echo "  reproduce: make BUILD=$BUILD fuzz-repro && $BUILD/fuzz-repro/$t $crashes/$f"
+        # Device programs also become a vmlab trace that `vmlab trace replay` reproduces.
+        if [ "$t" = virtio_mmio ] && [ -x "$BUILD/fuzz-repro/$t" ]; then
+            VMLAB_FUZZ_TRACE=$crashes/$f.trace "$BUILD/fuzz-repro/$t" "$crashes/$f" >/dev/null 2>&1
+            [ -s "$crashes/$f.trace" ] && echo "  as a trace: vmlab trace replay $crashes/$f.trace"
+        fi
     done
     exit 1
 fi

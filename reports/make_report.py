@@ -24,6 +24,7 @@ import sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after use("Agg"): no display needed)
+import matplotlib.ticker  # noqa: E402
 
 NOW_COLOR, BASE_COLOR, QEMU_COLOR = "#1f77b4", "#aaaaaa", "#d62728"
 PCTS = ("min", "median", "p90", "p99", "max")
@@ -150,7 +151,15 @@ class Report:
             return None, f"export failed: {e}"
         if p.returncode != 0 or not os.path.exists(os.path.join(self.out, rel)):
             return None, f"export failed (exit {p.returncode}): {(p.stderr or p.stdout).strip()[:200]}"
-        return rel, f"{os.path.getsize(os.path.join(self.out, rel)) // 1024} KiB"
+        path = os.path.join(self.out, rel)
+        try:
+            with open(path) as f:
+                j = json.load(f)
+            ev = j.get("traceEvents", []) if isinstance(j, dict) else j
+            n = sum(1 for e in ev if isinstance(e, dict) and e.get("ph") != "M")
+        except (OSError, ValueError) as e:
+            return None, f"export wrote invalid JSON: {e}"
+        return rel, f"{n} events, {os.path.getsize(path):,} bytes"
 
     def scenario_section(self, data, links):
         results = data["results"]
@@ -206,8 +215,12 @@ class Report:
                     continue
                 b = ref.get(metric, [])
                 v = verdicts.get(metric)
-                verdict = ("REGRESSED: " if v and v["regressed"] else "") + v["summary"] if v else \
-                    ("no baseline" if not b else "not judged (run failed)")
+                if v:
+                    verdict = ("REGRESSED: " if v["regressed"] else "") + v["summary"]
+                elif r["status"] != "pass":
+                    verdict = "not judged: the scenario failed (perf runs repeat only when it passes)"
+                else:
+                    verdict = "no baseline" if not b else "not judged"
                 self.add(f"<tr><td>{esc(metric)}</td><td class='num'>{len(now)}</td>"
                          f"<td class='num'>{fmt(statistics.median(now))}</td>"
                          f"<td class='num'>{fmt(statistics.median(b)) if b else '-'}</td>"
@@ -229,13 +242,20 @@ class Report:
 
     def plot_samples(self, key, metric, now, base):
         """Left: histogram of this run's samples over the baseline's. Right: run by run,
-        with the baseline median and its min-max band (drift within a run shows here)."""
+        with the baseline median and its interquartile band (drift within a run shows here)."""
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
         allv = list(now) + list(base)
         lo, hi = min(allv), max(allv)
         if lo == hi:
             lo, hi = lo - 0.5 * (abs(lo) or 1) * 0.02, hi + 0.5 * (abs(hi) or 1) * 0.02
-        bins = [lo + (hi - lo) * i / 20 for i in range(21)]
+        if lo > 0 and hi / lo > 5:     # one slow outlier must not squash the rest into one bin
+            bins = [lo * (hi / lo) ** (i / 30) for i in range(30)] + [hi]
+            ax1.set_xscale("log")
+            ax1.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax1.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        else:
+            bins = [lo + (hi - lo) * i / 20 for i in range(21)]
         if base:
             ax1.hist(base, bins=bins, color=BASE_COLOR, alpha=0.8, label=f"baseline (n={len(base)})")
         ax1.hist(now, bins=bins, color=NOW_COLOR, alpha=0.7, label=f"this run (n={len(now)})")
@@ -247,12 +267,17 @@ class Report:
         if base:
             mb = statistics.median(base)
             ax2.axhline(mb, color="k", ls="--", lw=1, label=f"baseline median {mb:.4g}")
-            ax2.axhspan(min(base), max(base), color=BASE_COLOR, alpha=0.3, label="baseline min-max")
+            if len(base) >= 4:
+                q1, _, q3 = statistics.quantiles(base, n=4, method="inclusive")
+                ax2.axhspan(q1, q3, color=BASE_COLOR, alpha=0.3, label="baseline interquartile")
+            else:
+                ax2.axhspan(min(base), max(base), color=BASE_COLOR, alpha=0.3, label="baseline min-max")
         ax2.set_xlabel("run")
+        ax2.set_xticks(range(1, len(now) + 1, max(1, len(now) // 10)))
         ax2.set_ylabel(metric)
         ax2.set_title("run by run")
         ax2.legend(fontsize=8)
-        fig.suptitle(f"{key}: {metric}")
+        fig.suptitle(f"{key}: {metric}", y=1.04)
         return self.save_fig(fig, f"perf-{key}-{metric}")
 
     def guest_percentiles(self, key, lines):
@@ -260,8 +285,8 @@ class Report:
         rows = [d for d in lines if any(f"{p}_ns" in d or f"{p}_t" in d for p in PCTS)]
         if not rows:
             return
-        unit = "ns" if all(f"median_ns" in d for d in rows) else "t"
-        self.add(f"<p>Guest-measured latency profile (units: {'virtual ns' if unit == 'ns' else 'TSC ticks'}"
+        unit = "ns" if all("median_ns" in d for d in rows) else "t"
+        self.add(f"<p>Guest-measured latency profile (units: {('virtual ns, software CPU clock' if key.endswith('/sim') else 'ns') if unit == 'ns' else 'TSC ticks'}"
                  ", from the kept serial log of the first run):</p><table><tr><th>op</th><th>n</th>"
                  + "".join(f"<th>{p}</th>" for p in PCTS) + "<th>req/s</th></tr>")
         fig, ax = plt.subplots(figsize=(6, 3))
@@ -349,14 +374,17 @@ class Report:
         ax1.set_ylabel("host wall µs per request")
         ax1.set_title("round trip, host wall time (lower is better)")
         ax1.legend(fontsize=8)
+        markers = "o^sDv"
         for vmm in vmms:
-            for op in ops:
+            for k, op in enumerate(ops):
                 d = r[vmm].get(op, {})
                 ys = [d.get(f"{p}_ns") for p in PCTS]
-                if all(y is not None for y in ys):
-                    ax2.plot(PCTS, [y / 1000 for y in ys], "o-" if vmm == "vmlab" else "s--",
+                if all(y is not None for y in ys):   # same figures would hide each other: offset
+                    ax2.plot([i + 0.08 * k for i in range(len(PCTS))], [y / 1000 for y in ys],
+                             ls="-" if vmm == "vmlab" else "--", marker=markers[k % len(markers)],
                              label=f"{vmm} {op}", color=NOW_COLOR if vmm == "vmlab" else QEMU_COLOR,
-                             alpha=1.0 if op == ops[0] else 0.55)
+                             alpha=1.0 if k == 0 else 0.6)
+        ax2.set_xticks(range(len(PCTS)), PCTS)
         ax2.set_yscale("log")
         ax2.set_ylabel("guest-measured µs (log)")
         ax2.set_title("guest-measured percentiles")

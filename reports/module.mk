@@ -1,5 +1,5 @@
 # Reports (issue #9): `make report` and `make coverage`. Output: reports/out/ (git-ignored).
-#   make report [RESULTS=FILE [KEEP=DIR]]
+#   make report [RESULTS=FILE [KEEP=DIR]] [BENCH=FILE (default reports/bench.json)]
 #       reports/out/index.html: scenario table, perf samples vs baseline, reports/bench.json
 #       figures, trace timelines (Chrome JSON for ui.perfetto.dev), coverage summary.
 #       Without RESULTS= it runs every scenario itself (--results/--keep under $(BUILD)/report).
@@ -21,7 +21,7 @@ ifeq ($(RESULTS),)
 endif
 	$(PYTHON) reports/make_report.py --results $(or $(RESULTS),$(REPORT_DIR)/results.json) \
 		$(if $(RESULTS),$(if $(KEEP),--keep $(KEEP)),--keep $(REPORT_DIR)/keep) \
-		--vmlab $(BUILD)/vmlab --coverage $(BUILD)/coverage --out $(REPORT_OUT)
+		--bench $(or $(BENCH),reports/bench.json) --vmlab $(BUILD)/vmlab --coverage $(BUILD)/coverage --out $(REPORT_OUT)
 
 # The tests link with CFLAGS_ASAN and the binaries with CFLAGS_REL, so both get --coverage
 # (compile and link). Only the ASan-flavoured tree is built; $(COV_BUILD)/vmlab links to it.

@@ -26,7 +26,7 @@ PKGS=(
   gdisk qemu-system-x86 qemu-utils lcov
   clang llvm libclang-rt-14-dev afl++
   python3-matplotlib hyperfine
-  busybox-static cpio
+  busybox-static cpio linux-image-amd64
 )
 
 missing=()

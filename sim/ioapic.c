@@ -136,3 +136,38 @@ static int ioapic_write(void *opaque, uint64_t offset, unsigned size, uint64_t v
 }
 
 const struct bus_ops ioapic_bus_ops = { ioapic_read, ioapic_write };
+
+/* --- snapshots --- */
+
+#include "vmm/snapshot.h"
+
+void ioapic_save(const struct ioapic *io, struct snapshot_writer *w)
+{
+    snapshot_put_u32(w, io->id);
+    snapshot_put_u32(w, io->regsel);
+    snapshot_put_u32(w, MEMMAP_IOAPIC_PINS);
+    for (unsigned i = 0; i < MEMMAP_IOAPIC_PINS; i++) {
+        snapshot_put_u64(w, io->redir[i]);
+        snapshot_put_u8(w, io->level[i]);
+    }
+    snapshot_put_u32(w, io->edge_irr);
+    snapshot_put_u64(w, io->delivered);
+}
+
+int ioapic_load(struct ioapic *io, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    io->id = snapshot_get_u32(r, "ioapic id") & 0xf;
+    io->regsel = snapshot_get_u32(r, "ioapic regsel") & 0xff;
+    uint32_t pins = snapshot_get_u32(r, "ioapic pins");
+    if (!r->bad && pins != MEMMAP_IOAPIC_PINS)
+        return snapshot_fail(r, err, errlen, "ioapic pins %u, this machine has %u", pins,
+                             MEMMAP_IOAPIC_PINS);
+    for (unsigned i = 0; i < MEMMAP_IOAPIC_PINS; i++) {
+        io->redir[i] = snapshot_get_u64(r, "ioapic redirection entry");
+        io->level[i] = snapshot_get_u8(r, "ioapic line level") ? 1 : 0;
+    }
+    io->edge_irr = snapshot_get_u32(r, "ioapic edge_irr") &
+                   (uint32_t)((1ULL << MEMMAP_IOAPIC_PINS) - 1);
+    io->delivered = snapshot_get_u64(r, "ioapic delivered");
+    return snapshot_check(r, err, errlen);
+}

@@ -5,6 +5,7 @@
 #ifndef VMLAB_SIM_IOAPIC_H
 #define VMLAB_SIM_IOAPIC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/bus.h"
@@ -30,5 +31,11 @@ void ioapic_init(struct ioapic *io, struct lapic *lapic);
 void ioapic_set_level(void *opaque, unsigned gsi, int level);
 /* The local APIC saw an EOI for a level-triggered vector. */
 void ioapic_eoi(void *opaque, uint8_t vector);
+
+/* Snapshots: id, IOREGSEL, redirection table, line levels, latched edges. */
+struct snapshot_writer;
+struct snapshot_reader;
+void ioapic_save(const struct ioapic *io, struct snapshot_writer *w);
+int ioapic_load(struct ioapic *io, struct snapshot_reader *r, char *err, size_t errlen);
 
 #endif

@@ -253,3 +253,80 @@ static int lapic_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
 }
 
 const struct bus_ops lapic_bus_ops = { lapic_read, lapic_write };
+
+/* --- snapshots --- */
+
+#include "vmm/snapshot.h"
+
+void lapic_save(const struct lapic *l, struct snapshot_writer *w)
+{
+    snapshot_put_u32(w, l->id);
+    snapshot_put_u32(w, l->tpr);
+    snapshot_put_u32(w, l->ldr);
+    snapshot_put_u32(w, l->dfr);
+    snapshot_put_u32(w, l->svr);
+    snapshot_put_u32(w, l->esr);
+    for (int i = 0; i < 7; i++)
+        snapshot_put_u32(w, l->lvt[i]);
+    snapshot_put_u32(w, l->icr_lo);
+    snapshot_put_u32(w, l->icr_hi);
+    for (int i = 0; i < 8; i++) {
+        snapshot_put_u32(w, l->irr[i]);
+        snapshot_put_u32(w, l->isr[i]);
+        snapshot_put_u32(w, l->tmr[i]);
+    }
+    snapshot_put_u32(w, l->initial_count);
+    snapshot_put_u32(w, l->divide_conf);
+    snapshot_put_u64(w, l->timer_start);
+    snapshot_put_u64(w, l->timer_period);
+    snapshot_put_u64(w, l->timer_deadline);
+    snapshot_put_u64(w, (uint64_t)(l->timer_event > 0 ? l->timer_event : 0));
+    snapshot_put_u64(w, l->timer_fired);
+}
+
+int lapic_load(struct lapic *l, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    timer_stop(l);
+    l->id = snapshot_get_u32(r, "lapic id");
+    l->tpr = snapshot_get_u32(r, "lapic tpr") & 0xff;
+    l->ldr = snapshot_get_u32(r, "lapic ldr");
+    l->dfr = snapshot_get_u32(r, "lapic dfr");
+    l->svr = snapshot_get_u32(r, "lapic svr") & 0x13ff;
+    l->esr = snapshot_get_u32(r, "lapic esr");
+    for (int i = 0; i < 7; i++)
+        l->lvt[i] = snapshot_get_u32(r, "lapic lvt");
+    l->icr_lo = snapshot_get_u32(r, "lapic icr_lo");
+    l->icr_hi = snapshot_get_u32(r, "lapic icr_hi");
+    for (int i = 0; i < 8; i++) {
+        l->irr[i] = snapshot_get_u32(r, "lapic irr");
+        l->isr[i] = snapshot_get_u32(r, "lapic isr");
+        l->tmr[i] = snapshot_get_u32(r, "lapic tmr");
+    }
+    l->initial_count = snapshot_get_u32(r, "lapic initial_count");
+    l->divide_conf = snapshot_get_u32(r, "lapic divide_conf") & 0xb;
+    l->timer_start = snapshot_get_u64(r, "lapic timer_start");
+    l->timer_period = snapshot_get_u64(r, "lapic timer_period");
+    l->timer_deadline = snapshot_get_u64(r, "lapic timer_deadline");
+    uint64_t id = snapshot_get_u64(r, "lapic timer id");
+    l->timer_fired = snapshot_get_u64(r, "lapic timer_fired");
+    int rc = snapshot_check(r, err, errlen);
+    if (rc)
+        return rc;
+    if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == 1 && l->timer_period &&
+        l->timer_period < LAPIC_MIN_PERIOD_NS)
+        return snapshot_fail(r, err, errlen, "lapic timer period %llu ns is below %llu",
+                             (unsigned long long)l->timer_period, LAPIC_MIN_PERIOD_NS);
+    update_pending(l);
+    if (id) {
+        if (id > INT64_MAX)
+            return snapshot_fail(r, err, errlen, "lapic timer id %llu is out of range",
+                                 (unsigned long long)id);
+        int64_t got = vclock_schedule_id(l->vc, l->timer_deadline, (int64_t)id, timer_fire, l);
+        if (got <= 0)
+            return snapshot_fail(r, err, errlen, "lapic timer id %llu cannot be re-armed "
+                                 "(not below the clock's next id, or taken)",
+                                 (unsigned long long)id);
+        l->timer_event = got;
+    }
+    return 0;
+}

@@ -5,6 +5,7 @@
 #ifndef VMLAB_SIM_LAPIC_H
 #define VMLAB_SIM_LAPIC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/bus.h"
@@ -44,6 +45,12 @@ void lapic_destroy(struct lapic *l);
 void lapic_accept(struct lapic *l, uint8_t vector, int level);
 /* The CPU takes `vector` (== l->pending): IRR -> ISR. */
 void lapic_ack(struct lapic *l, uint8_t vector);
+/* Snapshots: the registers, IRR/ISR/TMR and the timer (deadline and clock id). load
+ * re-arms the timer with its saved id; 0 or -EINVAL with a message (field and value). */
+struct snapshot_writer;
+struct snapshot_reader;
+void lapic_save(const struct lapic *l, struct snapshot_writer *w);
+int lapic_load(struct lapic *l, struct snapshot_reader *r, char *err, size_t errlen);
 /* 1 if a timer is armed (something can still wake a halted CPU). */
 static inline int lapic_timer_armed(const struct lapic *l) { return l->timer_event > 0; }
 

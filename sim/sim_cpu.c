@@ -136,7 +136,10 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 
     /* the next timer or poll point (the vclock keeps the minimum current on every change) */
     if (c->vc.now >= c->vc.alarm) {
+        c->hook_pc = pc;                /* a snapshot taken by a timer resumes here */
+        c->in_block_hook = 1;
         vclock_run_due(&c->vc);
+        c->in_block_hook = 0;
         if (c->vc.now >= c->next_poll_ns) {
             c->want_poll = 1;
             stop_before_block(c, pc);   /* the block has not run: it runs after the poll */
@@ -658,10 +661,9 @@ static const char *access_name(int type)
 
 /* HLT returned from uc_emu_start with RIP past it. Returns 1 to resume, 0 to stop
  * (stop filled). */
-static int idle(struct cpu *c, struct cpu_stop *stop, uint64_t rip)
+static int idle_loop(struct cpu *c, struct cpu_stop *stop, uint64_t rip)
 {
     uint64_t fl;
-    unsigned wakeups = 0;
 
     record_exit(c, EXIT_HLT, rip, 0, 0);
     uc_reg_read(c->uc, UC_X86_REG_RFLAGS, &fl);
@@ -692,7 +694,7 @@ static int idle(struct cpu *c, struct cpu_stop *stop, uint64_t rip)
                       "hlt with interrupts enabled and no timer armed: nothing can wake it");
             return 0;
         }
-        if (++wakeups > SIM_IDLE_WAKEUPS_MAX) {
+        if (++c->idle_wakeups > SIM_IDLE_WAKEUPS_MAX) {
             fill_stop(c, stop, CPU_STOP_HALTED, 0,
                       "hlt: timers keep firing but none raises an interrupt");
             return 0;
@@ -706,6 +708,17 @@ static int idle(struct cpu *c, struct cpu_stop *stop, uint64_t rip)
             return 0;
         }
     }
+}
+
+/* `resumed`: a snapshot restored in the middle of this loop (the wakeup count goes on). */
+static int idle(struct cpu *c, struct cpu_stop *stop, uint64_t rip, int resumed)
+{
+    if (!resumed)
+        c->idle_wakeups = 0;
+    c->in_idle = 1;
+    int r = idle_loop(c, stop, rip);
+    c->in_idle = 0;
+    return r;
 }
 
 /* unicorn 2.0.1 aborts the process (tcg_abort: "tcg fatal error") when it translates some
@@ -758,6 +771,26 @@ static int sim_run(struct cpu *c, struct cpu_stop *stop)
     if (!c->booted) {
         fill_stop(c, stop, CPU_STOP_ERROR, 0, "run before boot");
         return -EINVAL;
+    }
+    if (c->resume_halted) {
+        /* Restored from a snapshot taken while halted: finish that idle step as the
+         * original run did (the rest of the due timers, poll, stop), then idle on. */
+        uint64_t rip;
+        c->resume_halted = 0;
+        c->in_idle = 1;
+        vclock_run_due(&c->vc);
+        if (c->vc.now >= c->next_poll_ns)
+            do_poll(c);
+        if (c->env.stop_requested && *c->env.stop_requested) {
+            fill_stop(c, stop, CPU_STOP_REQUESTED, 0, "stop requested");
+            sync_stats(c);
+            return 0;
+        }
+        uc_reg_read(c->uc, UC_X86_REG_RIP, &rip);
+        if (!idle(c, stop, rip, 1)) {
+            sync_stats(c);
+            return 0;
+        }
     }
     for (;;) {
         uint64_t rip;
@@ -834,7 +867,7 @@ static int sim_run(struct cpu *c, struct cpu_stop *stop)
         if (c->env.stop_requested && *c->env.stop_requested)
             continue;                   /* reported at the top */
         /* neither a hook nor an error: the guest executed HLT */
-        if (!idle(c, stop, rip))
+        if (!idle(c, stop, rip, 0))
             break;
     }
     sync_stats(c);
@@ -903,4 +936,7 @@ const struct cpu_backend_ops sim_cpu_backend = {
     .clock = sim_clock,
     .destroy = sim_destroy,
     .tsc_khz = sim_tsc_khz,
+    .save = sim_save,
+    .restore = sim_restore,
+    .restore_timer = sim_restore_timer,
 };

@@ -83,7 +83,21 @@ struct cpu {
     unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
     unsigned ring_head, ring_n;
+
+    /* Snapshots (sim_snapshot.c): where the vCPU stands when a timer callback or poll()
+     * runs, so a snapshot taken from there resumes at the same point. */
+    int in_block_hook;              /* timers firing from on_block: RIP is hook_pc */
+    uint64_t hook_pc;
+    int in_idle;                    /* inside idle(): the vCPU is halted */
+    int resume_halted;              /* restored from a halted snapshot: idle first */
+    unsigned idle_wakeups;          /* idle(): wakeups without a deliverable interrupt */
 };
+
+/* sim_snapshot.c */
+int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen);
+int sim_restore(struct cpu *c, struct snapshot_reader *r, char *err, size_t errlen);
+int64_t sim_restore_timer(struct cpu *c, uint64_t at_ns, int64_t id, clock_timer_fn fn,
+                          void *arg);
 
 /* x86.c */
 struct x86_regs {

@@ -99,6 +99,21 @@ int64_t vclock_schedule(struct vclock *vc, uint64_t at_ns, clock_timer_fn fn, vo
     return (int64_t)seq;
 }
 
+int64_t vclock_schedule_id(struct vclock *vc, uint64_t at_ns, int64_t id, clock_timer_fn fn,
+                           void *arg)
+{
+    if (id <= 0 || (uint64_t)id >= vc->next_seq)
+        return -EINVAL;
+    for (unsigned i = 0; i < vc->n; i++)
+        if ((int64_t)vc->heap[i].seq == id)
+            return -EINVAL;
+    uint64_t saved = vc->next_seq;
+    vc->next_seq = (uint64_t)id;
+    int64_t got = vclock_schedule(vc, at_ns, fn, arg);
+    vc->next_seq = saved;
+    return got;
+}
+
 static void remove_at(struct vclock *vc, unsigned i)
 {
     vc->n--;

@@ -52,6 +52,10 @@ static inline void vclock_advance_to(struct vclock *vc, uint64_t ns)
 
 /* Returns an id > 0, or -ENOSPC / -ENOMEM. A time in the past fires at the next check. */
 int64_t vclock_schedule(struct vclock *vc, uint64_t at_ns, clock_timer_fn fn, void *arg);
+/* Snapshot restore: schedules with a given id (from a saved vclock), so timers due at the
+ * same time keep their order. id must be below next_seq and not pending: -EINVAL. */
+int64_t vclock_schedule_id(struct vclock *vc, uint64_t at_ns, int64_t id, clock_timer_fn fn,
+                           void *arg);
 /* 0, or -ENOENT if the id already fired, was cancelled or never existed. */
 int vclock_cancel(struct vclock *vc, int64_t id);
 

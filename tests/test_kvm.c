@@ -467,7 +467,7 @@ int main(void)
         return EXIT_SUCCESS;
     }
     SRunner *sr = srunner_create(kvm_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose: one line per test */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

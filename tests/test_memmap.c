@@ -100,7 +100,8 @@ START_TEST(guest_mem_high_range)
     ck_assert_int_eq(guest_mem_read(&m, MEMMAP_HIGH_RAM_START + 5, &r, 1), 0);
     ck_assert_int_eq(r, 0x5a);
     /* An access spanning the hole boundary is refused. */
-    ck_assert_int_eq(guest_mem_read(&m, MEMMAP_MMIO_HOLE_START - 1, &r, 2), -EFAULT);
+    uint8_t two[2];
+    ck_assert_int_eq(guest_mem_read(&m, MEMMAP_MMIO_HOLE_START - 1, two, 2), -EFAULT);
     guest_mem_destroy(&m);
 }
 END_TEST

@@ -90,8 +90,9 @@ START_TEST(feature_matrix)
         ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_IN, sector, 4096, 8 >> (r % 4), &used),
                          VIRTIO_BLK_S_OK);
         ck_assert_uint_eq(used, 4097);
-        for (unsigned i = 0; i < 4096; i++)
-            ck_assert_uint_eq(data(&b)[i], r & 0xff);
+        uint8_t want[4096];
+        memset(want, (int)(r & 0xff), sizeof(want));
+        ck_assert_msg(memcmp(data(&b), want, sizeof(want)) == 0, "request %u read back wrong", r);
     }
     ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_FLUSH, 0, 0, 0, &used), VIRTIO_BLK_S_OK);
     memset(data(&b), 0x55, 64);
@@ -445,9 +446,53 @@ START_TEST(fault_plan_latency_and_errors)
     struct mock_virtio_opts o = { .packed = _i, .indirect = 1, .event_idx = 1 };
     mock_virtio_reset(&b.m);
     ck_assert_int_eq(mock_virtio_setup(&b.m, &o), 0);
+    /* Stopping the queue (QueueReady = 0) drops its pending completion too. */
     ck_assert_int_ge(mock_vq_add(&b.m, 0, bufs, 3), 0);
     mock_vq_kick(&b.m, 0);
     ck_assert_uint_eq(b.m.ntimers, 1);
+    mock_virtio_write32(&b.m, VIRTIO_MMIO_QUEUE_SEL, 0);
+    mock_virtio_write32(&b.m, VIRTIO_MMIO_QUEUE_READY, 0);
+    ck_assert_uint_eq(b.m.ntimers, 0);
+    b.m.vqs[0].enabled = 0;
+    ck_assert_int_eq(mock_virtio_queue_setup(&b.m, 0, 0), 0);
+    ck_assert_int_ge(mock_vq_add(&b.m, 0, bufs, 3), 0);
+    mock_vq_kick(&b.m, 0);
+    ck_assert_uint_eq(b.m.ntimers, 1);
+    mock_virtio_destroy(&b.m);
+}
+END_TEST
+
+/* §2.7.4 / §2.8: the device never writes a device-readable buffer. */
+struct wr_watch { uint64_t lo, hi; unsigned hits; };
+
+static void watch_tap(void *opaque, enum guest_mem_dir dir, uint64_t gpa, const void *data,
+                      size_t len)
+{
+    struct wr_watch *w = opaque;
+    (void)data;
+    if (dir == GUEST_MEM_WRITE && gpa < w->hi && gpa + len > w->lo)
+        w->hits++;
+}
+
+START_TEST(never_writes_readable_buffers)
+{
+    struct blk b;
+    struct wr_watch hdr_w;
+
+    blk_open(&b, "mem=64K,id=x", _i & 1, !!(_i & 2), 1, 0);
+    hdr_w = (struct wr_watch){ b.hdr, b.hdr + 16, 0 };
+    guest_mem_set_tap(&b.m.mem, watch_tap, &hdr_w);
+    memset(data(&b), 0x5a, 8192);
+    ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_OUT, 0, 8192, 2, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_IN, 0, 4096, 1, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_GET_ID, 0, 20, 1, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_OUT, 1000, 512, 1, NULL), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(hdr_w.hits, 0);
+    /* The OUT data buffer itself: watch it while writing from it. */
+    struct wr_watch data_w = { b.data, b.data + 8192, 0 };
+    guest_mem_set_tap(&b.m.mem, watch_tap, &data_w);
+    ck_assert_int_eq(blk_req(&b, VIRTIO_BLK_T_OUT, 16, 8192, 4, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(data_w.hits, 0);
     mock_virtio_destroy(&b.m);
 }
 END_TEST
@@ -470,6 +515,7 @@ static Suite *suite(void)
     tcase_add_test(t, interrupts);
     tcase_add_test(t, resize_via_control);
     tcase_add_loop_test(t, fault_plan_latency_and_errors, 0, 2);
+    tcase_add_loop_test(t, never_writes_readable_buffers, 0, 4);
     suite_add_tcase(s, t);
     return s;
 }

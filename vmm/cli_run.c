@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE,
 };
 
 static const struct option run_options[] = {
@@ -30,6 +30,7 @@ static const struct option run_options[] = {
     { "cmdline", required_argument, NULL, OPT_CMDLINE },
     { "quiet", no_argument, NULL, OPT_QUIET },
     { "at", required_argument, NULL, OPT_AT },
+    { "restore", required_argument, NULL, OPT_RESTORE },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -58,6 +59,9 @@ void cli_run_usage(FILE *f)
           "  --kernel FILE          boot a Linux bzImage instead of a PVH program\n"
           "  --initrd FILE          initial ramdisk for --kernel\n"
           "  --cmdline STRING       kernel command line (virtio_mmio.device= entries are added)\n"
+          "  --restore SNAPSHOT     continue a run from `snapshot take` (software CPU); only\n"
+          "                         --trace, --socket, --stats, --serial, --at, --quiet may\n"
+          "                         go with it (the machine comes from the snapshot)\n"
           "  --quiet                no informational notes on stderr\n"
           "  --help                 this text\n"
           "\n"
@@ -83,7 +87,8 @@ static int parse_u64(const char *s, uint64_t *out)
 int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t errlen)
 {
     struct vm_options *o = &out->vm;
-    int c;
+    const char *machine_opt = NULL;     /* first option that shapes the machine */
+    int c, serial_given = 0;
 
     memset(out, 0, sizeof(*out));
     o->mem = 128ULL << 20;
@@ -92,7 +97,12 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
     optind = 0;         /* getopt keeps global state: reset for every parse */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:", run_options, NULL)) != -1) {
+        if (!machine_opt && c != OPT_TRACE && c != OPT_SOCKET && c != OPT_STATS &&
+            c != OPT_SERIAL && c != OPT_AT && c != OPT_QUIET && c != OPT_RESTORE &&
+            c != OPT_HELP && c != ':' && c != '?')
+            machine_opt = argv[optind - 1];
         switch (c) {
+        case OPT_RESTORE: o->restore = optarg; break;
         case OPT_CPU:
             if (strcmp(optarg, "sim") && strcmp(optarg, "kvm") && strcmp(optarg, "auto")) {
                 snprintf(err, errlen, "--cpu '%s' is not one of sim, kvm, auto", optarg);
@@ -116,7 +126,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
                 return -EINVAL;
             }
             break;
-        case OPT_SERIAL: o->serial = optarg; break;
+        case OPT_SERIAL: o->serial = optarg; serial_given = 1; break;
         case OPT_SERIAL_IN: o->serial_in = optarg; break;
         case OPT_MAX_INSNS:
             if (parse_u64(optarg, &o->max_insns) || o->max_insns == 0) {
@@ -171,6 +181,23 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
                      argv[optind - 1]);
             return -EINVAL;
         }
+    }
+    if (o->restore) {
+        /* The snapshot fixes the machine: options that would change it conflict. */
+        if (machine_opt) {
+            snprintf(err, errlen, "--restore and %s exclude each other: the machine comes "
+                     "from the snapshot (allowed: --trace, --socket, --stats, --serial, --at, "
+                     "--quiet)", machine_opt);
+            return -EINVAL;
+        }
+        if (optind < argc) {
+            snprintf(err, errlen, "--restore and a PROGRAM ('%s') exclude each other",
+                     argv[optind]);
+            return -EINVAL;
+        }
+        if (!serial_given)
+            o->serial = NULL;           /* keep the saved UART output */
+        return 0;
     }
     if (o->kernel) {
         if (optind < argc) {

@@ -4,6 +4,7 @@
 #ifndef VMLAB_CPU_BACKEND_H
 #define VMLAB_CPU_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -11,6 +12,9 @@
 #include "guest_mem.h"
 #include "irq.h"
 #include "stats.h"
+
+struct snapshot_writer;
+struct snapshot_reader;
 
 /* Why run() returned. */
 enum cpu_stop_reason {
@@ -88,6 +92,17 @@ struct cpu_backend_ops {
     void (*destroy)(struct cpu *cpu);
     /* The guest TSC rate in kHz (put in the device tree for guests). */
     uint64_t (*tsc_khz)(struct cpu *cpu);
+    /* Optional (NULL: snapshots not supported, e.g. KVM). Snapshots (vmm/SNAPSHOT.md):
+     * save writes the vCPU, interrupt controllers and clock as fields of the current chunk;
+     * it may refuse (-ENOTSUP, message) when the vCPU is in a state it cannot capture.
+     * restore reads them back into a created, not booted vCPU (guest RAM still zero), re-arms
+     * the backend's own timers and leaves the vCPU ready to run(). */
+    int (*save)(struct cpu *cpu, struct snapshot_writer *w, char *err, size_t errlen);
+    int (*restore)(struct cpu *cpu, struct snapshot_reader *r, char *err, size_t errlen);
+    /* Re-creates a timer saved with clock id `id`, keeping its place among timers due at
+     * the same time. Returns id, or -errno. */
+    int64_t (*restore_timer)(struct cpu *cpu, uint64_t at_ns, int64_t id, clock_timer_fn fn,
+                             void *arg);
 };
 
 extern const struct cpu_backend_ops sim_cpu_backend;   /* sim/ */

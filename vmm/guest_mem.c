@@ -78,7 +78,7 @@ int guest_mem_valid(const struct guest_mem *m, uint64_t gpa, uint64_t len)
     return find_range(m, gpa, len) != NULL;
 }
 
-int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len)
+int guest_mem_read_slow(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len)
 {
     const struct guest_mem_range *r = find_range(m, gpa, len);
 
@@ -96,7 +96,7 @@ int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t le
     return 0;
 }
 
-int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void *src, size_t len)
+int guest_mem_write_slow(struct guest_mem *m, uint64_t gpa, const void *src, size_t len)
 {
     const struct guest_mem_range *r = find_range(m, gpa, len);
 

@@ -54,9 +54,37 @@ void guest_mem_destroy(struct guest_mem *m);
 /* 1 if [gpa, gpa+len) lies inside one RAM range, else 0. len 0 is valid if gpa is. */
 int guest_mem_valid(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
-/* Copy out of / into guest RAM. 0, or -EFAULT if any byte is outside RAM (nothing copied). */
-int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
-int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
+/* The general paths: any range, a replay backend, a trace tap. */
+int guest_mem_read_slow(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
+int guest_mem_write_slow(struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
+
+/* Copy out of / into guest RAM. 0, or -EFAULT if any byte is outside RAM (nothing copied).
+ * Inline so that the common case (low RAM, no tap, no backend) becomes a plain memcpy the
+ * compiler can specialise for the small fixed sizes virtqueues use (descriptors, indexes). */
+static inline int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len)
+{
+    const struct guest_mem_range *r = &m->ranges[0];
+
+    if (!m->backend && !m->tap && r->gpa == 0 && r->host && gpa < r->size &&
+        len <= r->size - gpa) {
+        __builtin_memcpy(dst, r->host + gpa, len);
+        return 0;
+    }
+    return guest_mem_read_slow(m, gpa, dst, len);
+}
+
+static inline int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void *src,
+                                  size_t len)
+{
+    const struct guest_mem_range *r = &m->ranges[0];
+
+    if (!m->backend && !m->tap && r->gpa == 0 && r->host && gpa < r->size &&
+        len <= r->size - gpa) {
+        __builtin_memcpy(r->host + gpa, src, len);
+        return 0;
+    }
+    return guest_mem_write_slow(m, gpa, src, len);
+}
 
 /* Host pointer to [gpa, gpa+len) for the loader and CPU backends (never for devices:
  * it bypasses the tap). NULL if out of range or not host-backed. */

@@ -5,6 +5,7 @@
 #include "control.h"
 #include "control_proto.h"
 #include "traces/record.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -314,15 +315,10 @@ static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_
     return 0;
 }
 
-struct timed_request {
-    struct vm *vm;
-    uint64_t at_ns;
-    char json[];
-};
-
 static void timed_request_fire(void *arg)
 {
     struct timed_request *t = arg;
+    t->fired = 1;           /* before running it: a snapshot it takes must not repeat it */
     char *resp = control_handle_message(&vm_control_ops, t->vm, t->json, strlen(t->json));
 
     if (!t->vm->quiet)
@@ -347,8 +343,10 @@ int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *e
         return -ENOMEM;
     t->vm = vm;
     t->at_ns = at_ns;
+    t->fired = 0;
     memcpy(t->json, json, len + 1);
     int64_t id = c->schedule(c->opaque, at_ns, timed_request_fire, t);
+    t->id = id;
     if (id < 0) {
         free(t);
         snprintf(err, errlen, "--at %llu: cannot schedule: %s", (unsigned long long)at_ns,
@@ -357,6 +355,95 @@ int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *e
     }
     vm->timed[vm->ntimed++] = t;
     return 0;
+}
+
+int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *json,
+                       char *err, size_t errlen)
+{
+    size_t len = strlen(json);
+    struct timed_request *t;
+
+    if (vm->ntimed == VM_MAX_ARGS || !vm->cpu_ops->restore_timer) {
+        snprintf(err, errlen, "too many timed requests (at most %d)", VM_MAX_ARGS);
+        return -ENOSPC;
+    }
+    t = malloc(sizeof(*t) + len + 1);
+    if (!t)
+        return -ENOMEM;
+    *t = (struct timed_request){ .vm = vm, .at_ns = at_ns, .id = id };
+    memcpy(t->json, json, len + 1);
+    int64_t got = vm->cpu_ops->restore_timer(vm->cpu, at_ns, id, timed_request_fire, t);
+    if (got < 0) {
+        free(t);
+        snprintf(err, errlen, "timed request id %lld at %llu ns cannot be re-created",
+                 (long long)id, (unsigned long long)at_ns);
+        return (int)got;
+    }
+    vm->timed[vm->ntimed++] = t;
+    return 0;
+}
+
+/* vmlab run --restore: the machine from the snapshot, then its state; nothing is loaded
+ * or booted. */
+static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char *err,
+                              size_t errlen)
+{
+    struct snapshot_reader r;
+    uint64_t max_insns = 0;
+    int rc = snapshot_reader_open(&r, opt->restore, err, errlen);
+
+    if (rc)
+        return rc == -ENOENT || rc == -EACCES ? rc : -EINVAL;
+    rc = vm_snapshot_read_machine(&r, &vm->mc, &max_insns, err, errlen);
+    if (!rc && strcmp(vm->mc.backend, "sim")) {
+        snprintf(err, errlen, "snapshot %s: backend '%s': only sim snapshots can be restored",
+                 opt->restore, vm->mc.backend);
+        rc = -EINVAL;
+    }
+    if (!rc)
+        rc = check_mem(vm->mc.ram_size, err, errlen);
+    if (!rc)
+        rc = pick_backend(vm, "sim", opt->quiet, err, errlen);
+    /* --serial replaces the UART output; its scripted input stays the saved one */
+    for (unsigned i = 0; !rc && opt->serial && i < vm->mc.ndevices; i++) {
+        struct machine_device *d = &vm->mc.devices[i];
+        char in[DEVICE_ARGS_MAX] = "";
+        if (strcmp(d->kind, "uart8250"))
+            continue;
+        int has_in = device_arg_get(d->args, "in", in, sizeof(in)) == 1;
+        if (snprintf(d->args, sizeof(d->args), "out=%s%s%s", opt->serial, has_in ? ",in=" : "",
+                     has_in ? in : "") >= (int)sizeof(d->args)) {
+            snprintf(err, errlen, "--serial: longer than %zu bytes", sizeof(d->args) - 1);
+            rc = -EINVAL;
+        }
+    }
+    if (!rc && guest_mem_init(&vm->mem, vm->mc.ram_size)) {
+        snprintf(err, errlen, "snapshot RAM size %llu: the host refused the allocation",
+                 (unsigned long long)vm->mc.ram_size);
+        rc = -ENOMEM;
+    }
+    if (rc)
+        goto out;
+    bus_init(&vm->mmio, BUS_MMIO);
+    bus_init(&vm->pio, BUS_PIO);
+    vm->env = (struct cpu_env){
+        .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
+        .stop_requested = &vm->stop_requested, .max_insns = max_insns, .seed = vm->mc.seed,
+        .poll = vm_poll, .poll_opaque = vm,
+    };
+    rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
+    if (rc) {
+        snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
+        goto out;
+    }
+    vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
+    vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
+    rc = create_devices(vm, err, errlen);
+    if (!rc)
+        rc = vm_snapshot_load_state(vm, &r, err, errlen);
+out:
+    snapshot_reader_close(&r);
+    return rc;
 }
 
 int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen)
@@ -369,6 +456,20 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     if (!vm)
         return -ENOMEM;
     vm->quiet = opt->quiet;
+    if (opt->restore) {
+        rc = vm_create_restored(vm, opt, err, errlen);
+        if (!rc && opt->trace)
+            rc = vm_trace_start(vm, opt->trace, 1, err, errlen);   /* not from boot */
+        if (!rc && opt->socket)
+            rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err,
+                                     errlen);
+        for (unsigned i = 0; !rc && i < opt->nat; i++)
+            rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
+        if (rc)
+            goto fail;
+        *out = vm;
+        return 0;
+    }
     rc = check_mem(opt->mem, err, errlen);
     if (!rc)
         rc = pick_backend(vm, opt->cpu ? opt->cpu : "sim", opt->quiet, err, errlen);

@@ -39,6 +39,10 @@ struct vm_options {
     struct vm_timed_request { uint64_t at_ns; const char *json; } at[VM_MAX_ARGS];
     unsigned nat;
     int quiet;                      /* no "using kvm" style notes */
+    /* Continue from a snapshot (vmlab run --restore): the machine, RAM, CPU, devices and
+     * pending --at requests come from the file; program/kernel/mem/blocks are not used.
+     * `serial`, when not NULL, replaces the UART output of the saved machine. */
+    const char *restore;
 };
 
 struct vm {
@@ -67,6 +71,30 @@ struct vm {
     unsigned ntimed;
     int quiet;
 };
+
+/* A --at request (vm.c); pending ones go into snapshots. */
+struct timed_request {
+    struct vm *vm;
+    uint64_t at_ns;
+    int64_t id;                     /* clock timer id */
+    int fired;
+    char json[];
+};
+
+/* Snapshots (vmm/vm_snapshot.c, format in vmm/SNAPSHOT.md). take writes the machine
+ * config, the CPU, non-zero RAM pages, devices and pending --at requests to `path`; 0 or
+ * -errno with a message (-ENOTSUP on a backend or device without snapshots). */
+int vm_snapshot_take(struct vm *vm, const char *path, char *err, size_t errlen);
+/* Restore, used by vm_create: reads the machine description (MACH chunk) ... */
+struct snapshot_reader;
+int vm_snapshot_read_machine(struct snapshot_reader *r, struct machine_config *mc,
+                             uint64_t *max_insns, char *err, size_t errlen);
+/* ... and, once the machine is built from it, CPU, RAM, devices and timed requests. */
+int vm_snapshot_load_state(struct vm *vm, struct snapshot_reader *r, char *err,
+                           size_t errlen);
+/* Re-creates a pending --at request from a snapshot with its saved clock id. */
+int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *json,
+                       char *err, size_t errlen);
 
 /* Runs control request `json` when the VM's clock reaches at_ns (vm_control_ops). */
 int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,

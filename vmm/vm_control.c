@@ -149,6 +149,11 @@ static int op_trace_stop(void *opaque, char *err, size_t errlen)
     return vm_trace_stop(opaque, 0, err, errlen);
 }
 
+static int op_snapshot_take(void *opaque, const char *path, char *err, size_t errlen)
+{
+    return vm_snapshot_take(opaque, path, err, errlen);
+}
+
 static void op_record(void *opaque, const char *request_json, int result)
 {
     struct vm *vm = opaque;
@@ -164,7 +169,7 @@ const struct control_vm_ops vm_control_ops = {
     .resume = op_resume,
     .stats = op_stats,
     .disk_resize = op_disk_resize,
-    .snapshot_take = NULL,
+    .snapshot_take = op_snapshot_take,
     .fault_inject = op_fault_inject,
     .trace_start = op_trace_start,
     .trace_stop = op_trace_stop,

@@ -245,7 +245,10 @@ void virtio_dev_queue_set_ready(struct virtio_dev *vd, unsigned q, uint32_t valu
     }
     vq = &vd->vqs[q];
     if (value == 0) {
-        /* Stops the queue; its configuration stays readable for the driver to rewrite. */
+        /* Stops the queue; its configuration stays for the driver to rewrite. Whatever the
+         * model still holds for the old ring (deferred completions) is dropped. */
+        if (vq->ready && vd->ops->queue_reset)
+            vd->ops->queue_reset(vd, q);
         vq->ready = 0;
         return;
     }

@@ -38,7 +38,8 @@ struct virtio_dev_ops {
     void (*driver_ok)(struct virtio_dev *vd);
     /* Device reset (Status = 0): drop all device-specific runtime state. */
     void (*reset)(struct virtio_dev *vd);
-    /* Optional: queue q was reset on its own (VIRTIO_F_RING_RESET). */
+    /* Optional: queue q was reset on its own (VIRTIO_F_RING_RESET) or stopped
+     * (QueueReady = 0): forget anything held for its old ring. */
     void (*queue_reset)(struct virtio_dev *vd, unsigned q);
 };
 
@@ -133,5 +134,16 @@ void virtio_dev_config_write(struct virtio_dev *vd, uint32_t off, const void *bu
 unsigned virtio_dev_num_queues(const void *state);
 int virtio_dev_queue_stats(const void *state, unsigned q, uint64_t *requests,
                            uint64_t *notifies);
+
+/* Snapshots (vmm/SNAPSHOT.md, devices/virtio/virtio_snapshot.c): the transport and core
+ * state (status, features, selectors, InterruptStatus, config generation, IRQ level) and
+ * every queue (size, areas, ready, ring format, indexes, wrap counters, counters). Models
+ * call these from their device_type save/load, then add their own fields. load validates
+ * ready queues as QueueReady would; 0 or -EINVAL with a message naming the field. */
+struct snapshot_writer;
+struct snapshot_reader;
+void virtio_dev_save(const struct virtio_dev *vd, struct snapshot_writer *w);
+int virtio_dev_load(struct virtio_dev *vd, struct snapshot_reader *r, char *err,
+                    size_t errlen);
 
 #endif

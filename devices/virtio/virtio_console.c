@@ -3,6 +3,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "devices/arg_unescape.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,6 +205,42 @@ static int con_create(const char *args, const struct device_env *env, void **sta
     return 0;
 }
 
+/* Snapshots: the core, the scripted input position and the output byte count. */
+static int con_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct vcon *c = state;
+
+    (void)err;
+    (void)errlen;
+    virtio_dev_save(&c->vd, w);
+    snapshot_put_u64(w, c->in_len);
+    snapshot_put_u64(w, c->in_pos);
+    snapshot_put_u64(w, c->out_bytes);
+    return 0;
+}
+
+static int con_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    struct vcon *c = state;
+    int rc = virtio_dev_load(&c->vd, r, err, errlen);
+
+    if (rc)
+        return rc;
+    uint64_t in_len = snapshot_get_u64(r, "console input length");
+    uint64_t in_pos = snapshot_get_u64(r, "console input position");
+    uint64_t out = snapshot_get_u64(r, "console output bytes");
+    rc = snapshot_check(r, err, errlen);
+    if (rc)
+        return rc;
+    if (in_len != c->in_len || in_pos > in_len)
+        return snapshot_fail(r, err, errlen, "console input position %llu of %llu bytes does "
+                             "not fit this device's %zu-byte scripted input",
+                             (unsigned long long)in_pos, (unsigned long long)in_len, c->in_len);
+    c->in_pos = (size_t)in_pos;
+    c->out_bytes = out;
+    return 0;
+}
+
 const struct device_type virtio_console_type = {
     .kind = "virtio-console",
     .space = BUS_MMIO,
@@ -211,6 +248,8 @@ const struct device_type virtio_console_type = {
     .create = con_create,
     .ops = &virtio_mmio_ops,
     .destroy = con_destroy,
+    .save = con_save,
+    .load = con_load,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_CONSOLE,

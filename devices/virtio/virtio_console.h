@@ -1,7 +1,8 @@
 /* virtio-console (§5.3), port 0 only (no MULTIPORT). Kind "virtio-console", args:
  *   out=stdio|none|PATH   where the guest's transmitq bytes go (default stdio)
  *   in=STRING             scripted input, delivered into receiveq buffers as soon as the
- *                         guest posts them (escapes: \n \r \t \\ \xHH; a comma is \x2c)
+ *                         guest posts them (escapes: \n \r \t \\ \xHH; a comma is \x2c);
+ *                         bytes already delivered are not replayed after a device reset
  * VIRTIO_CONSOLE_F_EMERG_WRITE is offered: a config write to emerg_wr outputs one byte. */
 #ifndef VMLAB_VIRTIO_CONSOLE_H
 #define VMLAB_VIRTIO_CONSOLE_H

@@ -3,6 +3,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "vmm/prng.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +60,38 @@ static const struct virtio_dev_ops rng_ops = {
     .reset = rng_reset,
 };
 
+/* Snapshots: the core and the PRNG state (the byte stream continues where it was). */
+static int rng_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct vrng *r = state;
+
+    (void)err;
+    (void)errlen;
+    virtio_dev_save(&r->vd, w);
+    for (int i = 0; i < 4; i++)
+        snapshot_put_u64(w, r->prng.s[i]);
+    return 0;
+}
+
+static int rng_load(void *state, struct snapshot_reader *rd, char *err, size_t errlen)
+{
+    struct vrng *r = state;
+    struct prng p;
+    int rc = virtio_dev_load(&r->vd, rd, err, errlen);
+
+    if (rc)
+        return rc;
+    for (int i = 0; i < 4; i++)
+        p.s[i] = snapshot_get_u64(rd, "rng prng state");
+    rc = snapshot_check(rd, err, errlen);
+    if (rc)
+        return rc;
+    if (!(p.s[0] | p.s[1] | p.s[2] | p.s[3]))
+        return snapshot_fail(rd, err, errlen, "rng prng state is all zero");
+    r->prng = p;
+    return 0;
+}
+
 static void rng_destroy(void *state)
 {
     free(state);
@@ -92,6 +125,8 @@ const struct device_type virtio_rng_type = {
     .create = rng_create,
     .ops = &virtio_mmio_ops,
     .destroy = rng_destroy,
+    .save = rng_save,
+    .load = rng_load,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_RNG,

@@ -72,7 +72,8 @@ int vq__packed_pop(struct virtqueue *vq, struct vq_chain *c)
         uint16_t id = d.a, flags = d.b;
         c->id = id;
         if (flags & VIRTQ_DESC_F_INDIRECT) {
-            /* An indirect descriptor must be the whole list (§2.8.? driver MUST NOT). */
+            /* Packed rings: a driver MUST NOT put an INDIRECT descriptor in a NEXT-linked
+             * list, so it must be the whole buffer. */
             if ((flags & VIRTQ_DESC_F_NEXT) || count > 1)
                 return vq__fail(vq, -EINVAL, "buffer %u: INDIRECT inside a chained list", id);
             int r = walk_indirect(vq, c, d.addr, d.len);

@@ -24,6 +24,7 @@ for t in $targets; do
     files=()
     for f in fuzz/corpus/"$t"/* fuzz/crashes/"$t"/*; do
         [ -f "$f" ] || continue
+        case $f in *.trace) continue ;; esac   # crash traces (virtio_mmio) are not inputs
         if grep -qxF "${f#fuzz/crashes/}" <<<"$open_list"; then skipped=$((skipped + 1)); continue; fi
         files+=("$f")
     done

@@ -2,13 +2,14 @@
 # Same guest + same seed = same --stats and a byte-identical trace, run after run; and each
 # guest program prints the same on vmlab's software CPU as on QEMU microvm (TCG).
 source "$(dirname "$0")/lib.sh"
-REL=${VMLAB_REL:-$BUILD/vmlab}
+REL=$(realpath "${VMLAB_REL:-$BUILD/vmlab}")
+GUESTS=$(realpath "$GUESTS")
 
 for prog in hello timer blk; do
     args=(--seed 5 --serial none --stats)
     [ $prog = blk ] && args+=(--block mem=64K,id=d --rng)
-    (cd "$TMP" && "$OLDPWD/$REL" run "${args[@]}" --trace "$TMP/$prog-1.trace" "$OLDPWD/$GUESTS/$prog.elf" 2>"$TMP/$prog-1.stats")
-    (cd "$TMP" && "$OLDPWD/$REL" run "${args[@]}" --trace "$TMP/$prog-2.trace" "$OLDPWD/$GUESTS/$prog.elf" 2>"$TMP/$prog-2.stats")
+    (cd "$TMP" && "$REL" run "${args[@]}" --trace "$TMP/$prog-1.trace" "$GUESTS/$prog.elf" 2>"$TMP/$prog-1.stats")
+    (cd "$TMP" && "$REL" run "${args[@]}" --trace "$TMP/$prog-2.trace" "$GUESTS/$prog.elf" 2>"$TMP/$prog-2.stats")
     if grep -q "stats: instructions [1-9]" "$TMP/$prog-1.stats" && cmp -s "$TMP/$prog-1.stats" "$TMP/$prog-2.stats"; then
         ok "$prog: identical --stats on two runs with seed 5"
     else
@@ -18,8 +19,8 @@ for prog in hello timer blk; do
 done
 
 # A different seed changes what the seeded rng device produces (and so the trace).
-(cd "$TMP" && "$OLDPWD/$REL" run --seed 6 --serial none --rng --trace "$TMP/rng6.trace" "$OLDPWD/$GUESTS/rng.elf" 2>/dev/null)
-(cd "$TMP" && "$OLDPWD/$REL" run --seed 5 --serial none --rng --trace "$TMP/rng5.trace" "$OLDPWD/$GUESTS/rng.elf" 2>/dev/null)
+(cd "$TMP" && "$REL" run --seed 6 --serial none --rng --trace "$TMP/rng6.trace" "$GUESTS/rng.elf" 2>/dev/null)
+(cd "$TMP" && "$REL" run --seed 5 --serial none --rng --trace "$TMP/rng5.trace" "$GUESTS/rng.elf" 2>/dev/null)
 if ! cmp -s "$TMP/rng5.trace" "$TMP/rng6.trace"; then ok "a different seed gives a different rng trace"; else not_ok "seed has no effect on the rng trace"; fi
 
 # The same program, the same output, on vmlab and on QEMU.

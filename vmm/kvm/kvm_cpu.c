@@ -245,10 +245,18 @@ static const struct clock *kvm_clock(struct cpu *cpu)
     return &cpu->clock;
 }
 
+/* The vCPU's TSC rate as KVM set it (the host's unless scaled); 0 if KVM cannot say. */
+static uint64_t kvm_tsc_khz(struct cpu *cpu)
+{
+    int khz = ioctl(cpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+    return khz > 0 ? (uint64_t)khz : 0;
+}
+
 const struct cpu_backend_ops kvm_cpu_backend = {
     .name = "kvm",
     .probe = kvm_probe,
     .create = kvm_create,
+    .tsc_khz = kvm_tsc_khz,
     .boot = kvm__boot,
     .run = kvm__run,
     .irq_sink = kvm_irq_sink,
