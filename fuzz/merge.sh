@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make fuzz-merge`: minimises fuzz/corpus/TARGET with libFuzzer's -merge=1, folding in
+# `make fuzz-merge`: minimises fuzz/corpus/TARGET with libFuzzer's -set_cover_merge=1 (-merge=1
+# with a greedy set cover: the fewest inputs keeping all coverage), folding in
 # what fuzz-run found ($BUILD/fuzz-work/TARGET). Keeps only inputs that add coverage.
 #   fuzz/merge.sh TARGET...
 set -uo pipefail
@@ -11,9 +12,9 @@ for t in "$@"; do
     tmp=$(mktemp -d)
     mkdir -p "$BUILD/fuzz-work/$t"
     maxlen=4096
-    case $t in trace) maxlen=65536 ;; loader_pvh) maxlen=131072 ;;
+    case $t in trace) maxlen=8192 ;; loader_pvh) maxlen=131072 ;;
                gpt|virtio_mmio|split_vq|packed_vq|qcow2) maxlen=20000 ;; esac
-    if "$bin" -merge=1 -max_len=$maxlen -close_fd_mask=1 "$tmp" fuzz/corpus/"$t" \
+    if "$bin" -set_cover_merge=1 -max_len=$maxlen -close_fd_mask=1 "$tmp" fuzz/corpus/"$t" \
             "$BUILD/fuzz-work/$t" >"$tmp.log" 2>&1; then
         before=$(ls fuzz/corpus/"$t" | wc -l)
         rm -f fuzz/corpus/"$t"/*

@@ -3,7 +3,8 @@
 #   make fuzz          libFuzzer + ASan/UBSan (clang)        -> $(BUILD)/fuzz/<name>
 #   make fuzz-afl      AFL++ (afl-clang-fast) + ASan/UBSan   -> $(BUILD)/fuzz-afl/<name>
 #   make fuzz-repro    plain reproducer, gcc + ASan/UBSan    -> $(BUILD)/fuzz-repro/<name>
-#   make fuzz-run TARGET=<name> [TIME=60]   fuzz one target; crashes -> fuzz/crashes/<name>/
+#   make fuzz-run TARGET=<name> [TIME=60] [FUZZ_FORK=1]   fuzz one target; crashes ->
+#                      fuzz/crashes/<name>/ (FUZZ_FORK=1: go on after a crash)
 #   make fuzz-smoke [TIME=20]               every target for TIME seconds, one after another
 #   make fuzz-merge [TARGET=<name>]         re-minimise the checked-in corpora (-merge=1)
 # The library is rebuilt with the fuzzing compiler into its own object set, so the fuzz
@@ -71,10 +72,10 @@ test-build: fuzz-repro
 
 fuzz-run: $(if $(TARGET),$(FUZZ_OUT)/$(TARGET) $(BUILD)/fuzz-repro/$(TARGET))
 	@test -n "$(TARGET)" || { echo "usage: make fuzz-run TARGET=<$(FUZZ_NAMES)> [TIME=s]"; exit 2; }
-	BUILD=$(BUILD) fuzz/run.sh $(TARGET) $(or $(TIME),60)
+	BUILD=$(BUILD) FUZZ_FORK=$(FUZZ_FORK) fuzz/run.sh $(TARGET) $(or $(TIME),60)
 
 fuzz-smoke: fuzz fuzz-repro
-	@BUILD=$(BUILD) fuzz/smoke.sh $(or $(TIME),20) $(FUZZ_NAMES)
+	@BUILD=$(BUILD) FUZZ_FORK=$(FUZZ_FORK) fuzz/smoke.sh $(or $(TIME),20) $(FUZZ_NAMES)
 
 fuzz-merge: $(if $(TARGET),$(FUZZ_OUT)/$(TARGET),fuzz)
 	BUILD=$(BUILD) fuzz/merge.sh $(or $(TARGET),$(FUZZ_NAMES))

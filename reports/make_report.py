@@ -38,7 +38,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.pass td.st { background: #d9f2d9; } tr.fail td.st { background: #f8d0d0; }
 tr.skip td.st { background: #eeeeee; }
-.muted { color: #777; } .reason { font-size: 0.85em; max-width: 45em; }
+.muted { color: #777; } .reason { font-size: 0.85em; max-width: 45em; white-space: pre-wrap; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 code { background: #f4f4f4; padding: 0 3px; }
 """
@@ -187,6 +187,29 @@ class Report:
                      f"<td>{' '.join(arts)}</td>"
                      f"<td class='reason'>{'<br>'.join(esc(x) for x in r.get('reasons', []))}</td></tr>")
         self.add("</table>")
+        self.wall_plot(results)
+
+    def wall_plot(self, results):
+        """Wall time of each scenario on each backend (one run each; the sim and QEMU rows of
+        one scenario boot the same guest ELF, so their bars compare the two VMMs)."""
+        names = sorted({r["scenario"] for r in results})
+        backends = sorted({r["backend"] for r in results})
+        if not names:
+            return
+        colors = {"sim": NOW_COLOR, "qemu": QEMU_COLOR, "kvm": "#2ca02c"}
+        h = 0.8 / len(backends)
+        fig, ax = plt.subplots(figsize=(8, 1 + 0.32 * len(names) * max(1, len(backends) / 1.5)))
+        by = {(r["scenario"], r["backend"]): r for r in results}
+        for i, b in enumerate(backends):
+            ys = [j + i * h for j in range(len(names))]
+            ws = [by[(n, b)]["wall_s"] if (n, b) in by and by[(n, b)]["status"] != "skip" else 0 for n in names]
+            ax.barh(ys, ws, h, label=b, color=colors.get(b, "#999999"))
+        ax.set_yticks([j + h * (len(backends) - 1) / 2 for j in range(len(names))], names)
+        ax.invert_yaxis()
+        ax.set_xlabel("wall seconds (one run; lower is better)")
+        ax.set_title("scenario wall time by backend")
+        ax.legend(fontsize=8)
+        self.img(self.save_fig(fig, "scenario-wall"), "scenario wall time")
 
     # -- perf against baseline -------------------------------------------------------------
     def perf_section(self, data, links):

@@ -334,7 +334,7 @@ static void on_intr(uc_engine *uc, uint32_t intno, void *opaque)
                      intno);
         request_stop(c, CPU_STOP_FAULT, cr2, d);
     } else {
-        snprintf(d, sizeof(d), "%s (vector %u) while delivering: %s", name, intno, c->detail);
+        snprintf(d, sizeof(d), "%s (vector %u) while delivering: %.150s", name, intno, c->detail);
         request_stop(c, err == -ENOTSUP ? CPU_STOP_FAULT : CPU_STOP_TRIPLE_FAULT, cr2, d);
     }
 }
@@ -782,6 +782,7 @@ static int sim_run(struct cpu *c, struct cpu_stop *stop)
         if (c->vc.now >= c->next_poll_ns)
             do_poll(c);
         if (c->env.stop_requested && *c->env.stop_requested) {
+            c->in_idle = 0;
             fill_stop(c, stop, CPU_STOP_REQUESTED, 0, "stop requested");
             sync_stats(c);
             return 0;

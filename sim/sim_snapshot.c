@@ -98,6 +98,44 @@ static void get_mmr(struct snapshot_reader *r, uc_x86_mmr *m, int with_sel, cons
     }
 }
 
+static uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* The L bit of CS's hidden descriptor cache, which unicorn does not expose: the CS selector
+ * in the GDT may already say 64-bit while the CPU still runs the old segment (between
+ * enabling paging and the far jump of a boot path: compatibility mode). QEMU keeps the six
+ * segment caches as {u32 selector, pad, u64 base, u32 limit, u32 flags}, in the order ES CS
+ * SS DS FS GS; we find that array in a saved context by the selectors and FS/GS bases we
+ * can read. 1: 64-bit code, 0: not, -1: not located (one match exactly, or nothing). */
+static int hidden_cs_long(struct cpu *c, const uint16_t seg[NSEG], uint64_t fs_base,
+                          uint64_t gs_base)
+{
+    const uint16_t order[6] = { seg[SEG_ES], seg[SEG_CS], seg[SEG_SS], seg[SEG_DS],
+                                seg[SEG_FS], seg[SEG_GS] };
+    size_t size = uc_context_size(c->uc);
+    uc_context *ctx = NULL;
+    int result = -1, matches = 0;
+
+    if (uc_context_alloc(c->uc, &ctx) != UC_ERR_OK)
+        return -1;
+    uc_context_save(c->uc, ctx);
+    const uint8_t *p = (const uint8_t *)(void *)ctx;
+    for (size_t off = 0; off + 6 * 24 <= size; off += 4) {
+        int ok = 1;
+        for (int i = 0; i < 6 && ok; i++)
+            ok = ld32(p + off + 24 * i) == order[i];
+        if (!ok || ld64(p + off + 24 * 4 + 8) != fs_base || ld64(p + off + 24 * 5 + 8) != gs_base)
+            continue;
+        uint32_t cs_flags = ld32(p + off + 24 + 20);
+        if (!(cs_flags & (1u << 15)))               /* not present: not a segment cache */
+            continue;
+        matches++;
+        result = (cs_flags >> 21) & 1;
+    }
+    uc_context_free(ctx);
+    return matches == 1 ? result : -1;
+}
+
 int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
 {
     struct x86_regs xr;
@@ -131,6 +169,12 @@ int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
         s.seg[i] = (uint16_t)rd(c, seg_ids[i]);
     s.fs_base = rd(c, UC_X86_REG_FS_BASE);
     s.gs_base = rd(c, UC_X86_REG_GS_BASE);
+    if (hidden_cs_long(c, s.seg, s.fs_base, s.gs_base) == 0) {
+        snprintf(err, errlen, "the vCPU is in compatibility mode (rip %#llx, before its far "
+                 "jump to 64-bit code): snapshots are taken in 64-bit mode",
+                 (unsigned long long)s.rip);
+        return -ENOTSUP;
+    }
     s.kernel_gs_base = rd_msr(c, MSR_KERNEL_GS_BASE);
     s.cr0 = xr.cr0;
     s.cr2 = rd(c, UC_X86_REG_CR2);

@@ -100,7 +100,9 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
         if (!machine_opt && c != OPT_TRACE && c != OPT_SOCKET && c != OPT_STATS &&
             c != OPT_SERIAL && c != OPT_AT && c != OPT_QUIET && c != OPT_RESTORE &&
             c != OPT_HELP && c != ':' && c != '?')
-            machine_opt = argv[optind - 1];
+            /* "--mem 64M" leaves optind past the value; "--mem=64M" does not */
+            machine_opt = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+                                                                               : argv[optind - 1];
         switch (c) {
         case OPT_RESTORE: o->restore = optarg; break;
         case OPT_CPU:

@@ -1,5 +1,6 @@
 #include "vm.h"
 #include "fdt_build.h"
+#include "loader_linux.h"
 #include "loader_pvh.h"
 #include "memmap.h"
 #include "control.h"
@@ -135,6 +136,10 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
                     err, errlen);
     if (!rc)
         rc = add_device(vm, "debug-exit", "", BUS_PIO, MEMMAP_DEBUG_EXIT_PORT, -1, err, errlen);
+    /* Linux resets through the i8042; PVH test programs exit through debug-exit, and keep
+     * the machine they always had (so their traces stay as recorded). */
+    if (!rc && opt->kernel)
+        rc = add_device(vm, "i8042", "", BUS_PIO, MEMMAP_I8042_PORT, -1, err, errlen);
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
         if (block_args(opt->blocks[i], args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
@@ -400,8 +405,12 @@ static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char 
                  opt->restore, vm->mc.backend);
         rc = -EINVAL;
     }
-    if (!rc)
-        rc = check_mem(vm->mc.ram_size, err, errlen);
+    if (!rc) {
+        char merr[200];
+        rc = check_mem(vm->mc.ram_size, merr, sizeof(merr));
+        if (rc)
+            snprintf(err, errlen, "snapshot %s: chunk 'MACH': RAM size: %s", opt->restore, merr);
+    }
     if (!rc)
         rc = pick_backend(vm, "sim", opt->quiet, err, errlen);
     /* --serial replaces the UART output; its scripted input stays the saved one */
@@ -446,6 +455,28 @@ out:
     return rc;
 }
 
+/* A Linux bzImage: the 64-bit boot protocol. The serial console, reset through the i8042
+ * and the virtio_mmio.device= entries are added to what the user gave. */
+static int load_kernel(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
+                       char *err, size_t errlen)
+{
+    char cmdline[MEMMAP_CMDLINE_MAX];
+    struct vm_options o = *opt;
+    char base[MEMMAP_CMDLINE_MAX];
+
+    if (snprintf(base, sizeof(base), "console=ttyS0 reboot=k panic=-1%s%s",
+                 opt->cmdline ? " " : "", opt->cmdline ? opt->cmdline : "")
+        >= (int)sizeof(base)) {
+        snprintf(err, errlen, "--cmdline is longer than %zu bytes", sizeof(base) - 40);
+        return -E2BIG;
+    }
+    o.cmdline = base;
+    int rc = build_cmdline(vm, &o, cmdline, sizeof(cmdline), err, errlen);
+    if (rc)
+        return rc;
+    return loader_linux_load(&vm->mem, opt->kernel, opt->initrd, cmdline, boot, err, errlen);
+}
+
 int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen)
 {
     struct vm *vm = calloc(1, sizeof(*vm));
@@ -473,6 +504,11 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     rc = check_mem(opt->mem, err, errlen);
     if (!rc)
         rc = pick_backend(vm, opt->cpu ? opt->cpu : "sim", opt->quiet, err, errlen);
+    if (!rc && opt->max_insns && strcmp(vm->cpu_ops->name, "sim")) {
+        snprintf(err, errlen, "--max-insns counts instructions, which only the software CPU "
+                 "can do; it does not work with --cpu %s", vm->cpu_ops->name);
+        rc = -EINVAL;
+    }
     if (!rc)
         rc = describe_machine(vm, opt, err, errlen);
     if (rc)
@@ -500,7 +536,8 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
     rc = create_devices(vm, err, errlen);
     if (!rc)
-        rc = load_program(vm, opt, &boot, err, errlen);
+        rc = opt->kernel ? load_kernel(vm, opt, &boot, err, errlen)
+                         : load_program(vm, opt, &boot, err, errlen);
     /* Recording starts after the loader wrote the guest: its copies are not DMA. */
     if (!rc && opt->trace)
         rc = vm_trace_start(vm, opt->trace, 0, err, errlen);

@@ -2,9 +2,8 @@
 # Builds the busybox initramfs for Linux guests: mkinitramfs.sh OUT.cpio.gz [KERNEL_VERSION]
 # (busybox-static, cpio and linux-image-amd64 are in scripts/deps.sh). Debian's kernel has
 # virtio_mmio and virtio_blk as modules: they go in /lib/modules and /init loads them.
-# Status: the initramfs builds; booting it under vmlab is not yet shown end to end (see
-# vmm/kvm/README.md: Debian's kernel has no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it
-# finds virtio-mmio devices only through ACPI, which vmlab does not build yet).
+# Status (vmm/kvm/README.md): boots to /init and powers off on the KVM backend; /dev/vda
+# does not appear yet, because Debian's kernel finds virtio-mmio devices only via ACPI.
 set -euo pipefail
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
