@@ -33,25 +33,6 @@ static int debug_exit_write(void *opaque, uint64_t off, unsigned size, uint64_t 
 
 static const struct bus_ops debug_exit_ops = { debug_exit_read, debug_exit_write };
 
-/* Snapshots: the device has no run-time state (its chunk is empty). */
-static int debug_exit_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
-{
-    (void)state;
-    (void)w;
-    (void)err;
-    (void)errlen;
-    return 0;
-}
-
-static int debug_exit_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
-{
-    (void)state;
-    (void)r;
-    (void)err;
-    (void)errlen;
-    return 0;
-}
-
 static int debug_exit_create(const char *args, const struct device_env *env, void **state,
                              char *err, size_t errlen)
 {
@@ -77,6 +58,6 @@ const struct device_type debug_exit_type = {
     .create = debug_exit_create,
     .ops = &debug_exit_ops,
     .destroy = free,
-    .save = debug_exit_save,
-    .load = debug_exit_load,
+    .save = device_save_stateless,
+    .load = device_load_stateless,
 };

@@ -135,3 +135,21 @@ int device_args_check(const char *args, const char *const *allowed, char *err, s
     struct check_ctx c = { allowed, err, errlen };
     return args_each(args, check_cb, &c);
 }
+
+int device_save_stateless(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    (void)state;
+    (void)w;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+int device_load_stateless(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    (void)state;
+    (void)r;
+    (void)err;
+    (void)errlen;
+    return 0;
+}

@@ -95,6 +95,10 @@ int device_create(struct device *dev, const char *kind, const char *args,
                   const struct device_env *env, struct bus *bus, char *err, size_t errlen);
 void device_destroy(struct device *dev);
 
+/* save/load for devices with no run-time state (their snapshot chunk is empty). */
+int device_save_stateless(void *state, struct snapshot_writer *w, char *err, size_t errlen);
+int device_load_stateless(void *state, struct snapshot_reader *r, char *err, size_t errlen);
+
 /* Argument-string helpers shared by device models: "key=value,flag,key2=value2". */
 /* Copies the value of `key` into out; 1 if found, 0 if absent, -EINVAL if too long. */
 int device_arg_get(const char *args, const char *key, char *out, size_t outlen);

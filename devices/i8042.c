@@ -61,4 +61,6 @@ const struct device_type i8042_type = {
     .create = i8042_create,
     .ops = &i8042_ops,
     .destroy = free,
+    .save = device_save_stateless,
+    .load = device_load_stateless,
 };
