@@ -1,5 +1,6 @@
 /* GPT building and create-composite: layout, CRCs, deterministic GUIDs, errors. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,23 @@ static size_t slurp(const char *path, uint8_t *buf, size_t max)
     fclose(f);
     return n;
 }
+
+/* Fuzz finding (fuzz/crashes/gpt/partition-past-disk-end): a header with valid CRCs whose
+ * usable range or partitions lie past the disk was returned as-is; now refused. */
+START_TEST(partitions_outside_the_disk_refused)
+{
+    struct disk *d = NULL;
+    struct gpt_part parts[8];
+    char err[256] = "";
+
+    ck_assert_int_eq(disk_open("fuzz/crashes/gpt/partition-past-disk-end", 1, &d, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(gpt_read(d, parts, 8, NULL, err, sizeof(err)), -EINVAL);
+    ck_assert_msg(strstr(err, "LBA 34..94 is invalid for a disk of 34 sectors") != NULL, "%s",
+                  err);
+    disk_close(d);
+}
+END_TEST
 
 START_TEST(crc32_and_guid_text)
 {
@@ -245,6 +263,7 @@ int main(void)
     TCase *tc = tcase_create("gpt");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, crc32_and_guid_text);
+    tcase_add_test(tc, partitions_outside_the_disk_refused);
     tcase_add_test(tc, create_layout_and_gpt);
     tcase_add_test(tc, create_is_deterministic);
     tcase_add_test(tc, create_errors);

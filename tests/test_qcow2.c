@@ -422,6 +422,28 @@ START_TEST(mutated_images_never_crash)
     }
     ck_assert_int_gt(opened, 0);
 }
+
+/* Fuzz findings (fuzz/crashes/qcow2/): metadata that overlaps other metadata or data let
+ * guest writes and allocations overwrite the image's own tables. Refused at open now. */
+static const struct { const char *file, *want; } overlap_cases[] = {
+    { "fuzz/crashes/qcow2/l2-maps-data-onto-itself", "data cluster at offset 2048 (guest offset 19456) overlaps the L2 table at offset 2048" },
+    { "fuzz/crashes/qcow2/l2-table-is-refcount-table", "L2 table at offset 512 overlaps the refcount table at offset 512" },
+    { "fuzz/crashes/qcow2/refcount-block-is-l1-table", "refcount block at offset 1024 overlaps the L1 table at offset 1024" },
+};
+
+START_TEST(overlapping_metadata_refused)
+{
+    struct disk *d = NULL;
+    char err[512] = "";
+    int rc = disk_open(overlap_cases[_i].file, 0, &d, err, sizeof(err));
+
+    ck_assert_int_eq(rc, -EINVAL);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(strstr(err, overlap_cases[_i].want) != NULL, "error '%s' lacks '%s'", err,
+                  overlap_cases[_i].want);
+}
+END_TEST
+
 END_TEST
 
 Suite *qcow2_suite(void)
@@ -446,6 +468,8 @@ Suite *qcow2_suite(void)
     tc = tcase_create("corpus");
     tcase_add_loop_test(tc, corpus_file_gives_its_error, 0, sizeof(corpus) / sizeof(corpus[0]));
     tcase_add_test(tc, corpus_good_reads);
+    tcase_add_loop_test(tc, overlapping_metadata_refused, 0,
+                        sizeof(overlap_cases) / sizeof(overlap_cases[0]));
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, mutated_images_never_crash);
     suite_add_tcase(s, tc);

@@ -85,6 +85,20 @@ START_TEST(identity_registers)
 }
 END_TEST
 
+/* Fuzz finding (fuzz/crashes/virtio_mmio/status-reserved-bits): Status kept bits the spec
+ * does not define. They are dropped now, with a log line. */
+START_TEST(status_undefined_bits_dropped)
+{
+    struct mock_virtio mm, *m = &mm;
+
+    open_dev(m, &virtio_rng_type, "");
+    WR(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | 0x20 | 0x10);
+    ck_assert_uint_eq(R(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE);
+    ck_assert(strstr(mock_virtio_log(m), "undefined bits 0x30 dropped") != NULL);
+    mock_virtio_destroy(m);
+}
+END_TEST
+
 START_TEST(features_ok_rules)
 {
     struct mock_virtio mm, *m = &mm;
@@ -391,6 +405,7 @@ static Suite *suite(void)
 
     tcase_add_test(t, identity_registers);
     tcase_add_test(t, features_ok_rules);
+    tcase_add_test(t, status_undefined_bits_dropped);
     tcase_add_test(t, queue_config_checks);
     tcase_add_test(t, reset_and_interrupts);
     tcase_add_loop_test(t, kick_before_driver_ok, 0, 2);

@@ -223,6 +223,15 @@ int gpt_read(struct disk *d, struct gpt_part *parts, int max, struct gpt_guid *d
         disk__err(err, errlen, "GPT partition entries CRC32 mismatch");
         return -EINVAL;
     }
+    uint64_t first_usable = get64(hdr + 40), last_usable = get64(hdr + 48);
+    uint64_t sectors = d->size / GPT_SECTOR;
+    if (first_usable > last_usable || last_usable >= sectors) {
+        free(ents);
+        disk__err(err, errlen, "GPT usable range LBA %llu..%llu is invalid for a disk of %llu "
+                  "sectors", (unsigned long long)first_usable, (unsigned long long)last_usable,
+                  (unsigned long long)sectors);
+        return -EINVAL;
+    }
     if (disk_guid)
         gpt_guid_from_disk(hdr + 56, disk_guid);
     int count = 0;
@@ -237,6 +246,16 @@ int gpt_read(struct disk *d, struct gpt_part *parts, int max, struct gpt_guid *d
         p->first_lba = get64(e + 32);
         p->last_lba = get64(e + 40);
         p->attributes = get64(e + 48);
+        /* Partitions must lie inside the header's usable range (and so on the disk). */
+        if (p->first_lba < first_usable || p->first_lba > p->last_lba ||
+            p->last_lba > last_usable) {
+            free(ents);
+            disk__err(err, errlen, "GPT partition entry %u: LBA %llu..%llu is outside the usable "
+                      "range %llu..%llu", i, (unsigned long long)p->first_lba,
+                      (unsigned long long)p->last_lba, (unsigned long long)first_usable,
+                      (unsigned long long)last_usable);
+            return -EINVAL;
+        }
         char *o = p->name;
         for (unsigned u = 0; u < GPT_NAME_UNITS; u++) {
             uint16_t c = (uint16_t)(e[56 + 2 * u] | e[57 + 2 * u] << 8);

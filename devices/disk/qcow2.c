@@ -575,6 +575,64 @@ int qcow2_get_info(struct disk *d, struct qcow2_info *out)
 
 #define BAD(...) do { disk__err(err, errlen, __VA_ARGS__); r = -EINVAL; goto fail; } while (0)
 
+/* The image's metadata clusters, for the open-time overlap checks. */
+struct meta_range { uint64_t start, end; const char *what; };
+struct meta_map { struct meta_range *r; size_t n, cap; };
+
+static int meta_add(struct meta_map *m, uint64_t start, uint64_t len, const char *what)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        struct meta_range *nr = realloc(m->r, cap * sizeof(*nr));
+        if (!nr)
+            return -ENOMEM;
+        m->r = nr;
+        m->cap = cap;
+    }
+    m->r[m->n++] = (struct meta_range){ start, start + len, what };
+    return 0;
+}
+
+static int meta_cmp(const void *a, const void *b)
+{
+    const struct meta_range *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts; 1 (with the two culprits) if any two ranges overlap. */
+static int meta_sort_check(struct meta_map *m, const struct meta_range **a,
+                           const struct meta_range **b)
+{
+    qsort(m->r, m->n, sizeof(*m->r), meta_cmp);
+    for (size_t i = 1; i < m->n; i++)
+        if (m->r[i].start < m->r[i - 1].end) {
+            *a = &m->r[i - 1];
+            *b = &m->r[i];
+            return 1;
+        }
+    return 0;
+}
+
+/* The range holding `off` (after meta_sort_check), or NULL. */
+static const struct meta_range *meta_find(const struct meta_map *m, uint64_t off)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->r[mid].start <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo && off < m->r[lo - 1].end ? &m->r[lo - 1] : NULL;
+}
+
+static void meta_free(struct meta_map *m)
+{
+    free(m->r);
+    *m = (struct meta_map){ 0 };
+}
+
 static int table_in_file(uint64_t off, uint64_t bytes, uint64_t file_size)
 {
     return off <= file_size && bytes <= file_size - off;
@@ -705,26 +763,6 @@ int disk_qcow2_open(const char *path, int read_only, const struct disk_open_ctx 
             BAD("qcow2 '%s': L2 table at offset %llu (L1 index %u) is outside the file (size %llu) "
                 "or unaligned", path, (unsigned long long)l2, i, (unsigned long long)q->file_size);
     }
-    /* Every allocated L2 table once: compressed clusters and data outside the file are
-     * refused here with a message, rather than as a bare -EIO on some later read. */
-    for (uint32_t i = 0; i < q->l1_size; i++) {
-        uint64_t l2 = q->l1[i] & OFFSET_MASK;
-        if (!l2)
-            continue;
-        if ((r = disk__pread_full(q->fd, q->buf, q->cs, l2)))
-            BAD("qcow2 '%s': cannot read L2 table at offset %llu", path, (unsigned long long)l2);
-        for (uint64_t j = 0; j < q->cs / 8; j++) {
-            uint64_t e = be64(q->buf + j * 8), host = e & OFFSET_MASK;
-            uint64_t guest = ((uint64_t)i << (q->cluster_bits + q->l2_bits)) | (j << q->cluster_bits);
-            if (e & OFLAG_COMPRESSED)
-                BAD("qcow2 '%s': compressed clusters are unsupported (guest offset %llu)", path,
-                    (unsigned long long)guest);
-            if (host && (host % q->cs || host >= q->file_size))
-                BAD("qcow2 '%s': data cluster at offset %llu (guest offset %llu) is outside the "
-                    "file (size %llu) or unaligned", path, (unsigned long long)host,
-                    (unsigned long long)guest, (unsigned long long)q->file_size);
-        }
-    }
     for (uint64_t i = 0; i < q->rt_entries; i++) {
         q->rt[i] = be64toh(q->rt[i]);
         uint64_t rb = q->rt[i] & ~(q->cs - 1);
@@ -733,6 +771,73 @@ int disk_qcow2_open(const char *path, int read_only, const struct disk_open_ctx 
                 "the file (size %llu) or unaligned", path, (unsigned long long)q->rt[i],
                 (unsigned long long)i, (unsigned long long)q->file_size);
     }
+
+    /* Metadata must not overlap: an L2 table, refcount block or data cluster sitting on
+     * other metadata lets a guest write (or an allocation) overwrite the image's own tables.
+     * qemu refuses such writes with its overlap check; we refuse the image at open. */
+    struct meta_map meta = { 0 };
+    r = meta_add(&meta, 0, q->cs, "header cluster");
+    if (!r)
+        r = meta_add(&meta, q->l1_offset, ((uint64_t)q->l1_size * 8 + q->cs - 1) & ~(q->cs - 1),
+                     "L1 table");
+    if (!r)
+        r = meta_add(&meta, q->rt_offset, (uint64_t)rt_clusters << q->cluster_bits,
+                     "refcount table");
+    for (uint64_t i = 0; !r && i < q->rt_entries; i++)
+        if (q->rt[i])
+            r = meta_add(&meta, q->rt[i] & ~(q->cs - 1), q->cs, "refcount block");
+    for (uint32_t i = 0; !r && i < q->l1_size; i++)
+        if (q->l1[i] & OFFSET_MASK)
+            r = meta_add(&meta, q->l1[i] & OFFSET_MASK, q->cs, "L2 table");
+    if (r) {
+        meta_free(&meta);
+        disk__err(err, errlen, "out of memory");
+        goto fail;
+    }
+    const struct meta_range *ov1, *ov2;
+    if (meta_sort_check(&meta, &ov1, &ov2)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s at offset %llu overlaps the %s at offset %llu", ov2->what,
+                 (unsigned long long)ov2->start, ov1->what, (unsigned long long)ov1->start);
+        meta_free(&meta);
+        BAD("qcow2 '%s': %s", path, msg);
+    }
+    /* Every allocated L2 table once: compressed clusters and data outside the file are
+     * refused here with a message, rather than as a bare -EIO on some later read. */
+    for (uint32_t i = 0; i < q->l1_size; i++) {
+        uint64_t l2 = q->l1[i] & OFFSET_MASK;
+        if (!l2)
+            continue;
+        if ((r = disk__pread_full(q->fd, q->buf, q->cs, l2))) {
+            meta_free(&meta);
+            BAD("qcow2 '%s': cannot read L2 table at offset %llu", path, (unsigned long long)l2);
+        }
+        for (uint64_t j = 0; j < q->cs / 8; j++) {
+            uint64_t e = be64(q->buf + j * 8), host = e & OFFSET_MASK;
+            uint64_t guest = ((uint64_t)i << (q->cluster_bits + q->l2_bits)) | (j << q->cluster_bits);
+            if (e & OFLAG_COMPRESSED) {
+                meta_free(&meta);
+                BAD("qcow2 '%s': compressed clusters are unsupported (guest offset %llu)", path,
+                    (unsigned long long)guest);
+            }
+            if (host && (host % q->cs || host >= q->file_size)) {
+                meta_free(&meta);
+                BAD("qcow2 '%s': data cluster at offset %llu (guest offset %llu) is outside the "
+                    "file (size %llu) or unaligned", path, (unsigned long long)host,
+                    (unsigned long long)guest, (unsigned long long)q->file_size);
+            }
+            const struct meta_range *m = host ? meta_find(&meta, host) : NULL;
+            if (m) {
+                const char *what = m->what;
+                uint64_t at = m->start;
+                meta_free(&meta);
+                BAD("qcow2 '%s': data cluster at offset %llu (guest offset %llu) overlaps the %s "
+                    "at offset %llu", path, (unsigned long long)host, (unsigned long long)guest,
+                    what, (unsigned long long)at);
+            }
+        }
+    }
+    meta_free(&meta);
 
     /* Header extensions: only the backing format matters to us. */
     uint64_t ext = header_len;

@@ -201,6 +201,15 @@ void virtio_dev_write_status(struct virtio_dev *vd, uint32_t value)
         return;
     }
     value &= 0xff;
+    /* Bits the spec does not define are dropped (and logged), so that a later meaning for
+     * them can never be mistaken for something a driver set today. */
+    const uint32_t defined = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                             VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |
+                             VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+    if (value & ~defined) {
+        virtio_dev_log(vd, "Status 0x%x: undefined bits 0x%x dropped", value, value & ~defined);
+        value &= defined;
+    }
     /* NEEDS_RESET is the device's bit: the driver writes back what it read. */
     value = (value & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) |
             (old & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
