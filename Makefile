@@ -54,9 +54,10 @@ $(BUILD)/asan/libvmlab.a: $(LIB_OBJS_ASAN)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The release binary links its libraries statically: resolving unicorn's symbols at every
-# start was half the instructions of a short guest's boot-to-exit.
-STATIC_LIBS = -Wl,-Bstatic -lunicorn -ljson-c -lprotobuf-c -lfdt -lcapstone -Wl,-Bdynamic -lpthread -lm -lrt
+# The release binary is linked fully static: resolving unicorn's symbols and relocating a
+# position-independent binary at every start cost half of a short guest's boot-to-exit
+# (hello: 6.0 ms dynamic PIE, 4.0 ms static libraries, 3.2 ms fully static).
+STATIC_LIBS = -static -lunicorn -ljson-c -lprotobuf-c -lfdt -lcapstone -lpthread -lm -lrt
 
 $(BUILD)/vmlab: $(BUILD)/rel/vmm/main.o $(BUILD)/libvmlab.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(STATIC_LIBS)
