@@ -3,9 +3,8 @@
  * Unless bit 0 of the first byte is set, the header and entry-array CRCs are fixed up
  * first, so mutations reach the parser rather than all failing at the checksum.
  * Invariants (abort() on violation): gpt_read returns a count in 0..max or -errno with a
- * reason; every partition returned has a NUL-terminated name; reading never writes the
- * disk; no leaks (ASan). Partition ranges are not checked: gpt_read passes entries
- * through unvalidated (open finding, fuzz/crashes/README.md). */
+ * reason; every partition returned lies inside the disk (first_lba <= last_lba < sectors)
+ * and has a NUL-terminated name; reading never writes the disk; no leaks (ASan). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > MAXP || (n < 0 && !err[0]))
         abort();
     for (int i = 0; i < n; i++) {
+        if (parts[i].first_lba > parts[i].last_lba || parts[i].last_lba >= dsize / GPT_SECTOR)
+            abort();    /* a partition outside the disk */
         if (!memchr(parts[i].name, 0, sizeof parts[i].name))
             abort();
     }

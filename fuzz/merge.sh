@@ -12,7 +12,7 @@ for t in "$@"; do
     tmp=$(mktemp -d)
     mkdir -p "$BUILD/fuzz-work/$t"
     maxlen=4096
-    case $t in trace) maxlen=8192 ;; loader_pvh) maxlen=131072 ;;
+    case $t in trace) maxlen=4096 ;; loader_pvh) maxlen=131072 ;;
                gpt|virtio_mmio|split_vq|packed_vq|qcow2) maxlen=20000 ;; esac
     if "$bin" -set_cover_merge=1 -max_len=$maxlen -close_fd_mask=1 "$tmp" fuzz/corpus/"$t" \
             "$BUILD/fuzz-work/$t" >"$tmp.log" 2>&1; then

@@ -117,13 +117,13 @@ run_nested() {
         mv "$stage/$f" "$stage/w/build/${f#$BUILD/}"
     done
     cp "$BUILD"/guest/*.elf "$stage/w/build/guest/"
-    # The Linux-guest test (tests/cli/kvm_linux.sh): the loader tool, the kernel, the initramfs.
-    if [ -x "$BUILD/kvm/kvm_linux_boot" ] && [ -r "$BUILD/kvm/linux-initramfs.cpio.gz" ]; then
-        copy_with_libs "$BUILD/kvm/kvm_linux_boot" "$stage"
-        mkdir -p "$stage/w/build/kvm" "$stage/boot"
-        mv "$stage/$BUILD/kvm/kvm_linux_boot" "$stage/w/build/kvm/"
+    # The Linux-guest test (tests/cli/kvm_linux.sh, `vmlab run --kernel`): the kernel and
+    # the busybox initramfs.
+    mkdir -p "$stage/boot"
+    cp "$kernel" "$stage/boot/"
+    if [ -r "$BUILD/kvm/linux-initramfs.cpio.gz" ]; then
+        mkdir -p "$stage/w/build/kvm"
         cp "$BUILD/kvm/linux-initramfs.cpio.gz" "$stage/w/build/kvm/"
-        cp "$kernel" "$stage/boot/"
     fi
     out=$BUILD/kvm-nested/initramfs.cpio.gz
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"

@@ -34,6 +34,11 @@ for t in $targets; do
     { time "$BUILD/fuzz/$t" -max_total_time="$secs" -print_final_stats=1 -max_len=$maxlen \
         -close_fd_mask=1 -artifact_prefix="$tmp/art-$t/" "$tmp/$t" >"$log" 2>&1; } 2>"$tmp/$t.time"
     rc=$(grep -c 'ERROR: libFuzzer\|SUMMARY: ' "$log")
+    if [ "$rc" -ne 0 ]; then    # keep the evidence: the log and the crashing input
+        mkdir -p "$BUILD/fuzz-bench-crashes"
+        cp "$log" "$tmp/art-$t"/* "$BUILD/fuzz-bench-crashes/" 2>/dev/null
+        echo "$t: crashed during the benchmark; log and input in $BUILD/fuzz-bench-crashes/"
+    fi
     cpu=$(awk '{printf "%.2f", $1 + $2}' "$tmp/$t.time")
     runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)
     [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
