@@ -388,6 +388,51 @@ int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *js
     return 0;
 }
 
+/* Guest RAM, buses, the CPU backend and the devices of vm->mc: the part a fresh boot and
+ * a restore share. */
+static int build_machine(struct vm *vm, uint64_t max_insns, char *err, size_t errlen)
+{
+    int rc;
+
+    if (guest_mem_init(&vm->mem, vm->mc.ram_size)) {
+        snprintf(err, errlen, "guest RAM of %llu bytes: the host refused the allocation",
+                 (unsigned long long)vm->mc.ram_size);
+        return -ENOMEM;
+    }
+    bus_init(&vm->mmio, BUS_MMIO);
+    bus_init(&vm->pio, BUS_PIO);
+    vm->env = (struct cpu_env){
+        .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
+        .stop_requested = &vm->stop_requested, .max_insns = max_insns, .seed = vm->mc.seed,
+        /* Set before the backend copies the env; it does nothing until a socket exists. */
+        .poll = vm_poll, .poll_opaque = vm,
+    };
+    rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
+    if (rc) {
+        snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
+        return rc;
+    }
+    vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
+    vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
+    return create_devices(vm, err, errlen);
+}
+
+/* What a run adds around the machine: trace, control socket, timed requests. A restored
+ * run's trace starts mid-run (replay refuses it rather than report a false divergence). */
+static int attach_run_services(struct vm *vm, const struct vm_options *opt, int mid_run,
+                               char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (opt->trace)
+        rc = vm_trace_start(vm, opt->trace, mid_run, err, errlen);
+    if (!rc && opt->socket)
+        rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
+    for (unsigned i = 0; !rc && i < opt->nat; i++)
+        rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
+    return rc;
+}
+
 /* vmlab run --restore: the machine from the snapshot, then its state; nothing is loaded
  * or booted. */
 static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char *err,
@@ -426,31 +471,10 @@ static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char 
             rc = -EINVAL;
         }
     }
-    if (!rc && guest_mem_init(&vm->mem, vm->mc.ram_size)) {
-        snprintf(err, errlen, "snapshot RAM size %llu: the host refused the allocation",
-                 (unsigned long long)vm->mc.ram_size);
-        rc = -ENOMEM;
-    }
-    if (rc)
-        goto out;
-    bus_init(&vm->mmio, BUS_MMIO);
-    bus_init(&vm->pio, BUS_PIO);
-    vm->env = (struct cpu_env){
-        .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
-        .stop_requested = &vm->stop_requested, .max_insns = max_insns, .seed = vm->mc.seed,
-        .poll = vm_poll, .poll_opaque = vm,
-    };
-    rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
-    if (rc) {
-        snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
-        goto out;
-    }
-    vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
-    vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
-    rc = create_devices(vm, err, errlen);
+    if (!rc)
+        rc = build_machine(vm, max_insns, err, errlen);
     if (!rc)
         rc = vm_snapshot_load_state(vm, &r, err, errlen);
-out:
     snapshot_reader_close(&r);
     return rc;
 }
@@ -489,13 +513,8 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     vm->quiet = opt->quiet;
     if (opt->restore) {
         rc = vm_create_restored(vm, opt, err, errlen);
-        if (!rc && opt->trace)
-            rc = vm_trace_start(vm, opt->trace, 1, err, errlen);   /* not from boot */
-        if (!rc && opt->socket)
-            rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err,
-                                     errlen);
-        for (unsigned i = 0; !rc && i < opt->nat; i++)
-            rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
+        if (!rc)
+            rc = attach_run_services(vm, opt, 1, err, errlen);
         if (rc)
             goto fail;
         *out = vm;
@@ -511,41 +530,14 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     }
     if (!rc)
         rc = describe_machine(vm, opt, err, errlen);
-    if (rc)
-        goto fail;
-    rc = guest_mem_init(&vm->mem, opt->mem);
-    if (rc) {
-        snprintf(err, errlen, "--mem %llu: the host refused the allocation",
-                 (unsigned long long)opt->mem);
-        goto fail;
-    }
-    bus_init(&vm->mmio, BUS_MMIO);
-    bus_init(&vm->pio, BUS_PIO);
-    vm->env = (struct cpu_env){
-        .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
-        .stop_requested = &vm->stop_requested, .max_insns = opt->max_insns, .seed = opt->seed,
-        /* Set before the backend copies the env; it does nothing until a socket exists. */
-        .poll = vm_poll, .poll_opaque = vm,
-    };
-    rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
-    if (rc) {
-        snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
-        goto fail;
-    }
-    vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
-    vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
-    rc = create_devices(vm, err, errlen);
+    if (!rc)
+        rc = build_machine(vm, opt->max_insns, err, errlen);
     if (!rc)
         rc = opt->kernel ? load_kernel(vm, opt, &boot, err, errlen)
                          : load_program(vm, opt, &boot, err, errlen);
     /* Recording starts after the loader wrote the guest: its copies are not DMA. */
-    if (!rc && opt->trace)
-        rc = vm_trace_start(vm, opt->trace, 0, err, errlen);
-    if (!rc && opt->socket) {
-        rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
-    }
-    for (unsigned i = 0; !rc && i < opt->nat; i++)
-        rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
+    if (!rc)
+        rc = attach_run_services(vm, opt, 0, err, errlen);
     if (rc)
         goto fail;
     rc = vm->cpu_ops->boot(vm->cpu, &boot);
