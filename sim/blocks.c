@@ -9,7 +9,9 @@
 
 int blocks_init(struct sim_blocks *b)
 {
-    b->mask = 4096 - 1;
+    /* Small at first: every page of the table a process touches is a page fault, and a
+     * short guest needs a few hundred blocks (the table doubles as it fills). */
+    b->mask = 256 - 1;
     b->used = 0;
     b->tab = calloc(b->mask + 1, sizeof(*b->tab));
     return b->tab ? 0 : -ENOMEM;

@@ -83,6 +83,22 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
     return 0;
 }
 
+/* Clears [p, p+len) writing only where something is not zero yet: guest RAM starts out as
+ * untouched anonymous memory, and writing zeros over a large .bss would fault in every
+ * page of it for nothing (reading maps the shared zero page instead). */
+static void zero_fill(uint8_t *p, uint64_t len)
+{
+    static const uint8_t zeros[4096];
+
+    while (len) {
+        size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+        if (memcmp(p, zeros, n) != 0)
+            memset(p, 0, n);
+        p += n;
+        len -= n;
+    }
+}
+
 int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
                     struct pvh_image *out, char *err, size_t errlen)
 {
@@ -209,7 +225,7 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
         if (!dst)
             return -EFAULT;
         memcpy(dst, img + loads[j].offset, loads[j].filesz);
-        memset(dst + loads[j].filesz, 0, loads[j].memsz - loads[j].filesz);
+        zero_fill(dst + loads[j].filesz, loads[j].memsz - loads[j].filesz);
         if (loads[j].paddr < out->load_start)
             out->load_start = loads[j].paddr;
         if (loads[j].paddr + loads[j].memsz > out->load_end)
