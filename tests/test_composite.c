@@ -9,43 +9,11 @@
 #include "composite.pb-c.h"
 #include "devices/disk/composite.h"
 #include "devices/disk/disk.h"
+#include "tests/scratch.h"
 #include "devices/disk/disk_internal.h"
 #include "devices/disk/qcow2.h"
 
 #define CORPUS "tests/data/disk/"
-
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vmlab-cdisk-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *tpath(const char *name)
-{
-    static char p[4][160];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
-
-static void fill_file(const char *name, size_t len, uint8_t byte)
-{
-    FILE *f = fopen(tpath(name), "wb");
-    ck_assert_ptr_nonnull(f);
-    for (size_t i = 0; i < len; i++)
-        fputc(byte, f);
-    fclose(f);
-}
 
 struct spec_comp { const char *path; uint64_t offset; int rw; uint64_t file_offset; };
 
@@ -70,7 +38,7 @@ static void write_spec(const char *name, uint64_t version, const struct spec_com
     m.length = length;
     uint8_t buf[4096];
     size_t len = composite_disk__pack(&m, buf);
-    FILE *f = fopen(tpath(name), "wb");
+    FILE *f = fopen(scratch_path(name), "wb");
     ck_assert_ptr_nonnull(f);
     fwrite(CDISK_MAGIC, 1, CDISK_MAGIC_LEN, f);
     fwrite(buf, 1, len, f);
@@ -79,7 +47,7 @@ static void write_spec(const char *name, uint64_t version, const struct spec_com
 
 static uint8_t byte_at(const char *name, long off)
 {
-    FILE *f = fopen(tpath(name), "rb");
+    FILE *f = fopen(scratch_path(name), "rb");
     ck_assert_ptr_nonnull(f);
     fseek(f, off, SEEK_SET);
     int c = fgetc(f);
@@ -171,14 +139,14 @@ END_TEST
 
 START_TEST(read_write_across_components)
 {
-    fill_file("a", 4096, 0x11);
-    fill_file("b", 8192, 0x22);
-    fill_file("c", 4096, 0x33);
+    scratch_fill("a", 4096, 0x11);
+    scratch_fill("b", 8192, 0x22);
+    scratch_fill("c", 4096, 0x33);
     struct spec_comp c[] = { { "a", 0, 1, 0 }, { "b", 4096, 1, 0 }, { "c", 12288, 1, 0 } };
     write_spec("x.cdisk", 2, c, 3, 16384);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("x.cdisk"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("x.cdisk"), 0, &d, err, sizeof(err)), 0);
     ck_assert_int_eq(d->read_only, 0);
     uint8_t buf[16384], w[10000];
     memset(w, 0x77, sizeof(w));
@@ -205,13 +173,13 @@ END_TEST
 
 START_TEST(read_only_extent_all_or_nothing)
 {
-    fill_file("rw", 4096, 0x11);
-    fill_file("ro", 4096, 0x22);
+    scratch_fill("rw", 4096, 0x11);
+    scratch_fill("ro", 4096, 0x22);
     struct spec_comp c[] = { { "rw", 0, 1, 0 }, { "ro", 4096, 0, 0 } };
     write_spec("m.cdisk", 2, c, 2, 8192);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("m.cdisk"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("m.cdisk"), 0, &d, err, sizeof(err)), 0);
     ck_assert_int_eq(d->read_only, 0);
     uint8_t w[2048];
     memset(w, 0x99, sizeof(w));
@@ -227,7 +195,7 @@ START_TEST(read_only_extent_all_or_nothing)
     ck_assert_uint_eq(byte_at("rw", 1024), 0x99);
     disk_close(d);
     /* opened read-only, nothing is writable */
-    ck_assert_int_eq(disk_open(tpath("m.cdisk"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("m.cdisk"), 1, &d, err, sizeof(err)), 0);
     ck_assert_int_eq(d->read_only, 1);
     ck_assert_int_eq(disk_write(d, 0, w, 16), -EROFS);
     disk_close(d);
@@ -236,19 +204,19 @@ END_TEST
 
 START_TEST(path_forms_version1_and_file_offset)
 {
-    fill_file("a", 8192, 0x44);
-    fill_file("b", 4096, 0x55);
-    int fd = open(tpath("b"), O_RDONLY);
+    scratch_fill("a", 8192, 0x44);
+    scratch_fill("b", 4096, 0x55);
+    int fd = open(scratch_path("b"), O_RDONLY);
     ck_assert_int_ge(fd, 0);
     char procp[64], absp[160];
     snprintf(procp, sizeof(procp), "/proc/self/fd/%d", fd);
-    snprintf(absp, sizeof(absp), "%s", tpath("a"));
+    snprintf(absp, sizeof(absp), "%s", scratch_path("a"));
     /* absolute path with a file offset, then /proc/self/fd/N; version 1 */
     struct spec_comp c[] = { { absp, 0, 0, 4096 }, { procp, 4096, 0, 0 } };
     write_spec("p.cdisk", 1, c, 2, 8192);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("p.cdisk"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("p.cdisk"), 1, &d, err, sizeof(err)), 0);
     uint8_t buf[8192];
     ck_assert_int_eq(disk_read(d, 0, buf, sizeof(buf)), 0);
     ck_assert_uint_eq(buf[0], 0x44);
@@ -263,22 +231,22 @@ START_TEST(path_forms_version1_and_file_offset)
     /* file_offset that leaves too few bytes is a short component */
     struct spec_comp c2[] = { { absp, 0, 0, 6000 } };
     write_spec("q.cdisk", 2, c2, 1, 4096);
-    ck_assert_int_eq(disk_open(tpath("q.cdisk"), 1, &d, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(disk_open(scratch_path("q.cdisk"), 1, &d, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "provides 2192 bytes, less than its extent of 4096"));
 }
 END_TEST
 
 START_TEST(nested_composite_writes_through)
 {
-    fill_file("leaf", 4096, 0x10);
-    fill_file("other", 4096, 0x20);
+    scratch_fill("leaf", 4096, 0x10);
+    scratch_fill("other", 4096, 0x20);
     struct spec_comp in[] = { { "leaf", 0, 1, 0 } };
     write_spec("inner.cdisk", 2, in, 1, 4096);
     struct spec_comp out[] = { { "other", 0, 0, 0 }, { "inner.cdisk", 4096, 1, 0 } };
     write_spec("outer.cdisk", 2, out, 2, 8192);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("outer.cdisk"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("outer.cdisk"), 0, &d, err, sizeof(err)), 0);
     uint8_t w[100];
     memset(w, 0xab, sizeof(w));
     ck_assert_int_eq(disk_write(d, 5000, w, sizeof(w)), 0);
@@ -297,8 +265,8 @@ START_TEST(mutated_specs_never_crash)
     ck_assert_ptr_nonnull(f);
     size_t n = fread(orig, 1, sizeof(orig), f);
     fclose(f);
-    fill_file("comp_a.raw", 4096, 0xa1);
-    fill_file("comp_b.raw", 4096, 0xb2);
+    scratch_fill("comp_a.raw", 4096, 0xa1);
+    scratch_fill("comp_b.raw", 4096, 0xb2);
     uint64_t x = 99;
     int opened = 0;
     for (int iter = 0; iter < 400; iter++) {
@@ -313,12 +281,12 @@ START_TEST(mutated_specs_never_crash)
                 m[CDISK_MAGIC_LEN + x % (n - CDISK_MAGIC_LEN)] = (uint8_t)(x >> 32);
         }
         size_t len = iter % 7 == 6 ? n - 1 - (x >> 40) % 10 : n;    /* some truncated too */
-        f = fopen(tpath("m.cdisk"), "wb");
+        f = fopen(scratch_path("m.cdisk"), "wb");
         fwrite(m, 1, len, f);
         fclose(f);
         struct disk *d = NULL;
         char err[512] = "";
-        int r = disk_open(tpath("m.cdisk"), 1, &d, err, sizeof(err));
+        int r = disk_open(scratch_path("m.cdisk"), 1, &d, err, sizeof(err));
         if (r) {
             ck_assert_ptr_null(d);
             ck_assert_msg(err[0], "iteration %d: error %d without a message", iter, r);
@@ -337,12 +305,12 @@ END_TEST
 START_TEST(qcow2_component_is_written_through)
 {
     char err[256];
-    fill_file("head", 4096, 0x01);
-    ck_assert_int_eq(qcow2_create(tpath("part.qcow2"), 65536, 4096, NULL, err, sizeof(err)), 0);
+    scratch_fill("head", 4096, 0x01);
+    ck_assert_int_eq(qcow2_create(scratch_path("part.qcow2"), 65536, 4096, NULL, err, sizeof(err)), 0);
     struct spec_comp c[] = { { "head", 0, 0, 0 }, { "part.qcow2", 4096, 1, 0 } };
     write_spec("q.cdisk", 2, c, 2, 4096 + 65536);
     struct disk *d;
-    ck_assert_int_eq(disk_open(tpath("q.cdisk"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("q.cdisk"), 0, &d, err, sizeof(err)), 0);
     struct cdisk_component_info ci;
     ck_assert_int_eq(disk_composite_component(d, 1, &ci), 0);
     ck_assert_str_eq(ci.format, "qcow2");
@@ -351,7 +319,7 @@ START_TEST(qcow2_component_is_written_through)
     ck_assert_int_eq(disk_write(d, 4096 + 30000, w, sizeof(w)), 0);
     disk_close(d);
     /* reopen: the qcow2 itself holds the bytes */
-    ck_assert_int_eq(disk_open(tpath("part.qcow2"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("part.qcow2"), 1, &d, err, sizeof(err)), 0);
     ck_assert_int_eq(disk_read(d, 30000, r, sizeof(r)), 0);
     ck_assert_mem_eq(r, w, sizeof(r));
     disk_close(d);
@@ -367,7 +335,7 @@ Suite *composite_suite(void)
     tcase_add_test(tc, corpus_good_and_nest10);
     suite_add_tcase(s, tc);
     tc = tcase_create("io");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, read_write_across_components);
     tcase_add_test(tc, read_only_extent_all_or_nothing);
     tcase_add_test(tc, path_forms_version1_and_file_offset);

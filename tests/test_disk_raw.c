@@ -7,27 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "devices/disk/disk.h"
+#include "tests/scratch.h"
 
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vmlab-raw-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* Creates dir/name with len bytes, byte i = (i * 7 + seed) & 0xff. */
+/* Creates scratch_dir/name with len bytes, byte i = (i * 7 + seed) & 0xff. */
 static const char *mkfile(const char *name, size_t len, int seed)
 {
     static char path[128];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", scratch_dir, name);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     for (size_t i = 0; i < len; i++)
@@ -150,13 +136,13 @@ START_TEST(open_missing_names_path)
     struct disk *d;
     char err[256] = "";
     char p[128];
-    snprintf(p, sizeof(p), "%s/nope.img", dir);
+    snprintf(p, sizeof(p), "%s/nope.img", scratch_dir);
     ck_assert_int_eq(disk_open(p, 0, &d, err, sizeof(err)), -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, "nope.img"));
     ck_assert_ptr_nonnull(strstr(err, "No such file"));
-    ck_assert_int_eq(disk_open(dir, 0, &d, err, sizeof(err)), -EISDIR);
+    ck_assert_int_eq(disk_open(scratch_dir, 0, &d, err, sizeof(err)), -EISDIR);
     /* a FIFO would block an open for reading: refused up front */
-    snprintf(p, sizeof(p), "%s/fifo", dir);
+    snprintf(p, sizeof(p), "%s/fifo", scratch_dir);
     ck_assert_int_eq(mkfifo(p, 0600), 0);
     ck_assert_int_eq(disk_open(p, 1, &d, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "not a regular file or block device"));
@@ -274,7 +260,7 @@ Suite *disk_raw_suite(void)
 {
     Suite *s = suite_create("disk_raw");
     TCase *tc = tcase_create("raw");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, raw_read_write_roundtrip);
     tcase_add_test(tc, raw_bounds_and_read_only);
     tcase_add_test(tc, raw_discard_zeroes_resize);
@@ -282,7 +268,7 @@ Suite *disk_raw_suite(void)
     tcase_add_test(tc, open_missing_names_path);
     suite_add_tcase(s, tc);
     tc = tcase_create("fault");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, fault_eio_nth_and_range);
     tcase_add_test(tc, fault_torn_write_is_prefix);
     tcase_add_test(tc, fault_short_read);

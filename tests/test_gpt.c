@@ -8,40 +8,8 @@
 #include "devices/disk/cdisk_create.h"
 #include "devices/disk/composite.h"
 #include "devices/disk/disk.h"
+#include "tests/scratch.h"
 #include "devices/disk/gpt.h"
-
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vmlab-gpt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *tpath(const char *name)
-{
-    static char p[8][160];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
-
-static void fill_file(const char *name, size_t len, uint8_t byte)
-{
-    FILE *f = fopen(tpath(name), "wb");
-    ck_assert_ptr_nonnull(f);
-    for (size_t i = 0; i < len; i++)
-        fputc(byte, f);
-    fclose(f);
-}
 
 static size_t slurp(const char *path, uint8_t *buf, size_t max)
 {
@@ -103,9 +71,9 @@ END_TEST
 static int create3(const char *out)
 {
     struct cdisk_partition p[3] = {
-        { .label = "boot", .path = tpath("boot.img"), .has_type = 1, .type = GPT_TYPE_EFI_SYSTEM },
-        { .label = "sys", .path = tpath("sys.img") },
-        { .label = "data", .path = tpath("data.img"), .writable = 1 },
+        { .label = "boot", .path = scratch_path("boot.img"), .has_type = 1, .type = GPT_TYPE_EFI_SYSTEM },
+        { .label = "sys", .path = scratch_path("sys.img") },
+        { .label = "data", .path = scratch_path("data.img"), .writable = 1 },
     };
     char err[256];
     int r = cdisk_create(out, "vmlab-test", p, 3, NULL, NULL, NULL, err, sizeof(err));
@@ -115,17 +83,17 @@ static int create3(const char *out)
 
 START_TEST(create_layout_and_gpt)
 {
-    fill_file("boot.img", 65536, 0xb0);
-    fill_file("sys.img", 10000, 0x5e);      /* not 4 KiB: padded with the filler */
-    fill_file("data.img", 1 << 20, 0xda);
-    create3(tpath("disk.cdisk"));
-    ck_assert_int_eq(access(tpath("disk.cdisk.header.img"), R_OK), 0);
-    ck_assert_int_eq(access(tpath("disk.cdisk.footer.img"), R_OK), 0);
-    ck_assert_int_eq(access(tpath("disk.cdisk.filler.img"), R_OK), 0);
+    scratch_fill("boot.img", 65536, 0xb0);
+    scratch_fill("sys.img", 10000, 0x5e);      /* not 4 KiB: padded with the filler */
+    scratch_fill("data.img", 1 << 20, 0xda);
+    create3(scratch_path("disk.cdisk"));
+    ck_assert_int_eq(access(scratch_path("disk.cdisk.header.img"), R_OK), 0);
+    ck_assert_int_eq(access(scratch_path("disk.cdisk.footer.img"), R_OK), 0);
+    ck_assert_int_eq(access(scratch_path("disk.cdisk.filler.img"), R_OK), 0);
 
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("disk.cdisk"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("disk.cdisk"), 0, &d, err, sizeof(err)), 0);
     ck_assert_uint_eq(d->size % 65536, 0);
     ck_assert_uint_eq(disk_composite_count(d), 6);  /* header, boot, sys, filler, data, footer */
     struct gpt_part parts[8];
@@ -168,23 +136,23 @@ END_TEST
 
 START_TEST(create_is_deterministic)
 {
-    fill_file("boot.img", 65536, 1);
-    fill_file("sys.img", 4096, 2);
-    fill_file("data.img", 8192, 3);
-    create3(tpath("one.cdisk"));
-    create3(tpath("two.cdisk"));
+    scratch_fill("boot.img", 65536, 1);
+    scratch_fill("sys.img", 4096, 2);
+    scratch_fill("data.img", 8192, 3);
+    create3(scratch_path("one.cdisk"));
+    create3(scratch_path("two.cdisk"));
     static uint8_t a[1 << 17], b[1 << 17];
     const char *sfx[] = { ".header.img", ".footer.img" };
     for (int i = 0; i < 2; i++) {
         char pa[200], pb[200];
-        snprintf(pa, sizeof(pa), "%s%s", tpath("one.cdisk"), sfx[i]);
-        snprintf(pb, sizeof(pb), "%s%s", tpath("two.cdisk"), sfx[i]);
+        snprintf(pa, sizeof(pa), "%s%s", scratch_path("one.cdisk"), sfx[i]);
+        snprintf(pb, sizeof(pb), "%s%s", scratch_path("two.cdisk"), sfx[i]);
         size_t na = slurp(pa, a, sizeof(a)), nb = slurp(pb, b, sizeof(b));
         ck_assert_uint_eq(na, nb);
         ck_assert_mem_eq(a, b, na);
     }
     /* the specs differ only in the header/footer names ("one" vs "two") */
-    size_t na = slurp(tpath("one.cdisk"), a, sizeof(a)), nb = slurp(tpath("two.cdisk"), b, sizeof(b));
+    size_t na = slurp(scratch_path("one.cdisk"), a, sizeof(a)), nb = slurp(scratch_path("two.cdisk"), b, sizeof(b));
     ck_assert_uint_eq(na, nb);
     size_t diff = 0;
     for (size_t i = 0; i < na; i++)
@@ -196,38 +164,38 @@ END_TEST
 START_TEST(create_errors)
 {
     char err[256];
-    fill_file("odd.img", 5000, 1);
-    fill_file("ok.img", 4096, 1);
-    fill_file("empty.img", 0, 0);
-    struct cdisk_partition p[2] = { { .label = "a", .path = tpath("odd.img"), .writable = 1 } };
-    ck_assert_int_eq(cdisk_create(tpath("x.cdisk"), "l", p, 1, NULL, NULL, NULL, err, sizeof(err)),
+    scratch_fill("odd.img", 5000, 1);
+    scratch_fill("ok.img", 4096, 1);
+    scratch_fill("empty.img", 0, 0);
+    struct cdisk_partition p[2] = { { .label = "a", .path = scratch_path("odd.img"), .writable = 1 } };
+    ck_assert_int_eq(cdisk_create(scratch_path("x.cdisk"), "l", p, 1, NULL, NULL, NULL, err, sizeof(err)),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "writable image"));
     ck_assert_ptr_nonnull(strstr(err, "5000 bytes, not a multiple of 4096"));
-    p[0] = (struct cdisk_partition){ .label = "a", .path = tpath("ok.img") };
-    p[1] = (struct cdisk_partition){ .label = "a", .path = tpath("ok.img") };
-    ck_assert_int_eq(cdisk_create(tpath("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
+    p[0] = (struct cdisk_partition){ .label = "a", .path = scratch_path("ok.img") };
+    p[1] = (struct cdisk_partition){ .label = "a", .path = scratch_path("ok.img") };
+    ck_assert_int_eq(cdisk_create(scratch_path("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "duplicate partition label 'a'"));
     p[1].label = "this-label-is-much-longer-than-36-characters";
-    ck_assert_int_eq(cdisk_create(tpath("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
+    ck_assert_int_eq(cdisk_create(scratch_path("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "does not fit 36"));
-    p[1] = (struct cdisk_partition){ .label = "e", .path = tpath("empty.img") };
-    ck_assert_int_eq(cdisk_create(tpath("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
+    p[1] = (struct cdisk_partition){ .label = "e", .path = scratch_path("empty.img") };
+    ck_assert_int_eq(cdisk_create(scratch_path("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "is empty"));
-    p[1] = (struct cdisk_partition){ .label = "m", .path = tpath("missing.img") };
-    ck_assert_int_eq(cdisk_create(tpath("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
+    p[1] = (struct cdisk_partition){ .label = "m", .path = scratch_path("missing.img") };
+    ck_assert_int_eq(cdisk_create(scratch_path("x.cdisk"), "l", p, 2, NULL, NULL, NULL, err, sizeof(err)),
                      -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, "partition 'm'"));
-    ck_assert_int_eq(access(tpath("x.cdisk"), F_OK), -1);    /* nothing half-written */
+    ck_assert_int_eq(access(scratch_path("x.cdisk"), F_OK), -1);    /* nothing half-written */
     /* writing the composite over a partition's own image is refused */
-    p[0] = (struct cdisk_partition){ .label = "a", .path = tpath("ok.img") };
-    ck_assert_int_eq(cdisk_create(tpath("ok.img"), "l", p, 1, NULL, NULL, NULL, err, sizeof(err)),
+    p[0] = (struct cdisk_partition){ .label = "a", .path = scratch_path("ok.img") };
+    ck_assert_int_eq(cdisk_create(scratch_path("ok.img"), "l", p, 1, NULL, NULL, NULL, err, sizeof(err)),
                      -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "is the image of partition 'a'"));
-    FILE *f = fopen(tpath("ok.img"), "rb");
+    FILE *f = fopen(scratch_path("ok.img"), "rb");
     fseek(f, 0, SEEK_END);
     ck_assert_int_eq(ftell(f), 4096);                          /* untouched */
     fclose(f);
@@ -236,20 +204,20 @@ END_TEST
 
 START_TEST(gpt_read_rejects_bad_crc)
 {
-    fill_file("boot.img", 4096, 1);
-    fill_file("sys.img", 4096, 2);
-    fill_file("data.img", 4096, 3);
-    create3(tpath("c.cdisk"));
+    scratch_fill("boot.img", 4096, 1);
+    scratch_fill("sys.img", 4096, 2);
+    scratch_fill("data.img", 4096, 3);
+    create3(scratch_path("c.cdisk"));
     /* flip a byte of the primary header's disk GUID */
     char hp[200];
-    snprintf(hp, sizeof(hp), "%s.header.img", tpath("c.cdisk"));
+    snprintf(hp, sizeof(hp), "%s.header.img", scratch_path("c.cdisk"));
     FILE *f = fopen(hp, "r+b");
     fseek(f, 512 + 60, SEEK_SET);
     fputc(0x42, f);
     fclose(f);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("c.cdisk"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("c.cdisk"), 1, &d, err, sizeof(err)), 0);
     struct gpt_part parts[4];
     ck_assert_int_eq(gpt_read(d, parts, 4, NULL, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "GPT header CRC32"));
@@ -261,7 +229,7 @@ int main(void)
 {
     Suite *s = suite_create("gpt");
     TCase *tc = tcase_create("gpt");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, crc32_and_guid_text);
     tcase_add_test(tc, partitions_outside_the_disk_refused);
     tcase_add_test(tc, create_layout_and_gpt);

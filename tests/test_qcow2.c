@@ -7,34 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "devices/disk/disk.h"
+#include "tests/scratch.h"
 #include "devices/disk/qcow2.h"
 
 #define CORPUS "tests/data/disk/"
 #define MiB (1024 * 1024)
-
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vmlab-qcow2-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *tpath(const char *name)
-{
-    static char p[4][160];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -107,12 +84,12 @@ static void qemu_roundtrip(const char *opts)
 {
     size_t len = 8 * MiB + 4096;
     uint8_t *raw = pattern(len);
-    save(tpath("src.raw"), raw, len);
-    ck_assert_int_eq(sh("qemu-img convert -f raw -O qcow2 %s %s %s", opts, tpath("src.raw"),
-                        tpath("q.qcow2")), 0);
+    save(scratch_path("src.raw"), raw, len);
+    ck_assert_int_eq(sh("qemu-img convert -f raw -O qcow2 %s %s %s", opts, scratch_path("src.raw"),
+                        scratch_path("q.qcow2")), 0);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("q.qcow2"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("q.qcow2"), 1, &d, err, sizeof(err)), 0);
     ck_assert_str_eq(d->ops->format, "qcow2");
     ck_assert_uint_eq(d->size, len);
     assert_disk_equals(d, raw, len);
@@ -132,10 +109,10 @@ static void write_and_check(uint64_t cluster)
 {
     size_t len = 4 * MiB;
     char err[256];
-    ck_assert_int_eq(qcow2_create(tpath("w.qcow2"), len, cluster, NULL, err, sizeof(err)), 0);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("w.qcow2")), 0);
+    ck_assert_int_eq(qcow2_create(scratch_path("w.qcow2"), len, cluster, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("w.qcow2")), 0);
     struct disk *d;
-    ck_assert_int_eq(disk_open(tpath("w.qcow2"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("w.qcow2"), 0, &d, err, sizeof(err)), 0);
     uint8_t *ref = calloc(1, len), *buf = malloc(200000);
     for (int i = 0; i < 300; i++) {
         size_t n = 1 + next_rand() % 150000;
@@ -154,10 +131,10 @@ static void write_and_check(uint64_t cluster)
     assert_disk_equals(d, ref, len);
     ck_assert_int_eq(disk_write(d, len - 10, buf, 20), -EINVAL);
     disk_close(d);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("w.qcow2")), 0);
-    ck_assert_int_eq(sh("qemu-img convert -f qcow2 -O raw %s %s", tpath("w.qcow2"),
-                        tpath("w.raw")), 0);
-    uint8_t *back = load(tpath("w.raw"), len);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("w.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img convert -f qcow2 -O raw %s %s", scratch_path("w.qcow2"),
+                        scratch_path("w.raw")), 0);
+    uint8_t *back = load(scratch_path("w.raw"), len);
     ck_assert_msg(memcmp(back, ref, len) == 0, "qemu-img sees other contents");
     free(back);
     free(ref);
@@ -177,12 +154,12 @@ static void write_into_qemu_image(const char *opts)
 {
     size_t len = 2 * MiB;
     uint8_t *raw = pattern(len);
-    save(tpath("src.raw"), raw, len);
-    ck_assert_int_eq(sh("qemu-img convert -f raw -O qcow2 %s %s %s", opts, tpath("src.raw"),
-                        tpath("q.qcow2")), 0);
+    save(scratch_path("src.raw"), raw, len);
+    ck_assert_int_eq(sh("qemu-img convert -f raw -O qcow2 %s %s %s", opts, scratch_path("src.raw"),
+                        scratch_path("q.qcow2")), 0);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("q.qcow2"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("q.qcow2"), 0, &d, err, sizeof(err)), 0);
     uint8_t w[70000];
     memset(w, 0xd7, sizeof(w));
     ck_assert_int_eq(disk_write(d, 60000, w, sizeof(w)), 0);       /* data then zero block */
@@ -190,10 +167,10 @@ static void write_into_qemu_image(const char *opts)
     ck_assert_int_eq(disk_write_zeroes(d, 3 * 65536, 65536), 0);    /* whole cluster */
     memset(raw + 3 * 65536, 0, 65536);
     disk_close(d);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("q.qcow2")), 0);
-    ck_assert_int_eq(sh("qemu-img convert -f qcow2 -O raw %s %s", tpath("q.qcow2"),
-                        tpath("back.raw")), 0);
-    uint8_t *back = load(tpath("back.raw"), len);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("q.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img convert -f qcow2 -O raw %s %s", scratch_path("q.qcow2"),
+                        scratch_path("back.raw")), 0);
+    uint8_t *back = load(scratch_path("back.raw"), len);
     ck_assert(memcmp(back, raw, len) == 0);
     free(back);
     free(raw);
@@ -204,10 +181,10 @@ static void write_into_qemu_image(const char *opts)
 START_TEST(grows_refcount_table_of_qemu_image)
 {
     size_t len = 16 * MiB;
-    ck_assert_int_eq(sh("qemu-img create -q -f qcow2 -o cluster_size=512 %s 16M", tpath("g.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img create -q -f qcow2 -o cluster_size=512 %s 16M", scratch_path("g.qcow2")), 0);
     struct disk *d;
     char err[256];
-    ck_assert_int_eq(disk_open(tpath("g.qcow2"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("g.qcow2"), 0, &d, err, sizeof(err)), 0);
     uint8_t *ref = malloc(len);
     for (size_t i = 0; i < len; i++)
         ref[i] = (uint8_t)(i * 7 + (i >> 12));
@@ -215,13 +192,13 @@ START_TEST(grows_refcount_table_of_qemu_image)
         ck_assert_int_eq(disk_write(d, off, ref + off, 65536), 0);
     assert_disk_equals(d, ref, len);
     disk_close(d);
-    uint8_t *hdr = load(tpath("g.qcow2"), 64);
+    uint8_t *hdr = load(scratch_path("g.qcow2"), 64);
     uint32_t rt_clusters = (uint32_t)hdr[56] << 24 | hdr[57] << 16 | hdr[58] << 8 | hdr[59];
     ck_assert_uint_ge(rt_clusters, 4);          /* grew from 1 */
     free(hdr);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("g.qcow2")), 0);
-    ck_assert_int_eq(sh("qemu-img convert -O raw %s %s", tpath("g.qcow2"), tpath("g.raw")), 0);
-    uint8_t *back = load(tpath("g.raw"), len);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("g.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img convert -O raw %s %s", scratch_path("g.qcow2"), scratch_path("g.raw")), 0);
+    uint8_t *back = load(scratch_path("g.raw"), len);
     ck_assert(memcmp(back, ref, len) == 0);
     free(back);
     free(ref);
@@ -237,14 +214,14 @@ START_TEST(backing_raw_and_qcow2_chain)
 {
     size_t len = 1 * MiB;
     uint8_t *base = pattern(len);
-    save(tpath("base.raw"), base, len);
+    save(scratch_path("base.raw"), base, len);
     char err[256];
     /* overlay over raw, size taken from the backing file */
-    ck_assert_int_eq(qcow2_create(tpath("mid.qcow2"), UINT64_MAX, 65536, "base.raw", err,
+    ck_assert_int_eq(qcow2_create(scratch_path("mid.qcow2"), UINT64_MAX, 65536, "base.raw", err,
                                   sizeof(err)), 0);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("mid.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("mid.qcow2")), 0);
     struct disk *d;
-    ck_assert_int_eq(disk_open(tpath("mid.qcow2"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("mid.qcow2"), 0, &d, err, sizeof(err)), 0);
     ck_assert_uint_eq(d->size, len);
     assert_disk_equals(d, base, len);
     uint8_t w[1000];
@@ -259,17 +236,17 @@ START_TEST(backing_raw_and_qcow2_chain)
     ck_assert_str_eq(qi.backing_file, "base.raw");
     ck_assert_str_eq(qi.backing_format, "raw");
     disk_close(d);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("mid.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("mid.qcow2")), 0);
     /* a qcow2 over that qcow2, twice as large: the tail reads as zeroes */
-    ck_assert_int_eq(qcow2_create(tpath("top.qcow2"), 2 * len, 65536, "mid.qcow2", err,
+    ck_assert_int_eq(qcow2_create(scratch_path("top.qcow2"), 2 * len, 65536, "mid.qcow2", err,
                                   sizeof(err)), 0);
-    ck_assert_int_eq(disk_open(tpath("top.qcow2"), 1, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("top.qcow2"), 1, &d, err, sizeof(err)), 0);
     uint8_t *want = calloc(1, 2 * len);
     memcpy(want, base, len);
     assert_disk_equals(d, want, 2 * len);
     disk_close(d);
-    ck_assert_int_eq(sh("qemu-img convert -O raw %s %s", tpath("top.qcow2"), tpath("top.raw")), 0);
-    uint8_t *back = load(tpath("top.raw"), 2 * len);
+    ck_assert_int_eq(sh("qemu-img convert -O raw %s %s", scratch_path("top.qcow2"), scratch_path("top.raw")), 0);
+    uint8_t *back = load(scratch_path("top.raw"), 2 * len);
     ck_assert(memcmp(back, want, 2 * len) == 0);
     free(back);
     free(want);
@@ -280,9 +257,9 @@ END_TEST
 START_TEST(resize_grows_l1_and_stays_consistent)
 {
     char err[256];
-    ck_assert_int_eq(qcow2_create(tpath("r.qcow2"), MiB, 4096, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(qcow2_create(scratch_path("r.qcow2"), MiB, 4096, NULL, err, sizeof(err)), 0);
     struct disk *d;
-    ck_assert_int_eq(disk_open(tpath("r.qcow2"), 0, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(disk_open(scratch_path("r.qcow2"), 0, &d, err, sizeof(err)), 0);
     uint8_t w[8192];
     memset(w, 0x61, sizeof(w));
     ck_assert_int_eq(disk_write(d, 5000, w, sizeof(w)), 0);
@@ -293,9 +270,9 @@ START_TEST(resize_grows_l1_and_stays_consistent)
     memset(w, 0x62, sizeof(w));
     ck_assert_int_eq(disk_write(d, 60 * MiB + 3, w, sizeof(w)), 0);
     disk_close(d);
-    ck_assert_int_eq(sh("qemu-img check -q %s", tpath("r.qcow2")), 0);
+    ck_assert_int_eq(sh("qemu-img check -q %s", scratch_path("r.qcow2")), 0);
     /* a raw twin with the same bytes; qemu-img compares them */
-    FILE *f = fopen(tpath("r.raw"), "wb");
+    FILE *f = fopen(scratch_path("r.raw"), "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(ftruncate(fileno(f), 64 * MiB), 0);
     memset(w, 0x61, sizeof(w));
@@ -305,17 +282,17 @@ START_TEST(resize_grows_l1_and_stays_consistent)
     fseek(f, 60 * MiB + 3, SEEK_SET);
     fwrite(w, 1, sizeof(w), f);
     fclose(f);
-    ck_assert_int_eq(sh("qemu-img compare -q -f qcow2 -F raw %s %s", tpath("r.qcow2"),
-                        tpath("r.raw")), 0);
+    ck_assert_int_eq(sh("qemu-img compare -q -f qcow2 -F raw %s %s", scratch_path("r.qcow2"),
+                        scratch_path("r.raw")), 0);
 }
 END_TEST
 
 START_TEST(create_errors)
 {
     char err[256];
-    ck_assert_int_eq(qcow2_create(tpath("x.qcow2"), MiB, 3000, NULL, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(qcow2_create(scratch_path("x.qcow2"), MiB, 3000, NULL, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "cluster size 3000"));
-    ck_assert_int_eq(qcow2_create(tpath("x.qcow2"), MiB, 65536, "missing.raw", err, sizeof(err)),
+    ck_assert_int_eq(qcow2_create(scratch_path("x.qcow2"), MiB, 65536, "missing.raw", err, sizeof(err)),
                      -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, "backing file 'missing.raw'"));
 }
@@ -397,11 +374,11 @@ START_TEST(mutated_images_never_crash)
             size_t at = iter % 2 ? x % 112 : x % (n - 512);
             m[at] = (uint8_t)(x >> 32);
         }
-        save(tpath("m.qcow2"), m, n);
+        save(scratch_path("m.qcow2"), m, n);
         for (int rw = 0; rw < 2; rw++) {
             struct disk *d = NULL;
             char err[512] = "";
-            int r = disk_open(tpath("m.qcow2"), !rw, &d, err, sizeof(err));
+            int r = disk_open(scratch_path("m.qcow2"), !rw, &d, err, sizeof(err));
             if (r) {
                 ck_assert_ptr_null(d);
                 ck_assert_msg(err[0], "iteration %d: error %d without a message", iter, r);
@@ -451,7 +428,7 @@ Suite *qcow2_suite(void)
     Suite *s = suite_create("qcow2");
     TCase *tc = tcase_create("qemu");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, reads_qemu_image_v3_64k);
     tcase_add_test(tc, reads_qemu_image_v3_4k);
     tcase_add_test(tc, reads_qemu_image_v2_512);
@@ -470,7 +447,7 @@ Suite *qcow2_suite(void)
     tcase_add_test(tc, corpus_good_reads);
     tcase_add_loop_test(tc, overlapping_metadata_refused, 0,
                         sizeof(overlap_cases) / sizeof(overlap_cases[0]));
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_test(tc, mutated_images_never_crash);
     suite_add_tcase(s, tc);
     return s;

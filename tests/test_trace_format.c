@@ -10,21 +10,7 @@
 #include "traces/replay.h"
 #include "traces/trace_format.h"
 #include "vmm/prng.h"
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/vmlab-tfmt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+#include "tests/scratch.h"
 
 static void make_header(struct trace_header *h)
 {
@@ -141,7 +127,7 @@ START_TEST(round_trip_every_kind)
     struct trace_reader *r;
     size_t cnt;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     make_header(&h0);
     ck_assert_int_eq(trace_write_file(path, &h0, ev, n, err, sizeof(err)), 0);
     ck_assert_msg(trace_reader_open(&r, path, err, sizeof(err)) == 0, "%s", err);
@@ -174,8 +160,8 @@ START_TEST(same_events_same_bytes)
     char a[128], b[128];
     size_t la, lb;
 
-    snprintf(a, sizeof(a), "%s/a.trace", tmpdir);
-    snprintf(b, sizeof(b), "%s/b.trace", tmpdir);
+    snprintf(a, sizeof(a), "%s/a.trace", scratch_dir);
+    snprintf(b, sizeof(b), "%s/b.trace", scratch_dir);
     write_trace(a, 5000);
     write_trace(b, 5000);
     uint8_t *x = slurp(a, &la), *y = slurp(b, &lb);
@@ -191,7 +177,7 @@ START_TEST(truncation_at_every_chunk_boundary_keeps_prefix)
     char path[128], err[300];
     size_t len, offs[256], cnt, prev = 0;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     write_trace(path, 20000);
     uint8_t *b = slurp(path, &len);
     size_t nch = chunk_offsets(b, len, offs, 256);
@@ -214,7 +200,7 @@ START_TEST(truncation_mid_chunk_names_chunk_and_offset)
     char path[128], err[300], want[80];
     size_t len, offs[256], cnt;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     write_trace(path, 20000);
     uint8_t *b = slurp(path, &len);
     size_t nch = chunk_offsets(b, len, offs, 256);
@@ -236,7 +222,7 @@ START_TEST(bit_flips_are_caught)
     char path[128], err[300], want[80];
     size_t len, offs[256], cnt;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     write_trace(path, 3000);
     uint8_t *b = slurp(path, &len);
     size_t nch = chunk_offsets(b, len, offs, 256);
@@ -273,7 +259,7 @@ START_TEST(wrong_version_and_huge_lengths)
     char path[128], err[300];
     size_t len, offs[256], cnt;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     write_trace(path, 3000);
     uint8_t *b = slurp(path, &len);
     chunk_offsets(b, len, offs, 256);
@@ -321,7 +307,7 @@ static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err,
     static uint8_t buf[4096];
     size_t len, cnt;
 
-    snprintf(path, sizeof(path), "%s/h.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/h.trace", scratch_dir);
     make_header(&h);
     ck_assert_int_eq(trace_write_file(path, &h, NULL, 0, err, errlen), 0);
     uint8_t *hdr = slurp(path, &len);
@@ -386,7 +372,7 @@ START_TEST(garbage_and_mutations_never_crash)
     size_t len, cnt;
     struct prng p;
 
-    snprintf(path, sizeof(path), "%s/a.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/a.trace", scratch_dir);
     write_trace(path, 400);
     uint8_t *b = slurp(path, &len), *m = malloc(len);
     prng_seed(&p, 1234);
@@ -442,7 +428,7 @@ static Suite *suite(void)
     Suite *s = suite_create("trace_format");
     TCase *t = tcase_create("format");
 
-    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_checked_fixture(t, scratch_setup, scratch_teardown);
     tcase_set_timeout(t, 120);
     tcase_add_test(t, round_trip_every_kind);
     tcase_add_test(t, same_events_same_bytes);

@@ -18,24 +18,10 @@
 #include "traces/tools.h"
 #include "traces/trace_format.h"
 #include "vmm/prng.h"
+#include "tests/scratch.h"
 
 #define RUN_SEED 42
 #define TDEV_BASE 0xd0000000ULL
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/vmlab-trep-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
 
 /* ---------------------------------------------------------------- a DMA test device
  * 0x00 ADDR (w), 0x08 GO (w len: read len bytes at ADDR, write them inverted right after,
@@ -237,7 +223,7 @@ START_TEST(recorded_run_replays_to_match)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/t.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/t.trace", scratch_dir);
     record_tdev(path, 5);
     load(path, &l);
     /* per round: 5 writes + 1 read + 1 unowned read (recorded, skipped by replay) */
@@ -255,8 +241,8 @@ START_TEST(same_run_same_bytes)
 {
     char a[128], b[128], cmd[300];
 
-    snprintf(a, sizeof(a), "%s/a.trace", tmpdir);
-    snprintf(b, sizeof(b), "%s/b.trace", tmpdir);
+    snprintf(a, sizeof(a), "%s/a.trace", scratch_dir);
+    snprintf(b, sizeof(b), "%s/b.trace", scratch_dir);
     record_tdev(a, 3);
     record_tdev(b, 3);
     snprintf(cmd, sizeof(cmd), "cmp -s %s %s", a, b);
@@ -326,7 +312,7 @@ START_TEST(altered_traces_diverge_at_the_right_event)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/t.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/t.trace", scratch_dir);
     record_tdev(path, 4);
     load(path, &l);
 
@@ -376,7 +362,7 @@ START_TEST(virtio_rng_replays_and_detects_changed_rings)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/rng.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/rng.trace", scratch_dir);
     rig_start(&r, path, &virtio_rng_type, "");
     struct mock_virtio_opts mo = { 0 };
     ck_assert_int_eq(mock_virtio_setup(&r.m, &mo), 0);
@@ -471,7 +457,7 @@ START_TEST(registry_devices_replay_and_filter)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/legacy.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/legacy.trace", scratch_dir);
     record_legacy(path);
     load(path, &l);
     const struct trace_header *h = trace_reader_header(l.rd);
@@ -517,7 +503,7 @@ START_TEST(unknown_device_kind_is_a_bad_trace)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/u.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/u.trace", scratch_dir);
     h.machine.ram_size = 1 << 20;
     h.machine.ndevices = 1;
     h.machine.devices[0] = (struct machine_device){ "warp-drive", "", 0xd0000000, 5, BUS_MMIO };
@@ -536,7 +522,7 @@ START_TEST(cow_overlay_never_writes_the_base)
     struct disk *d;
     uint8_t buf[10000], got[10000];
 
-    snprintf(path, sizeof(path), "%s/base.img", tmpdir);
+    snprintf(path, sizeof(path), "%s/base.img", scratch_dir);
     FILE *f = fopen(path, "wb");
     for (int i = 0; i < 65536; i++)
         fputc(i & 0xff, f);
@@ -592,8 +578,8 @@ START_TEST(minimize_keeps_only_the_requests_the_check_needs)
                                         .device = 0 };
     }
     ev[n++] = (struct trace_event){ .kind = TRACE_EV_END, .time_ns = 500, .device = -1 };
-    snprintf(path, sizeof(path), "%s/m.trace", tmpdir);
-    snprintf(out, sizeof(out), "%s/min.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/m.trace", scratch_dir);
+    snprintf(out, sizeof(out), "%s/min.trace", scratch_dir);
     ck_assert_int_eq(trace_write_file(path, &h, ev, n, err, sizeof(err)), 0);
     size_t *starts;
     ck_assert_uint_eq(trace_requests(ev, n, &starts), 20);
@@ -645,7 +631,7 @@ START_TEST(recording_started_mid_run_is_refused_by_replay)
     struct loaded l;
     struct replay_result res;
 
-    snprintf(path, sizeof(path), "%s/mid.trace", tmpdir);
+    snprintf(path, sizeof(path), "%s/mid.trace", scratch_dir);
     ck_assert_int_eq(trace_recorder_open_running(&rec, path, &mc, NULL, err, sizeof(err)), 0);
     trace_recorder_control(rec, "{\"cmd\":\"stats\"}");
     ck_assert_int_eq(trace_recorder_close(rec, 0, err, sizeof(err)), 0);
@@ -664,7 +650,7 @@ static Suite *suite(void)
     Suite *s = suite_create("trace_replay");
     TCase *t = tcase_create("replay");
 
-    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_checked_fixture(t, scratch_setup, scratch_teardown);
     tcase_set_timeout(t, 120);
     tcase_add_test(t, recorded_run_replays_to_match);
     tcase_add_test(t, same_run_same_bytes);
