@@ -77,8 +77,7 @@ struct cpu {
     uint64_t unmapped_addr;
     int unmapped_type;
 
-    int exc_off;                    /* offset of QEMU's old_exception in a saved context */
-    uc_context *exc_ctx;
+    uc_context *exc_ctx;            /* scratch for x86_exc_clear, allocated at first use */
     uint64_t rdtsc_hooks;
     unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
@@ -120,10 +119,7 @@ int x86_has_gate(struct cpu *c, const struct x86_regs *r, unsigned vector);
  * faulted (a triple fault), -ENOTSUP an unsupported case (detail in c->detail). */
 int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, uint32_t errcode);
 
-/* Finds where QEMU keeps its "exception in flight" (see x86.c); -ENOTSUP if not found.
- * Run on a fresh engine with nothing mapped. */
-int x86_exc_calibrate(struct cpu *c);
-/* Marks the exception just delivered by us as delivered for QEMU too. */
+/* Marks the exception just delivered by us as delivered for QEMU too (x86.c says why). */
 void x86_exc_clear(struct cpu *c);
 
 /* blocks.c */

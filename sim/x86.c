@@ -3,6 +3,7 @@
 #include "sim_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -293,9 +294,12 @@ int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, u
  * clears it only when QEMU itself delivers the exception. unicorn hands exceptions to our
  * hook instead, so the field stays set and the guest's *next* #DE/#GP/#PF is turned into a
  * #DF (and the one after into a triple fault). The field is not reachable through the API:
- * create() finds its offset in a saved context (a #DE flips it from -1 to 0; writing -1
- * back must make a second #DE arrive as #DE, not #DF) and the backend resets it after
- * each delivery by patching a saved context and restoring it (5.5 KB, about 1 us). */
+ * its offset in a saved context is found once per process, on a scratch engine, when a
+ * guest first takes such an exception (a #DE flips it from -1 to 0; writing -1 back must
+ * make a second #DE arrive as #DE, not #DF). Doing it at create() instead would cost every
+ * boot two extra runs and four TLB flushes on the engine, about 15 % of a short guest's
+ * boot-to-exit. After each delivery the backend resets the field by patching a saved
+ * context and restoring it (5.5 KB, about 1 us). */
 
 static int calib_intno;
 
@@ -306,64 +310,76 @@ static void calib_intr(uc_engine *uc, uint32_t intno, void *opaque)
     uc_emu_stop(uc);
 }
 
-int x86_exc_calibrate(struct cpu *c)
+/* The offset in a saved context of QEMU's old_exception, or -1: runs `div ecx` with ecx 0
+ * on a fresh engine, twice. */
+static int exc_offset_find(void)
 {
     static const uint8_t code[] = { 0x31, 0xc9, 0xf7, 0xf1, 0xf4 };  /* xor ecx; div ecx; hlt */
     const uint64_t until = 0x8000000000000000ULL;
+    uc_engine *uc;
     uc_context *a = NULL, *b = NULL, *t = NULL;
-    size_t size = uc_context_size(c->uc);
     uc_hook h;
     int found = -1;
 
-    c->exc_off = -1;
-    if (uc_context_alloc(c->uc, &a) || uc_context_alloc(c->uc, &b) ||
-        uc_context_alloc(c->uc, &t) || uc_mem_map(c->uc, 0, 0x2000, UC_PROT_ALL) ||
-        uc_mem_write(c->uc, 0x1000, code, sizeof(code)))
+    if (uc_open(UC_ARCH_X86, UC_MODE_64, &uc) != UC_ERR_OK)
+        return -1;
+    size_t size = uc_context_size(uc);
+    if (uc_context_alloc(uc, &a) || uc_context_alloc(uc, &b) || uc_context_alloc(uc, &t) ||
+        uc_mem_map(uc, 0, 0x2000, UC_PROT_ALL) || uc_mem_write(uc, 0x1000, code, sizeof(code)) ||
+        uc_hook_add(uc, &h, UC_HOOK_INTR, (void *)calib_intr, NULL, 1, 0))
         goto out;
-    if (uc_hook_add(c->uc, &h, UC_HOOK_INTR, (void *)calib_intr, NULL, 1, 0))
-        goto out_unmap;
-    uc_context_save(c->uc, a);
+    uc_context_save(uc, a);
     calib_intno = -1;
-    uc_emu_start(c->uc, 0x1000, until, 0, 0);
+    uc_emu_start(uc, 0x1000, until, 0, 0);
     if (calib_intno == 0) {
-        uc_context_save(c->uc, b);
+        uc_context_save(uc, b);
         const int32_t *pa = (const int32_t *)(void *)a, *pb = (const int32_t *)(void *)b;
         for (size_t i = 0; i < size / 4 && found < 0; i++) {
             if (pa[i] != -1 || pb[i] != 0)
                 continue;
             memcpy(t, b, size);
             ((int32_t *)(void *)t)[i] = -1;
-            uc_context_restore(c->uc, t);
+            uc_context_restore(uc, t);
             calib_intno = -1;
-            uc_emu_start(c->uc, 0x1002, until, 0, 0);
+            uc_emu_start(uc, 0x1002, until, 0, 0);
             if (calib_intno == 0)
                 found = (int)(i * 4);
         }
     }
-    uc_context_restore(c->uc, a);       /* back to the pristine CPU */
-    uc_hook_del(c->uc, h);
-    uc_ctl_remove_cache(c->uc, 0x1000, 0x1000 + sizeof(code));
-out_unmap:
-    uc_mem_unmap(c->uc, 0, 0x2000);
 out:
-    if (found >= 0 && uc_context_alloc(c->uc, &c->exc_ctx) == UC_ERR_OK)
-        c->exc_off = found;
     if (a)
         uc_context_free(a);
     if (b)
         uc_context_free(b);
     if (t)
         uc_context_free(t);
-    return c->exc_off >= 0 ? 0 : -ENOTSUP;
+    uc_close(uc);
+    return found;
+}
+
+static int exc_offset = -1;
+static pthread_once_t exc_offset_once = PTHREAD_ONCE_INIT;
+
+static void exc_offset_init(void)
+{
+    exc_offset = exc_offset_find();
+    if (exc_offset < 0)
+        fprintf(stderr, "sim: warning: cannot locate QEMU's exception state: a second "
+                        "#DE/#GP/#PF will arrive as #DF\n");
 }
 
 void x86_exc_clear(struct cpu *c)
 {
     int32_t none = -1;
 
-    if (c->exc_off < 0)
+    pthread_once(&exc_offset_once, exc_offset_init);
+    if (exc_offset < 0)
         return;
+    if (!c->exc_ctx && uc_context_alloc(c->uc, &c->exc_ctx) != UC_ERR_OK) {
+        c->exc_ctx = NULL;
+        return;
+    }
     uc_context_save(c->uc, c->exc_ctx);
-    memcpy((uint8_t *)(void *)c->exc_ctx + c->exc_off, &none, sizeof(none));
+    memcpy((uint8_t *)(void *)c->exc_ctx + exc_offset, &none, sizeof(none));
     uc_context_restore(c->uc, c->exc_ctx);
 }

@@ -46,7 +46,7 @@ static int cmd_run(int argc, char **argv)
     status = vm_finish(vm, status, err, sizeof(err));
     if (err[0])
         fprintf(stderr, "vmlab: %s\n", err);
-    vm_destroy(vm);
+    vm_destroy_before_exit(vm);
     return status;
 }
 

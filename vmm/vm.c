@@ -309,7 +309,11 @@ static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_
     if (!fdt)
         return -EFAULT;
     uint64_t tsc_khz = vm->cpu_ops->tsc_khz ? vm->cpu_ops->tsc_khz(vm->cpu) : 0;
-    rc = fdt_build(fdt, MEMMAP_FDT_MAX, &vm->mc, cmdline, tsc_khz, err, errlen);
+    /* libfdt clears the whole buffer it is given, and each page it touches is a page
+     * fault at boot: try a small window first, the whole area only when the tree needs it. */
+    rc = fdt_build(fdt, 8192, &vm->mc, cmdline, tsc_khz, err, errlen);
+    if (rc == -ENOSPC)
+        rc = fdt_build(fdt, MEMMAP_FDT_MAX, &vm->mc, cmdline, tsc_khz, err, errlen);
     if (rc)
         return rc;
     struct pvh_module mod = { MEMMAP_FDT_ADDR, MEMMAP_FDT_MAX };
@@ -599,7 +603,30 @@ int vm_finish(struct vm *vm, int status, char *err, size_t errlen)
     return status;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define VM_FULL_TEARDOWN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VM_FULL_TEARDOWN 1
+#endif
+#endif
+#ifndef VM_FULL_TEARDOWN
+#define VM_FULL_TEARDOWN 0
+#endif
+
+static void vm_teardown(struct vm *vm, int engine_and_ram);
+
 void vm_destroy(struct vm *vm)
+{
+    vm_teardown(vm, 1);
+}
+
+void vm_destroy_before_exit(struct vm *vm)
+{
+    vm_teardown(vm, VM_FULL_TEARDOWN);
+}
+
+static void vm_teardown(struct vm *vm, int engine_and_ram)
 {
     char err[256];
 
@@ -611,6 +638,8 @@ void vm_destroy(struct vm *vm)
         device_destroy(&vm->devices[i]);
     if (vm->trace)
         vm_trace_stop(vm, VM_EXIT_INTERNAL, err, sizeof(err));
+    if (!engine_and_ram)
+        return;
     if (vm->cpu)
         vm->cpu_ops->destroy(vm->cpu);
     guest_mem_destroy(&vm->mem);
