@@ -6,12 +6,14 @@
 #include "sim_internal.h"
 
 #include <errno.h>
-#include <sys/prctl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <x86intrin.h>
 
 #include "vmm/memmap.h"
 
@@ -212,7 +214,7 @@ static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
     }
     /* time at this instruction: the block's start (its count is still pending) plus what
      * retired before it in the block */
-    uint64_t tsc = c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
+    uint64_t tsc = c->env.host_tsc ? __rdtsc() : c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
     uint64_t rax = (uint32_t)tsc, rdx = tsc >> 32, next = addr + len;
     uc_reg_write(uc, UC_X86_REG_RAX, &rax);
     uc_reg_write(uc, UC_X86_REG_RDX, &rdx);
@@ -914,9 +916,30 @@ static void sim_destroy(struct cpu *c)
     free(c);
 }
 
+/* The host TSC's rate, for --tsc host: counted against CLOCK_MONOTONIC over 20 ms. */
+static uint64_t host_tsc_khz_measure(void)
+{
+    struct timespec a, b;
+    uint64_t t0, t1, ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    t0 = __rdtsc();
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u + (uint64_t)b.tv_nsec -
+             (uint64_t)a.tv_nsec;
+    } while (ns < 20000000u);
+    t1 = __rdtsc();
+    return (t1 - t0) * 1000000u / ns;
+}
+
 static uint64_t sim_tsc_khz(struct cpu *c)
 {
-    (void)c;
+    if (c->env.host_tsc) {
+        if (!c->host_tsc_khz)
+            c->host_tsc_khz = host_tsc_khz_measure();
+        return c->host_tsc_khz;
+    }
     return VCLOCK_TSC_KHZ;
 }
 

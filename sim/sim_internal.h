@@ -78,6 +78,7 @@ struct cpu {
     int unmapped_type;
 
     uc_context *exc_ctx;            /* scratch for x86_exc_clear, allocated at first use */
+    uint64_t host_tsc_khz;          /* --tsc host: measured at first use */
     uint64_t rdtsc_hooks;
     unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
     struct cpu_exit_record ring[CPU_RECENT_EXITS];

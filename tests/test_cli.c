@@ -22,6 +22,7 @@ START_TEST(defaults_and_program_args)
     ck_assert_str_eq(c.vm.program, "prog.elf");
     ck_assert_uint_eq(c.vm.mem, 128ULL << 20);
     ck_assert_str_eq(c.vm.cpu, "sim");
+    ck_assert_int_eq(c.vm.host_tsc, 0);             /* RDTSC reads the virtual clock */
     ck_assert_uint_eq(c.vm.nguest_args, 2);
     ck_assert_str_eq(c.vm.guest_args[1], "--b");
 }
@@ -34,9 +35,10 @@ START_TEST(all_options)
     char *argv[] = { "run", "--cpu", "auto", "--mem", "1G", "--seed", "42", "--serial", "out.txt",
                      "--max-insns", "1000", "--stats", "--block", "d.img,ro", "--block",
                      "mem=1M", "--console", "out=none", "--rng", "--trace", "t.trace",
-                     "--socket", "s.sock", "prog", NULL };
+                     "--socket", "s.sock", "--tsc", "host", "prog", NULL };
 
-    ck_assert_msg(parse(&c, err, 24, argv) == 0, "%s", err);
+    ck_assert_msg(parse(&c, err, 26, argv) == 0, "%s", err);
+    ck_assert_int_eq(c.vm.host_tsc, 1);
     ck_assert_str_eq(c.vm.cpu, "auto");
     ck_assert_uint_eq(c.vm.mem, 1ULL << 30);
     ck_assert_uint_eq(c.vm.seed, 42);
@@ -78,6 +80,8 @@ START_TEST(bad_input)
     refused(4, a6, "--seed '-1'");
     char *a7[] = { "run", "--max-insns", "0", "p", NULL };
     refused(4, a7, "--max-insns '0'");
+    char *a10[] = { "run", "--tsc", "wall", "p", NULL };
+    refused(4, a10, "--tsc 'wall' is neither 'virtual' nor 'host'");
     char *a8[] = { "run", "p", "--mem", NULL };    /* options after PROGRAM go to the guest */
     struct run_cli c;
     char err[256];

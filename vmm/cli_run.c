@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC,
 };
 
 static const struct option run_options[] = {
@@ -19,6 +19,7 @@ static const struct option run_options[] = {
     { "serial", required_argument, NULL, OPT_SERIAL },
     { "serial-in", required_argument, NULL, OPT_SERIAL_IN },
     { "max-insns", required_argument, NULL, OPT_MAX_INSNS },
+    { "tsc", required_argument, NULL, OPT_TSC },
     { "stats", no_argument, NULL, OPT_STATS },
     { "block", required_argument, NULL, OPT_BLOCK },
     { "console", required_argument, NULL, OPT_CONSOLE },
@@ -49,6 +50,9 @@ void cli_run_usage(FILE *f)
           "  --serial stdio|none|PATH   where the 8250 UART's output goes (default stdio)\n"
           "  --serial-in STRING     scripted UART input (escapes: \\n \\x2c ...)\n"
           "  --max-insns N          stop after N guest instructions (software CPU)\n"
+          "  --tsc virtual|host     what RDTSC reads on the software CPU: the virtual clock\n"
+          "                         (default, deterministic) or the host's TSC, for timing\n"
+          "                         guest-visible latency against other VMMs (not deterministic)\n"
           "  --stats                print instructions retired, virtual time and exits by kind\n"
           "  --block SPEC           add a virtio-blk disk: PATH[,ro][,id=NAME] or mem=SIZE[,...]\n"
           "  --console ARGS         add a virtio-console: out=stdio|PATH|none[,in=STRING]\n"
@@ -133,6 +137,14 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
         case OPT_MAX_INSNS:
             if (parse_u64(optarg, &o->max_insns) || o->max_insns == 0) {
                 snprintf(err, errlen, "--max-insns '%s' is not a positive integer", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_TSC:
+            if (!strcmp(optarg, "host") || !strcmp(optarg, "virtual")) {
+                o->host_tsc = !strcmp(optarg, "host");
+            } else {
+                snprintf(err, errlen, "--tsc '%s' is neither 'virtual' nor 'host'", optarg);
                 return -EINVAL;
             }
             break;

@@ -69,6 +69,10 @@ struct cpu_env {
     volatile int *stop_requested;   /* devices and the control socket set it; run() returns */
     uint64_t max_insns;             /* 0: no limit */
     uint64_t seed;
+    /* Software CPU: RDTSC reads the host's TSC instead of the virtual clock, for timing
+     * guest-visible latency the way a peer VMM's guest sees it. Not deterministic. KVM
+     * guests always read a host-derived TSC. */
+    int host_tsc;
     /* Called from the run loop between slices of guest execution, on the vCPU thread:
      * where the VMM services its control socket. May be NULL. */
     void (*poll)(void *opaque);

@@ -408,6 +408,7 @@ static int build_machine(struct vm *vm, uint64_t max_insns, char *err, size_t er
     vm->env = (struct cpu_env){
         .mem = &vm->mem, .mmio = &vm->mmio, .pio = &vm->pio, .stats = &vm->stats,
         .stop_requested = &vm->stop_requested, .max_insns = max_insns, .seed = vm->mc.seed,
+        .host_tsc = vm->host_tsc,
         /* Set before the backend copies the env; it does nothing until a socket exists. */
         .poll = vm_poll, .poll_opaque = vm,
     };
@@ -534,6 +535,7 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     }
     if (!rc)
         rc = describe_machine(vm, opt, err, errlen);
+    vm->host_tsc = opt->host_tsc;
     if (!rc)
         rc = build_machine(vm, opt->max_insns, err, errlen);
     if (!rc)

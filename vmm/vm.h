@@ -24,6 +24,7 @@ struct vm_options {
     unsigned nguest_args;
     uint64_t mem;                   /* bytes */
     uint64_t seed;
+    int host_tsc;                   /* --tsc host: RDTSC reads the host TSC (software CPU) */
     const char *cpu;                /* "sim", "kvm", "auto" */
     const char *serial;             /* "stdio", "none" or a path */
     const char *serial_in;          /* scripted input, escapes as in device args */
@@ -54,6 +55,7 @@ struct vm {
     const struct cpu_backend_ops *cpu_ops;
     struct cpu *cpu;
     struct cpu_env env;
+    int host_tsc;                   /* --tsc host, handed to the backend in env */
     struct vm_stats stats;
     volatile int stop_requested;
     int exit_status;                /* set by the exit device or a control stop */

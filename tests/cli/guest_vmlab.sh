@@ -67,4 +67,22 @@ else
     printf '%s\n' "$out" | cut -c1-120 | sed 's/^/#   got: /'
 fi
 
+# --tsc host: RDTSC reads the host's TSC (for timing against peer VMMs), whose measured rate
+# the device tree carries; the default stays the virtual clock (1 GHz, deterministic).
+out=$(timeout 60 "$VMLAB" run --tsc host "$G/hello.elf" -- fdt 2>&1)
+khz=$(sed -n 's/^tsc: \([0-9]*\) kHz$/\1/p' <<<"$out")
+if [ -n "$khz" ] && [ "$khz" -gt 100000 ] && [ "$khz" != 1000000 ]; then
+    ok "--tsc host: the guest's device tree carries the host TSC rate ($khz kHz)"
+else
+    not_ok "--tsc host: the guest's device tree carries the host TSC rate (got: $out)"
+fi
+lat() { timeout 120 "$VMLAB" run "$@" --block mem=1M "$G/latency.elf" -- op=getid n=200 2>&1 |
+        sed -n 's/^RESULT .* median_ns=\([0-9]*\) .*/\1/p'; }
+virt=$(lat); host=$(lat --tsc host)
+if [ "$virt" = 182 ] && [ -n "$host" ] && [ "$host" != 182 ]; then
+    ok "--tsc host: latency is host time ($host ns), virtual by default ($virt ns)"
+else
+    not_ok "--tsc host: latency is host time, virtual by default (virtual '$virt', host '$host')"
+fi
+
 finish

@@ -52,6 +52,7 @@ expect_error "--mem larger than the host" "larger than this host" --mem 64T "$GU
 expect_error "unknown option" "unknown option '--bogus'" --bogus "$GUESTS/hello.elf"
 expect_error "missing program file" "No such file or directory" "$TMP/does-not-exist.elf"
 expect_error "unknown --cpu" "--cpu 'tcg'" --cpu tcg "$GUESTS/hello.elf"
+expect_error "unknown --tsc" "--tsc 'wall' is neither 'virtual' nor 'host'" --tsc wall "$GUESTS/hello.elf"
 expect_error "bad --block option" "unknown option 'frob'" --block mem=1M,frob "$GUESTS/hello.elf"
 
 # --cpu kvm where KVM does not work: hide /dev/kvm behind /dev/null in a private mount
