@@ -17,6 +17,8 @@
 #   python3-matplotlib  report plots (harness/, reports/)
 #   hyperfine           boot-to-exit timing in make bench
 #   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
+#   kmod                modinfo: the initramfs takes virtio modules with their dependencies
+#   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
 set -euo pipefail
 
 PKGS=(
@@ -26,7 +28,7 @@ PKGS=(
   gdisk qemu-system-x86 qemu-utils lcov
   clang llvm libclang-rt-14-dev afl++
   python3-matplotlib hyperfine
-  busybox-static cpio linux-image-amd64
+  busybox-static cpio linux-image-amd64 kmod acpica-tools
 )
 
 missing=()

@@ -22,6 +22,7 @@
 #define HDR_XLOADFLAGS      0x236
 #define HDR_CMDLINE_SIZE    0x238
 #define HDR_INIT_SIZE       0x260
+#define BP_ACPI_RSDP_ADDR   0x070
 #define BP_E820_ENTRIES     0x1e8
 #define BP_E820_TABLE       0x2d0
 #define BP_E820_MAX         128
@@ -177,6 +178,14 @@ int loader_linux_load_image(struct guest_mem *mem, const uint8_t *k, size_t klen
     *boot = (struct cpu_boot){ CPU_BOOT_LINUX64, LINUX_KERNEL_ADDR + 0x200,
                                LINUX_BOOT_PARAMS_ADDR };
     return 0;
+}
+
+int loader_linux_set_rsdp(struct guest_mem *mem, uint64_t rsdp)
+{
+    uint8_t v[8];
+    wr64(v, rsdp);
+    return guest_mem_write(mem, LINUX_BOOT_PARAMS_ADDR + BP_ACPI_RSDP_ADDR, v, sizeof(v))
+               ? -ERANGE : 0;
 }
 
 int loader_linux_load(struct guest_mem *mem, const char *kernel, const char *initrd,

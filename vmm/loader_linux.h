@@ -29,4 +29,9 @@ int loader_linux_load_image(struct guest_mem *mem, const uint8_t *kernel, size_t
                             const uint8_t *initrd, size_t ilen, const char *cmdline,
                             struct cpu_boot *boot, char *err, size_t errlen);
 
+/* Tells the kernel where the ACPI RSDP is: boot_params.acpi_rsdp_addr (zero page offset
+ * 0x070, read by kernels of boot protocol 2.14 and later; older ones scan the BIOS area).
+ * Call after loader_linux_load*. */
+int loader_linux_set_rsdp(struct guest_mem *mem, uint64_t rsdp);
+
 #endif

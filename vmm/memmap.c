@@ -8,6 +8,7 @@ const struct memmap_entry memmap_table[] = {
     { "start-info",  MEMMAP_BOOT, MEMMAP_START_INFO_ADDR,   0x1000,                 -1 },
     { "cmdline",     MEMMAP_BOOT, MEMMAP_CMDLINE_ADDR,      MEMMAP_CMDLINE_MAX,     -1 },
     { "fdt",         MEMMAP_BOOT, MEMMAP_FDT_ADDR,          MEMMAP_FDT_MAX,         -1 },
+    { "acpi",        MEMMAP_BOOT, MEMMAP_ACPI_ADDR,         MEMMAP_ACPI_MAX,        -1 },
     { "virtio-mmio", MEMMAP_MMIO, MEMMAP_VIRTIO_MMIO_BASE,
       MEMMAP_VIRTIO_MMIO_SIZE * MEMMAP_VIRTIO_MMIO_SLOTS,                           MEMMAP_VIRTIO_IRQ_BASE },
     { "ioapic",      MEMMAP_MMIO, MEMMAP_IOAPIC_BASE,       MEMMAP_IOAPIC_SIZE,     -1 },

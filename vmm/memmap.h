@@ -33,6 +33,10 @@ struct memmap_entry {
 #define MEMMAP_FDT_ADDR          0x10000ULL
 #define MEMMAP_FDT_MAX           0x10000ULL
 #define MEMMAP_GUEST_LOAD_MIN    0x100000ULL   /* ELF segments must start at or above */
+/* ACPI tables of Linux boots (RSDP first): in the BIOS area, where Linux also scans for the
+ * RSDP, inside the 640 KiB - 1 MiB hole the zero page's e820 marks reserved. */
+#define MEMMAP_ACPI_ADDR         0xe0000ULL
+#define MEMMAP_ACPI_MAX          0x10000ULL
 
 /* virtio-mmio: one 4 KiB window each from 0xd0000000, IRQ 5 + slot. */
 #define MEMMAP_VIRTIO_MMIO_BASE  0xd0000000ULL

@@ -1,4 +1,5 @@
 #include "vm.h"
+#include "acpi_build.h"
 #include "fdt_build.h"
 #include "loader_linux.h"
 #include "loader_pvh.h"
@@ -485,7 +486,8 @@ static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char 
 }
 
 /* A Linux bzImage: the 64-bit boot protocol. The serial console, reset through the i8042
- * and the virtio_mmio.device= entries are added to what the user gave. */
+ * and the virtio_mmio.device= entries are added to what the user gave; ACPI tables
+ * (vmm/acpi_build.h) describe the same devices. */
 static int load_kernel(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
                        char *err, size_t errlen)
 {
@@ -503,7 +505,13 @@ static int load_kernel(struct vm *vm, const struct vm_options *opt, struct cpu_b
     int rc = build_cmdline(vm, &o, cmdline, sizeof(cmdline), err, errlen);
     if (rc)
         return rc;
-    return loader_linux_load(&vm->mem, opt->kernel, opt->initrd, cmdline, boot, err, errlen);
+    rc = loader_linux_load(&vm->mem, opt->kernel, opt->initrd, cmdline, boot, err, errlen);
+    /* ACPI describes the devices to kernels without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. */
+    if (!rc)
+        rc = acpi_install(&vm->mem, &vm->mc, err, errlen);
+    if (!rc)
+        rc = loader_linux_set_rsdp(&vm->mem, MEMMAP_ACPI_ADDR);
+    return rc;
 }
 
 int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t errlen)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the busybox initramfs for Linux guests: mkinitramfs.sh OUT.cpio.gz [KERNEL_VERSION]
-# (busybox-static, cpio and linux-image-amd64 are in scripts/deps.sh). Debian's kernel has
-# virtio_mmio and virtio_blk as modules: they go in /lib/modules and /init loads them.
-# Status (vmm/kvm/README.md): boots to /init and powers off on the KVM backend; /dev/vda
-# does not appear yet, because Debian's kernel finds virtio-mmio devices only via ACPI.
+# (busybox-static, cpio, kmod and linux-image-amd64 are in scripts/deps.sh). Debian's kernel
+# has virtio, virtio_ring, virtio_mmio and virtio_blk as modules: they go in /lib/modules,
+# with their dependencies (modinfo -F depends) first, and /lib/modules/order lists them in
+# load order for /init. A module built into the kernel (modinfo says "(builtin)") is skipped.
 set -euo pipefail
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,17 +11,34 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 kver=${2:-$(ls /lib/modules | sort -V | tail -1)}
 mkdir -p "$stage"/{bin,proc,sys,dev,tmp,lib/modules}
-for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_mmio \
-         drivers/block/virtio_blk; do
-    for ext in .ko .ko.xz; do
-        f=/lib/modules/$kver/kernel/$m$ext
-        [ -f "$f" ] || continue
-        case $ext in
-            .ko) cp "$f" "$stage/lib/modules/" ;;
-            .ko.xz) xz -dc "$f" > "$stage/lib/modules/$(basename "$m").ko" ;;
-        esac
+PATH=$PATH:/sbin:/usr/sbin
+
+order=()
+add_module() {    # $1 module name: its dependencies, then itself, each once
+    local m=$1 f d
+    for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
+    f=$(modinfo -k "$kver" -F filename "$m" 2>/dev/null | head -1) || true
+    case $f in
+        "") echo "mkinitramfs: module $m not found for kernel $kver" >&2; return 1 ;;
+        *.ko|*.ko.xz|*.ko.zst|*.ko.gz) ;;
+        *) return 0 ;;          # (builtin)
+    esac
+    for d in $(modinfo -k "$kver" -F depends "$m" | tr ',' ' '); do
+        add_module "$d"
     done
+    for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
+    case $f in
+        *.ko) cp "$f" "$stage/lib/modules/$m.ko" ;;
+        *.ko.xz) xz -dc "$f" >"$stage/lib/modules/$m.ko" ;;
+        *.ko.zst) zstd -qdc "$f" >"$stage/lib/modules/$m.ko" ;;
+        *.ko.gz) gzip -dc "$f" >"$stage/lib/modules/$m.ko" ;;
+    esac
+    order+=("$m")
+}
+for m in virtio_mmio virtio_blk; do
+    add_module "$m"
 done
+printf '%s\n' "${order[@]}" >"$stage/lib/modules/order"
 cp /bin/busybox "$stage/bin/busybox"
 cp "$here/init" "$stage/init"
 chmod +x "$stage/init"
