@@ -374,11 +374,24 @@ START_TEST(stop_from_another_thread_ends_an_idle_guest)
 {
     pthread_t t;
     boot_code(guest_idle, sizeof(guest_idle));
+    fx.env.external_wakeups = 1;        /* as with a control socket: the idle guest waits */
     ck_assert_int_eq(pthread_create(&t, NULL, stopper, NULL), 0);
     run_guest();
     pthread_join(t, NULL);
     ck_assert_int_eq(fx.st.reason, CPU_STOP_REQUESTED);
     ck_assert_str_eq(fx.st.detail, "stop requested");
+}
+END_TEST
+
+START_TEST(idle_with_nothing_armed_is_hung)
+{
+    /* sti; hlt with no VMM timer, no LAPIC timer and nobody outside: as on the software
+     * CPU, a hung guest (vmlab exit status 6), found at the second kick (4 ms polls). */
+    boot_code(guest_idle, sizeof(guest_idle));
+    run_guest();
+    ck_assert_int_eq(fx.st.reason, CPU_STOP_HALTED);
+    ck_assert_ptr_nonnull(strstr(fx.st.detail, "interrupts enabled and no timer armed"));
+    ck_assert_uint_lt(fx.stats.virtual_ns, 2000000000ULL);
 }
 END_TEST
 
@@ -442,6 +455,7 @@ static Suite *kvm_suite(void)
     tcase_add_test(tc, port_io_reaches_the_bus);
     tcase_add_test(tc, mmio_exit_reaches_the_bus);
     tcase_add_test(tc, hlt_with_interrupts_off_is_halted);
+    tcase_add_test(tc, idle_with_nothing_armed_is_hung);
     tcase_add_test(tc, triple_fault_is_reported);
     tcase_add_test(tc, irq_sink_delivers_through_the_ioapic);
     tcase_add_test(tc, clock_timer_fires_on_the_vcpu_thread);

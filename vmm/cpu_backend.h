@@ -73,6 +73,9 @@ struct cpu_env {
      * guest-visible latency the way a peer VMM's guest sees it. Not deterministic. KVM
      * guests always read a host-derived TSC. */
     int host_tsc;
+    /* KVM: something besides the guest's timers can wake an idle guest (a control socket,
+     * another thread): a vCPU halted with interrupts on is then not hung. Read live. */
+    int external_wakeups;
     /* Called from the run loop between slices of guest execution, on the vCPU thread:
      * where the VMM services its control socket. May be NULL. */
     void (*poll)(void *opaque);

@@ -434,6 +434,8 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
         rc = vm_trace_start(vm, opt->trace, mid_run, err, errlen);
     if (!rc && opt->socket)
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
+    if (!rc && opt->socket)
+        vm->env.external_wakeups = 1;   /* a client may still wake an idle guest (KVM) */
     for (unsigned i = 0; !rc && i < opt->nat; i++)
         rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
     return rc;

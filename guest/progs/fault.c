@@ -1,7 +1,8 @@
 /* Misbehaves on purpose, so tests can check that vmlab stops the VM with the right
  * diagnostic and exit status instead of crashing: mode=unmapped (read guest-physical
  * memory that is neither RAM nor a device), mode=triple (no usable IDT, then a fault),
- * mode=hlt (halt with interrupts off), mode=loop (spin forever, for --max-insns),
+ * mode=hlt (halt with interrupts off), mode=idle (halt with interrupts on and nothing
+ * armed that could ever interrupt), mode=loop (spin forever, for --max-insns),
  * mode=garbage (write junk to every virtio-mmio window and the serial/exit-free ports). */
 #include "rt.h"
 
@@ -23,6 +24,9 @@ int main(int argc, char **argv)
         __asm__ volatile("lidt %0; ud2" : : "m"(idtr));
     } else if (!strcmp(mode, "hlt")) {
         __asm__ volatile("cli; hlt");
+    } else if (!strcmp(mode, "idle")) {
+        for (;;)
+            __asm__ volatile("sti; hlt");
     } else if (!strcmp(mode, "loop")) {
         for (;;)
             __asm__ volatile("pause");

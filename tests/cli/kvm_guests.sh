@@ -75,7 +75,7 @@ same "idle irq" "ticks=40 mode=irq" --block "@DISK@"
 
 # Misbehaving guests: same status and output (a triple fault is status 4 on both, though
 # the software CPU names the first fault and KVM the triple fault).
-for m in unmapped triple hlt garbage; do
+for m in unmapped triple hlt idle garbage; do
     same "fault mode=$m" "mode=$m"
 done
 

@@ -77,6 +77,7 @@ struct cpu {
 
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
     unsigned ring_next, ring_count;
+    unsigned idle_checks;           /* kicks in a row that found it halted, IF set, unwakeable */
 };
 
 uint64_t kvm__now_ns(void *opaque);

@@ -111,18 +111,72 @@ static void fill_stop(struct cpu *cpu, struct cpu_stop *stop, enum cpu_stop_reas
         cpu->env->stats->virtual_ns = kvm__now_ns(cpu);
 }
 
-/* With the in-kernel irqchip the kernel sleeps through HLT; only a kick shows us a vCPU
- * halted with IF clear, which nothing we send (no NMIs) can wake: a hung guest. */
-static int halted_for_good(struct cpu *cpu)
+/* Local APIC register offsets in struct kvm_lapic_state (the xAPIC page layout). */
+#define LAPIC_IRR       0x200
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_TMICT     0x380
+#define LAPIC_TMCCT     0x390
+#define LVT_MASKED      (1u << 16)
+#define LVT_MODE(v)     (((v) >> 17) & 3u)      /* 0 one-shot, 1 periodic, 2 TSC-deadline */
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *s, unsigned off)
+{
+    uint32_t v;
+    memcpy(&v, s->regs + off, sizeof(v));
+    return v;
+}
+
+/* The in-kernel LAPIC can still wake the vCPU: its timer runs, or an interrupt waits in
+ * the IRR. TSC-deadline mode counts as running (the deadline MSR is not looked at). */
+static int lapic_can_wake(struct cpu *cpu)
+{
+    struct kvm_lapic_state s;
+
+    if (ioctl(cpu->vcpu_fd, KVM_GET_LAPIC, &s) < 0)
+        return 1;                       /* cannot tell: never call a guest hung on a guess */
+    for (unsigned i = 0; i < 8; i++)
+        if (lapic_reg(&s, LAPIC_IRR + 16 * i))
+            return 1;
+    uint32_t lvt = lapic_reg(&s, LAPIC_LVT_TIMER);
+    if (lvt & LVT_MASKED)
+        return 0;
+    switch (LVT_MODE(lvt)) {
+    case 0: return lapic_reg(&s, LAPIC_TMCCT) != 0;
+    case 1: return lapic_reg(&s, LAPIC_TMICT) != 0;
+    default: return 1;
+    }
+}
+
+/* With the in-kernel irqchip the kernel sleeps through HLT; only a kick shows us a halted
+ * vCPU. It is hung, as on the software CPU, when nothing can wake it: IF clear (we send no
+ * NMIs), or IF set with no VMM timer pending (devices only act from timers, exits and the
+ * poll), nothing outside that may wake it (env->external_wakeups: a control socket) and a
+ * LAPIC that can raise nothing. The IF-set case must hold at two kicks in a row:
+ * a LAPIC timer that expired just before the kick shows neither in the count nor yet in
+ * the IRR until the vCPU runs again. */
+static int halted_for_good(struct cpu *cpu, const char **why)
 {
     struct kvm_mp_state mp;
     struct kvm_regs regs;
 
-    if (ioctl(cpu->vcpu_fd, KVM_GET_MP_STATE, &mp) < 0 || mp.mp_state != KVM_MP_STATE_HALTED)
+    if (ioctl(cpu->vcpu_fd, KVM_GET_MP_STATE, &mp) < 0 || mp.mp_state != KVM_MP_STATE_HALTED ||
+        ioctl(cpu->vcpu_fd, KVM_GET_REGS, &regs) < 0) {
+        cpu->idle_checks = 0;
         return 0;
-    if (ioctl(cpu->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+    }
+    if (!(regs.rflags & RFLAGS_IF)) {
+        *why = "HLT with interrupts disabled: nothing can wake the vCPU";
+        return 1;
+    }
+    pthread_mutex_lock(&cpu->lock);
+    int timers = cpu->timers != NULL;
+    pthread_mutex_unlock(&cpu->lock);
+    if (timers || cpu->env->external_wakeups || lapic_can_wake(cpu)) {
+        cpu->idle_checks = 0;
         return 0;
-    return !(regs.rflags & RFLAGS_IF);
+    }
+    *why = "HLT with interrupts enabled and no timer armed: nothing can wake the vCPU";
+    return ++cpu->idle_checks >= 2;
 }
 
 static const char *internal_suberror(uint32_t s)
@@ -259,10 +313,10 @@ int kvm__run(struct cpu *cpu, struct cpu_stop *stop)
         if (ioctl(cpu->vcpu_fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 eat_kicks();
-                if (halted_for_good(cpu)) {
+                const char *why = NULL;
+                if (halted_for_good(cpu, &why)) {
                     record_exit(cpu, EXIT_HLT, 0, 0, 0);
-                    fill_stop(cpu, stop, CPU_STOP_HALTED,
-                              "HLT with interrupts disabled: nothing can wake the vCPU");
+                    fill_stop(cpu, stop, CPU_STOP_HALTED, why);
                     r = 0;
                     break;
                 }
