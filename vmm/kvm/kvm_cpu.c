@@ -1,7 +1,7 @@
 /* The KVM CPU backend: a VM with the in-kernel irqchip (PIC + IOAPIC + LAPIC), one vCPU,
  * memory slots from the guest_mem ranges. Exits go to the same buses as on the software
- * CPU (kvm_run.c); timers and the kick thread are in kvm_clock.c, entry state in
- * kvm_boot.c. */
+ * CPU (kvm_run.c); timers and the kick thread are in kvm_clock.c, device interrupt lines
+ * (irqfd) in kvm_irq.c, entry state in kvm_boot.c. */
 #include "kvm_internal.h"
 
 #include <errno.h>
@@ -70,21 +70,6 @@ static int kvm_probe(char *why, unsigned whylen)
     return 0;
 }
 
-static void kvm_set_level(void *opaque, unsigned gsi, int level)
-{
-    struct cpu *cpu = opaque;
-    if (gsi >= MEMMAP_IOAPIC_PINS)
-        return;
-    level = level ? 1 : 0;
-    if (level && !cpu->irq_level[gsi] && cpu->env->stats)
-        cpu->env->stats->exits[EXIT_IRQ]++;
-    cpu->irq_level[gsi] = (uint8_t)level;
-    struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
-    /* Cannot fail for a pin below 24 on a VM with an irqchip; nothing useful to do if it
-     * did, and device models have no error path for a line change. */
-    (void)ioctl(cpu->vm_fd, KVM_IRQ_LINE, &l);
-}
-
 static int kvm_set_cpuid(struct cpu *cpu)
 {
     int nent = 64;
@@ -136,6 +121,7 @@ static void kvm_destroy(struct cpu *cpu)
     if (!cpu)
         return;
     kvm__clock_destroy(cpu);
+    kvm__irq_destroy(cpu);
     if (cpu->run)
         munmap(cpu->run, cpu->run_size);
     if (cpu->vcpu_fd >= 0)
@@ -160,7 +146,6 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
         return -ENOMEM;
     cpu->env = env;
     cpu->kvm_fd = cpu->vm_fd = cpu->vcpu_fd = -1;
-    cpu->sink = (struct irq_sink){ kvm_set_level, cpu };
 
     r = kvm_open_checked(why, sizeof(why));
     if (r < 0)
@@ -204,6 +189,8 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
         goto fail;
     }
     if ((r = kvm_mask_pics(cpu)) < 0)
+        goto fail;
+    if ((r = kvm__irq_init(cpu)) < 0)
         goto fail;
     cpu->vcpu_fd = ioctl(cpu->vm_fd, KVM_CREATE_VCPU, 0);
     if (cpu->vcpu_fd < 0) {

@@ -50,6 +50,15 @@ struct kvm_timer {
     struct kvm_timer *next;         /* sorted by (at_ns, id) */
 };
 
+/* One GSI's interrupt line in irqfd mode (kvm_irq.c); all fields under cpu->irq_lock. */
+struct kvm_irq_pin {
+    int irqfd, resamplefd;          /* -1 until the GSI is first raised */
+    uint8_t level;                  /* the device's level */
+    uint8_t asserted;               /* raised through irqfd; no resample seen since */
+    uint8_t line_up;                /* raised with KVM_IRQ_LINE (the pin was edge) */
+    uint8_t use_line;               /* irqfd setup failed for this GSI: KVM_IRQ_LINE */
+};
+
 struct cpu {
     const struct cpu_env *env;      /* the VMM's, read live: it sets poll after create */
     int kvm_fd, vm_fd, vcpu_fd;
@@ -59,7 +68,16 @@ struct cpu {
     struct irq_sink sink;
     struct clock clock;
     uint64_t t0_ns;                 /* CLOCK_MONOTONIC at create */
-    uint8_t irq_level[MEMMAP_IOAPIC_PINS];
+    uint8_t irq_level[MEMMAP_IOAPIC_PINS];  /* KVM_IRQ_LINE mode: the device's level */
+
+    /* Device interrupts through irqfds (kvm_irq.c); use_irqfd 0: KVM_IRQ_LINE. */
+    int use_irqfd;
+    pthread_mutex_t irq_lock;
+    struct kvm_irq_pin pins[MEMMAP_IOAPIC_PINS];
+    int irq_wake_fd;                /* eventfd: a resamplefd was added, or quit */
+    int irq_quit;                   /* under irq_lock */
+    pthread_t irq_thread;
+    int irq_thread_started;
 
     /* Timers and the kick thread. */
     pthread_mutex_t lock;
@@ -86,6 +104,10 @@ void kvm__clock_destroy(struct cpu *cpu);
 /* Runs due timers and, when due, env->poll; on the vCPU thread. */
 void kvm__service(struct cpu *cpu);
 void kvm__set_running(struct cpu *cpu, int running);
+
+/* Chooses irqfd or KVM_IRQ_LINE, sets cpu->sink; starts the resample thread. */
+int kvm__irq_init(struct cpu *cpu);
+void kvm__irq_destroy(struct cpu *cpu);
 
 int kvm__boot(struct cpu *cpu, const struct cpu_boot *boot);
 int kvm__run(struct cpu *cpu, struct cpu_stop *stop);
