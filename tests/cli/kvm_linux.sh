@@ -5,8 +5,9 @@
 #  - Debian's kernel (linux-image-amd64) with the busybox initramfs of vmm/kvm/linux boots on
 #    `--cpu kvm`, prints on the 8250 console, finds the virtio-blk disk through vmlab's ACPI
 #    tables (LNRO0005 devices in the DSDT), reads what the host wrote (sha256), writes a
-#    pattern that reaches the image file, and powers off through the i8042 reset line
-#    (reboot=k), vmlab exiting 0. Runs where /dev/kvm is real KVM (and in
+#    pattern that reaches the image file, ends at a shell prompt on the serial console, runs
+#    the commands typed there (--serial-in), the last of which powers off through the i8042
+#    reset line (reboot=k), vmlab exiting 0. Runs where /dev/kvm is real KVM (and in
 #    `make test-kvm`'s nested VM); skips, visibly, without /dev/kvm, and on kvm-pvm (this
 #    machine kind's /dev/kvm emulates such a guest instruction by instruction: a boot takes
 #    far beyond the test budget) unless KVM_LINUX=1.
@@ -64,8 +65,14 @@ sum_before=$(sha256sum "$disk" | cut -d' ' -f1)
 yes vmlab-linux-was-here | head -c 1048576 >"$TMP/guest-pattern"
 
 t0=${EPOCHREALTIME/./}
+# What a user types at the shell prompt /init ends in: the shell computes 6*7 (its answer
+# proves the command ran; the echo of the typed line shows only the expression), then the
+# power-off. Leading newlines: the input is there from the start, and the 8250 driver's
+# probe and start-up read and drop the first bytes (three were seen); the rest wait in the
+# tty until the shell reads them.
+typed='\n\n\n\n\n\n\n\necho VMLAB-LINUX: shell says $((6*7))\nvmlab-poweroff\n'
 timeout 600 "$VMLAB" run --cpu kvm --mem 512M --kernel "$KERNEL" --initrd "$INITRD" \
-    --block "$disk" >"$TMP/console" 2>"$TMP/err"
+    --block "$disk" --serial-in "$typed" >"$TMP/console" 2>"$TMP/err"
 rc=$?
 echo "# kvm_linux: boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 tr -d '\r' <"$TMP/console" >"$TMP/c"
@@ -95,7 +102,12 @@ if [ -n "$sum_after" ] && [ "$(field 'vda sha256 after')" = "$sum_after" ] && [ 
 else
     not_ok "linux: the guest's write reached the image file (guest '$(field 'vda sha256 after')', host $sum_after)"
 fi
-check "linux: /init reaches the power-off" has "^VMLAB-LINUX: powering off"
+check "linux: /init ends in a shell prompt on the serial console" has "vmlab-linux# "
+# (Not anchored: input typed before the shell reads it was echoed early, so the answer
+# follows the prompt on its line.)
+check "linux: the shell runs a command typed on the serial line (6*7 = 42)" \
+    has "VMLAB-LINUX: shell says 42"
+check "linux: the typed power-off command runs" has "^VMLAB-LINUX: powering off"
 # What the kernel said about the tables and the devices, for the log.
 grep -E 'ACPI: (RSDP|XSDT|FACP|DSDT|APIC) |ttyS0 at|virtio_blk|^VMLAB-LINUX: (vda|up)' "$TMP/c" |
     head -20 | sed 's/^/#   console: /'
@@ -105,6 +117,9 @@ else
     not_ok "linux: vmlab exits 0 after the i8042 reset (status $rc)"
     tail -3 "$TMP/err" | sed 's/^/#   /'
     tail -5 "$TMP/c" | sed 's/^/#   console: /'
+fi
+if ! has "VMLAB-LINUX: shell says 42"; then
+    grep -E -A3 'VMLAB-LINUX: shell|vmlab-linux#' "$TMP/c" | head -20 | sed 's/^/#   console: /'
 fi
 if ! has "^VMLAB-LINUX: vda 8192 sectors"; then
     grep -E '^VMLAB-LINUX|ACPI|virtio' "$TMP/c" | head -60 | sed 's/^/#   console: /'
