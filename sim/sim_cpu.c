@@ -103,81 +103,103 @@ static void stop_before_block(struct cpu *c, uint64_t pc)
 }
 
 
+/* A block not the last one seen: find it, or decode and add it. Returns NULL when the hook
+ * must return at once (a stop was requested, or the block is being retranslated). */
+static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uc_engine *uc,
+                                                                uint64_t pc, uint32_t size)
+{
+    struct sim_block *b = blocks_find(&c->blocks, pc, size);
+    if (!b) {
+        c->fresh_sites = 0;
+        c->cur = NULL;                  /* the table may move: no pointer into it survives */
+        b = blocks_add(c, pc, size, hook_rdtsc_site);
+        if (!b) {
+            request_stop(c, CPU_STOP_ERROR, 0, "out of memory for the block table");
+            stop_before_block(c, pc);
+            return NULL;
+        }
+        if (c->fresh_sites) {
+            /* This translation predates the hooks: drop it and re-enter the block, so
+             * unicorn translates it again with the rdtsc hooks in place. */
+            c->last_block = NULL;
+            uc_ctl_remove_cache(uc, pc, pc + (size ? size : 1));
+            uc_reg_write(uc, UC_X86_REG_RIP, &pc);
+            return NULL;
+        }
+    }
+    c->last_block = b;
+    return b;
+}
+
+/* Timers due at the block boundary; 1 when the hook must return (stop or poll). */
+static __attribute__((noinline)) int block_timers(struct cpu *c, uint64_t pc)
+{
+    c->hook_pc = pc;                    /* a snapshot taken by a timer resumes here */
+    c->in_block_hook = 1;
+    vclock_run_due(&c->vc);
+    c->in_block_hook = 0;
+    if (c->vc.now >= c->next_poll_ns) {
+        c->want_poll = 1;
+        stop_before_block(c, pc);       /* the block has not run: it runs after the poll */
+        return 1;
+    }
+    check_device_stop(c);
+    if (c->stop_set) {
+        stop_before_block(c, pc);
+        return 1;
+    }
+    return 0;
+}
+
+/* A LAPIC interrupt is pending at a block boundary; 1 when it was delivered or the VM
+ * stops (the hook returns), 0 when IF is clear (the block runs). */
+static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *uc, uint64_t pc)
+{
+    uint64_t fl;
+    uc_reg_read(uc, UC_X86_REG_RFLAGS, &fl);
+    if (!(fl & 0x200))
+        return 0;
+    uint8_t v = (uint8_t)c->lapic.pending;
+    int err = x86_deliver(c, v, pc, 0, 0);
+    if (err == 0) {
+        lapic_ack(&c->lapic, v);
+        record_exit(c, EXIT_IRQ, v, 0, 0);
+        c->inhibit = 0;
+        return 1;                       /* the handler runs next; this block runs later */
+    }
+    char d[200];
+    snprintf(d, sizeof(d), "delivering interrupt vector %u: %s", v,
+             err == -ENOENT ? "no IDT gate" : c->detail);
+    request_stop(c, err == -ENOENT ? CPU_STOP_FAULT : CPU_STOP_TRIPLE_FAULT, pc, d);
+    stop_before_block(c, pc);
+    return 1;
+}
+
+/* Runs before every translated block: the hot path of the software CPU (a short guest
+ * loop calls it every few instructions), so the rare cases live in the helpers above. */
 static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
     struct cpu *c = opaque;
     struct sim_block *b = c->last_block;
 
     commit(c);
-    if (c->stop_set) {                  /* an MMIO/PIO callback asked to stop */
+    if (__builtin_expect(c->stop_set, 0)) {     /* an MMIO/PIO callback asked to stop */
         stop_before_block(c, pc);
         return;
     }
-    if (!b || b->pc != pc || b->size != size) {
-        b = blocks_find(&c->blocks, pc, size);
-        if (!b) {
-            c->fresh_sites = 0;
-            c->cur = NULL;              /* the table may move: no pointer into it survives */
-            b = blocks_add(c, pc, size, hook_rdtsc_site);
-            if (!b) {
-                request_stop(c, CPU_STOP_ERROR, 0, "out of memory for the block table");
-                stop_before_block(c, pc);
-                return;
-            }
-            int fresh = c->fresh_sites;
-            if (fresh) {
-                /* This translation predates the hooks: drop it and re-enter the block, so
-                 * unicorn translates it again with the rdtsc hooks in place. */
-                c->last_block = NULL;
-                uc_ctl_remove_cache(uc, pc, pc + (size ? size : 1));
-                uc_reg_write(uc, UC_X86_REG_RIP, &pc);
-                return;
-            }
-        }
-        c->last_block = b;
+    if (__builtin_expect(!b || b->pc != pc || b->size != size, 0)) {
+        b = block_lookup(c, uc, pc, size);
+        if (!b)
+            return;
     }
-
     /* the next timer or poll point (the vclock keeps the minimum current on every change) */
-    if (c->vc.now >= c->vc.alarm) {
-        c->hook_pc = pc;                /* a snapshot taken by a timer resumes here */
-        c->in_block_hook = 1;
-        vclock_run_due(&c->vc);
-        c->in_block_hook = 0;
-        if (c->vc.now >= c->next_poll_ns) {
-            c->want_poll = 1;
-            stop_before_block(c, pc);   /* the block has not run: it runs after the poll */
-            return;
-        }
-        check_device_stop(c);
-        if (c->stop_set) {
-            stop_before_block(c, pc);
-            return;
-        }
-    }
-
-    if (c->lapic.pending >= 0 && !c->inhibit) {
-        uint64_t fl;
-        uc_reg_read(uc, UC_X86_REG_RFLAGS, &fl);
-        if (fl & 0x200) {
-            uint8_t v = (uint8_t)c->lapic.pending;
-            int err = x86_deliver(c, v, pc, 0, 0);
-            if (err == 0) {
-                lapic_ack(&c->lapic, v);
-                record_exit(c, EXIT_IRQ, v, 0, 0);
-                c->inhibit = 0;
-                return;                 /* the handler runs next; this block runs later */
-            }
-            char d[200];
-            snprintf(d, sizeof(d), "delivering interrupt vector %u: %s", v,
-                     err == -ENOENT ? "no IDT gate" : c->detail);
-            request_stop(c, err == -ENOENT ? CPU_STOP_FAULT : CPU_STOP_TRIPLE_FAULT, pc, d);
-            stop_before_block(c, pc);
-            return;
-        }
-    }
+    if (__builtin_expect(c->vc.now >= c->vc.alarm, 0) && block_timers(c, pc))
+        return;
+    if (__builtin_expect(c->lapic.pending >= 0 && !c->inhibit, 0) &&
+        block_interrupt(c, uc, pc))
+        return;
     c->inhibit = b->ends_sti;
-
-    if (c->insns + b->icount > c->insn_limit) {
+    if (__builtin_expect(c->insns + b->icount > c->insn_limit, 0)) {
         request_stop(c, CPU_STOP_INSN_LIMIT, 0, "instruction limit reached");
         stop_before_block(c, pc);
         return;
