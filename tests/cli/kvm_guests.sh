@@ -45,7 +45,7 @@ same() {
 }
 
 same "hello" ""
-same "memtest" "size=512"
+same "memtest refusing a range past RAM" "size=512"
 same "fault" ""
 same "timer" ""
 same "uartirq" ""
