@@ -85,6 +85,10 @@ static void hook_rdtsc_site(struct cpu *c, uint64_t addr)
 {
     uc_hook h;
 
+    /* --tsc host: unicorn's own RDTSC reads the host TSC, as QEMU TCG's does, at no cost;
+     * a hook would add a block exit to every read (and to the latency it measures). */
+    if (c->env.host_tsc)
+        return;
     c->fresh_sites++;
     if (addrset_add(&c->rdtsc_sites, addr) != 1)
         return;
