@@ -15,20 +15,23 @@
  *   - no lost or corrupted acknowledged write: every IN that succeeds returns the bytes of
  *     the last successful OUT / WRITE_ZEROES to those sectors (a shadow copy of the disk),
  *     and at the end the whole disk is read back and compared;
- *   - the device status stays legal and the interrupt line follows InterruptStatus. */
+ *   - the device status stays legal and the interrupt line follows InterruptStatus.
+ * VMLAB_FUZZ_TRACE=FILE records the run as a vmlab trace (fuzz/fz_trace.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devices/virtio/virtio_blk.h"
-#include "fuzz/mock_common.h"
+#include "fuzz/fz_trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DISK_SECTORS 64u
 #define SECT VIRTIO_BLK_SECTOR_SIZE
 #define MAX_COUNT 8u
+#define RUN_SEED 1
+#define DISK_ARGS "mem=32K"
 
 static uint8_t shadow[DISK_SECTORS * SECT];
 static uint8_t known[DISK_SECTORS];         /* 1: shadow holds the sector's contents */
@@ -77,7 +80,7 @@ static int request(struct mock_virtio *m, const struct bufs *b, uint32_t type,
     if (r < 0)
         return SKIP;
     if (*used > (dwrite ? dlen : 0) + 1)
-        abort();    /* more reported than the writable part holds */
+        fz_abort();    /* more reported than the writable part holds */
     return *(uint8_t *)mock_virtio_host(m, b->status, 1);
 }
 
@@ -88,7 +91,7 @@ static void check_read(struct mock_virtio *m, const struct bufs *b, uint64_t sec
 
     for (uint32_t i = 0; i < count; i++)
         if (known[sector + i] && memcmp(got + i * SECT, shadow + (sector + i) * SECT, SECT))
-            abort();    /* an acknowledged write was lost or corrupted */
+            fz_abort();    /* an acknowledged write was lost or corrupted */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -100,20 +103,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    if (mock_virtio_init(&m, fz_mock_ram(data[0], 1), 1) < 0)
-        abort();
-    if (mock_virtio_create(&m, &virtio_blk_type, "mem=32K", err, sizeof err) < 0)
-        abort();
+    if (fz_mock_init(&m, fz_mock_ram(data[0], 1), 0) < 0)
+        fz_abort();
+    fzt_begin(&m, &virtio_blk_type, DISK_ARGS, RUN_SEED);
+    if (mock_virtio_create(&m, &virtio_blk_type, DISK_ARGS, err, sizeof err) < 0)
+        fz_abort();
+    fzt_route(&m);
     if (fz_mock_setup(&m, data[0], VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
                       VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
                       VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
                       VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX)) < 0)
-        abort();    /* the happy-path setup must always work */
+        fz_abort();    /* the happy-path setup must always work */
     b.hdr = mock_virtio_alloc(&m, 16, 16);
     b.data = mock_virtio_alloc(&m, MAX_COUNT * SECT, 16);
     b.status = mock_virtio_alloc(&m, 16, 16);
     if (!b.hdr || !b.data || !b.status)
-        abort();
+        fz_abort();
     memset(shadow, 0, sizeof shadow);
     memset(known, 1, sizeof known);     /* a fresh mem disk reads as zeros */
 
@@ -134,10 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (st == SKIP)
                 break;
             if (st < 0 || st > VIRTIO_BLK_S_UNSUPP)
-                abort();
+                fz_abort();
             if (st == VIRTIO_BLK_S_OK) {
                 if (!in_range || dlen % SECT || used != dlen + 1)
-                    abort();
+                    fz_abort();
                 check_read(&m, &b, sector, count);
             }
             break;
@@ -148,10 +153,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (st == SKIP)
                 break;
             if (st < 0 || st > VIRTIO_BLK_S_UNSUPP)
-                abort();
+                fz_abort();
             if (st == VIRTIO_BLK_S_OK) {
                 if (!in_range || dlen % SECT)
-                    abort();
+                    fz_abort();
                 memcpy(shadow + sector * SECT, buf, dlen);
                 memset(known + sector, 1, count);
             } else if (in_range && !(dlen % SECT)) {
@@ -161,12 +166,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:                                 /* FLUSH */
             st = request(&m, &b, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1, &used);
             if (st != VIRTIO_BLK_S_OK)
-                abort();    /* a mem disk always flushes */
+                fz_abort();    /* a mem disk always flushes */
             break;
         case 3:                                 /* GET_ID */
             st = request(&m, &b, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, 1, 1, &used);
             if (st < 0 || st > VIRTIO_BLK_S_UNSUPP)
-                abort();
+                fz_abort();
             break;
         case 4:                                 /* DISCARD */
         case 5: {                               /* WRITE_ZEROES */
@@ -180,9 +185,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             st = request(&m, &b, wz ? VIRTIO_BLK_T_WRITE_ZEROES : VIRTIO_BLK_T_DISCARD, 0, 16,
                          0, 1, &used);
             if (st < 0 || st > VIRTIO_BLK_S_UNSUPP)
-                abort();
+                fz_abort();
             if (st == VIRTIO_BLK_S_OK && !in_range)
-                abort();
+                fz_abort();
             if (in_range) {
                 if (st == VIRTIO_BLK_S_OK && wz) {
                     memset(shadow + sector * SECT, 0, count * SECT);
@@ -199,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (st == SKIP)
                 break;
             if (st < 0 || st > VIRTIO_BLK_S_UNSUPP)
-                abort();
+                fz_abort();
             if (st == VIRTIO_BLK_S_OK)
                 memset(known, 0, sizeof known);  /* unknown semantics: forget the shadow */
             break;
@@ -215,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mb[n++] = (struct mock_buf){ b.status, 1, r[5] & 4 ? 0 : 1 };
             /* The device may refuse to complete it (and mark itself NEEDS_RESET). */
             if (mock_vq_request(&m, 0, mb, n, &used) >= 0 && used > dlen + 1)
-                abort();
+                fz_abort();
             memset(known, 0, sizeof known);     /* whatever it did, trust nothing now */
             break;
         }
@@ -228,10 +233,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int st = request(&m, &b, VIRTIO_BLK_T_IN, s, MAX_COUNT * SECT, 1, 1, &used);
 
         if (st != VIRTIO_BLK_S_OK || used != MAX_COUNT * SECT + 1)
-            abort();
+            fz_abort();
         check_read(&m, &b, s, MAX_COUNT);
     }
     fz_check_status(&m);
-    mock_virtio_destroy(&m);
+    fzt_finish();
+    fz_mock_done(&m);
     return 0;
 }

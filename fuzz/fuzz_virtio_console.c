@@ -12,7 +12,8 @@
  *     lost: every receive buffer posted while input remains completes at once with
  *     min(size, remaining) bytes that match the script;
  *   - transmit buffers complete with used length 0 (the device only reads them);
- *   - the device status stays legal and the interrupt line follows InterruptStatus. */
+ *   - the device status stays legal and the interrupt line follows InterruptStatus.
+ * VMLAB_FUZZ_TRACE=FILE records the run as a vmlab trace (fuzz/fz_trace.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,18 +21,24 @@
 #include <string.h>
 
 #include "devices/virtio/virtio_console.h"
-#include "fuzz/mock_common.h"
+#include "fuzz/fz_trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define RUN_SEED 1
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static uint8_t tx_pattern[256];
     struct mock_virtio m;
     char args[DEVICE_ARGS_MAX], err[256];
     size_t n, p, al, pos = 0;
 
     if (size < 2)
         return 0;
+    if (!tx_pattern[1])
+        for (unsigned i = 0; i < sizeof tx_pattern; i++)
+            tx_pattern[i] = (uint8_t)(i * 31);
     n = data[1];
     if (n > size - 2)
         n = size - 2;
@@ -40,10 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     al = (size_t)snprintf(args, sizeof args, n ? "out=none,in=" : "out=none");
     for (size_t i = 0; i < n; i++)
         al += (size_t)snprintf(args + al, sizeof args - al, "\\x%02x", data[2 + i]);
-    if (mock_virtio_init(&m, fz_mock_ram(data[0], 2), 3) < 0)
+    if (fz_mock_init(&m, fz_mock_ram(data[0], 2), 0) < 0)
         abort();
+    fzt_begin(&m, &virtio_console_type, args, RUN_SEED);
     if (mock_virtio_create(&m, &virtio_console_type, args, err, sizeof err) < 0)
         abort();    /* a well-formed argument string must be accepted */
+    fzt_route(&m);
     if (fz_mock_setup(&m, data[0], 0) < 0)
         abort();
     uint64_t buf = mock_virtio_alloc(&m, 512, 16);
@@ -73,13 +82,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memset(host, 0xcc, 512);
             r = mock_vq_request(&m, 0, mb, nb, &used);
             if (r == -EAGAIN)
-                abort();    /* input was waiting, the buffer was not filled */
+                fz_abort();    /* input was waiting, the buffer was not filled */
             if (r < 0)
                 break;
             if (used != (len < left ? len : left))
-                abort();
+                fz_abort();
             if (memcmp(host, data + 2 + pos, used))
-                abort();    /* received bytes differ from the script */
+                fz_abort();    /* received bytes differ from the script */
             pos += used;
             break;
         }
@@ -92,13 +101,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mb[i] = (struct mock_buf){ buf + off, len, 0 };
                 off += len;
             }
-            for (unsigned i = 0; i < arg; i++)
-                host[i] = (uint8_t)(i * 31);
+            memcpy(host, tx_pattern, arg);
             r = mock_vq_request(&m, 1, mb, nb, &used);
             if (r == -EAGAIN)
-                abort();    /* transmit buffers always complete */
+                fz_abort();    /* transmit buffers always complete */
             if (r >= 0 && used != 0)
-                abort();
+                fz_abort();
             break;
         }
         case 2: {
@@ -114,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_status(&m);
     }
     fz_check_status(&m);
-    mock_virtio_destroy(&m);
+    fzt_finish();
+    fz_mock_done(&m);
     return 0;
 }

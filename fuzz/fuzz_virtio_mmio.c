@@ -26,15 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sanitizer/common_interface_defs.h>
-
 #include "devices/virtio/virtio_blk.h"
 #include "devices/virtio/virtio_console.h"
 #include "devices/virtio/virtio_rng.h"
-#include "fuzz/mock_common.h"
-#include "traces/record.h"
-#include "vmm/machine.h"
-#include "vmm/memmap.h"
+#include "fuzz/fz_trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,32 +45,8 @@ static const struct {
     { &virtio_rng_type, "", VIRTIO_ID_RNG },
 };
 
-#define BASE MEMMAP_VIRTIO_MMIO_BASE     /* virtio-mmio slot 0 */
-#define IRQ MEMMAP_VIRTIO_IRQ_BASE
+#define BASE FZT_BASE     /* virtio-mmio slot 0 */
 #define RUN_SEED 1
-
-static struct trace_recorder *rec;
-static struct mock_virtio *rec_m;
-
-/* Ends the recording: the device is destroyed first so what it does then is recorded. */
-static void trace_finish(void)
-{
-    char err[256];
-
-    if (!rec)
-        return;
-    if (rec_m->type) {
-        rec_m->type->destroy(rec_m->state);
-        rec_m->type = NULL;
-        rec_m->state = NULL;
-    }
-    if (trace_recorder_close(rec, 0, err, sizeof err))
-        fprintf(stderr, "virtio_mmio: trace: %s\n", err);
-    else
-        fprintf(stderr, "virtio_mmio: trace written; replay with: vmlab trace replay %s\n",
-                getenv("VMLAB_FUZZ_TRACE"));
-    rec = NULL;
-}
 
 static void check_ident(struct mock_virtio *m, uint32_t id)
 {
@@ -94,7 +65,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mock_virtio m;
     struct bus bus;
     char err[256];
-    const char *trace_path = getenv("VMLAB_FUZZ_TRACE");
 
     if (size < 2)
         return 0;
@@ -105,40 +75,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *ops = data + 2, *img = ops + nops * 6;
     size_t imglen = size - 2 - nops * 6;
 
-    /* The seed a VM (and the replayer) gives device 0 of a run seeded RUN_SEED. */
-    if (mock_virtio_init(&m, RAM_SIZE, machine_device_seed(RUN_SEED, 0)) < 0)
+    if (mock_virtio_init(&m, RAM_SIZE, 0) < 0)
         abort();
     memcpy(m.ram, img, imglen < RAM_SIZE ? imglen : RAM_SIZE);
-    if (trace_path && *trace_path) {
-        struct machine_config mc = { .ram_size = RAM_SIZE, .seed = RUN_SEED, .backend = "sim",
-                                     .ndevices = 1 };
-        struct machine_device *md = &mc.devices[0];
-
-        snprintf(md->kind, sizeof md->kind, "%s", devs[d].type->kind);
-        snprintf(md->args, sizeof md->args, "%s", devs[d].args);
-        md->base = BASE;
-        md->irq = IRQ;
-        md->space = BUS_MMIO;
-        if (trace_recorder_open(&rec, trace_path, &mc, &m.clock, err, sizeof err)) {
-            fprintf(stderr, "virtio_mmio: trace: %s\n", err);
-            abort();
-        }
-        rec_m = &m;
-        m.env.irq.sink = trace_recorder_wrap_irq(rec, &m.sink);
-        trace_recorder_attach_mem(rec, &m.mem);
-        fz_before_abort = trace_finish;
-        __sanitizer_set_death_callback(trace_finish);
-    }
-    m.env.base = BASE;
-    m.env.irq.gsi = IRQ;
+    fzt_begin(&m, devs[d].type, devs[d].args, RUN_SEED);
     if (mock_virtio_create(&m, devs[d].type, devs[d].args, err, sizeof err) < 0)
         abort();
     bus_init(&bus, BUS_MMIO);
     if (bus_register(&bus, BASE, VIRTIO_MMIO_WINDOW_SIZE, devs[d].type->ops, m.state,
                      devs[d].type->kind) < 0)
         abort();
-    if (rec)
-        trace_recorder_attach_bus(rec, &bus);
+    fzt_attach_bus(&bus);
     for (size_t i = 0; i < nops; i++) {
         const uint8_t *o = ops + 6 * i;
         uint32_t value = (uint32_t)o[2] | (uint32_t)o[3] << 8 | (uint32_t)o[4] << 16 |
@@ -176,11 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_status(&m);
     }
     check_ident(&m, devs[d].id);
-    if (rec) {
-        trace_finish();
-        fz_before_abort = NULL;
-        __sanitizer_set_death_callback(NULL);
-    }
+    fzt_finish();
     mock_virtio_destroy(&m);
     return 0;
 }

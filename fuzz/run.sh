@@ -34,8 +34,10 @@ if [ -n "$new" ]; then
     echo "$t: NEW CRASH (fuzzer exit $rc); log: $work.log"
     for f in $new; do
         echo "  reproduce: make BUILD=$BUILD fuzz-repro && $BUILD/fuzz-repro/$t $crashes/$f"
-        # Device programs also become a vmlab trace that `vmlab trace replay` reproduces.
-        if [ "$t" = virtio_mmio ] && [ -x "$BUILD/fuzz-repro/$t" ]; then
+        # Device-target inputs also become a vmlab trace that `vmlab trace replay`
+        # reproduces (fuzz/fz_trace.h; the virtqueue targets have no device to replay).
+        case $t in virtio_mmio|virtio_blk|virtio_console|virtio_rng) ;; *) continue ;; esac
+        if [ -x "$BUILD/fuzz-repro/$t" ]; then
             VMLAB_FUZZ_TRACE=$crashes/$f.trace "$BUILD/fuzz-repro/$t" "$crashes/$f" >/dev/null 2>&1
             [ -s "$crashes/$f.trace" ] && echo "  as a trace: vmlab trace replay $crashes/$f.trace"
         fi

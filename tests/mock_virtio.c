@@ -70,12 +70,28 @@ void mock_virtio_advance(struct mock_virtio *m, uint64_t ns)
 
 int mock_virtio_init(struct mock_virtio *m, uint64_t ram_size, uint64_t seed)
 {
+    void *ram;
+    int rc;
+
     memset(m, 0, sizeof(*m));
     if (ram_size < 2 * MOCK_HEAP_START)
         return -EINVAL;
-    m->ram = calloc(1, ram_size);
-    if (!m->ram)
+    ram = calloc(1, ram_size);
+    if (!ram)
         return -ENOMEM;
+    rc = mock_virtio_init_buffer(m, ram, ram_size, seed);
+    m->ram_borrowed = 0;
+    return rc;
+}
+
+int mock_virtio_init_buffer(struct mock_virtio *m, void *ram, uint64_t ram_size,
+                            uint64_t seed)
+{
+    memset(m, 0, sizeof(*m));
+    if (ram_size < 2 * MOCK_HEAP_START)
+        return -EINVAL;
+    m->ram = ram;
+    m->ram_borrowed = 1;
     m->ram_size = ram_size;
     guest_mem_init_buffer(&m->mem, m->ram, ram_size);
     m->sink = (struct irq_sink){ sink_set_level, m };
@@ -119,7 +135,8 @@ void mock_virtio_destroy(struct mock_virtio *m)
     if (m->log)
         fclose(m->log);
     free(m->log_text);
-    free(m->ram);
+    if (!m->ram_borrowed)
+        free(m->ram);
     memset(m, 0, sizeof(*m));
 }
 

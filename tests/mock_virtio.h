@@ -75,6 +75,7 @@ struct mock_timer {
 struct mock_virtio {
     uint8_t *ram;
     uint64_t ram_size;
+    int ram_borrowed;               /* RAM is the caller's (mock_virtio_init_buffer) */
     struct guest_mem mem;
     /* Interrupt line as the device drives it. */
     struct irq_sink sink;
@@ -112,10 +113,14 @@ struct mock_virtio_opts {
 
 /* RAM of ram_size bytes (zeroed), clock at 0, env.seed = seed, env.log captured. */
 int mock_virtio_init(struct mock_virtio *m, uint64_t ram_size, uint64_t seed);
+/* The same over caller-owned RAM, which the caller zeroed and mock_virtio_destroy leaves
+ * alone (fuzzers reuse one buffer instead of allocating and faulting in RAM per input). */
+int mock_virtio_init_buffer(struct mock_virtio *m, void *ram, uint64_t ram_size,
+                            uint64_t seed);
 /* Creates the device (type->create with the mock's env). -errno with err filled. */
 int mock_virtio_create(struct mock_virtio *m, const struct device_type *type,
                        const char *args, char *err, size_t errlen);
-/* Destroys the device (if any) and frees RAM. */
+/* Destroys the device (if any) and frees RAM (unless it was the caller's). */
 void mock_virtio_destroy(struct mock_virtio *m);
 
 /* Register access at a window offset through the type's bus_ops. */

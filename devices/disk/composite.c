@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "composite.pb-c.h"
 #include "devices/disk/cdisk_wire.h"
@@ -17,6 +18,8 @@ struct comp {
     uint64_t offset, len, file_offset;
     int writable;               /* as opened */
     int spec_writable;          /* as the spec says */
+    dev_t dev;                  /* the file, to spot one file listed twice */
+    ino_t ino;
 };
 
 struct composite {
@@ -377,6 +380,29 @@ int disk_composite_open(const char *path, int read_only, const struct disk_open_
             disk__err(err, errlen, "composite '%s': component %zu '%s': %s", path, i,
                       s->file_path, why);
             goto fail;
+        }
+        /* One file behind two components, one of them writable: a write through one
+         * changes what the other reads (an acknowledged write would not read back; two
+         * qcow2 instances of one file would corrupt it). Read-only repeats are fine
+         * (crosvm pads with one zero-filler file many times). */
+        struct stat st;
+        if (stat(full, &st) < 0) {
+            r = -errno;
+            disk__err(err, errlen, "composite '%s': component %zu '%s': %s", path, i,
+                      s->file_path, strerror(errno));
+            goto fail;
+        }
+        p->dev = st.st_dev;
+        p->ino = st.st_ino;
+        for (size_t j = 0; j < i; j++) {
+            const struct comp *q = &c->c[j];
+            if (q->dev == p->dev && q->ino == p->ino && (q->writable || p->writable)) {
+                disk__err(err, errlen, "composite '%s': components %zu '%s' and %zu '%s' are "
+                          "the same file and one of them is writable", path, j, q->name, i,
+                          s->file_path);
+                r = -EINVAL;
+                goto fail;
+            }
         }
         uint64_t have = p->disk->size > p->file_offset ? p->disk->size - p->file_offset : 0;
         if (have < p->len) {

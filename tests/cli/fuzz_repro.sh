@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The fuzz reproducers as a user runs them: a crash file is reported (non-zero exit, the
-# invariant named), a clean input passes, a directory argument runs every file, and a
-# virtio-mmio input recorded as a trace (VMLAB_FUZZ_TRACE) replays with `vmlab trace replay`.
+# invariant named), a clean input passes, a directory argument runs every file, and an
+# input of every device target (virtio_mmio, virtio_blk, virtio_console, virtio_rng)
+# recorded as a trace (VMLAB_FUZZ_TRACE, fuzz/fz_trace.h) replays with `vmlab trace
+# replay`, also when an invariant stops the run half-way (the test-only
+# VMLAB_FUZZ_TEST_ABORT_AFTER fails the N-th status check).
 source "$(dirname "$0")/lib.sh"
 R=$BUILD/fuzz-repro
-if [ ! -x "$R/virtio_mmio" ] || [ ! -x "$R/qcow2" ]; then
+DEVICE_TARGETS="virtio_mmio virtio_blk virtio_console virtio_rng"
+need=0
+for t in $DEVICE_TARGETS qcow2 split_vq; do [ -x "$R/$t" ] || need=1; done
+if [ $need = 1 ]; then
     make --no-print-directory BUILD="$BUILD" fuzz-repro >"$TMP/build.log" 2>&1
 fi
 
@@ -27,13 +33,29 @@ else
     check "fixed qcow2 finding no longer crashes" "$R/qcow2" "$crash"
 fi
 
-seed=$(ls fuzz/corpus/virtio_mmio/* | head -1)
-VMLAB_FUZZ_TRACE=$TMP/m.trace "$R/virtio_mmio" "$seed" >"$TMP/rec.out" 2>&1
-check "virtio_mmio input recorded as a trace" test -s "$TMP/m.trace"
-"$VMLAB" trace replay "$TMP/m.trace" >"$TMP/replay.out" 2>&1
-rc=$?
-check "vmlab trace replay matches the recorded fuzz input (exit $rc)" \
-    bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+for t in $DEVICE_TARGETS; do
+    seed=$(ls -S fuzz/corpus/$t/* | head -1)    # the largest: the most device traffic
+    VMLAB_FUZZ_TRACE=$TMP/$t.trace "$R/$t" "$seed" >"$TMP/rec.out" 2>&1
+    rc=$?
+    check "$t input recorded as a trace (exit $rc)" \
+        bash -c "[ $rc -eq 0 ] && [ -s '$TMP/$t.trace' ]"
+    "$VMLAB" trace replay "$TMP/$t.trace" >"$TMP/replay.out" 2>&1
+    rc=$?
+    check "$t: vmlab trace replay matches the recorded fuzz input (exit $rc)" \
+        bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+
+    # A run stopped by an invariant (here the test knob, at the 3rd status check): the
+    # reproducer fails naming it, and the trace up to that point is closed and replays.
+    (VMLAB_FUZZ_TEST_ABORT_AFTER=3 VMLAB_FUZZ_TRACE=$TMP/$t.stop.trace \
+        ASAN_OPTIONS=detect_leaks=0 "$R/$t" "$seed" >"$TMP/stop.out" 2>&1) 2>/dev/null
+    rc=$?
+    check "$t: a stopped run fails with the invariant named (exit $rc)" \
+        bash -c "[ $rc -ne 0 ] && grep -q 'fuzz invariant violated' '$TMP/stop.out'"
+    "$VMLAB" trace replay "$TMP/$t.stop.trace" >"$TMP/replay.out" 2>&1
+    rc=$?
+    check "$t: the stopped run's trace replays (exit $rc)" \
+        bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+done
 
 "$R/split_vq" /nonexistent >"$TMP/bad.out" 2>&1
 rc=$?
