@@ -15,17 +15,6 @@ source "$(dirname "$0")/lib.sh"
 INITRD=$BUILD/kvm/linux-initramfs.cpio.gz
 KERNEL=${KVM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
 
-# expect_error DESC WANT-SUBSTRING ARGS...: exit 2, one "vmlab: ..." line containing WANT.
-expect_error() {
-    local desc=$1 want=$2; shift 2
-    local out rc
-    out=$("$VMLAB" run "$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && [[ "$out" == "vmlab: "*"$want"* ]]; then
-        ok "$desc"
-    else
-        not_ok "$desc (exit $rc, stderr: $out)"
-    fi
-}
 expect_error "--kernel: a PVH ELF is not a bzImage (exit 2)" "not a bzImage" \
     --cpu sim --kernel "$GUESTS/hello.elf"
 head -c 70000 /dev/zero | tr '\0' 'x' >"$TMP/junk"

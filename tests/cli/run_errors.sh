@@ -2,18 +2,6 @@
 # `vmlab run` on bad input: a clear one-line error, exit status 2, no crash (ASan build).
 source "$(dirname "$0")/lib.sh"
 
-# expect_error DESC WANT-SUBSTRING ARGS...: exit 2, one "vmlab: ..." line containing WANT.
-expect_error() {
-    local desc=$1 want=$2; shift 2
-    local out rc
-    out=$("$VMLAB" run "$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && [[ "$out" == "vmlab: "*"$want"* ]]; then
-        ok "$desc"
-    else
-        not_ok "$desc (exit $rc, stderr: $out)"
-    fi
-}
-
 printf '#!/bin/sh\necho hi\n' > "$TMP/script.sh"
 expect_error "non-ELF file" "not an ELF file" "$TMP/script.sh"
 head -c 40 "$GUESTS/hello.elf" > "$TMP/trunc.elf"
