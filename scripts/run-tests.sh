@@ -72,7 +72,9 @@ for part in scripts/test-parts.d/*.sh; do
         p=$(sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         passed=$((passed + p)); failed=$((failed + f))
-        [ "$f" -gt 0 ] && failures+=("$name: see $log")
+        # Name the failing tests, not only the log: CI shows the end of this output only.
+        [ "$f" -gt 0 ] && failures+=("$name: $(grep -E '^(FAIL|ERROR|not ok)[: ]' "$log" \
+            | head -3 | tr '\n' ';') see $log")
         echo "$name: $p passed, $f failed"
     else
         failed=$((failed + 1)); failures+=("$name: no summary line (exit $rc), see $log")

@@ -148,6 +148,32 @@ class Statistics(unittest.TestCase):
         print(f"\nA/A false positives: {flagged}/20", file=sys.stderr)
         self.assertLessEqual(flagged, 1)
 
+    def test_paired_sees_slowdown_through_load_that_hides_it_unpaired(self):
+        # Load changes from pair to pair (50..150), B is 10 % slower than the A run before it.
+        rng = random.Random(3)
+        base = [rng.uniform(50, 150) for _ in range(10)]
+        a = [x * (1 + rng.gauss(0, 0.01)) for x in base]
+        b = [x * (1.10 + rng.gauss(0, 0.01)) for x in base]
+        self.assertFalse(baselines.compare(a, b)["regressed"])
+        v = baselines.compare_paired(a, b)
+        self.assertTrue(v["regressed"], v["summary"])
+        self.assertAlmostEqual(v["change"], 0.10, delta=0.02)
+
+    def test_paired_false_positive_rate_over_20_aa_runs_under_load(self):
+        rng = random.Random(11)
+        flagged = 0
+        for _ in range(20):
+            base = [rng.uniform(2, 6) for _ in range(8)]
+            a = [x * (1 + rng.gauss(0, 0.05)) for x in base]
+            b = [x * (1 + rng.gauss(0, 0.05)) for x in base]
+            flagged += baselines.compare_paired(a, b)["regressed"]
+        self.assertLessEqual(flagged, 1)
+
+    def test_paired_p_needs_every_pair_to_agree_with_8_pairs(self):
+        a = [1.0] * 8
+        self.assertAlmostEqual(baselines.paired_p(a, [1.2] * 8), 2 / 256)
+        self.assertGreater(baselines.paired_p(a, [1.2] * 7 + [0.9]), 0.01)
+
 
 @unittest.skipUnless(os.path.exists(VMLAB), "needs build/vmlab")
 class ABMode(unittest.TestCase):

@@ -4,8 +4,11 @@ Deterministic metrics (instructions retired, exits by kind on the software CPU) 
 depend on the machine: harness/baselines/deterministic.json, compared exactly.
 Performance samples do: harness/baselines/<machine class>.json. A metric regresses when a
 permutation test over the repeated runs gives p < 0.01 AND the medians differ by more than
-5 % in the bad direction (the rule Firecracker's A/B tests use)."""
+5 % in the bad direction (the rule Firecracker's A/B tests use). `vmlab-scenarios ab` runs
+A and B interleaved, so it compares them pair by pair (compare_paired): load that comes and
+goes on a shared machine hits both runs of a pair and cancels out."""
 import json
+import math
 import os
 import platform
 import random
@@ -58,6 +61,40 @@ def compare(before, after, higher_is_better=False):
     return {"before_median": mb, "after_median": ma, "change": change, "p": p,
             "regressed": regressed,
             "summary": f"median {mb:.4g} -> {ma:.4g} ({change:+.1%}), p={p:.4f}"}
+
+
+def paired_p(a, b, rng=None, n=PERMUTATIONS):
+    """Two-sided sign-flip permutation test on the per-pair log ratios log(b[i]/a[i]).
+
+    For interleaved A/B runs: a burst of load on the machine slows both runs of a pair, so
+    it cancels in their ratio instead of shifting one side's samples. Seeded like
+    permutation_p. With k pairs the smallest p is 2/2**k, so k >= 8 is needed for p < 0.01."""
+    rng = rng or random.Random(0x5eed)
+    d = [math.log(y / x) for x, y in zip(a, b) if x > 0 and y > 0]
+    if not d:
+        return 1.0
+    k = len(d)
+    observed = abs(statistics.fmean(d))
+    if k <= 16:                         # exact: every sign assignment once
+        hits = sum(abs(sum(v if (m >> i) & 1 else -v for i, v in enumerate(d))) / k
+                   >= observed - 1e-15 for m in range(1 << k))
+        return hits / (1 << k)
+    hits = sum(abs(statistics.fmean(v if rng.random() < 0.5 else -v for v in d))
+               >= observed - 1e-15 for _ in range(n))
+    return (hits + 1) / (n + 1)
+
+
+def compare_paired(a, b, higher_is_better=False):
+    """compare() for samples taken in pairs (a[i] right before b[i]): the change is the
+    median of the per-pair ratios and the test is paired_p."""
+    ratios = [y / x for x, y in zip(a, b) if x > 0]
+    change = statistics.median(ratios) - 1.0 if ratios else 0.0
+    worse = change < 0 if higher_is_better else change > 0
+    p = paired_p(a, b)
+    mb, ma = statistics.median(a), statistics.median(b)
+    return {"before_median": mb, "after_median": ma, "change": change, "p": p,
+            "regressed": worse and abs(change) > MIN_CHANGE and p < P_THRESHOLD,
+            "summary": f"median {mb:.4g} -> {ma:.4g} (pairs {change:+.1%}), p={p:.4f}"}
 
 
 class Baselines:

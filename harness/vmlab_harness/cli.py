@@ -149,7 +149,8 @@ def cmd_ab(args, root):
             for metric in sorted(samples["a"]):
                 spec = sc.perf["metrics"].get(metric)
                 hib = isinstance(spec, dict) and bool(spec.get("higher_is_better"))
-                v = baselines.compare(samples["a"][metric], samples["b"].get(metric, []), hib)
+                v = baselines.compare_paired(samples["a"][metric], samples["b"].get(metric, []),
+                                             hib)
                 flag = "REGRESSED" if v["regressed"] else "ok"
                 print(f"{sc.name:24} {metric:20} {v['summary']:48} {flag}")
                 worst |= v["regressed"]
