@@ -261,6 +261,30 @@ START_TEST(unsupported_command)
 }
 END_TEST
 
+START_TEST(error_response_is_the_bytes_json_c_writes)
+{
+    /* Quotes, backslash, slash, control bytes, UTF-8, empty: each refusal must be exactly
+     * the serialisation of the object {"ok":false,"error":s}. */
+    static const char *const reasons[] = {
+        "", "plain", "say \"hi\"", "back\\slash", "a/b", "tab\there\nnew\x01\x1f",
+        "caf\xc3\xa9 \xe2\x82\xac", "malformed JSON at byte 3: unexpected character",
+    };
+
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        struct json_object *o = json_object_new_object();
+        char *line = control_error_response(reasons[i]);
+
+        json_object_object_add(o, "ok", json_object_new_boolean(0));
+        json_object_object_add(o, "error", json_object_new_string(reasons[i]));
+        ck_assert_ptr_nonnull(line);
+        ck_assert_str_eq(line, json_object_to_json_string_ext(
+                                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        free(line);
+        json_object_put(o);
+    }
+}
+END_TEST
+
 static int records;
 static char last_record[256];
 static int last_result;
@@ -509,6 +533,39 @@ START_TEST(pipelined_and_eof_terminated)
     served_stop(&sv);
     ck_assert_int_eq(sv.vm.suspended, 0);
     ck_assert_uint_eq(sv.vm.changes, 2);
+}
+END_TEST
+
+START_TEST(pipelined_requests_are_served_sixteen_per_call)
+{
+    /* 20 requests in one write: the call that answers the first answers 16 (the per-client
+     * limit of one call), not one per call. */
+    struct served sv;
+    char msg[21] = "", buf[8192];
+    int fd, calls = 0;
+    ssize_t n = 0;
+
+    served_open(&sv, -1);
+    fd = connect_to(sv.path);
+    memset(msg, '\n', 20);
+    send_all(fd, msg, 20);
+    while (n <= 0 && calls++ < 100) {
+        control_server_poll(sv.srv);
+        n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
+    }
+    ck_assert_int_gt(n, 0);
+    int lines = 0;
+    for (ssize_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    ck_assert_int_eq(lines, 16);
+    control_server_poll(sv.srv);
+    n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
+    lines = 0;
+    for (ssize_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    ck_assert_int_eq(lines, 20);
+    close(fd);
+    served_close(&sv);
 }
 END_TEST
 
@@ -921,12 +978,14 @@ static Suite *control_suite(void)
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(proto, long_and_nested_input);
     tcase_add_test(proto, unsupported_command);
+    tcase_add_test(proto, error_response_is_the_bytes_json_c_writes);
     tcase_add_test(proto, record_hook_sees_canonical_request);
     suite_add_tcase(s, proto);
 
     tcase_set_timeout(sock, 120);
     tcase_add_test(sock, socket_is_private_and_round_trips);
     tcase_add_test(sock, pipelined_and_eof_terminated);
+    tcase_add_test(sock, pipelined_requests_are_served_sixteen_per_call);
     tcase_add_test(sock, thousand_clients_in_a_row);
     tcase_add_test(sock, hundred_clients_at_once);
     tcase_add_test(sock, hundred_forked_clients);

@@ -242,12 +242,20 @@ static int client_reply_error(struct client *c, const char *msg)
     return client_queue(c, control_error_response(msg));
 }
 
-/* Handles complete lines in the input buffer while no response is pending. -1: drop. */
+/* Handles complete lines in the input buffer, up to REQUESTS_PER_ROUND, each once the
+ * previous response has gone out (a client that does not read its answers is not served
+ * on). -1: drop. */
 static int client_process(struct control_server *s, struct client *c)
 {
     unsigned done = 0;
 
-    while (!c->closing && c->outlen == 0 && done < REQUESTS_PER_ROUND) {
+    while (!c->closing && done < REQUESTS_PER_ROUND) {
+        if (c->outlen) {
+            if (client_flush(c) < 0)
+                return -1;
+            if (c->outlen)
+                return 0;   /* the client is not reading yet: wait for POLLOUT */
+        }
         char *nl = c->inlen ? memchr(c->in, '\n', c->inlen) : NULL;
         size_t len;
 
