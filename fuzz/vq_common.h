@@ -17,8 +17,8 @@
  *   - with nothing changed by the driver, at most `num` chains are popped (no lap twice);
  *   - pushes on an enabled queue never fail (its areas were validated by vq_enable);
  *   - the device writes guest RAM only in its own areas (split: used ring; packed:
- *     descriptor ring and device event suppression area), checked on every access by the
- *     guest_mem tap. */
+ *     descriptor ring and device event suppression area), checked on every write by a
+ *     guest_mem write tap (reads are not tapped, so they keep guest_mem's inline path). */
 #ifndef VMLAB_FUZZ_VQ_COMMON_H
 #define VMLAB_FUZZ_VQ_COMMON_H
 
@@ -161,7 +161,7 @@ static int vqf_run(const uint8_t *data, size_t size, int packed)
     memcpy(ram, img, imglen);
     memset(ram + imglen, 0, VQF_RAM_SIZE - imglen);
     guest_mem_init_buffer(&f.mem, f.ram, VQF_RAM_SIZE);
-    guest_mem_set_tap(&f.mem, vqf_tap, &f);
+    guest_mem_set_write_tap(&f.mem, vqf_tap, &f);
     f.vq.num_max = VQ_MAX_SIZE;
     vq_reset(&f.vq);
     if (vqf_enable(&f, num) < 0)

@@ -135,6 +135,32 @@ START_TEST(guest_mem_tap_sees_only_successful_accesses)
 }
 END_TEST
 
+START_TEST(guest_mem_write_tap_sees_writes_and_no_reads)
+{
+    uint8_t ram[256] = { 0 }, buf[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    struct guest_mem m;
+    struct tapped t = { 0 };
+
+    guest_mem_init_buffer(&m, ram, sizeof(ram));
+    guest_mem_set_write_tap(&m, tap, &t);
+    ck_assert_int_eq(guest_mem_read(&m, 0, buf, 8), 0);
+    ck_assert_int_eq(t.n, 0);
+    ck_assert_int_eq(guest_mem_write(&m, 16, buf, 4), 0);
+    ck_assert_int_eq(t.n, 1);
+    ck_assert_int_eq(t.dir, GUEST_MEM_WRITE);
+    ck_assert_uint_eq(t.gpa, 16);
+    ck_assert_uint_eq(t.len, 4);
+    /* The read-and-write tap replaces it, and NULL removes both. */
+    guest_mem_set_tap(&m, tap, &t);
+    ck_assert_int_eq(guest_mem_read(&m, 0, buf, 8), 0);
+    ck_assert_int_eq(t.n, 2);
+    ck_assert_int_eq(t.dir, GUEST_MEM_READ);
+    guest_mem_set_tap(&m, NULL, NULL);
+    ck_assert_int_eq(guest_mem_write(&m, 0, buf, 8), 0);
+    ck_assert_int_eq(t.n, 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("memmap");
@@ -146,6 +172,7 @@ int main(void)
     tcase_add_test(tc, guest_mem_bounds);
     tcase_add_test(tc, guest_mem_high_range);
     tcase_add_test(tc, guest_mem_tap_sees_only_successful_accesses);
+    tcase_add_test(tc, guest_mem_write_tap_sees_writes_and_no_reads);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -256,7 +256,7 @@ int trace_recorder_close(struct trace_recorder *r, int exit_status, char *err, s
     for (unsigned i = 0; i < r->nbuses; i++)
         if (r->buses[i]->tap == rec_bus_tap)
             bus_set_tap(r->buses[i], NULL, NULL);
-    if (r->mem && r->mem->tap == rec_mem_tap)
+    if (r->mem && r->mem->write_tap == rec_mem_tap)
         guest_mem_set_tap(r->mem, NULL, NULL);
     pthread_mutex_unlock(&r->lock);
     rc = trace_writer_close(r->w, err, errlen);

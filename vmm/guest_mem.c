@@ -91,8 +91,8 @@ int guest_mem_read_slow(const struct guest_mem *m, uint64_t gpa, void *dst, size
     } else {
         memcpy(dst, r->host + (gpa - r->gpa), len);
     }
-    if (m->tap)
-        m->tap(m->tap_opaque, GUEST_MEM_READ, gpa, dst, len);
+    if (m->read_tap)
+        m->read_tap(m->tap_opaque, GUEST_MEM_READ, gpa, dst, len);
     return 0;
 }
 
@@ -109,8 +109,8 @@ int guest_mem_write_slow(struct guest_mem *m, uint64_t gpa, const void *src, siz
     } else {
         memcpy(r->host + (gpa - r->gpa), src, len);
     }
-    if (m->tap)
-        m->tap(m->tap_opaque, GUEST_MEM_WRITE, gpa, src, len);
+    if (m->write_tap)
+        m->write_tap(m->tap_opaque, GUEST_MEM_WRITE, gpa, src, len);
     return 0;
 }
 

@@ -34,7 +34,7 @@ struct guest_mem {
     int owns_host;                              /* host memory mmap'ed by guest_mem_init */
     const struct guest_mem_backend *backend;    /* NULL: plain host memory */
     void *backend_opaque;
-    guest_mem_tap_fn tap;                       /* NULL: no tap */
+    guest_mem_tap_fn read_tap, write_tap;       /* NULL: no tap for that direction */
     void *tap_opaque;
 };
 
@@ -65,7 +65,7 @@ static inline int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *
 {
     const struct guest_mem_range *r = &m->ranges[0];
 
-    if (!m->backend && !m->tap && r->gpa == 0 && r->host && gpa < r->size &&
+    if (!m->backend && !m->read_tap && r->gpa == 0 && r->host && gpa < r->size &&
         len <= r->size - gpa) {
         __builtin_memcpy(dst, r->host + gpa, len);
         return 0;
@@ -78,7 +78,7 @@ static inline int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void 
 {
     const struct guest_mem_range *r = &m->ranges[0];
 
-    if (!m->backend && !m->tap && r->gpa == 0 && r->host && gpa < r->size &&
+    if (!m->backend && !m->write_tap && r->gpa == 0 && r->host && gpa < r->size &&
         len <= r->size - gpa) {
         __builtin_memcpy(r->host + gpa, src, len);
         return 0;
@@ -90,9 +90,20 @@ static inline int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void 
  * it bypasses the tap). NULL if out of range or not host-backed. */
 void *guest_mem_host(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
+/* Taps reads and writes (the trace recorder); NULL removes the tap. */
 static inline void guest_mem_set_tap(struct guest_mem *m, guest_mem_tap_fn fn, void *opaque)
 {
-    m->tap = fn;
+    m->read_tap = m->write_tap = fn;
+    m->tap_opaque = opaque;
+}
+
+/* Taps writes only, so reads keep the inline fast path (the virtqueue fuzzers' "device
+ * writes only its own areas" check, which would otherwise slow every descriptor read). */
+static inline void guest_mem_set_write_tap(struct guest_mem *m, guest_mem_tap_fn fn,
+                                           void *opaque)
+{
+    m->read_tap = NULL;
+    m->write_tap = fn;
     m->tap_opaque = opaque;
 }
 

@@ -31,7 +31,8 @@ for t in $targets; do
     # CPU seconds used, so the rate can also be given per CPU second (the machine may be
     # shared: wall-clock exec/s then understates what one free core does).
     TIMEFORMAT='%U %S'
-    { time "$BUILD/fuzz/$t" -max_total_time="$secs" -print_final_stats=1 -max_len=$maxlen \
+    # -seed: the same mutation sequence on every run, so two runs differ only by the code.
+    { time "$BUILD/fuzz/$t" -seed=1 -max_total_time="$secs" -print_final_stats=1 -max_len=$maxlen \
         -close_fd_mask=1 -artifact_prefix="$tmp/art-$t/" "$tmp/$t" >"$log" 2>&1; } 2>"$tmp/$t.time"
     rc=$(grep -c 'ERROR: libFuzzer\|SUMMARY: ' "$log")
     if [ "$rc" -ne 0 ]; then    # keep the evidence: the log and the crashing input

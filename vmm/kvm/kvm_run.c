@@ -256,12 +256,14 @@ static int kick_mask_enter(struct cpu *cpu, sigset_t *saved)
         return -r;
     inside = *saved;
     sigdelset(&inside, KVM_KICK_SIGNAL);
-    struct {
+    /* The mask is a flexible array after the length: room for the kernel's 64-bit
+     * sigset_t on x86_64. */
+    union {
         struct kvm_signal_mask m;
-        uint8_t set[8];         /* the kernel's sigset_t is 64 bits on x86_64 */
+        uint8_t raw[sizeof(struct kvm_signal_mask) + 8];
     } km;
     km.m.len = 8;
-    memcpy(km.set, &inside, 8);
+    memcpy(km.m.sigset, &inside, 8);
     if (ioctl(cpu->vcpu_fd, KVM_SET_SIGNAL_MASK, &km) < 0) {
         r = -errno;
         pthread_sigmask(SIG_SETMASK, saved, NULL);
