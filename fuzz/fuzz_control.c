@@ -1,16 +1,16 @@
 /* Fuzz target: control-socket requests.
  * 1. Every input: split into lines as the server's framing does, each of the first 64
- *    lines through the parser and dispatcher against a fake VM. Invariants: each response is one line of
- *    valid JSON with a boolean "ok", an error response carries a string "error", and the VM
- *    changes only when the answer is ok:true.
+ *    lines through the parser and dispatcher against a fake VM. Invariants: each response
+ *    is one line of valid JSON with a boolean "ok", an error response carries a string
+ *    "error", and the VM changes only when the answer is ok:true.
  * 2. One input in SOCKET_ONE_IN * (1 + lines / 64) (chosen by a hash of the input, so the
- *    choice is the same on every run of it), and every input under the reproducer (fuzz/reproduce_main.c,
- *    which `make test` replays the corpus with): the same bytes written to a real server
- *    (vmm/control.c, one server for the whole process) over a Unix socket, then the write
- *    side shut down. Invariants: the server answers every message (every line, plus a
- *    non-empty tail ended by the shutdown) with one valid JSON line, then closes; it never
- *    hangs or crashes. A poll round costs tens of microseconds under ASan, so doing this
- *    for every input held the target at ~1000 exec/s. */
+ *    choice is the same on every run of it), and every input under the reproducer
+ *    (fuzz/reproduce_main.c, which `make test` replays the corpus with): the same bytes
+ *    written to a real server (vmm/control.c, one server for the whole process) over a
+ *    Unix socket, then the write side shut down. Invariants: the server answers every
+ *    message (every line, plus a non-empty tail ended by the shutdown) with one valid JSON
+ *    line, then closes; it never hangs or crashes. A poll round costs tens of microseconds
+ *    under ASan, so doing this for every input held the target at ~1000 exec/s. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>

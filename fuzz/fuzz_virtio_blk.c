@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define DISK_ARGS "mem=32K"
 
 static uint8_t shadow[DISK_SECTORS * SECT];
+static uint8_t known[DISK_SECTORS];         /* 1: shadow holds the sector's contents */
 
 /* 256 + MAX_COUNT sectors of the OUT data pattern, t[k] = 7k mod 256. */
 static const uint8_t *out_pattern(void)
@@ -45,7 +46,6 @@ static const uint8_t *out_pattern(void)
             t[k] = (uint8_t)(k * 7);
     return t;
 }
-static uint8_t known[DISK_SECTORS];         /* 1: shadow holds the sector's contents */
 
 struct bufs {
     uint64_t hdr, data, status;

@@ -16,7 +16,7 @@ FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_CC ?= clang
 # UBSan without its alignment and pointer-overflow checks, as OSS-Fuzz builds it: with
 # comparison tracing on, each of those checks calls a hook on nearly every memory access
-# and pointer step, which cost the virtqueue targets a third of their speed. The gcc
+# and pointer step, which took about a quarter of the virtqueue targets' time. The gcc
 # reproducers that replay every corpus in `make test` keep the full -fsanitize=undefined.
 FUZZ_SAN ?= -fsanitize=address,undefined -fno-sanitize=alignment,pointer-overflow \
 	-fno-sanitize-recover=undefined
