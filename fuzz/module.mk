@@ -35,12 +35,20 @@ FUZZ_LIB_FLAGS = $(CSTD) -Wall -Wextra $(INCLUDES) $(PKG_CFLAGS) -DVMLAB_VERSION
 	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -MMD -MP
 FUZZ_OWN_FLAGS = $(FUZZ_LIB_FLAGS) -Werror
 
-.PHONY: fuzz fuzz-afl fuzz-repro fuzz-run fuzz-smoke fuzz-merge
+.PHONY: fuzz fuzz-afl fuzz-repro fuzz-run fuzz-smoke fuzz-merge FORCE
+FORCE:
 
 # $(1) object dir, $(2) output dir, $(3) compiler, $(4) compile flags, $(5) link/engine flags,
 # $(6) linker driver
 define fuzz_variant
-$(1)/%.o: %.c | $(GEN_HDRS)
+# The compiler and flags the objects were built with: rewritten only when they change, so
+# a changed FUZZ_SAN or FUZZ_CFLAGS rebuilds the objects instead of linking stale ones.
+$(1)/flags.stamp: FORCE
+	@mkdir -p $$(@D)
+	@printf '%s\n' '$$(subst ','\'',$(3) $(4))' >$$@.new
+	@if cmp -s $$@.new $$@; then rm -f $$@.new; else mv $$@.new $$@; fi
+
+$(1)/%.o: %.c $(1)/flags.stamp | $(GEN_HDRS)
 	@mkdir -p $$(dir $$@)
 	$(3) $$(FUZZ_LIB_FLAGS) $(4) -fsanitize=fuzzer-no-link -c $$< -o $$@
 
@@ -48,7 +56,7 @@ $(1)/libvmlab-fuzz.a: $$(patsubst %.c,$(1)/%.o,$$(LIB_SRCS) $$(FUZZ_SUPPORT_SRCS
 	@rm -f $$@
 	ar rcs $$@ $$^
 
-$(1)/own/fuzz_%.o: fuzz/fuzz_%.c | $(GEN_HDRS)
+$(1)/own/fuzz_%.o: fuzz/fuzz_%.c $(1)/flags.stamp | $(GEN_HDRS)
 	@mkdir -p $$(dir $$@)
 	$(3) $$(FUZZ_OWN_FLAGS) $(4) -fsanitize=fuzzer-no-link -c $$< -o $$@
 
