@@ -123,11 +123,19 @@ static void check_line(const char *line, size_t len)
 /* Defined (as 1) only by the plain reproducer: there every input goes through the socket. */
 extern const int fz_reproducer __attribute__((weak));
 
-static int through_socket_wanted(const uint8_t *data, size_t size)
+static size_t count_newlines(const uint8_t *data, size_t size)
+{
+    const uint8_t *p = data, *end = data + size;
+    size_t n = 0;
+
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))))
+        p++, n++;
+    return n;
+}
+
+static int through_socket_wanted(const uint8_t *data, size_t size, size_t newlines)
 {
     uint32_t h = 2166136261u ^ (uint32_t)size;  /* FNV-1a over the size and 32 bytes */
-    size_t lines = 1;
-    const uint8_t *p = data, *end = data + size;
 
     if (&fz_reproducer && fz_reproducer)
         return 1;
@@ -135,9 +143,7 @@ static int through_socket_wanted(const uint8_t *data, size_t size)
         h = (h ^ data[i]) * 16777619u;
     /* The server answers every line, the in-process pass stops at 64: an input of many
      * lines is picked proportionally less often, so the socket stays a small share. */
-    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))))
-        p++, lines++;
-    return h % (SOCKET_ONE_IN * (1 + lines / 64)) == 0;
+    return h % (SOCKET_ONE_IN * (1 + (newlines + 1) / 64)) == 0;
 }
 
 /* More answer bytes than this for one input: the server is looping. */
@@ -153,14 +159,17 @@ static void srv_cleanup(void)
     rmdir(srv_dir);
 }
 
-static void through_socket(const uint8_t *data, size_t size)
+/* `newlines`: how many the input holds. */
+static void through_socket(const uint8_t *data, size_t size, size_t newlines)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     /* Grows as needed: answers to a 64 KiB input of empty lines run to megabytes (a fixed
      * 64 KiB buffer was a harness bug, fuzz/crashes/control/crash-7eb8ad09…). */
     static char *buf;
     static size_t cap;
-    size_t off = 0, have = 0, expected = 0, lines = 0, i;
+    /* One answer per line, plus one for a non-empty tail that the shutdown ends. */
+    size_t expected = newlines + (size && data[size - 1] != '\n');
+    size_t off = 0, have = 0, lines = 0, i;
     unsigned spins = 0;
     int fd, eof = 0;
 
@@ -177,10 +186,6 @@ static void through_socket(const uint8_t *data, size_t size)
         atexit(srv_cleanup);
     }
     fake_vm_init(&srv_vm);
-    for (i = 0; i < size; i++)
-        expected += data[i] == '\n';
-    if (size && data[size - 1] != '\n')
-        expected++;
 
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     memcpy(sa.sun_path, srv_path, strlen(srv_path) + 1);
@@ -240,7 +245,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_one(&vm, p, len);
         p += len + 1;
     }
-    if (size <= CONTROL_MAX_MESSAGE && through_socket_wanted(data, size))
-        through_socket(data, size);
+    if (size <= CONTROL_MAX_MESSAGE) {
+        size_t newlines = count_newlines(data, size);
+
+        if (through_socket_wanted(data, size, newlines))
+            through_socket(data, size, newlines);
+    }
     return 0;
 }

@@ -33,16 +33,20 @@ else
     check "fixed qcow2 finding no longer crashes" "$R/qcow2" "$crash"
 fi
 
+# check that `vmlab trace replay $1` reports a match; $2 names the check.
+check_replays() {
+    "$VMLAB" trace replay "$1" >"$TMP/replay.out" 2>&1
+    local rc=$?
+    check "$2 (exit $rc)" bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+}
+
 for t in $DEVICE_TARGETS; do
     seed=$(ls -S fuzz/corpus/$t/* | head -1)    # the largest: the most device traffic
     VMLAB_FUZZ_TRACE=$TMP/$t.trace "$R/$t" "$seed" >"$TMP/rec.out" 2>&1
     rc=$?
     check "$t input recorded as a trace (exit $rc)" \
         bash -c "[ $rc -eq 0 ] && [ -s '$TMP/$t.trace' ]"
-    "$VMLAB" trace replay "$TMP/$t.trace" >"$TMP/replay.out" 2>&1
-    rc=$?
-    check "$t: vmlab trace replay matches the recorded fuzz input (exit $rc)" \
-        bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+    check_replays "$TMP/$t.trace" "$t: vmlab trace replay matches the recorded fuzz input"
 
     # A run stopped by an invariant (here the test knob, at the 3rd status check): the
     # reproducer fails naming it, and the trace up to that point is closed and replays.
@@ -51,10 +55,7 @@ for t in $DEVICE_TARGETS; do
     rc=$?
     check "$t: a stopped run fails with the invariant named (exit $rc)" \
         bash -c "[ $rc -ne 0 ] && grep -q 'fuzz invariant violated' '$TMP/stop.out'"
-    "$VMLAB" trace replay "$TMP/$t.stop.trace" >"$TMP/replay.out" 2>&1
-    rc=$?
-    check "$t: the stopped run's trace replays (exit $rc)" \
-        bash -c "[ $rc -eq 0 ] && grep -q '^replay: match' '$TMP/replay.out'"
+    check_replays "$TMP/$t.stop.trace" "$t: the stopped run's trace replays"
 done
 
 "$R/split_vq" /nonexistent >"$TMP/bad.out" 2>&1
