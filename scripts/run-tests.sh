@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test vmlab has and ends with one line "N passed, N failed".
-#  - Check suites ($BUILD/tests/test_*): counts from Check's summary line
-#  - tests/cli/*.sh: TAP lines (ok / not ok)
-#  - extra runners (scenarios, fuzz corpora) registered in scripts/test-parts.d/*.sh, each
-#    ending with its own "N passed, N failed" line
+# Runs every test vmlab has and ends with one line "N passed, N failed, K skipped".
+#  - Check suites ($BUILD/tests/test_*): Check's summary line, less the tests that reported
+#    "SKIP <test>: <reason>" (tests/skip.h)
+#  - tests/cli/*.sh: TAP lines (ok / not ok / ok # SKIP / 1..0 # SKIP)
+#  - extra runners (scenarios, fuzz corpora, nested KVM, ...) registered in
+#    scripts/test-parts.d/*.sh, each ending with its own "N passed, N failed[, K skipped]" line
+# scripts/tally.sh says exactly what counts. Every skip is counted and, above the summary,
+# named with its reason: a part that checked nothing never looks like a part that passed.
 set -u
 cd "$(dirname "$0")/.."
+source scripts/tally.sh
 export BUILD=${BUILD:-build}
 export VMLAB=${VMLAB:-$BUILD/asan/vmlab}
 export VMLAB_REL=${VMLAB_REL:-$BUILD/vmlab}
@@ -14,17 +18,17 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export CK_FORK=yes
 passed=0
 failed=0
+skipped=0
 failures=()
+skips=()
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 
-count_tap() {   # $1 name, $2 log
-    local p f
-    p=$(grep -cE '^ok ' "$2" || true)
-    f=$(grep -cE '^not ok ' "$2" || true)
-    passed=$((passed + p)); failed=$((failed + f))
-    [ "$f" -gt 0 ] && failures+=("$1: $(grep -E '^not ok ' "$2" | head -3 | tr '\n' ';')")
-    echo "$1: $p passed, $f failed"
+# add NAME: adds the last tally to the totals and prints the part's line.
+add() {
+    passed=$((passed + T_PASS)); failed=$((failed + T_FAIL)); skipped=$((skipped + T_SKIP))
+    [ "$T_SKIP" -gt 0 ] && skips+=("$1: $T_SKIP skipped: ${T_WHY:-no reason given}")
+    echo "$1: $T_PASS passed, $T_FAIL failed$([ "$T_SKIP" -gt 0 ] && echo ", $T_SKIP skipped")"
 }
 
 for t in "$BUILD"/tests/test_*; do
@@ -33,14 +37,9 @@ for t in "$BUILD"/tests/test_*; do
     log=$logdir/$name.log
     "$t" >"$log" 2>&1
     rc=$?
-    line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -1)
-    if [ -n "$line" ]; then
-        n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-        f=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1+\2/' <<<"$line")
-        f=$((f))
-        passed=$((passed + n - f)); failed=$((failed + f))
-        [ "$f" -gt 0 ] && failures+=("$name: $(grep -E ':[EF]:' "$log" | head -3 | tr '\n' ';')")
-        echo "$name: $((n - f)) passed, $f failed"
+    if tally_check "$log"; then
+        add "$name"
+        [ "$T_FAIL" -gt 0 ] && failures+=("$name: $(grep -E ':[EF]:' "$log" | head -3 | tr '\n' ';')")
     else
         failed=$((failed + 1))
         failures+=("$name: crashed or printed no summary (exit $rc), see $log")
@@ -55,9 +54,15 @@ for s in tests/cli/*.sh; do
     log=$logdir/cli-$name.log
     timeout 900 bash "$s" >"$log" 2>&1
     rc=$?
-    count_tap "cli/$name" "$log"
-    if [ $rc -ne 0 ] && ! grep -qE '^not ok ' "$log"; then
-        failed=$((failed + 1)); failures+=("cli/$name: exited $rc without a failing test line")
+    if tally_tap "$log"; then
+        add "cli/$name"
+        [ "$T_FAIL" -gt 0 ] && failures+=("cli/$name: $(grep -E '^not ok ' "$log" | head -3 | tr '\n' ';')")
+        if [ $rc -ne 0 ] && [ "$T_FAIL" -eq 0 ]; then
+            failed=$((failed + 1)); failures+=("cli/$name: exited $rc without a failing test line")
+        fi
+    else
+        failed=$((failed + 1)); failures+=("cli/$name: no test ran (exit $rc), see $log")
+        echo "cli/$name: no TAP test line (exit $rc) — counted as 1 failure"
     fi
 done
 
@@ -67,25 +72,29 @@ for part in scripts/test-parts.d/*.sh; do
     log=$logdir/part-$name.log
     timeout 1200 bash "$part" >"$log" 2>&1
     rc=$?
-    line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-    if [ -n "$line" ]; then
-        p=$(sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
-        f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-        passed=$((passed + p)); failed=$((failed + f))
+    if tally_part "$log"; then
+        add "$name"
         # Name the failing tests, not only the log: CI shows the end of this output only.
-        [ "$f" -gt 0 ] && failures+=("$name: $(grep -E '^(FAIL|ERROR|not ok)[: ]' "$log" \
+        [ "$T_FAIL" -gt 0 ] && failures+=("$name: $(grep -E '^(FAIL|ERROR|not ok)[: ]' "$log" \
             | head -3 | tr '\n' ';') see $log")
-        echo "$name: $p passed, $f failed"
+        if [ $rc -ne 0 ] && [ "$T_FAIL" -eq 0 ]; then
+            failed=$((failed + 1)); failures+=("$name: exited $rc without a failure counted, see $log")
+        fi
     else
         failed=$((failed + 1)); failures+=("$name: no summary line (exit $rc), see $log")
         echo "$name: no summary line (exit $rc)"
     fi
 done
 
+if [ ${#skips[@]} -gt 0 ]; then
+    echo
+    echo "Skipped:"
+    printf '  %s\n' "${skips[@]}"
+fi
 if [ ${#failures[@]} -gt 0 ]; then
     echo
     echo "Failures:"
     printf '  %s\n' "${failures[@]}"
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

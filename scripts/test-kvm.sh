@@ -4,7 +4,7 @@
 #  - otherwise: boots a QEMU TCG guest (-cpu max exposes SVM) with Debian's kernel and an
 #    initramfs holding busybox, the kvm modules, the test binaries with their shared
 #    libraries (found with ldd), and runs them there on nested KVM (vmm/kvm/nested/init).
-# Prints TAP lines and ends with "N passed, N failed"; exit status 0 when nothing failed.
+# Prints TAP lines and ends with "N passed, N failed, K skipped"; exit status 0 when nothing failed.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -18,20 +18,27 @@ kvm_opens() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }   # <> would 
 
 # ---- direct: run everything here, print TAP, summary -------------------------------------
 run_direct() {
-    local n=0 pass=0 fail=0 line name log
+    local n=0 pass=0 fail=0 skip=0 line name log why
+    local -A skip_why=()
     log=$(mktemp)
     CK_VERBOSITY=verbose CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120} \
         "$BUILD/tests/test_kvm" >"$log" 2>&1
     local rc=$?
-    if grep -q '^SKIP test_kvm' "$log"; then
-        echo "# $(grep '^SKIP test_kvm' "$log" | head -1)"
-    fi
+    # "SKIP <test>: <reason>" (tests/skip.h): Check says P for those, they are skips.
+    while IFS= read -r line; do
+        name=${line#SKIP }; name=${name%%: *}
+        skip_why[$name]=${line#SKIP *: }
+    done < <(grep -E '^SKIP [^ :]+: ' "$log")
     # Check's verbose lines: file:line:P|F|E:tcase:test:0: message
     while IFS= read -r line; do
         name=$(cut -d: -f5 <<<"$line")
         n=$((n + 1))
         case "$(cut -d: -f3 <<<"$line")" in
-            P) pass=$((pass + 1)); echo "ok $n - test_kvm: $name" ;;
+            P) if [ -n "${skip_why[$name]+set}" ]; then
+                   skip=$((skip + 1)); echo "ok $n - test_kvm: $name # SKIP ${skip_why[$name]}"
+               else
+                   pass=$((pass + 1)); echo "ok $n - test_kvm: $name"
+               fi ;;
             *) fail=$((fail + 1)); echo "not ok $n - test_kvm: $name"
                echo "#   $(cut -d: -f7- <<<"$line")" ;;
         esac
@@ -48,6 +55,10 @@ run_direct() {
         rc=$?
         while IFS= read -r line; do
             case "$line" in
+                "ok "*"# SKIP"*) n=$((n + 1)); skip=$((skip + 1)); why=${line#*# SKIP }
+                    echo "ok $n - $(basename "$s" .sh) # SKIP $why" ;;
+                "1..0 # SKIP"*) n=$((n + 1)); skip=$((skip + 1))
+                    echo "ok $n - $(basename "$s" .sh) # SKIP ${line#1..0 # SKIP }" ;;
                 "ok "*) n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $(basename "$s" .sh): ${line#ok * - }" ;;
                 "not ok "*) n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $(basename "$s" .sh): ${line#not ok * - }" ;;
                 "#"*) echo "$line" ;;
@@ -60,7 +71,7 @@ run_direct() {
         rm -f "$log"
     done
     echo "1..$n"
-    echo "$pass passed, $fail failed"
+    echo "$pass passed, $fail failed, $skip skipped"
     [ $fail -eq 0 ]
 }
 
@@ -144,6 +155,7 @@ run_nested() {
     fi
     sed -n '/VMLAB-NESTED-BEGIN/,/VMLAB-NESTED-END/p' "$log" | tr -d '\r' \
         | grep -avE '^VMLAB-NESTED' | grep -aE '^(ok |not ok |#|1\.\.|[0-9]+ passed, [0-9]+ failed)'
+    # Everything skipped inside the VM that exists to run these tests is a failure.
     grep -aq -E '^0 passed, 0 failed' "$log" && { echo "not ok - nested run had no tests"; return 1; }
     grep -aq -E '^[0-9]+ passed, 0 failed' "$log"
 }

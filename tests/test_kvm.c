@@ -1,7 +1,7 @@
 /* The KVM CPU backend, driven by tiny PVH32 guests whose machine code is below (assembly in
- * the comments). Every test needs /dev/kvm: when it does not open, the suite prints why
- * ("SKIP test_kvm: ...") on stderr and runs no test, and `make test-kvm` takes the
- * nested path (scripts/test-kvm.sh). */
+ * the comments). Every test needs /dev/kvm: when it does not open, each test reports a
+ * counted skip with the reason (tests/skip.h), and `make test-kvm` (or the kvm-nested part
+ * of `make test`) runs them in a nested-KVM VM (scripts/test-kvm.sh). */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +13,7 @@
 #include "vmm/cpu_backend.h"
 #include "vmm/kvm/kvm_irq.h"
 #include "vmm/memmap.h"
+#include "tests/skip.h"
 
 #define GUEST_RAM      (16u << 20)
 #define GUEST_ENTRY    0x100000u
@@ -134,9 +135,14 @@ static void count_poll(void *opaque)
 static char skip_reason[160];
 static int kvm_ok;
 
+/* First statement of every test: without a usable /dev/kvm the test is a counted skip. */
+#define REQUIRE_KVM() do { if (!kvm_ok) SKIP_TEST("%s", skip_reason); } while (0)
+
 static void setup(void)
 {
     memset(&fx, 0, sizeof(fx));
+    if (!kvm_ok)
+        return;
     ck_assert_int_eq(guest_mem_init(&fx.mem, GUEST_RAM), 0);
     bus_init(&fx.mmio, BUS_MMIO);
     bus_init(&fx.pio, BUS_PIO);
@@ -152,6 +158,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (!kvm_ok)
+        return;
     fx.ops->destroy(fx.cpu);
     guest_mem_destroy(&fx.mem);
 }
@@ -190,6 +198,7 @@ static void run_guest(void)
 
 START_TEST(probe_says_kvm_is_there)
 {
+    REQUIRE_KVM();
     char why[160] = "";
     ck_assert_int_eq(kvm_cpu_backend.probe(why, sizeof(why)), 0);
     ck_assert_ptr_nonnull(strstr(why, "/dev/kvm"));
@@ -207,6 +216,7 @@ static const uint8_t guest_pio[] = {
 
 START_TEST(port_io_reaches_the_bus)
 {
+    REQUIRE_KVM();
     boot_code(guest_pio, sizeof(guest_pio));
     run_guest();
     ck_assert_int_eq(fx.st.reason, CPU_STOP_REQUESTED);
@@ -244,6 +254,7 @@ static const uint8_t guest_mmio[] = {
 
 START_TEST(mmio_exit_reaches_the_bus)
 {
+    REQUIRE_KVM();
     fx.mmio_read_value = 0x5a5a0001;
     boot_code(guest_mmio, sizeof(guest_mmio));
     run_guest();
@@ -272,6 +283,7 @@ static const uint8_t guest_hlt[] = { 0xfa, 0xf4, 0xeb, 0xfe };
 
 START_TEST(hlt_with_interrupts_off_is_halted)
 {
+    REQUIRE_KVM();
     boot_code(guest_hlt, sizeof(guest_hlt));
     run_guest();
     ck_assert_int_eq(fx.st.reason, CPU_STOP_HALTED);
@@ -285,6 +297,7 @@ static const uint8_t guest_triple[] = { 0x0f, 0x0b };
 
 START_TEST(triple_fault_is_reported)
 {
+    REQUIRE_KVM();
     boot_code(guest_triple, sizeof(guest_triple));
     run_guest();
     ck_assert_int_eq(fx.st.reason, CPU_STOP_TRIPLE_FAULT);
@@ -344,6 +357,7 @@ static void write_tables(uint32_t handler)
 /* _i 0: pin 5 edge (KVM_IRQ_LINE on KVM), 1: level (the resampling irqfd). */
 START_TEST(irq_sink_delivers_through_the_ioapic)
 {
+    REQUIRE_KVM();
     uint8_t code[sizeof(guest_irq)];
     memcpy(code, guest_irq, sizeof(code));
     ck_assert_uint_eq(code[GUEST_IRQ_TRIGGER - 1], 0x30);
@@ -441,6 +455,7 @@ static unsigned run_level_guest(int which, const uint8_t *code, size_t len, uint
  * lowers it in the second handler run, before that EOI: no third interrupt. */
 START_TEST(level_line_held_high_is_redelivered_after_eoi)
 {
+    REQUIRE_KVM();
     fx.lower_at_run = 2;
     check_runs(_i, run_level_guest(_i, guest_level, sizeof(guest_level), GUEST_LEVEL_HANDLER),
                2);
@@ -450,6 +465,7 @@ END_TEST
 /* The device lowers the line in the handler, before the EOI: one interrupt only. */
 START_TEST(level_line_lowered_before_eoi_is_delivered_once)
 {
+    REQUIRE_KVM();
     fx.lower_at_run = 1;
     check_runs(_i, run_level_guest(_i, guest_level, sizeof(guest_level), GUEST_LEVEL_HANDLER),
                1);
@@ -459,6 +475,7 @@ END_TEST
 /* Raised and lowered while the pin is masked: nothing at unmask (the line is low). */
 START_TEST(level_line_lowered_while_masked_is_not_delivered)
 {
+    REQUIRE_KVM();
     fx.lower_at_run = 1;
     fx.lower_while_masked = 1;
     check_runs(_i, run_level_guest(_i, guest_masked, sizeof(guest_masked), GUEST_MASKED_HANDLER),
@@ -469,6 +486,7 @@ END_TEST
 /* Raised while masked and still high at unmask: delivered then, once. */
 START_TEST(level_line_held_while_masked_is_delivered_at_unmask)
 {
+    REQUIRE_KVM();
     fx.lower_at_run = 1;
     check_runs(_i, run_level_guest(_i, guest_masked, sizeof(guest_masked), GUEST_MASKED_HANDLER),
                1);
@@ -506,6 +524,7 @@ static void on_timer_stop(void *arg)
 
 START_TEST(clock_timer_fires_on_the_vcpu_thread)
 {
+    REQUIRE_KVM();
     const struct clock *c = kvm_cpu_backend.clock(fx.cpu);
     struct timer_probe a = { 0 }, b = { 0 }, cancelled = { 0 }, last = { 0 };
     uint64_t now = clock_now_ns(c);
@@ -554,6 +573,7 @@ static void *stopper(void *arg)
 
 START_TEST(stop_from_another_thread_ends_an_idle_guest)
 {
+    REQUIRE_KVM();
     pthread_t t;
     boot_code(guest_idle, sizeof(guest_idle));
     fx.env.external_wakeups = 1;        /* as with a control socket: the idle guest waits */
@@ -567,6 +587,7 @@ END_TEST
 
 START_TEST(idle_with_nothing_armed_is_hung)
 {
+    REQUIRE_KVM();
     /* sti; hlt with no VMM timer, no LAPIC timer and nobody outside: as on the software
      * CPU, a hung guest (vmlab exit status 6), found at the second kick (4 ms polls). */
     boot_code(guest_idle, sizeof(guest_idle));
@@ -593,6 +614,7 @@ static const uint8_t guest_garbage[] = {
 
 START_TEST(garbage_to_every_port_and_the_mmio_hole_is_survived)
 {
+    REQUIRE_KVM();
     boot_code(guest_garbage, sizeof(guest_garbage));
     run_guest();
     ck_assert_int_eq(fx.st.reason, CPU_STOP_REQUESTED);
@@ -605,6 +627,7 @@ END_TEST
 
 START_TEST(boot_rejects_a_pvh_entry_above_4g)
 {
+    REQUIRE_KVM();
     struct cpu_boot b = { CPU_BOOT_PVH32, 0x100000000ULL, 0 };
     ck_assert_int_eq(kvm_cpu_backend.boot(fx.cpu, &b), -EINVAL);
     b = (struct cpu_boot){ (enum cpu_boot_mode)7, GUEST_ENTRY, 0 };
@@ -618,6 +641,7 @@ static const uint8_t guest_long[] = { 0x66, 0xba, 0x18, 0x05, 0x89, 0xf0, 0xee, 
 
 START_TEST(linux64_entry_runs_64bit_code)
 {
+    REQUIRE_KVM();
     ck_assert_int_eq(guest_mem_write(&fx.mem, GUEST_ENTRY, guest_long, sizeof(guest_long)), 0);
     struct cpu_boot b = { CPU_BOOT_LINUX64, GUEST_ENTRY, 0x5a };
     ck_assert_int_eq(kvm_cpu_backend.boot(fx.cpu, &b), 0);
@@ -655,17 +679,10 @@ static Suite *kvm_suite(void)
 
 int main(void)
 {
-    int r = kvm_cpu_backend.probe(skip_reason, sizeof(skip_reason));
-    kvm_ok = r == 0;
-    if (!kvm_ok) {
-        /* Visible, not silent: one SKIP line on stdout and stderr, and a clean exit so a
-         * machine without KVM still passes `make test`. */
-        fprintf(stderr, "SKIP test_kvm: %s (make test-kvm runs these in a nested-KVM VM)\n",
-                skip_reason);
-        printf("SKIP test_kvm: %s\n", skip_reason);
-        printf("100%%: Checks: 0, Failures: 0, Errors: 0\n");   /* for scripts/run-tests.sh */
-        return EXIT_SUCCESS;
-    }
+    kvm_ok = kvm_cpu_backend.probe(skip_reason, sizeof(skip_reason)) == 0;
+    if (!kvm_ok)
+        fprintf(stderr, "test_kvm: %s: every test is skipped (make test-kvm runs them in a "
+                "nested-KVM VM)\n", skip_reason);
     SRunner *sr = srunner_create(kvm_suite());
     srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose: one line per test */
     int failed = srunner_ntests_failed(sr);

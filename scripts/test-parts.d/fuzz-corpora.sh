@@ -2,8 +2,8 @@
 # Part of `make test`: replays every fuzz corpus file (fuzz/corpus/<target>/) and every
 # saved crash file (fuzz/crashes/<target>/) through the plain reproducer
 # ($BUILD/fuzz-repro/<target>, gcc + ASan/UBSan, no fuzzing engine). Crash files listed in
-# fuzz/crashes/OPEN (bugs not fixed yet) are skipped and counted apart.
-# Ends with one line: "fuzz: N passed, N failed" (one per input file).
+# fuzz/crashes/OPEN (bugs not fixed yet) are counted as skipped, each named.
+# Ends with one line: "fuzz: N passed, N failed, K skipped" (one per input file).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -25,7 +25,10 @@ for t in $targets; do
     for f in fuzz/corpus/"$t"/* fuzz/crashes/"$t"/*; do
         [ -f "$f" ] || continue
         case $f in *.trace) continue ;; esac   # crash traces (virtio_mmio) are not inputs
-        if grep -qxF "${f#fuzz/crashes/}" <<<"$open_list"; then skipped=$((skipped + 1)); continue; fi
+        if grep -qxF "${f#fuzz/crashes/}" <<<"$open_list"; then
+            skipped=$((skipped + 1)); echo "SKIP $f: known-open crash input (fuzz/crashes/OPEN)"
+            continue
+        fi
         files+=("$f")
     done
     [ ${#files[@]} -gt 0 ] || continue
@@ -48,6 +51,5 @@ for t in $targets; do
         done
     fi
 done
-[ $skipped -gt 0 ] && echo "($skipped known-open crash inputs skipped, see fuzz/crashes/OPEN)"
-echo "fuzz: $passed passed, $failed failed"
+echo "fuzz: $passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]

@@ -7,10 +7,7 @@ source tests/cli/lib.sh
 G=$GUESTS
 RUN=guest/qemu-run.sh
 
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "1..0 # SKIP qemu-system-x86_64 not installed"
-    exit 0
-fi
+need_cmd qemu-system-x86_64 qemu-system-x86
 
 # check DESC WANT_STATUS EXPECTED_OUTPUT PROG [ARGS...]: exact output (all lines) and status
 check() {

@@ -9,10 +9,7 @@ source tests/cli/lib.sh
 G=$BUILD/guest
 PY=/usr/bin/python3
 
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "1..0 # SKIP qemu-system-x86_64 not installed"
-    exit 0
-fi
+need_cmd qemu-system-x86_64 qemu-system-x86
 
 # qrun MACHINE_EXTRA "QEMU ARGS" PROG "GUEST CMDLINE": sets $out and $rc.
 # MACHINE_EXTRA is appended to -M microvm,... (e.g. ",acpi=off"). rt_exit(v) gives (v<<1)|1.

@@ -7,14 +7,8 @@ source tests/cli/lib.sh
 export BUILD VMLAB
 G=$GUESTS
 
-if [ ! -x "$VMLAB" ]; then
-    echo "1..0 # SKIP $VMLAB not built"
-    exit 0
-fi
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "1..0 # SKIP qemu-system-x86_64 not installed"
-    exit 0
-fi
+need_built "$VMLAB"
+need_cmd qemu-system-x86_64 qemu-system-x86
 
 # same PROG [ARGS...]: vmlab and QEMU print the same and exit with the same status
 same() {

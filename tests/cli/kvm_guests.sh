@@ -9,9 +9,7 @@ LAST_KVM_OUT=
 
 why=$("$VMLAB" run --cpu kvm "$G/hello.elf" 2>&1 >/dev/null)
 if [ $? -eq 2 ] && grep -q "KVM is not available" <<<"$why"; then
-    skip "kvm_guests: $why"
-    echo "1..0 # SKIP $why"
-    exit 0
+    skip_all "$why"
 fi
 
 dd if=/dev/zero of="$TMP/base.img" bs=1024 count=4096 2>/dev/null
@@ -84,7 +82,7 @@ same "idle irq" "ticks=40 mode=irq" --block "@DISK@"
 # kvm-pvm emulates neither int3 nor 100 M instructions in reasonable time (vmm/kvm/README.md);
 # real KVM runs them (make test-kvm's nested VM).
 if [ -d /sys/module/kvm_pvm ]; then
-    skip "kvm_guests: exception, memtest (whole RAM): /dev/kvm is kvm-pvm; make test-kvm runs them on real KVM"
+    skip "exception, memtest (whole RAM): /dev/kvm is kvm-pvm; make test-kvm runs them on real KVM"
 else
     same "exception" ""
     same "memtest" ""

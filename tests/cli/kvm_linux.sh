@@ -8,7 +8,7 @@
 #    pattern that reaches the image file, ends at a shell prompt on the serial console, runs
 #    the commands typed there (--serial-in), the last of which powers off through the i8042
 #    reset line (reboot=k), vmlab exiting 0. Runs where /dev/kvm is real KVM (and in
-#    `make test-kvm`'s nested VM); skips, visibly, without /dev/kvm, and on kvm-pvm (this
+#    `make test-kvm`'s nested VM); a counted skip without /dev/kvm, and on kvm-pvm (this
 #    machine kind's /dev/kvm emulates such a guest instruction by instruction: a boot takes
 #    far beyond the test budget) unless KVM_LINUX=1.
 source "$(dirname "$0")/lib.sh"
@@ -26,7 +26,7 @@ if [ -n "$KERNEL" ] && [ -r "$KERNEL" ]; then
         "does not fit in guest RAM" --cpu sim --mem 128M --kernel "$KERNEL" --initrd "$TMP/big.initrd"
     rm -f "$TMP/big.initrd"
 else
-    skip "kvm_linux: initrd-too-large check: no kernel in /boot (linux-image-amd64, make deps)"
+    not_ok "initrd-too-large check: no kernel in /boot (linux-image-amd64: make deps installs it)"
 fi
 
 reason=
@@ -34,13 +34,15 @@ if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
     reason="/dev/kvm does not open"
 elif [ -d /sys/module/kvm_pvm ] && [ "${KVM_LINUX:-0}" != 1 ]; then
     reason="/dev/kvm is kvm-pvm (guest code emulated, boot too slow; KVM_LINUX=1 forces it)"
-elif [ -z "$KERNEL" ] || [ ! -r "$KERNEL" ]; then
-    reason="no kernel in /boot (linux-image-amd64, make deps)"
-elif [ ! -r "$INITRD" ]; then
-    reason="$INITRD not built (make test-kvm builds it)"
 fi
 if [ -n "$reason" ]; then
-    skip "kvm_linux: boot: $reason"
+    skip "boot: $reason"
+    finish
+    exit
+fi
+# What make deps and make test provide is never a reason to skip.
+if [ -z "$KERNEL" ] || [ ! -r "$KERNEL" ] || [ ! -r "$INITRD" ]; then
+    not_ok "boot: kernel '$KERNEL' or $INITRD missing (make deps installs linux-image-amd64, make test builds the initramfs)"
     finish
     exit
 fi

@@ -13,8 +13,23 @@ ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
 not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"; }
 # check "description" command...: ok when the command exits 0
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-# skip with a visible reason (counted neither as pass nor fail)
-skip() { echo "# SKIP $*"; }
+# skip REASON: one check that cannot run here, a TAP skip that scripts/run-tests.sh counts
+# as skipped (never as passed) and names with its reason.
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $*"; }
+# skip_all REASON: the whole script cannot run here (counted as one skip); exits.
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+# need_cmd CMD PACKAGE: a command `make deps` installs; missing, it is a failure, not a skip.
+need_cmd() {
+    command -v "$1" >/dev/null && return 0
+    not_ok "$1 not found: package $2 is missing (make deps installs it)"
+    finish; exit 1
+}
+# need_built FILE: something `make test` builds; missing, it is a failure, not a skip.
+need_built() {
+    [ -x "$1" ] && return 0
+    not_ok "$1 not built (make test builds it)"
+    finish; exit 1
+}
 finish() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 
 # expect_error DESC WANT-SUBSTRING ARGS...: `vmlab run ARGS` exits 2 with one "vmlab: ..."
@@ -28,4 +43,39 @@ expect_error() {
     else
         not_ok "$desc (exit $rc, stderr: $out)"
     fi
+}
+
+# events_of TRACE [FILTER-ERE]: the trace's events, one per line, without event numbers and
+# time stamps, less the lines FILTER matches. Fails when `vmlab trace dump` fails.
+events_of() {
+    local out
+    out=$("$VMLAB" trace dump --no-header "$1" 2>/dev/null) || return 1
+    out=$(sed -E 's/^#[0-9]+ [0-9]+ns //' <<<"$out")
+    [ -n "${2:-}" ] && out=$(grep -vE "$2" <<<"$out")
+    printf '%s\n' "$out" | grep -v '^$'
+    return 0
+}
+
+# same_events A B MIN [FILTER]: both traces dump, each has at least MIN events (after the
+# filter), and their events are equal, time stamps aside. On failure, says why on stdout.
+same_events() {
+    local a b na nb
+    a=$(events_of "$1" "${4:-}") || { echo "cannot dump $1"; return 1; }
+    b=$(events_of "$2" "${4:-}") || { echo "cannot dump $2"; return 1; }
+    na=$(grep -c . <<<"$a"); nb=$(grep -c . <<<"$b")
+    if [ "$na" -lt "$3" ] || [ "$nb" -lt "$3" ]; then
+        echo "too few events to compare: $na and $nb (at least $3 wanted)"; return 1
+    fi
+    [ "$a" = "$b" ] && return 0
+    echo "events differ:"; diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | head -6
+    return 1
+}
+
+# events_differ A B: both traces dump with events, and their events (with times) differ.
+events_differ() {
+    local a b
+    a=$("$VMLAB" trace dump --no-header "$1" 2>/dev/null) && [ -n "$a" ] || { echo "cannot dump $1, or no events"; return 1; }
+    b=$("$VMLAB" trace dump --no-header "$2" 2>/dev/null) && [ -n "$b" ] || { echo "cannot dump $2, or no events"; return 1; }
+    [ "$a" != "$b" ] && return 0
+    echo "same events"; return 1
 }
