@@ -64,7 +64,7 @@ static void set_err(char *err, size_t errlen, const char *path, const char *what
 static int check_existing(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st;
+    struct stat st, now;
     int fd, rc;
 
     if (lstat(path, &st) < 0) {
@@ -80,19 +80,33 @@ static int check_existing(const char *path, char *err, size_t errlen)
                      "that is not a socket", path);
         return -EEXIST;
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a live server with a full backlog answers EAGAIN at once instead of
+     * blocking us; only ECONNREFUSED (nobody listens) marks the socket stale. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         rc = -errno;
         set_err(err, errlen, path, "socket", -rc);
         return rc;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? errno : 0;
     close(fd);
-    if (rc == 0) {
+    if (rc == 0 || rc == EAGAIN || rc == EINPROGRESS) {
         if (err && errlen)
             snprintf(err, errlen, "control socket %s: in use by a running VM", path);
         return -EADDRINUSE;
+    }
+    if (rc != ECONNREFUSED) {
+        if (err && errlen)
+            snprintf(err, errlen, "control socket %s: refusing to replace a socket that "
+                     "cannot be probed: %s", path, strerror(rc));
+        return -rc;
+    }
+    /* Remove exactly the socket file probed, not one put there since. */
+    if (lstat(path, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+        if (err && errlen)
+            snprintf(err, errlen, "control socket %s: replaced while being checked", path);
+        return -EEXIST;
     }
     if (unlink(path) < 0 && errno != ENOENT) {
         rc = -errno;

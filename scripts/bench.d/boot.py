@@ -1,11 +1,15 @@
 """Boot-to-exit of the `hello` guest on vmlab (software CPU) and on QEMU microvm TCG,
 in alternating rounds in one run (median of 40 each), and the software CPU's speed on a loop.
-Target (issue 4): vmlab boot-to-exit at most 1/10 of QEMU's."""
+Target (issue 4): vmlab boot-to-exit at most 1/10 of QEMU's.
+Every timed run must end as hello ends (exit status 1: guest exit code 0 through the
+debug-exit port): a VMM that fails fast is a failed benchmark, never a fast boot.
+env: BUILD (default build), VMLAB (default $BUILD/vmlab), BENCH_JSON_DIR."""
 import json, os, re, shutil, statistics, subprocess, sys, threading, time
 
 BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
-VMLAB = os.path.join(BUILD, "vmlab")
+VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
+HELLO_STATUS = 1
 HELLO = os.path.join(BUILD, "guest", "hello.elf")
 SPIN = os.path.join(BUILD, "guest", "spin.elf")
 N = 40
@@ -24,9 +28,17 @@ def timed(cmd):
     rc = p.wait()
     dt = time.perf_counter() - t
     watchdog.cancel()
-    if rc != 1:
-        sys.exit(f"{cmd[0]} exited {rc}")
+    if rc != HELLO_STATUS:
+        sys.exit(f"boot: {cmd[0]} exited {rc}, not {HELLO_STATUS}: benchmark failed")
     return dt
+
+
+def check_once(cmd):
+    """The subject must boot and exit as hello does before its runs are timed."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != HELLO_STATUS:
+        sys.exit(f"boot: {' '.join(cmd[:2])} exited {r.returncode}, not {HELLO_STATUS}: "
+                 f"benchmark failed: {(r.stderr or r.stdout).strip()[-300:]}")
 
 
 ROUNDS = 5
@@ -39,11 +51,16 @@ def hyperfine(cmds):
     out = os.path.join(OUT, "boot-hyperfine.json")
     times = [[] for _ in cmds]
     for _ in range(ROUNDS):
+        # -i lets hyperfine accept hello's status 1; every run's status is checked below.
         subprocess.run(["hyperfine", "-N", "-i", "--warmup", "2", "--runs", str(N // ROUNDS),
                         "--export-json", out, "--style", "none"] + [" ".join(c) for c in cmds],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         with open(out) as f:
             for i, r in enumerate(json.load(f)["results"]):
+                bad = [c for c in r.get("exit_codes", [None]) if c != HELLO_STATUS]
+                if bad:
+                    sys.exit(f"boot: {r['command'].split()[0]} exited {bad[0]}, not "
+                             f"{HELLO_STATUS}, in {len(bad)} of its timed runs: benchmark failed")
                 times[i] += r["times"]
     return times
 
@@ -51,6 +68,9 @@ def hyperfine(cmds):
 def main():
     have_qemu = shutil.which("qemu-system-x86_64") is not None
     vm_cmd = [VMLAB, "run", "--serial", "none", HELLO]
+    check_once(vm_cmd)
+    if have_qemu:
+        check_once(QEMU)
     if shutil.which("hyperfine"):
         times = hyperfine([vm_cmd] + ([QEMU] if have_qemu else []))
         vm, qm = times[0], times[1] if have_qemu else []
@@ -78,9 +98,11 @@ def main():
                                capture_output=True, text=True, timeout=300)
             dt = time.perf_counter() - t
             m = re.search(r"stats: instructions (\d+)", r.stderr)
-            if m:
-                mips = int(m.group(1)) / dt / 1e6
-                best = mips if best is None else max(best, mips)
+            if r.returncode != HELLO_STATUS or not m:
+                sys.exit(f"boot: spin loop exited {r.returncode} without its stats: benchmark "
+                         f"failed: {r.stderr.strip()[-300:]}")
+            mips = int(m.group(1)) / dt / 1e6
+            best = mips if best is None else max(best, mips)
         if best:
             res["sim_loop_mips"] = best
             print(f"software CPU on a loop: {best:.0f} MIPS (best of 3, 150 M instructions)")

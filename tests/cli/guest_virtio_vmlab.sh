@@ -9,15 +9,7 @@ source tests/cli/lib.sh
 G=$BUILD/guest
 PY=/usr/bin/python3
 
-if [ ! -x "$VMLAB" ]; then
-    echo "1..0 # SKIP $VMLAB not built"
-    exit 0
-fi
-probe=$("$VMLAB" run --rng --max-insns 1 "$G/rng.elf" 2>&1)
-if printf '%s\n' "$probe" | grep -q "is unknown"; then
-    echo "1..0 # SKIP this vmlab has no virtio devices registered ($probe)"
-    exit 0
-fi
+need_built "$VMLAB"
 
 # vrun PROG "GUEST ARGS" VMLAB-OPTION...: sets $out and $rc
 vrun() {
