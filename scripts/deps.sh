@@ -43,6 +43,9 @@ echo "deps: installing ${missing[*]}"
 SUDO=
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# Another apt or dpkg (an unattended upgrade, a second make) may hold the locks: wait for it
+# (up to 10 minutes) rather than fail at once.
+APT=($SUDO apt-get -o DPkg::Lock::Timeout=600 -qq)
+"${APT[@]}" update >/dev/null
+"${APT[@]}" install -y "${missing[@]}" >/dev/null
 echo "deps: done"

@@ -26,8 +26,8 @@ static void usage_disk(FILE *f)
           "commands:\n"
           "  create-composite OUT --label NAME --partition LABEL:PATH[:writable][:TYPE-GUID] ...\n"
           "                     write a composite disk with a GPT (plus OUT.header.img, OUT.footer.img)\n"
-          "  create-qcow2 OUT --size N [--backing FILE] [--cluster-size N]\n"
-          "                     write an empty qcow2 v3 image (N accepts K, M, G, T suffixes)\n"
+          "  create-qcow2 OUT [SIZE | --size N] [--backing FILE] [--cluster-size N]\n"
+          "                     write an empty qcow2 v3 image (sizes accept K, M, G, T suffixes)\n"
           "  info FILE          print format, size, components and partitions\n"
           "  resize INDEX SIZE SOCKET\n"
           "                     resize disk INDEX of a running VM (control socket client)\n"
@@ -54,10 +54,11 @@ static void usage_create_composite(FILE *f)
 
 static void usage_create_qcow2(FILE *f)
 {
-    fputs("usage: vmlab disk create-qcow2 OUT --size N [--backing FILE] [--cluster-size N]\n"
+    fputs("usage: vmlab disk create-qcow2 OUT [SIZE | --size N] [--backing FILE] [--cluster-size N]\n"
           "\n"
-          "  --size N             virtual size in bytes (K, M, G, T suffixes); with --backing,\n"
-          "                       defaults to the backing file's size\n"
+          "  SIZE, --size N       virtual size in bytes (K, M, G, T suffixes), as a second\n"
+          "                       argument (as qemu-img create and crosvm create_qcow2 take it)\n"
+          "                       or an option; with --backing, defaults to the backing file's size\n"
           "  --backing FILE       backing image (raw or qcow2), stored as given\n"
           "  --cluster-size N     power of two from 512 to 2M (default 64K)\n"
           "  --help               this text\n", f);
@@ -212,8 +213,17 @@ static int do_create_qcow2(int argc, char **argv)
             return fail(err);
         }
     }
-    if (optind != argc - 1)
-        return fail("create-qcow2: expected exactly one OUT path (see --help)");
+    if (optind == argc - 2) {   /* OUT SIZE */
+        if (have_size)
+            return fail("create-qcow2: the size is given twice (SIZE and --size)");
+        if (parse_size(argv[optind + 1], &size)) {
+            snprintf(err, sizeof(err), "create-qcow2: SIZE '%s' is not a size", argv[optind + 1]);
+            return fail(err);
+        }
+        have_size = 1;
+    } else if (optind != argc - 1) {
+        return fail("create-qcow2: expected OUT and an optional SIZE (see --help)");
+    }
     if (!have_size && !backing)
         return fail("create-qcow2: --size is required (or --backing to take its size)");
     if (qcow2_create(argv[optind], have_size ? size : UINT64_MAX, cluster, backing, err, sizeof(err)))

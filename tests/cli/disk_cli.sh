@@ -35,6 +35,17 @@ expect "missing partition file" 2 "partition 'a': cannot open disk image" -- \
 expect "create-qcow2 bad size" 2 "--size '12Q' is not a size" -- \
     "$VMLAB" disk create-qcow2 "$TMP/x.qcow2" --size 12Q
 expect "create-qcow2 without size" 2 "--size is required" -- "$VMLAB" disk create-qcow2 "$TMP/x.qcow2"
+# SIZE as the second argument, as qemu-img create and crosvm create_qcow2 take it.
+if "$VMLAB" disk create-qcow2 "$TMP/pos.qcow2" 16M && "$VMLAB" disk info "$TMP/pos.qcow2" |
+    grep -qx "size: 16777216"; then ok "create-qcow2 OUT 16M: a 16 MiB image"
+else not_ok "create-qcow2 OUT 16M"; fi
+expect "create-qcow2 bad positional size" 2 "SIZE '12Q' is not a size" -- \
+    "$VMLAB" disk create-qcow2 "$TMP/y.qcow2" 12Q
+expect "create-qcow2 size given twice" 2 "the size is given twice" -- \
+    "$VMLAB" disk create-qcow2 "$TMP/y.qcow2" 1M --size 2M
+expect "create-qcow2 extra argument" 2 "expected OUT and an optional SIZE" -- \
+    "$VMLAB" disk create-qcow2 "$TMP/y.qcow2" 1M extra
+check "create-qcow2 refusals write nothing" test ! -e "$TMP/y.qcow2"
 expect "info on a missing file" 2 "vmlab: cannot open disk image" -- "$VMLAB" disk info "$TMP/none"
 expect "info on an overlapping composite" 2 "overlaps component 0" -- "$VMLAB" disk info "$CORPUS/overlap.cdisk"
 expect "info on a self-including composite" 2 "includes itself" -- "$VMLAB" disk info "$CORPUS/self_cycle.cdisk"
