@@ -45,9 +45,18 @@ echo "1..0" >"$TMP/none.log"
 if tally_tap "$TMP/none.log"; then not_ok "TAP: a script that ran nothing has no verdict"
 else ok "TAP: a script that ran nothing has no verdict (the runner counts a failure)"; fi
 
-printf 'SKIP boot-hello kvm /dev/kvm does not open\nscenarios: 30 passed, 0 failed, 2 skipped (5.6 s)\n' >"$TMP/part.log"
+cat >"$TMP/part.log" <<'LOG'
+SKIP boot-hello                   kvm   KVM unavailable (/dev/kvm: No such file or directory)
+SKIP blk-rw                       kvm   KVM unavailable (/dev/kvm: No such file or directory)
+scenarios: 30 passed, 0 failed, 2 skipped (5.6 s)
+LOG
 tally_part "$TMP/part.log"
-expect_tally "part: ', K skipped' on the summary line, reasons from SKIP lines" "30 0 2" "boot-hello kvm"
+expect_tally "part: ', K skipped' on the summary line, reasons from SKIP lines" "30 0 2" "KVM unavailable"
+if [ "$T_WHY" = "KVM unavailable (/dev/kvm: No such file or directory)" ]; then
+    ok "part: a reason shared by column-aligned scenario lines is named once"
+else
+    not_ok "part: scenario skip reasons: '$T_WHY'"
+fi
 
 printf 'scenarios: 10 passed, 1 failed (5.6 s)\n' >"$TMP/part2.log"
 tally_part "$TMP/part2.log"
