@@ -132,7 +132,7 @@ START_TEST(round_trip_every_kind)
     ck_assert_int_eq(trace_write_file(path, &h0, ev, n, err, sizeof(err)), 0);
     ck_assert_msg(trace_reader_open(&r, path, err, sizeof(err)) == 0, "%s", err);
     const struct trace_header *h = trace_reader_header(r);
-    ck_assert_uint_eq(h->version, 1);
+    ck_assert_uint_eq(h->version, TRACE_VERSION);
     ck_assert_str_eq(h->vmlab_version, VMLAB_VERSION);
     ck_assert_uint_eq(h->machine.seed, 42);
     ck_assert_uint_eq(h->machine.ram_size, 64ULL << 20);
@@ -264,10 +264,13 @@ START_TEST(wrong_version_and_huge_lengths)
     uint8_t *b = slurp(path, &len);
     chunk_offsets(b, len, offs, 256);
 
-    b[8] = 2;
+    b[8] = 3;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
-    ck_assert_str_eq(err, "trace format version 2 is not supported (this vmlab reads version 1)");
-    b[8] = 1;
+    ck_assert_str_eq(err, "trace format version 3 is not supported (this vmlab reads versions "
+                     "1 to 2)");
+    b[8] = 0;
+    ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
+    b[8] = TRACE_VERSION;
 
     uint8_t save[4];
     memcpy(save, b + 12, 4);
