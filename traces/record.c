@@ -136,6 +136,41 @@ static void rec_irq(void *opaque, unsigned gsi, int level)
         s->inner->set_level(s->inner->opaque, gsi, level);
 }
 
+/* A trace keeps a file's name, not its folder (device args path= and out=): the same run
+ * from another folder, or with absolute paths, gives the same header, and replay needs
+ * neither (disks replay from their recorded content, output sinks become out=none). */
+static void rec_file_names_only(char *args)
+{
+    char out[DEVICE_ARGS_MAX];
+    size_t o = 0;
+    const char *p = args;
+
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p), key = 0;
+        if (len > 5 && !strncmp(p, "path=", 5))
+            key = 5;
+        else if (len > 4 && !strncmp(p, "out=", 4))
+            key = 4;
+        const char *slash = key ? memrchr(p + key, '/', len - key) : NULL;
+        if (o)
+            out[o++] = ',';
+        if (slash && slash + 1 < p + len) {
+            memcpy(out + o, p, key);
+            memcpy(out + o + key, slash + 1, (size_t)(p + len - slash - 1));
+            o += key + (size_t)(p + len - slash - 1);
+        } else {
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    out[o] = '\0';        /* never longer than the input */
+    memcpy(args, out, o + 1);
+}
+
 static int rec_open(struct trace_recorder **out, const char *path,
                     const struct machine_config *mc, const struct clock *clock, unsigned flags,
                     char *err, size_t errlen)
@@ -152,6 +187,8 @@ static int rec_open(struct trace_recorder **out, const char *path,
     h.version = TRACE_VERSION;
     h.flags = flags;
     h.machine = *mc;
+    for (unsigned i = 0; i < h.machine.ndevices && i < MACHINE_MAX_DEVICES; i++)
+        rec_file_names_only(h.machine.devices[i].args);
     rc = trace_writer_open(&r->w, path, &h, err, errlen);
     if (rc) {
         free(r);

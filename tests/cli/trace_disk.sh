@@ -47,6 +47,16 @@ n=$(sed -nE 's/^  device 2: ([0-9]+) sector bytes recorded$/\1/p' <<<"$info")
 check "trace info shows the recorded disk content ($n bytes for device 2)" test "${n:-0}" -gt 0
 check "no host path in the trace" bash -c "! grep -qa '$TMP' '$TMP/one/run.vtr'"
 
+# Absolute paths (disk and serial file) in two folders: the trace keeps file names only.
+for d in one two; do
+    cp "$TMP/pristine.img" "$TMP/$d/img/abs.img"
+    (cd "$TMP/$d" && "$V" run --quiet --serial "$TMP/$d/abs.txt" --seed 5 \
+        --block "$TMP/$d/img/abs.img,id=d0" --trace abs.vtr "$G/blk.elf" -- mode=irq >/dev/null 2>&1)
+done
+check "absolute paths in two folders: byte-identical traces, no folder in them" \
+    bash -c "cmp -s '$TMP/one/abs.vtr' '$TMP/two/abs.vtr' && ! grep -qa '$TMP' '$TMP/one/abs.vtr'"
+check "trace info shows the file names" bash -c "'$V' trace info '$TMP/one/abs.vtr' | grep -q 'args \"path=abs.img,id=d0\"'"
+
 # --- --disk NAME=IMAGE --------------------------------------------------------------------
 replays_clean "--disk d0=IMAGE with the pre-run image: match, nothing said" "$TMP/elsewhere" \
     ../one/run.vtr --disk "d0=$TMP/pristine.img"
@@ -144,7 +154,8 @@ check "sector content moved past its place: exit 2 naming the record" \
     test $rc -eq 2 -a -n "$(grep -E '^vmlab: trace replay: disk content of device 2: [0-9]+ bytes at sector [0-9]+ (overlap the next record|lie beyond the end of the disk)' <<<"$out")"
 
 # --- version 1 traces ---------------------------------------------------------------------
-# A version 1 trace has no disk content: it still replays against the image at its path.
+# A version 1 trace has no disk content: it still replays against the image at its path
+# (made here from the version 2 trace: the header with version 1, the event chunks only).
 /usr/bin/python3 - "$TMP/one/run.vtr" "$TMP/v1.vtr" <<'PY'
 import struct, sys, zlib
 b = bytearray(open(sys.argv[1], 'rb').read())
@@ -158,8 +169,8 @@ while pos < len(b):
     pos += 32 + plen
 open(sys.argv[2], 'wb').write(out)
 PY
-mkdir -p "$TMP/v1/img"; cp "$TMP/pristine.img" "$TMP/v1/img/disk.img"
+mkdir -p "$TMP/v1"; cp "$TMP/pristine.img" "$TMP/v1/disk.img"
 replays_clean "a version 1 trace replays against the image at its recorded path" "$TMP/v1" ../v1.vtr
 out=$(cd "$TMP/elsewhere" && "$V" trace replay ../v1.vtr 2>&1); rc=$?
-check "a version 1 trace without its image: exit 2, cannot open" test $rc -eq 2 -a -n "$(grep "cannot open disk image 'img/disk.img'" <<<"$out")"
+check "a version 1 trace without its image: exit 2, cannot open" test $rc -eq 2 -a -n "$(grep "cannot open disk image 'disk.img'" <<<"$out")"
 finish
