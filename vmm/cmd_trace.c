@@ -431,6 +431,7 @@ static int sub_minimize(int argc, char **argv)
         unload(&l);
         return rc;
     }
+    mo.disks = trace_reader_disks(l.rd, &mo.ndisks);
     rc = trace_minimize(trace_reader_header(l.rd), l.ev, l.n, &mo, err, sizeof(err));
     if (rc)
         fprintf(stderr, "vmlab: %s\n", err);

@@ -57,6 +57,12 @@ check "absolute paths in two folders: byte-identical traces, no folder in them" 
     bash -c "cmp -s '$TMP/one/abs.vtr' '$TMP/two/abs.vtr' && ! grep -qa '$TMP' '$TMP/one/abs.vtr'"
 check "trace info shows the file names" bash -c "'$V' trace info '$TMP/one/abs.vtr' | grep -q 'args \"path=abs.img,id=d0\"'"
 
+# Minimize keeps all the disk content in every candidate and in the result.
+check_cmd="[ \$('$V' trace dump --no-header --kind irq \"\$TRACE\" | wc -l) -gt 0 ] && exit 1; exit 0"
+"$V" trace minimize "$TMP/one/run.vtr" --check "$check_cmd" -o "$TMP/min.vtr" 2>/dev/null
+m=$("$V" trace info "$TMP/min.vtr" 2>/dev/null | sed -nE 's/^  device 2: ([0-9]+) sector bytes recorded$/\1/p')
+check "minimize keeps the disk content (${m:-none} of $n bytes)" test "${m:-0}" -eq "$n"
+
 # --- --disk NAME=IMAGE --------------------------------------------------------------------
 replays_clean "--disk d0=IMAGE with the pre-run image: match, nothing said" "$TMP/elsewhere" \
     ../one/run.vtr --disk "d0=$TMP/pristine.img"
