@@ -72,9 +72,10 @@ static int mark(struct tap *t, uint64_t s)
     return 0;
 }
 
+/* The sink is read afresh for each report: recording may have stopped in between. */
 static void report(struct tap *t, uint64_t off, const uint8_t *data, size_t len)
 {
-    while (len) {
+    while (len && t->sink->opaque) {
         size_t n = len > RUN_MAX ? RUN_MAX : len;
         t->sink->content(t->sink->opaque, t->sink->dev, off, data, n);
         off += n;
@@ -85,7 +86,8 @@ static void report(struct tap *t, uint64_t off, const uint8_t *data, size_t len)
 
 static void report_error(struct tap *t, uint64_t request, unsigned op, int rc)
 {
-    t->sink->error(t->sink->opaque, t->sink->dev, request, op, -rc);
+    if (t->sink->opaque)
+        t->sink->error(t->sink->opaque, t->sink->dev, request, op, -rc);
 }
 
 /* Bytes of sector s that exist (the last one of an odd-sized image is short). */
@@ -224,9 +226,12 @@ static int tap_resize(struct disk *d, uint64_t new_size)
     struct tap *t = tap_of(d);
     int rc = disk_resize(t->inner, new_size);
 
-    if (!rc)
-        d->size = t->sink->size = t->inner->size;
-    return rc;
+    if (rc)
+        return rc;
+    d->size = t->sink->size = t->inner->size;
+    if (tap_live(t) && t->sink->resized)
+        t->sink->resized(t->sink->opaque, t->sink->dev, d->size, d->read_only);
+    return 0;
 }
 
 static uint64_t tap_latency_ns(struct disk *d)

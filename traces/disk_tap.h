@@ -5,7 +5,8 @@
  *   - the content of each 512-byte sector the first time the run reads it, unless the run
  *     wrote the whole sector before (replay then has the written bytes already);
  *   - each request the disk refused (read-only composite components, host I/O errors), by
- *     its number, so replay refuses the same request.
+ *     its number, so replay refuses the same request;
+ *   - a new size after a control-socket resize.
  * The sink is owned by the VMM and outlives the disks and the recorders that use it. */
 #ifndef VMLAB_TRACE_DISK_TAP_H
 #define VMLAB_TRACE_DISK_TAP_H
@@ -20,6 +21,7 @@ struct disk_tap_sink {
      * from the device's thread; the recorder serialises. */
     void (*content)(void *opaque, unsigned dev, uint64_t offset, const void *data, size_t len);
     void (*error)(void *opaque, unsigned dev, uint64_t request, unsigned op, int err);
+    void (*resized)(void *opaque, unsigned dev, uint64_t size, int read_only);
     void *opaque;
     unsigned dev;               /* the device's index in the machine description */
     /* Bumped at every attach: the wrapper then forgets which sectors it reported. */

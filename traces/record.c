@@ -285,18 +285,22 @@ static void rec_disk_error(void *opaque, unsigned dev, uint64_t request, unsigne
     rec_disk(opaque, &d);
 }
 
+static void rec_disk_info(void *opaque, unsigned dev, uint64_t size, int read_only)
+{
+    struct trace_disk_record d = { .kind = TRACE_DISK_INFO, .device = (int16_t)dev, .a = size,
+                                   .b = read_only ? TRACE_DISK_F_READ_ONLY : 0 };
+    rec_disk(opaque, &d);
+}
+
 void trace_recorder_attach_disk(struct trace_recorder *r, struct disk_tap_sink *sink)
 {
-    struct trace_disk_record d = { .kind = TRACE_DISK_INFO, .device = (int16_t)sink->dev,
-                                   .a = sink->size,
-                                   .b = sink->read_only ? TRACE_DISK_F_READ_ONLY : 0 };
-
     if (r->ndisks == MACHINE_MAX_DEVICES || !sink->used)
         return;
-    rec_disk(r, &d);
+    rec_disk_info(r, sink->dev, sink->size, sink->read_only);
     r->disks[r->ndisks++] = sink;
     sink->content = rec_disk_content;
     sink->error = rec_disk_error;
+    sink->resized = rec_disk_info;
     sink->generation++;
     sink->opaque = r;
 }

@@ -31,22 +31,24 @@ int replay_disk_content_init(struct replay_disk_content *c, const struct trace_d
                              size_t n, unsigned dev, char *err, size_t errlen)
 {
     size_t ns = 0, ne = 0;
+    uint64_t limit = 0;         /* the largest size the disk had (a resize records another) */
 
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < n; i++) {
         if (recs[i].device != (int)dev)
             continue;
-        if (recs[i].kind == TRACE_DISK_SECTORS)
+        if (recs[i].kind == TRACE_DISK_SECTORS) {
             ns++;
-        else if (recs[i].kind == TRACE_DISK_ERROR)
+        } else if (recs[i].kind == TRACE_DISK_ERROR) {
             ne++;
-        else if (c->has_info) {
-            snprintf(err, errlen, "disk content of device %u: the disk is described twice", dev);
-            return -EINVAL;
         } else {
-            c->has_info = 1;
-            c->size = recs[i].a;
-            c->read_only = (recs[i].b & TRACE_DISK_F_READ_ONLY) != 0;
+            if (!c->has_info) {         /* the first description: the disk at the start */
+                c->has_info = 1;
+                c->size = recs[i].a;
+                c->read_only = (recs[i].b & TRACE_DISK_F_READ_ONLY) != 0;
+            }
+            if (recs[i].a > limit)
+                limit = recs[i].a;
         }
     }
     if ((ns && !(c->sectors = malloc(ns * sizeof(*c->sectors)))) ||
@@ -77,15 +79,15 @@ int replay_disk_content_init(struct replay_disk_content *c, const struct trace_d
         const struct trace_disk_record *r = &c->sectors[i];
         uint64_t off = r->a * SECT, end = off + r->len;     /* the reader bounded both */
         const char *why = NULL;
-        if (end > c->size)
+        if (end > limit)
             why = "lie beyond the end of the disk";
-        else if (r->len % SECT && end != c->size)
+        else if (r->len % SECT && end != limit)
             why = "are not whole sectors";
         else if (i + 1 < ns && end > c->sectors[i + 1].a * SECT)
             why = "overlap the next record";
         if (why) {
             snprintf(err, errlen, "disk content of device %u: %" PRIu32 " bytes at sector %"
-                     PRIu64 " %s (disk of %" PRIu64 " bytes)", dev, r->len, r->a, why, c->size);
+                     PRIu64 " %s (disk of %" PRIu64 " bytes)", dev, r->len, r->a, why, limit);
             replay_disk_content_free(c);
             return -EINVAL;
         }

@@ -21,8 +21,10 @@ struct replay_disk_content {
     size_t nerrors;
 };
 
-/* Collects device dev's records. 0, or -EINVAL with a message naming the record (a
- * duplicate description, overlapping or out-of-range sectors, a repeated request). */
+/* Collects device dev's records; the first description gives the size (a later one is a
+ * control-socket resize, not replayed). 0, or -EINVAL with a message naming the record
+ * (content without a description, overlapping or out-of-range sectors, a repeated
+ * request). */
 int replay_disk_content_init(struct replay_disk_content *c, const struct trace_disk_record *recs,
                              size_t n, unsigned dev, char *err, size_t errlen);
 void replay_disk_content_free(struct replay_disk_content *c);
