@@ -109,6 +109,12 @@ check "composite: the write into the read-only partition failed in the run (stat
 rm -f "$TMP/c/"*.img "$TMP/c/disk.composite"
 replays_clean "composite disk with a refused write: replay without any file matches" "$TMP/elsewhere" ../c/c.vtr
 
+# The recording wrapper every file disk now has changes nothing else: such a VM snapshots.
+mkdir -p "$TMP/snap"; cp "$TMP/pristine.img" "$TMP/snap/disk.img"
+out=$(cd "$TMP/snap" && "$V" run --serial none --block disk.img \
+    --at '2000000:{"cmd":"snapshot","op":"take","path":"s.bin"}' "$G/idle.elf" -- ticks=5 2>&1)
+check "a VM with a file-backed disk takes a snapshot" test -s "$TMP/snap/s.bin" -a -z "$(grep -i 'cannot be snapshotted' <<<"$out")"
+
 # --- damaged disk content -----------------------------------------------------------------
 # Chunk offsets and kinds (TCHK events, TDSK disk content) of a trace.
 chunks() {
