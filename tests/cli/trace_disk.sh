@@ -109,6 +109,17 @@ check "composite: the write into the read-only partition failed in the run (stat
 rm -f "$TMP/c/"*.img "$TMP/c/disk.composite"
 replays_clean "composite disk with a refused write: replay without any file matches" "$TMP/elsewhere" ../c/c.vtr
 
+# On KVM (host clock, several threads) the disk content is recorded the same way.
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    mkdir -p "$TMP/kvm"; cp "$TMP/pristine.img" "$TMP/kvm/disk.img"
+    (cd "$TMP/kvm" && "$V" run --cpu kvm --quiet --serial none --block disk.img --trace k.vtr \
+        "$G/blk.elf" -- mode=irq >/dev/null 2>&1)
+    rm -f "$TMP/kvm/disk.img"
+    replays_clean "kvm run on a file disk: replay without the image matches" "$TMP/elsewhere" ../kvm/k.vtr
+else
+    skip "no usable /dev/kvm: kvm recording of a file disk not tested"
+fi
+
 # The recording wrapper every file disk now has changes nothing else: such a VM snapshots.
 mkdir -p "$TMP/snap"; cp "$TMP/pristine.img" "$TMP/snap/disk.img"
 out=$(cd "$TMP/snap" && "$V" run --serial none --block disk.img \
