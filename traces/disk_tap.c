@@ -119,8 +119,8 @@ static int covers(const struct disk *d, uint64_t off, uint64_t len, uint64_t s)
 
 static void edges_before_write(struct disk *d, uint64_t off, uint64_t len)
 {
-    if (!len)
-        return;
+    if (!len || off > d->size || len > d->size - off)
+        return;     /* the disk refuses it: nothing changes */
     uint64_t first = off / SECT, last = (off + len - 1) / SECT;
     if (!covers(d, off, len, first))
         report_partial(d, first);
