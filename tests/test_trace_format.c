@@ -132,7 +132,7 @@ START_TEST(round_trip_every_kind)
     ck_assert_int_eq(trace_write_file(path, &h0, ev, n, err, sizeof(err)), 0);
     ck_assert_msg(trace_reader_open(&r, path, err, sizeof(err)) == 0, "%s", err);
     const struct trace_header *h = trace_reader_header(r);
-    ck_assert_uint_eq(h->version, 1);
+    ck_assert_uint_eq(h->version, TRACE_VERSION);
     ck_assert_str_eq(h->vmlab_version, VMLAB_VERSION);
     ck_assert_uint_eq(h->machine.seed, 42);
     ck_assert_uint_eq(h->machine.ram_size, 64ULL << 20);
@@ -264,10 +264,13 @@ START_TEST(wrong_version_and_huge_lengths)
     uint8_t *b = slurp(path, &len);
     chunk_offsets(b, len, offs, 256);
 
-    b[8] = 2;
+    b[8] = 3;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
-    ck_assert_str_eq(err, "trace format version 2 is not supported (this vmlab reads version 1)");
-    b[8] = 1;
+    ck_assert_str_eq(err, "trace format version 3 is not supported (this vmlab reads versions "
+                     "1 to 2)");
+    b[8] = 0;
+    ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
+    b[8] = TRACE_VERSION;
 
     uint8_t save[4];
     memcpy(save, b + 12, 4);
@@ -299,8 +302,9 @@ START_TEST(wrong_version_and_huge_lengths)
 }
 END_TEST
 
-/* A chunk with a valid CRC around a hostile payload: decoding errors name the event. */
-static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err, size_t errlen)
+/* A chunk (magic "TCHK" or "TDSK") with a valid CRC around a hostile payload. */
+static int crafted_chunk(const char *magic, const uint8_t *payload, size_t plen, uint32_t nev,
+                         char *err, size_t errlen)
 {
     char path[128];
     struct trace_header h;
@@ -316,7 +320,7 @@ static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err,
     free(hdr);
     uint8_t *c = buf + len;
     memset(c, 0, 32);
-    c[0] = 'T'; c[1] = 'C'; c[2] = 'H'; c[3] = 'K';
+    memcpy(c, magic, 4);
     c[4] = (uint8_t)plen; c[5] = (uint8_t)(plen >> 8);
     c[8] = (uint8_t)nev;
     memcpy(c + 32, payload, plen);
@@ -324,6 +328,12 @@ static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err,
     for (int i = 0; i < 4; i++)
         c[12 + i] = (uint8_t)(crc >> (8 * i));
     return load_buf(buf, len + 32 + plen, &cnt, err, errlen);
+}
+
+/* Decoding errors name the event. */
+static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err, size_t errlen)
+{
+    return crafted_chunk("TCHK", payload, plen, nev, err, errlen);
 }
 
 START_TEST(crafted_payloads_with_valid_crc)
@@ -423,6 +433,142 @@ START_TEST(kind_names_and_formatting)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- disk content (v2) */
+
+static uint8_t sector_bytes[64 * 1024];
+
+/* A description, content runs big enough for several disk chunks, an error record. */
+static size_t make_disk_records(struct trace_disk_record *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(sector_bytes); i++)
+        sector_bytes[i] = (uint8_t)(i * 11 + (i >> 9));
+    d[n++] = (struct trace_disk_record){ .kind = TRACE_DISK_INFO, .device = 1,
+                                         .a = 8ULL << 20, .b = TRACE_DISK_F_READ_ONLY };
+    for (unsigned k = 0; k < 5; k++)
+        d[n++] = (struct trace_disk_record){ .kind = TRACE_DISK_SECTORS, .device = 1,
+                                             .a = 1000 + 200 * k, .data = sector_bytes,
+                                             .len = k == 4 ? 512 : sizeof(sector_bytes) };
+    d[n++] = (struct trace_disk_record){ .kind = TRACE_DISK_ERROR, .device = 1, .a = 7,
+                                         .op = TRACE_DISK_OP_WRITE, .b = EROFS };
+    return n;
+}
+
+START_TEST(disk_records_round_trip)
+{
+    char path[128], err[300];
+    struct trace_header h;
+    struct trace_disk_record d[16];
+    size_t nd = make_disk_records(d), n = 3000, got_n, cnt;
+    struct trace_event *ev = make_events(n), *got, e;
+    struct trace_reader *r;
+
+    snprintf(path, sizeof(path), "%s/d.trace", scratch_dir);
+    make_header(&h);
+    ck_assert_msg(trace_write_file_disks(path, &h, d, nd, ev, n, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(trace_reader_open(&r, path, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(trace_reader_load(r, &got, &cnt, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(cnt, n);
+    const struct trace_disk_record *rd = trace_reader_disks(r, &got_n);
+    ck_assert_uint_eq(got_n, nd);
+    for (size_t i = 0; i < nd; i++) {
+        ck_assert_uint_eq(rd[i].kind, d[i].kind);
+        ck_assert_int_eq(rd[i].device, d[i].device);
+        ck_assert_uint_eq(rd[i].a, d[i].a);
+        ck_assert_uint_eq(rd[i].b, d[i].b);
+        ck_assert_uint_eq(rd[i].op, d[i].op);
+        ck_assert_uint_eq(rd[i].len, d[i].len);
+        if (d[i].len)
+            ck_assert_mem_eq(rd[i].data, d[i].data, d[i].len);
+    }
+    ck_assert_uint_eq(trace_reader_disk_bytes(r, 1), 4 * sizeof(sector_bytes) + 512);
+    /* 4 x 64 KiB of content: disk chunks close at 64 KiB, so there are several. */
+    ck_assert_uint_ge(trace_reader_disk_chunk_bytes(r), 4 * sizeof(sector_bytes));
+    free(got);
+    trace_reader_close(r);
+
+    /* Streaming (dump, info): the records are checked and counted, not kept. */
+    ck_assert_msg(trace_reader_open(&r, path, err, sizeof(err)) == 0, "%s", err);
+    cnt = 0;
+    while (trace_reader_next(r, &e, err, sizeof(err)) == 1)
+        cnt++;
+    ck_assert_uint_eq(cnt, n);
+    trace_reader_disks(r, &got_n);
+    ck_assert_uint_eq(got_n, 0);
+    ck_assert_uint_eq(trace_reader_disk_bytes(r, 1), 4 * sizeof(sector_bytes) + 512);
+    ck_assert_uint_gt(trace_reader_chunks(r), 5);
+    trace_reader_close(r);
+    free(ev);
+}
+END_TEST
+
+START_TEST(disk_chunk_damage_is_named)
+{
+    char path[128], err[300];
+    struct trace_header h;
+    struct trace_disk_record d[16];
+    size_t nd = make_disk_records(d), len, offs[64], cnt;
+    struct trace_event end = { .kind = TRACE_EV_END, .device = -1 };
+
+    snprintf(path, sizeof(path), "%s/d.trace", scratch_dir);
+    make_header(&h);
+    ck_assert_int_eq(trace_write_file_disks(path, &h, d, nd, &end, 1, err, sizeof(err)), 0);
+    uint8_t *b = slurp(path, &len);
+    size_t nc = chunk_offsets(b, len, offs, 64);
+    ck_assert_uint_ge(nc, 3);
+    ck_assert_mem_eq(b + offs[0], "TDSK", 4);
+    ck_assert_mem_eq(b + offs[nc - 1], "TCHK", 4);
+    ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), 0);
+
+    /* a flipped byte in the second disk chunk */
+    char want[128];
+    b[offs[1] + 100] ^= 0x10;
+    ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EBADMSG);
+    snprintf(want, sizeof(want), "disk content chunk 1 at offset %zu: CRC mismatch", offs[1]);
+    ck_assert_msg(strstr(err, want), "%s", err);
+    b[offs[1] + 100] ^= 0x10;
+    /* cut inside it */
+    ck_assert_int_eq(load_buf(b, offs[1] + 1000, &cnt, err, sizeof(err)), -EPIPE);
+    snprintf(want, sizeof(want), "disk content chunk 1 at offset %zu: truncated", offs[1]);
+    ck_assert_msg(strstr(err, want), "%s", err);
+    /* the first disk chunk missing */
+    uint8_t *m = malloc(len);
+    memcpy(m, b, offs[0]);
+    memcpy(m + offs[0], b + offs[1], len - offs[1]);
+    ck_assert_int_eq(load_buf(m, offs[0] + len - offs[1], &cnt, err, sizeof(err)), -EBADMSG);
+    ck_assert_msg(strstr(err, "first record index") && strstr(err, "chunk missing"), "%s", err);
+    /* a disk chunk in a version 1 trace */
+    memcpy(m, b, len);
+    m[8] = 1;
+    trace_fix_crcs(m, len);
+    ck_assert_int_eq(load_buf(m, len, &cnt, err, sizeof(err)), -EBADMSG);
+    ck_assert_msg(strstr(err, "disk content chunk in a version 1 trace"), "%s", err);
+    free(m);
+    free(b);
+
+    /* hostile records inside a valid CRC */
+    static const struct { uint8_t rec[8]; size_t len; const char *want; } bad[] = {
+        { { 9, 1, 0, 0 }, 4, "unknown disk record kind" },
+        { { 1, 7, 0, 0 }, 4, "device index beyond" },
+        { { 1, 1, 0, 0x80 }, 4, "unknown disk flags" },
+        { { 2, 1, 0, 0 }, 4, "length is 0" },
+        { { 2, 1, 0, 5, 1, 2 }, 6, "runs past the end" },
+        { { 3, 1, 0, 9, 5 }, 5, "unknown operation or errno" },
+        { { 3, 1, 0, 1, 0 }, 5, "unknown operation or errno" },
+        { { 1, 1, 0, 0, 0 }, 5, "left over after the last record" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(crafted_chunk("TDSK", bad[i].rec, bad[i].len, 1, err, sizeof(err)),
+                         -EBADMSG);
+        ck_assert_msg(strstr(err, "disk content chunk 0 at offset") && strstr(err, bad[i].want),
+                      "case %zu: %s", i, err);
+    }
+    /* a good record: the chunk reads, and the trace is only missing its end */
+    const uint8_t info[] = { 1, 1, 0x80, 0x40, 1 };
+    ck_assert_int_eq(crafted_chunk("TDSK", info, sizeof(info), 1, err, sizeof(err)), -EPIPE);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("trace_format");
@@ -439,6 +585,8 @@ static Suite *suite(void)
     tcase_add_test(t, crafted_payloads_with_valid_crc);
     tcase_add_test(t, garbage_and_mutations_never_crash);
     tcase_add_test(t, kind_names_and_formatting);
+    tcase_add_test(t, disk_records_round_trip);
+    tcase_add_test(t, disk_chunk_damage_is_named);
     suite_add_tcase(s, t);
     return s;
 }

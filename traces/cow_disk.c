@@ -1,5 +1,7 @@
 /* Copy-on-write overlay: 4 KiB blocks in an open-addressing hash table keyed by block
- * number. Lookup order never depends on host addresses. */
+ * number, each with a mask of the 512-byte sectors it holds: a write never reads the base
+ * for the sectors it replaces whole (a base made from a trace does not have them).
+ * Lookup order never depends on host addresses. */
 #include "cow_disk.h"
 
 #include <stdio.h>
@@ -7,10 +9,12 @@
 #include <string.h>
 
 #define COW_BLOCK 4096u
+#define COW_SECT  512u
 
 struct cow_slot {
     uint64_t block;
     uint8_t *data;          /* NULL: empty slot */
+    uint8_t mask;           /* bit k: sector k of the block is in data */
 };
 
 struct cow {
@@ -64,14 +68,14 @@ static int cow_grow(struct cow *c)
     return 0;
 }
 
-/* The overlay copy of `block`, created from the base on first write. */
-static int cow_block(struct disk *d, uint64_t block, uint8_t **out)
+/* The overlay slot of `block`, created empty on first write. */
+static int cow_block(struct disk *d, uint64_t block, struct cow_slot **out)
 {
     struct cow *c = cow_of(d);
     struct cow_slot *s = cow_find(c, block);
 
     if (s) {
-        *out = s->data;
+        *out = s;
         return 0;
     }
     if ((c->used + 1) * 2 > c->nslots && cow_grow(c))
@@ -79,25 +83,25 @@ static int cow_block(struct disk *d, uint64_t block, uint8_t **out)
     uint8_t *data = calloc(1, COW_BLOCK);
     if (!data)
         return -ENOMEM;
-    uint64_t off = block * COW_BLOCK;
-    uint64_t n = d->size - off < COW_BLOCK ? d->size - off : COW_BLOCK;
-    int rc = disk_read(c->base, off, data, (size_t)n);
-    if (rc) {
-        free(data);
-        return rc;
-    }
     size_t j = cow_hash(block, c->nslots);
     while (c->slots[j].data)
         j = (j + 1) & (c->nslots - 1);
-    c->slots[j] = (struct cow_slot){ block, data };
+    c->slots[j] = (struct cow_slot){ block, data, 0 };
     c->used++;
-    *out = data;
+    *out = &c->slots[j];
     return 0;
 }
 
 static int cow_range_ok(struct disk *d, uint64_t off, uint64_t len)
 {
     return off <= d->size && len <= d->size - off;
+}
+
+/* Sector k of a block: its offset on the disk and how many of its bytes exist. */
+static size_t cow_sector_len(const struct disk *d, uint64_t block, unsigned k)
+{
+    uint64_t off = block * COW_BLOCK + (uint64_t)k * COW_SECT;
+    return off >= d->size ? 0 : d->size - off < COW_SECT ? (size_t)(d->size - off) : COW_SECT;
 }
 
 static int cow_read(struct disk *d, uint64_t off, void *buf, size_t len)
@@ -113,7 +117,26 @@ static int cow_read(struct disk *d, uint64_t off, void *buf, size_t len)
         if (n > len)
             n = len;
         struct cow_slot *s = cow_find(c, block);
-        int rc = s ? (memcpy(p, s->data + in, n), 0) : disk_read(c->base, off, p, n);
+        int rc = 0;
+        if (!s) {
+            rc = disk_read(c->base, off, p, n);
+        } else {
+            /* Sector by sector: runs the overlay has, runs the base has. */
+            for (size_t done = 0; done < n && !rc;) {
+                unsigned k = (unsigned)((in + done) / COW_SECT);
+                int mine = s->mask >> k & 1;
+                size_t end = done;
+                while (end < n && (s->mask >> ((in + end) / COW_SECT) & 1) == mine)
+                    end = ((in + end) / COW_SECT + 1) * COW_SECT - in;
+                if (end > n)
+                    end = n;
+                if (mine)
+                    memcpy(p + done, s->data + in + done, end - done);
+                else
+                    rc = disk_read(c->base, off + done, p + done, end - done);
+                done = end;
+            }
+        }
         if (rc)
             return rc;
         p += n;
@@ -126,22 +149,34 @@ static int cow_read(struct disk *d, uint64_t off, void *buf, size_t len)
 static int cow_fill(struct disk *d, uint64_t off, const void *buf, uint64_t len)
 {
     const uint8_t *p = buf;
+    struct cow *c = cow_of(d);
 
     if (!cow_range_ok(d, off, len))
         return -EINVAL;
     while (len) {
         uint64_t block = off / COW_BLOCK;
         size_t in = (size_t)(off % COW_BLOCK), n = COW_BLOCK - in;
-        uint8_t *data;
+        struct cow_slot *s;
         if (n > len)
             n = (size_t)len;
-        int rc = cow_block(d, block, &data);
+        int rc = cow_block(d, block, &s);
         if (rc)
             return rc;
+        /* A sector written in part keeps the rest of its base content. */
+        unsigned k0 = (unsigned)(in / COW_SECT), k1 = (unsigned)((in + n - 1) / COW_SECT);
+        for (unsigned k = k0; k <= k1; k++) {
+            size_t slen = cow_sector_len(d, block, k), so = (size_t)k * COW_SECT;
+            int whole = so >= in && so + slen <= in + n;
+            if (!whole && !(s->mask >> k & 1) &&
+                (rc = disk_read(c->base, block * COW_BLOCK + so, s->data + so, slen)))
+                return rc;
+        }
         if (p)
-            memcpy(data + in, p, n);
+            memcpy(s->data + in, p, n);
         else
-            memset(data + in, 0, n);
+            memset(s->data + in, 0, n);
+        for (unsigned k = k0; k <= k1; k++)
+            s->mask |= (uint8_t)(1u << k);
         if (p)
             p += n;
         off += n;

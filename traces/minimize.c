@@ -31,7 +31,8 @@ static int mz_write(struct mz *m, const char *path, const size_t *keep, size_t k
             m->buf[c++] = m->ev[e];
     if (m->n && m->ev[m->n - 1].kind == TRACE_EV_END)
         m->buf[c++] = m->ev[m->n - 1];
-    return trace_write_file(path, m->h, m->buf, c, m->err, m->errlen);
+    return trace_write_file_disks(path, m->h, m->o->disks, m->o->ndisks, m->buf, c, m->err,
+                                  m->errlen);
 }
 
 /* 1 if the check fails (the candidate is still "interesting"), 0 if it passes, <0 error. */

@@ -1,6 +1,7 @@
 /* The trace recorder: taps on guest memory and the buses, a wrapper in front of the irq
  * sink, all feeding one trace_writer under a mutex. */
 #include "record.h"
+#include "disk_tap.h"
 #include "trace_format.h"
 
 #include <errno.h>
@@ -28,6 +29,8 @@ struct trace_recorder {
     struct guest_mem *mem;
     struct rec_sink *sinks[MACHINE_MAX_DEVICES];
     unsigned nsinks;
+    struct disk_tap_sink *disks[MACHINE_MAX_DEVICES];
+    unsigned ndisks;
     int error;
 };
 
@@ -133,6 +136,41 @@ static void rec_irq(void *opaque, unsigned gsi, int level)
         s->inner->set_level(s->inner->opaque, gsi, level);
 }
 
+/* A trace keeps a file's name, not its folder (device args path= and out=): the same run
+ * from another folder, or with absolute paths, gives the same header, and replay needs
+ * neither (disks replay from their recorded content, output sinks become out=none). */
+static void rec_file_names_only(char *args)
+{
+    char out[DEVICE_ARGS_MAX];
+    size_t o = 0;
+    const char *p = args;
+
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p), key = 0;
+        if (len > 5 && !strncmp(p, "path=", 5))
+            key = 5;
+        else if (len > 4 && !strncmp(p, "out=", 4))
+            key = 4;
+        const char *slash = key ? memrchr(p + key, '/', len - key) : NULL;
+        if (o)
+            out[o++] = ',';
+        if (slash && slash + 1 < p + len) {
+            memcpy(out + o, p, key);
+            memcpy(out + o + key, slash + 1, (size_t)(p + len - slash - 1));
+            o += key + (size_t)(p + len - slash - 1);
+        } else {
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    out[o] = '\0';        /* never longer than the input */
+    memcpy(args, out, o + 1);
+}
+
 static int rec_open(struct trace_recorder **out, const char *path,
                     const struct machine_config *mc, const struct clock *clock, unsigned flags,
                     char *err, size_t errlen)
@@ -149,6 +187,8 @@ static int rec_open(struct trace_recorder **out, const char *path,
     h.version = TRACE_VERSION;
     h.flags = flags;
     h.machine = *mc;
+    for (unsigned i = 0; i < h.machine.ndevices && i < MACHINE_MAX_DEVICES; i++)
+        rec_file_names_only(h.machine.devices[i].args);
     rc = trace_writer_open(&r->w, path, &h, err, errlen);
     if (rc) {
         free(r);
@@ -218,6 +258,53 @@ void trace_recorder_attach_bus(struct trace_recorder *r, struct bus *b)
     bus_set_tap(b, rec_bus_tap, r);
 }
 
+static void rec_disk(struct trace_recorder *r, const struct trace_disk_record *d)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = trace_writer_add_disk(r->w, d);
+    if (rc && !r->error)
+        r->error = rc;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_disk_content(void *opaque, unsigned dev, uint64_t offset, const void *data,
+                             size_t len)
+{
+    struct trace_disk_record d = { .kind = TRACE_DISK_SECTORS, .device = (int16_t)dev,
+                                   .a = offset / TRACE_DISK_SECTOR, .data = data,
+                                   .len = (uint32_t)len };
+    rec_disk(opaque, &d);
+}
+
+static void rec_disk_error(void *opaque, unsigned dev, uint64_t request, unsigned op, int err)
+{
+    struct trace_disk_record d = { .kind = TRACE_DISK_ERROR, .device = (int16_t)dev,
+                                   .a = request, .op = (uint8_t)op,
+                                   .b = err > 0 && err <= (int)TRACE_DISK_ERRNO_MAX ? (uint64_t)err
+                                                                                   : EIO };
+    rec_disk(opaque, &d);
+}
+
+static void rec_disk_info(void *opaque, unsigned dev, uint64_t size, int read_only)
+{
+    struct trace_disk_record d = { .kind = TRACE_DISK_INFO, .device = (int16_t)dev, .a = size,
+                                   .b = read_only ? TRACE_DISK_F_READ_ONLY : 0 };
+    rec_disk(opaque, &d);
+}
+
+void trace_recorder_attach_disk(struct trace_recorder *r, struct disk_tap_sink *sink)
+{
+    if (r->ndisks == MACHINE_MAX_DEVICES || !sink->used)
+        return;
+    rec_disk_info(r, sink->dev, sink->size, sink->read_only);
+    r->disks[r->ndisks++] = sink;
+    sink->content = rec_disk_content;
+    sink->error = rec_disk_error;
+    sink->resized = rec_disk_info;
+    sink->generation++;
+    sink->opaque = r;
+}
+
 static void rec_text(struct trace_recorder *r, unsigned kind, const char *text)
 {
     struct trace_event ev = { .kind = (uint8_t)kind, .data = (const uint8_t *)text,
@@ -258,6 +345,9 @@ int trace_recorder_close(struct trace_recorder *r, int exit_status, char *err, s
             bus_set_tap(r->buses[i], NULL, NULL);
     if (r->mem && r->mem->write_tap == rec_mem_tap)
         guest_mem_set_tap(r->mem, NULL, NULL);
+    for (unsigned i = 0; i < r->ndisks; i++)
+        if (r->disks[i]->opaque == r)
+            r->disks[i]->opaque = NULL;
     pthread_mutex_unlock(&r->lock);
     rc = trace_writer_close(r->w, err, errlen);
     if (!rc && r->error) {

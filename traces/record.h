@@ -10,6 +10,7 @@
  *     trace_recorder_attach_mem(tr, &vm->mem);     // DMA tap (guest_mem_set_tap)
  *     trace_recorder_attach_bus(tr, &vm->mmio);    // bus taps (bus_set_tap)
  *     trace_recorder_attach_bus(tr, &vm->pio);
+ *     trace_recorder_attach_disk(tr, &sink);       // each file-backed disk (disk_tap.h)
  *     ... vm_run ...   trace_recorder_control(tr, json) for each control request,
  *                      trace_recorder_fault(tr, text) for each injected fault
  *     ... destroy the devices ...
@@ -40,6 +41,7 @@
 #include "vmm/machine.h"
 
 struct trace_recorder;
+struct disk_tap_sink;
 
 int trace_recorder_open(struct trace_recorder **out, const char *path,
                         const struct machine_config *mc, const struct clock *clock,
@@ -58,6 +60,11 @@ const struct irq_sink *trace_recorder_wrap_irq(struct trace_recorder *r,
                                                const struct irq_sink *inner);
 void trace_recorder_attach_mem(struct trace_recorder *r, struct guest_mem *m);
 void trace_recorder_attach_bus(struct trace_recorder *r, struct bus *b);
+
+/* Records a file-backed disk (the sink of its disk_tap_wrap wrapper, which must outlive the
+ * recorder): its description now, then the content of each sector the run first reads and
+ * each request the disk refuses, so replay needs no image. Detached at close. */
+void trace_recorder_attach_disk(struct trace_recorder *r, struct disk_tap_sink *sink);
 
 /* The vCPU that the following bus accesses come from (default 0). Per thread. */
 void trace_recorder_set_vcpu(unsigned vcpu);

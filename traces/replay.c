@@ -1,7 +1,7 @@
 /* Trace replay: devices rebuilt from the header, driven from the trace, checked against it.
  * The matching rule is described in replay.h. */
 #include "replay.h"
-#include "cow_disk.h"
+#include "replay_disk.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +18,14 @@ struct rp_timer {
     uint64_t at, seq;
     clock_timer_fn fn;
     void *arg;
+};
+
+struct replay;
+
+/* What a device's open_disk callback gets: which device is asking. */
+struct rp_disk_slot {
+    struct replay *r;
+    unsigned dev;
 };
 
 struct replay {
@@ -43,6 +51,8 @@ struct replay {
     size_t cur;                 /* the guest access being replayed */
     int diverged, finished;
     FILE *devnull;
+    struct rp_disk_slot disk_slot[MACHINE_MAX_DEVICES];
+    struct replay_disk_content content[MACHINE_MAX_DEVICES];
 };
 
 static void rp_diverge(struct replay *r, size_t at, const char *fmt, ...)
@@ -264,16 +274,60 @@ static void rp_request_exit(void *opaque, int status)
     r->res->exit_status = status;
 }
 
-static int rp_open_disk(void *opaque, const char *path, int read_only, struct disk **out,
-                        char *err, size_t errlen)
+static void rp_disk_miss(void *opaque, uint64_t sector)
 {
-    struct replay *r = opaque;
+    struct rp_disk_slot *slot = opaque;
+    char label[64];
+
+    trace_device_label(slot->r->h, (int)slot->dev, label, sizeof(label));
+    rp_diverge(slot->r, slot->r->cur, "%s read disk sector %" PRIu64 ", whose content the "
+               "trace does not have (the recorded run never read it)", label, sector);
+}
+
+/* An image the user named (--disk), or a version 1 trace's path: opened read-only. */
+static int rp_open_image(struct rp_disk_slot *slot, const char *path, struct disk **out,
+                         char *err, size_t errlen)
+{
+    struct replay *r = slot->r;
+    const struct replay_disk_content *c = &r->content[slot->dev];
+    char diff[300], label[64];
 
     if (r->o->no_files) {
         snprintf(err, errlen, "disk '%.200s': replay here does not open files", path);
         return -EPERM;
     }
-    return cow_disk_open(path, read_only, out, err, errlen);
+    int rc = disk_open(path, 1, out, err, errlen);
+    if (rc)
+        return rc;
+    if (r->o->notes && replay_disk_compare(c, *out, diff, sizeof(diff))) {
+        trace_device_label(r->h, (int)slot->dev, label, sizeof(label));
+        fprintf(r->o->notes, "replay: disk image %s for %s differs from what the trace saw: "
+                "%s\n", path, label, diff);
+    }
+    return 0;
+}
+
+static int rp_open_disk(void *opaque, const char *path, int read_only, struct disk **out,
+                        char *err, size_t errlen)
+{
+    struct rp_disk_slot *slot = opaque;
+    struct replay *r = slot->r;
+    const char *image = r->o->disk_images[slot->dev];
+    struct disk *img = NULL;
+    int rc;
+
+    /* A version 1 trace has no disk content: the image at the recorded path, as before. */
+    if (!image && r->h->version < 2)
+        image = path;
+    if (!image && !r->content[slot->dev].has_info) {
+        snprintf(err, errlen, "the trace has no content for disk '%.200s' (recorded by an "
+                 "older vmlab?): name an image with --disk %u=PATH", path, slot->dev);
+        return -ENOENT;
+    }
+    if (image && (rc = rp_open_image(slot, image, &img, err, errlen)))
+        return rc;
+    return replay_disk_open(&r->content[slot->dev], img, read_only, rp_disk_miss, slot, out,
+                            err, errlen);
 }
 
 /* Kinds whose out= option defaults to stdout when absent. */
@@ -355,7 +409,7 @@ static int rp_build(struct replay *r)
             .request_exit = rp_request_exit,
             .request_exit_opaque = r,
             .open_disk = rp_open_disk,
-            .open_disk_opaque = r,
+            .open_disk_opaque = &r->disk_slot[i],
         };
         struct bus *bus = d->space == BUS_PIO ? &r->pio : &r->mmio;
         int rc;
@@ -471,6 +525,19 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
             return REPLAY_BAD;
         }
     }
+    for (unsigned d = 0; d < h->machine.ndevices; d++) {
+        char err[300];
+        r->disk_slot[d] = (struct rp_disk_slot){ r, d };
+        if (r->selected[d] && replay_disk_content_init(&r->content[d], r->o->disks,
+                                                       r->o->ndisks, d, err, sizeof(err))) {
+            res->status = REPLAY_BAD;
+            snprintf(res->message, sizeof(res->message), "%s", err);
+            for (unsigned k = 0; k < d; k++)
+                replay_disk_content_free(&r->content[k]);
+            free(r);
+            return REPLAY_BAD;
+        }
+    }
     r->clock = (struct clock){ rp_now, rp_schedule, rp_cancel, r };
     r->sink = (struct irq_sink){ rp_irq, r };
     guest_mem_init_backend(&r->mem, h->machine.ram_size, &rp_mem_backend, r);
@@ -521,6 +588,8 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
     if (r->devnull && r->devnull != stderr)
         fclose(r->devnull);
     guest_mem_destroy(&r->mem);
+    for (unsigned d = 0; d < MACHINE_MAX_DEVICES; d++)
+        replay_disk_content_free(&r->content[d]);
     free(r);
     return res->status;
 }
@@ -575,6 +644,7 @@ int trace_fuzz_one(const uint8_t *data, size_t size)
         return REPLAY_BAD;
     }
     trace_reader_load(rd, &ev, &n, err, sizeof(err));
+    o.disks = trace_reader_disks(rd, &o.ndisks);
     if (n)
         status = trace_replay(trace_reader_header(rd), ev, n, &o, &res);
     free(ev);

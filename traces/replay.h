@@ -31,6 +31,12 @@ struct replay_opts {
     replay_create_fn create;    /* NULL: device_create */
     void *create_opaque;
     int no_files;               /* refuse devices that open disk files (fuzzing) */
+    /* The trace's disk records (trace_reader_disks): disks replay from them, no image. */
+    const struct trace_disk_record *disks;
+    size_t ndisks;
+    /* Per device index: replay against this image instead (read-only, under an overlay). */
+    const char *disk_images[MACHINE_MAX_DEVICES];
+    FILE *notes;                /* "image differs" lines; NULL: not printed */
 };
 
 struct replay_result {
@@ -55,8 +61,8 @@ void trace_replay_report(FILE *f, const struct trace_header *h, const struct tra
 
 /* Fuzzing entry point: parses `data` as a trace (after fixing its CRCs in a private copy,
  * see trace_fix_crcs) and replays the events that parse. Never crashes on any input;
- * returns the replay status (or REPLAY_BAD). Disk paths are never opened: disks named by
- * path are refused, mem= disks up to 64 MiB work. */
+ * returns the replay status (or REPLAY_BAD). Disk paths are never opened: disks replay
+ * from the trace's disk content (version 2) or are refused, mem= disks up to 64 MiB work. */
 int trace_fuzz_one(const uint8_t *data, size_t size);
 
 #endif

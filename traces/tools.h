@@ -45,6 +45,10 @@ struct trace_minimize_opts {
     const char *out;            /* where the result goes */
     unsigned max_tests;         /* 0: 2000 */
     FILE *log;                  /* progress lines; NULL: none */
+    /* The trace's disk records: every candidate keeps them all (what a request read may
+     * have been recorded in a request that is removed). */
+    const struct trace_disk_record *disks;
+    size_t ndisks;
 };
 
 /* ddmin over requests: keeps removing requests while `check` still exits non-zero.

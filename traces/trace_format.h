@@ -11,8 +11,10 @@
 #include "vmm/machine.h"
 
 #define TRACE_MAGIC          "VMLTRACE"     /* 8 bytes at offset 0 */
-#define TRACE_VERSION        1
+#define TRACE_VERSION        2              /* 2: disk content chunks (TDSK) */
+#define TRACE_VERSION_OLDEST 1              /* version 1 files still read (no disk chunks) */
 #define TRACE_CHUNK_MAGIC    0x4b484354u    /* "TCHK" little-endian */
+#define TRACE_DISK_MAGIC     0x4b534454u    /* "TDSK" little-endian: disk content chunk */
 #define TRACE_FILE_HDR_SIZE  16             /* magic, version, flags, body length */
 #define TRACE_CHUNK_HDR_SIZE 32
 
@@ -53,6 +55,39 @@ struct trace_event {
     uint8_t size;           /* bus access size 1, 2, 4, 8 */
 };
 
+/* Disk content (version 2): what replay needs from each file-backed disk instead of the
+ * image. Records live in their own chunks (TDSK), interleaved with the event chunks. */
+enum trace_disk_kind {
+    TRACE_DISK_INFO    = 1,     /* a = disk size in bytes, b = flags (TRACE_DISK_F_*) */
+    TRACE_DISK_SECTORS = 2,     /* a = first 512-byte sector, data/len = the content the run
+                                   first read there (before it wrote it) */
+    TRACE_DISK_ERROR   = 3,     /* a = request number (from 0, per disk), op, b = errno the
+                                   disk returned */
+    TRACE_DISK_KIND_MAX = 3,
+};
+#define TRACE_DISK_F_READ_ONLY 0x1u
+#define TRACE_DISK_FLAGS_KNOWN TRACE_DISK_F_READ_ONLY
+#define TRACE_DISK_SECTOR      512u
+#define TRACE_DISK_ERRNO_MAX   4095u
+
+/* Disk requests, numbered in the order the device made them (each read, write, flush,
+ * discard and write-zeroes call is one). */
+enum trace_disk_op {
+    TRACE_DISK_OP_READ = 1, TRACE_DISK_OP_WRITE = 2, TRACE_DISK_OP_FLUSH = 3,
+    TRACE_DISK_OP_DISCARD = 4, TRACE_DISK_OP_WRITE_ZEROES = 5, TRACE_DISK_OP_MAX = 5,
+};
+
+struct trace_disk_record {
+    uint64_t a, b;              /* see enum trace_disk_kind */
+    const uint8_t *data;        /* SECTORS: content (points into the reader's buffer) */
+    uint32_t len;               /* SECTORS: bytes at data */
+    int16_t device;             /* index into the header's devices */
+    uint8_t kind;               /* enum trace_disk_kind */
+    uint8_t op;                 /* ERROR: enum trace_disk_op */
+};
+
+const char *trace_disk_op_name(unsigned op);
+
 /* Header flags. */
 #define TRACE_FLAG_MID_RUN   0x1u   /* recording began on a running VM (vmlab trace start) */
 #define TRACE_FLAGS_KNOWN    TRACE_FLAG_MID_RUN
@@ -83,16 +118,22 @@ int trace_writer_open(struct trace_writer **out, const char *path, const struct 
  * Times must not decrease (a smaller time is recorded as the previous one). Data longer
  * than the caps is refused with -EMSGSIZE. Write errors are sticky and reported by close. */
 int trace_writer_add(struct trace_writer *w, const struct trace_event *ev);
-/* Writes the pending chunk now. */
+/* Appends one disk record (buffered in its own chunk, written before the next event chunk
+ * or when it passes TRACE_CHUNK_TARGET). Content longer than TRACE_DATA_MAX: -EMSGSIZE. */
+int trace_writer_add_disk(struct trace_writer *w, const struct trace_disk_record *rec);
+/* Writes the pending chunks now. */
 int trace_writer_flush(struct trace_writer *w);
 /* Flushes, closes and frees. 0 or the first -errno seen, with a message. */
 int trace_writer_close(struct trace_writer *w, char *err, size_t errlen);
 uint64_t trace_writer_bytes(const struct trace_writer *w);
 uint64_t trace_writer_events(const struct trace_writer *w);
 
-/* Writes a whole trace (minimize, tests). */
+/* Writes a whole trace (minimize, tests); the disk records go before the events. */
 int trace_write_file(const char *path, const struct trace_header *h,
                      const struct trace_event *ev, size_t n, char *err, size_t errlen);
+int trace_write_file_disks(const char *path, const struct trace_header *h,
+                           const struct trace_disk_record *disks, size_t ndisks,
+                           const struct trace_event *ev, size_t n, char *err, size_t errlen);
 
 /* ---- reading ---- */
 struct trace_reader;
@@ -108,6 +149,15 @@ const struct trace_header *trace_reader_header(const struct trace_reader *r);
 /* Next event: 1 with *ev filled, 0 at a clean end of file, -errno on damage with a message
  * naming the chunk index and file offset. Every event before an error is intact. */
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err, size_t errlen);
+
+/* Disk records are checked whenever their chunk is met; the reader keeps them (for replay)
+ * only once asked to, before reading events (trace_reader_load asks). The array is valid
+ * while the reader lives. */
+void trace_reader_keep_disks(struct trace_reader *r);
+const struct trace_disk_record *trace_reader_disks(const struct trace_reader *r, size_t *n);
+/* Sector bytes recorded so far for device dev, and disk chunk bytes in the file so far. */
+uint64_t trace_reader_disk_bytes(const struct trace_reader *r, unsigned dev);
+uint64_t trace_reader_disk_chunk_bytes(const struct trace_reader *r);
 
 /* Index of the event trace_reader_next returns next; chunks read so far. */
 uint64_t trace_reader_index(const struct trace_reader *r);

@@ -26,6 +26,12 @@ struct trace_reader {
     uint64_t chunk, chunk_off;  /* its index and offset */
     uint64_t time, last_addr, last_dma, index;
     int failed;
+    /* disk content chunks */
+    uint64_t disk_index;        /* disk records read so far */
+    uint64_t disk_bytes[MACHINE_MAX_DEVICES], disk_chunk_bytes;
+    int keep_disks;
+    struct trace_disk_record *disks;
+    size_t ndisks, disks_cap;
 };
 
 static int reader_init(struct trace_reader *r, char *err, size_t errlen)
@@ -106,12 +112,139 @@ void trace_reader_close(struct trace_reader *r)
         return;
     if (r->mapped)
         munmap((void *)r->buf, r->size);
+    free(r->disks);
     free(r);
 }
 
 const struct trace_header *trace_reader_header(const struct trace_reader *r) { return &r->hdr; }
 uint64_t trace_reader_index(const struct trace_reader *r) { return r->index; }
 uint64_t trace_reader_chunks(const struct trace_reader *r) { return r->chunk + 1; }
+void trace_reader_keep_disks(struct trace_reader *r) { r->keep_disks = 1; }
+uint64_t trace_reader_disk_chunk_bytes(const struct trace_reader *r) { return r->disk_chunk_bytes; }
+
+const struct trace_disk_record *trace_reader_disks(const struct trace_reader *r, size_t *n)
+{
+    *n = r->ndisks;
+    return r->disks;
+}
+
+uint64_t trace_reader_disk_bytes(const struct trace_reader *r, unsigned dev)
+{
+    return dev < MACHINE_MAX_DEVICES ? r->disk_bytes[dev] : 0;
+}
+
+/* A disk content chunk (traces/FORMAT.md, "Disk content"): every record is checked here,
+ * whether or not the reader keeps it. */
+static int disk_chunk_read(struct trace_reader *r, uint64_t idx, size_t off, const uint8_t *h,
+                           uint32_t plen, uint32_t nrec, char *err, size_t errlen)
+{
+    const uint8_t *p = h + TRACE_CHUNK_HDR_SIZE, *end = p + plen;
+    uint64_t first = get64(h + 16), reserved = get64(h + 24);
+    const char *what = NULL;
+
+    if (first != r->disk_index) {
+        snprintf(err, errlen, "disk content chunk %" PRIu64 " at offset %zu: first record "
+                 "index %" PRIu64 ", expected %" PRIu64 " (chunk missing or out of order)",
+                 idx, off, first, r->disk_index);
+        return -EBADMSG;
+    }
+    if (reserved) {
+        snprintf(err, errlen, "disk content chunk %" PRIu64 " at offset %zu: reserved field "
+                 "is 0x%" PRIx64 ", not 0", idx, off, reserved);
+        return -EBADMSG;
+    }
+    for (uint32_t i = 0; i < nrec; i++) {
+        struct trace_disk_record d = { 0 };
+        uint64_t dev, v;
+        const uint8_t *rec = p;
+
+        if (p >= end) {
+            what = "payload ends before the declared record count";
+            goto bad;
+        }
+        d.kind = *p++;
+        if (d.kind < 1 || d.kind > TRACE_DISK_KIND_MAX) {
+            what = "unknown disk record kind";
+            goto bad;
+        }
+        if (get_varint(&p, end, &dev) || get_varint(&p, end, &d.a))
+            goto trunc;
+        if (dev >= r->hdr.machine.ndevices) {
+            what = "device index beyond the header's device list";
+            goto bad;
+        }
+        d.device = (int16_t)dev;
+        switch (d.kind) {
+        case TRACE_DISK_INFO:
+            if (p >= end)
+                goto trunc;
+            d.b = *p++;
+            if (d.b & ~(uint64_t)TRACE_DISK_FLAGS_KNOWN) {
+                what = "unknown disk flags";
+                goto bad;
+            }
+            break;
+        case TRACE_DISK_SECTORS:
+            if (get_varint(&p, end, &v))
+                goto trunc;
+            if (v == 0 || v > TRACE_DATA_MAX) {
+                what = "sector content length is 0 or exceeds the limit";
+                goto bad;
+            }
+            if (d.a > UINT64_MAX / TRACE_DISK_SECTOR - (TRACE_DATA_MAX / TRACE_DISK_SECTOR + 1)) {
+                what = "sector number out of range";
+                goto bad;
+            }
+            if (v > (uint64_t)(end - p))
+                goto trunc;
+            d.len = (uint32_t)v;
+            d.data = p;
+            p += v;
+            r->disk_bytes[dev] += v;
+            break;
+        case TRACE_DISK_ERROR:
+            if (p >= end)
+                goto trunc;
+            d.op = *p++;
+            if (get_varint(&p, end, &d.b))
+                goto trunc;
+            if (d.op < 1 || d.op > TRACE_DISK_OP_MAX || d.b < 1 || d.b > TRACE_DISK_ERRNO_MAX) {
+                what = "disk error record with an unknown operation or errno";
+                goto bad;
+            }
+            break;
+        }
+        if (r->keep_disks) {
+            if (r->ndisks == r->disks_cap) {
+                size_t cap = r->disks_cap ? 2 * r->disks_cap : 64;
+                struct trace_disk_record *a = realloc(r->disks, cap * sizeof(*a));
+                if (!a) {
+                    snprintf(err, errlen, "trace: out of memory for disk records");
+                    return -ENOMEM;
+                }
+                r->disks = a;
+                r->disks_cap = cap;
+            }
+            r->disks[r->ndisks++] = d;
+        }
+        r->disk_index++;
+        continue;
+trunc:
+        what = "record runs past the end of its chunk";
+bad:
+        snprintf(err, errlen, "disk content chunk %" PRIu64 " at offset %zu, record %" PRIu64
+                 " (payload offset %zu): %s", idx, off, r->disk_index,
+                 (size_t)(rec - (h + TRACE_CHUNK_HDR_SIZE)), what);
+        return -EBADMSG;
+    }
+    if (p != end) {
+        snprintf(err, errlen, "disk content chunk %" PRIu64 " at offset %zu: %zu bytes left "
+                 "over after the last record", idx, off, (size_t)(end - p));
+        return -EBADMSG;
+    }
+    r->disk_chunk_bytes += TRACE_CHUNK_HDR_SIZE + (uint64_t)plen;
+    return 0;
+}
 
 static int chunk_open(struct trace_reader *r, char *err, size_t errlen)
 {
@@ -125,32 +258,48 @@ static int chunk_open(struct trace_reader *r, char *err, size_t errlen)
         return -EPIPE;
     }
     uint32_t magic = get32(h), plen = get32(h + 4), nev = get32(h + 8), stored = get32(h + 12);
-    if (magic != TRACE_CHUNK_MAGIC) {
+    int disk = magic == TRACE_DISK_MAGIC;
+    if (magic != TRACE_CHUNK_MAGIC && !disk) {
         snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: bad chunk magic 0x%08" PRIx32,
                  idx, off, magic);
         return -EBADMSG;
     }
+    if (disk && r->hdr.version < 2) {
+        snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: disk content chunk in a "
+                 "version %u trace", idx, off, r->hdr.version);
+        return -EBADMSG;
+    }
+    const char *name = disk ? "disk content chunk" : "chunk";
     if (plen > TRACE_CHUNK_MAX) {
-        snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: payload length %" PRIu32
-                 " exceeds limit %u", idx, off, plen, TRACE_CHUNK_MAX);
+        snprintf(err, errlen, "%s %" PRIu64 " at offset %zu: payload length %" PRIu32
+                 " exceeds limit %u", name, idx, off, plen, TRACE_CHUNK_MAX);
         return -EBADMSG;
     }
     if (plen > left - TRACE_CHUNK_HDR_SIZE) {
-        snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: truncated (payload needs %"
-                 PRIu32 " bytes, %zu remain)", idx, off, plen, left - TRACE_CHUNK_HDR_SIZE);
+        snprintf(err, errlen, "%s %" PRIu64 " at offset %zu: truncated (payload needs %"
+                 PRIu32 " bytes, %zu remain)", name, idx, off, plen, left - TRACE_CHUNK_HDR_SIZE);
         return -EPIPE;
     }
     uint32_t crc = trace_crc32(0, h + 4, 8);
     crc = trace_crc32(crc, h + 16, 16 + (size_t)plen);
     if (crc != stored) {
-        snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: CRC mismatch (stored 0x%08"
-                 PRIx32 ", computed 0x%08" PRIx32 ")", idx, off, stored, crc);
+        snprintf(err, errlen, "%s %" PRIu64 " at offset %zu: CRC mismatch (stored 0x%08"
+                 PRIx32 ", computed 0x%08" PRIx32 ")", name, idx, off, stored, crc);
         return -EBADMSG;
     }
     if (nev == 0 || nev > plen / 3) {
-        snprintf(err, errlen, "chunk %" PRIu64 " at offset %zu: event count %" PRIu32
-                 " impossible for %" PRIu32 " payload bytes", idx, off, nev, plen);
+        snprintf(err, errlen, "%s %" PRIu64 " at offset %zu: %s count %" PRIu32
+                 " impossible for %" PRIu32 " payload bytes", name, idx, off,
+                 disk ? "record" : "event", nev, plen);
         return -EBADMSG;
+    }
+    if (disk) {
+        int rc = disk_chunk_read(r, idx, off, h, plen, nev, err, errlen);
+        if (rc)
+            return rc;
+        r->chunk = idx;
+        r->pos = off + TRACE_CHUNK_HDR_SIZE + plen;
+        return 0;
     }
     uint64_t first = get64(h + 24), base = get64(h + 16);
     if (first != r->index) {
@@ -190,7 +339,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
         snprintf(err, errlen, "trace reader: already failed");
         return -EINVAL;
     }
-    if (!r->left) {
+    while (!r->left) {         /* disk chunks hold no events: on to the next chunk */
         if (r->p != r->end)
             return bad_event(r, "bytes left over after the chunk's last event", err, errlen);
         if (r->pos == r->size)
@@ -309,6 +458,7 @@ int trace_reader_load(struct trace_reader *r, struct trace_event **evs, size_t *
     struct trace_event *a = malloc(cap * sizeof(*a));
     int rc;
 
+    trace_reader_keep_disks(r);
     *evs = NULL;
     *n = 0;
     if (!a) {

@@ -21,6 +21,16 @@ const char *trace_kind_name(unsigned kind)
     return kind >= 1 && kind <= TRACE_EV_KIND_MAX ? kind_names[kind] : "?";
 }
 
+const char *trace_disk_op_name(unsigned op)
+{
+    static const char *const names[TRACE_DISK_OP_MAX + 1] = {
+        [TRACE_DISK_OP_READ] = "read", [TRACE_DISK_OP_WRITE] = "write",
+        [TRACE_DISK_OP_FLUSH] = "flush", [TRACE_DISK_OP_DISCARD] = "discard",
+        [TRACE_DISK_OP_WRITE_ZEROES] = "write-zeroes",
+    };
+    return op >= 1 && op <= TRACE_DISK_OP_MAX ? names[op] : "?";
+}
+
 uint32_t trace_kind_parse(const char *name)
 {
     if (!strcmp(name, "mmio"))

@@ -8,32 +8,70 @@
 
 /* ---------------------------------------------------------------- writer */
 
+/* A chunk being filled: header space, then the payload. */
+struct chunk_buf {
+    uint8_t *buf;
+    size_t len, cap;        /* payload bytes after the header space; allocated bytes */
+    uint32_t count;         /* events or disk records in it */
+};
+
 struct trace_writer {
     FILE *f;
-    uint8_t *buf;           /* chunk header space + payload */
-    size_t len, cap;        /* payload bytes after the header space */
-    uint32_t nevents;
+    struct chunk_buf ev, disk;
     uint64_t chunk_base_time, time, index, chunk_first;
     uint64_t last_addr, last_dma;
+    uint64_t disk_index, disk_first;    /* disk records written / first of the open chunk */
     uint64_t bytes;
     int error;
 };
 
-static int writer_reserve(struct trace_writer *w, size_t more)
+static int chunk_reserve(struct chunk_buf *c, size_t more)
 {
-    size_t need = TRACE_CHUNK_HDR_SIZE + w->len + more;
+    size_t need = TRACE_CHUNK_HDR_SIZE + c->len + more;
 
-    if (need <= w->cap)
+    if (need <= c->cap)
         return 0;
-    size_t cap = w->cap ? w->cap : 2 * TRACE_CHUNK_TARGET;
+    size_t cap = c->cap ? c->cap : 2 * TRACE_CHUNK_TARGET;
     while (cap < need)
         cap *= 2;
-    uint8_t *p = realloc(w->buf, cap);
+    uint8_t *p = realloc(c->buf, cap);
     if (!p)
         return -ENOMEM;
-    w->buf = p;
-    w->cap = cap;
+    c->buf = p;
+    c->cap = cap;
     return 0;
+}
+
+/* Fills in the chunk header (traces/FORMAT.md, "Chunks") and writes the chunk. */
+static void chunk_write(struct trace_writer *w, struct chunk_buf *c, uint32_t magic,
+                        uint64_t field16, uint64_t field24)
+{
+    uint8_t *h = c->buf;
+
+    put32(h, magic);
+    put32(h + 4, (uint32_t)c->len);
+    put32(h + 8, c->count);
+    put64(h + 16, field16);
+    put64(h + 24, field24);
+    uint32_t crc = trace_crc32(0, h + 4, 8);
+    crc = trace_crc32(crc, h + 16, 16 + c->len);
+    put32(h + 12, crc);
+    size_t total = TRACE_CHUNK_HDR_SIZE + c->len;
+    if (!w->error && fwrite(h, 1, total, w->f) != total)
+        w->error = -EIO;
+    w->bytes += total;
+    c->len = 0;
+    c->count = 0;
+}
+
+/* Disk content goes out before the events that needed it, so that the intact prefix of a
+ * damaged trace has the content its reads saw. */
+static void disk_flush(struct trace_writer *w)
+{
+    if (!w->disk.count)
+        return;
+    chunk_write(w, &w->disk, TRACE_DISK_MAGIC, w->disk_first, 0);
+    w->disk_first = w->disk_index;
 }
 
 int trace_writer_open(struct trace_writer **out, const char *path, const struct trace_header *h,
@@ -49,7 +87,7 @@ int trace_writer_open(struct trace_writer **out, const char *path, const struct 
         return -EINVAL;
     }
     w = calloc(1, sizeof(*w));
-    if (!w || writer_reserve(w, TRACE_CHUNK_TARGET)) {
+    if (!w || chunk_reserve(&w->ev, TRACE_CHUNK_TARGET)) {
         free(w);
         snprintf(err, errlen, "trace %s: out of memory", path);
         return -ENOMEM;
@@ -58,7 +96,7 @@ int trace_writer_open(struct trace_writer **out, const char *path, const struct 
     if (!w->f) {
         int e = errno;
         snprintf(err, errlen, "trace %s: %s", path, strerror(e));
-        free(w->buf);
+        free(w->ev.buf);
         free(w);
         return -e;
     }
@@ -71,27 +109,51 @@ int trace_writer_open(struct trace_writer **out, const char *path, const struct 
 
 int trace_writer_flush(struct trace_writer *w)
 {
-    uint8_t *h = w->buf;
-
-    if (!w->nevents)
+    disk_flush(w);
+    if (!w->ev.count)
         return w->error;
-    put32(h, TRACE_CHUNK_MAGIC);
-    put32(h + 4, (uint32_t)w->len);
-    put32(h + 8, w->nevents);
-    put64(h + 16, w->chunk_base_time);
-    put64(h + 24, w->chunk_first);
-    uint32_t crc = trace_crc32(0, h + 4, 8);
-    crc = trace_crc32(crc, h + 16, 16 + w->len);
-    put32(h + 12, crc);
-    size_t total = TRACE_CHUNK_HDR_SIZE + w->len;
-    if (!w->error && fwrite(h, 1, total, w->f) != total)
-        w->error = -EIO;
-    w->bytes += total;
-    w->len = 0;
-    w->nevents = 0;
+    chunk_write(w, &w->ev, TRACE_CHUNK_MAGIC, w->chunk_base_time, w->chunk_first);
     w->chunk_base_time = w->time;
     w->chunk_first = w->index;
     w->last_addr = w->last_dma = 0;
+    return w->error;
+}
+
+int trace_writer_add_disk(struct trace_writer *w, const struct trace_disk_record *rec)
+{
+    uint32_t len = rec->kind == TRACE_DISK_SECTORS ? rec->len : 0;
+
+    if (rec->kind < 1 || rec->kind > TRACE_DISK_KIND_MAX || rec->device < 0)
+        return -EINVAL;
+    if (len > TRACE_DATA_MAX)
+        return -EMSGSIZE;
+    if (chunk_reserve(&w->disk, 40 + (size_t)len)) {
+        w->error = -ENOMEM;
+        return -ENOMEM;
+    }
+    uint8_t *p = w->disk.buf + TRACE_CHUNK_HDR_SIZE + w->disk.len, *start = p;
+    *p++ = rec->kind;
+    p = put_varint(p, (uint64_t)rec->device);
+    p = put_varint(p, rec->a);
+    switch (rec->kind) {
+    case TRACE_DISK_INFO:
+        *p++ = (uint8_t)(rec->b & TRACE_DISK_FLAGS_KNOWN);
+        break;
+    case TRACE_DISK_SECTORS:
+        p = put_varint(p, len);
+        memcpy(p, rec->data, len);
+        p += len;
+        break;
+    case TRACE_DISK_ERROR:
+        *p++ = rec->op;
+        p = put_varint(p, rec->b);
+        break;
+    }
+    w->disk.len += (size_t)(p - start);
+    w->disk.count++;
+    w->disk_index++;
+    if (w->disk.len >= TRACE_CHUNK_TARGET)
+        disk_flush(w);
     return w->error;
 }
 
@@ -108,12 +170,12 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
         len = ev->len > TRACE_TEXT_MAX ? TRACE_TEXT_MAX : ev->len;   /* text is cut, not lost */
     if (len > TRACE_DATA_MAX)
         return -EMSGSIZE;
-    if (writer_reserve(w, 64 + (size_t)len)) {
+    if (chunk_reserve(&w->ev, 64 + (size_t)len)) {
         w->error = -ENOMEM;
         return -ENOMEM;
     }
 
-    uint8_t *start = w->buf + TRACE_CHUNK_HDR_SIZE + w->len, *p = start + 1;
+    uint8_t *start = w->ev.buf + TRACE_CHUNK_HDR_SIZE + w->ev.len, *p = start + 1;
     uint64_t t = ev->time_ns < w->time ? w->time : ev->time_ns;
     uint8_t b0 = (uint8_t)k;
 
@@ -161,15 +223,18 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
         break;
     }
     *start = b0;
-    w->len += (size_t)(p - start);
-    w->nevents++;
+    w->ev.len += (size_t)(p - start);
+    w->ev.count++;
     w->index++;
-    if (w->len >= TRACE_CHUNK_TARGET)
+    if (w->ev.len >= TRACE_CHUNK_TARGET)
         return trace_writer_flush(w);
     return 0;
 }
 
-uint64_t trace_writer_bytes(const struct trace_writer *w) { return w->bytes + w->len; }
+uint64_t trace_writer_bytes(const struct trace_writer *w)
+{
+    return w->bytes + w->ev.len + w->disk.len;
+}
 uint64_t trace_writer_events(const struct trace_writer *w) { return w->index; }
 
 int trace_writer_close(struct trace_writer *w, char *err, size_t errlen)
@@ -184,23 +249,33 @@ int trace_writer_close(struct trace_writer *w, char *err, size_t errlen)
     rc = w->error;
     if (rc)
         snprintf(err, errlen, "trace: writing failed: %s", strerror(-rc));
-    free(w->buf);
+    free(w->ev.buf);
+    free(w->disk.buf);
     free(w);
     return rc;
 }
 
-int trace_write_file(const char *path, const struct trace_header *h,
-                     const struct trace_event *ev, size_t n, char *err, size_t errlen)
+int trace_write_file_disks(const char *path, const struct trace_header *h,
+                           const struct trace_disk_record *disks, size_t ndisks,
+                           const struct trace_event *ev, size_t n, char *err, size_t errlen)
 {
     struct trace_writer *w;
     int rc = trace_writer_open(&w, path, h, err, errlen);
 
     if (rc)
         return rc;
+    for (size_t i = 0; i < ndisks && !rc; i++)
+        rc = trace_writer_add_disk(w, &disks[i]);
     for (size_t i = 0; i < n && !rc; i++)
         rc = trace_writer_add(w, &ev[i]);
     int rc2 = trace_writer_close(w, err, errlen);
     if (rc && !rc2)
         snprintf(err, errlen, "trace %s: %s", path, strerror(-rc));
     return rc ? rc : rc2;
+}
+
+int trace_write_file(const char *path, const struct trace_header *h,
+                     const struct trace_event *ev, size_t n, char *err, size_t errlen)
+{
+    return trace_write_file_disks(path, h, NULL, 0, ev, n, err, errlen);
 }

@@ -25,14 +25,16 @@ static void trace_usage(FILE *f)
         "        dma-write irq notify control fault end, or mmio pio dma bus;\n"
         "        T: nanoseconds, or with a unit ns/us/ms/s\n"
         "  info FILE        header, event counts per kind, bytes per event\n"
-        "  replay FILE [--device NAME] [--verbose]\n"
+        "  replay FILE [--device NAME] [--disk NAME=IMAGE ...] [--verbose]\n"
         "        rebuild the devices, drive them from the trace, check what they do;\n"
+        "        disks replay from the content the trace recorded, or from IMAGE (read-only,\n"
+        "        never written; a line says when it differs from what the trace saw);\n"
         "        exit 0 match, 1 divergence, 2 bad file\n"
         "  diff A B [--ignore-time]    first difference, with context; exit 0 same, 1 differ\n"
         "  minimize FILE --check CMD -o OUT [--max-tests N]\n"
         "        delta-debug the trace's requests while CMD (run by sh with $TRACE set to\n"
         "        the candidate trace) still exits non-zero\n"
-        "  export --format chrome|pcap FILE -o OUT\n"
+        "  export --format chrome FILE -o OUT\n"
         "        chrome: trace-event JSON for Perfetto / chrome://tracing\n"
         "NAME: a device kind, its id=, its index N or KIND#N (see `vmlab trace info`).\n"
         "Recording: `vmlab run --trace FILE ...`; for a running VM, `vmlab trace start\n"
@@ -75,6 +77,11 @@ static int report_damage(const char *path, struct loaded *l)
 /* Options: "--name value" / "--name=value"; anything else is positional. */
 struct opt { const char *name; int has_arg; const char *value; int seen; };
 
+/* A repeatable option's values (replay --disk): the caller's list, or NULL. */
+#define OPT_MANY MACHINE_MAX_DEVICES
+struct opt_many { const char *name; const char *values[OPT_MANY]; int n; };
+static struct opt_many *opt_repeated;
+
 static int parse_opts(int argc, char **argv, struct opt *opts, const char **pos, int maxpos,
                       int *npos)
 {
@@ -106,6 +113,14 @@ static int parse_opts(int argc, char **argv, struct opt *opts, const char **pos,
                 fprintf(stderr, "vmlab: trace %s: option %.*s takes no value\n", argv[0],
                         (int)len, a);
                 return -1;
+            }
+            if (opt_repeated && !strcmp(o->name, opt_repeated->name)) {
+                if (opt_repeated->n == OPT_MANY) {
+                    fprintf(stderr, "vmlab: trace %s: %s given more than %d times\n",
+                            argv[0], o->name, OPT_MANY);
+                    return -1;
+                }
+                opt_repeated->values[opt_repeated->n++] = o->value;
             }
         } else {
             if (*npos == maxpos) {
@@ -257,6 +272,13 @@ static int sub_info(int argc, char **argv)
     for (unsigned k = 1; k <= TRACE_EV_KIND_MAX; k++)
         if (count[k])
             printf("  %-10s %" PRIu64 "\n", trace_kind_name(k), count[k]);
+    if (trace_reader_disk_chunk_bytes(rd))
+        printf("disk content %" PRIu64 " bytes (what replay needs from the disks)\n",
+               trace_reader_disk_chunk_bytes(rd));
+    for (unsigned d = 0; d < trace_reader_header(rd)->machine.ndevices; d++)
+        if (trace_reader_disk_bytes(rd, d))
+            printf("  device %u: %" PRIu64 " sector bytes recorded\n", d,
+                   trace_reader_disk_bytes(rd, d));
     if (n)
         printf("time %" PRIu64 " ns to %" PRIu64 " ns\n", t0, t1);
     if (rc == 0 && n && e.kind == TRACE_EV_END)
@@ -271,14 +293,50 @@ static int sub_info(int argc, char **argv)
     return rc < 0 ? EXIT_BAD : 0;
 }
 
+/* --disk NAME=IMAGE: NAME selects one device (trace_device_match) that has a disk file. */
+static int parse_disk_opts(const struct trace_header *h, const struct opt_many *o,
+                           struct replay_opts *ro)
+{
+    for (int i = 0; i < o->n; i++) {
+        const char *v = o->values[i], *eq = strchr(v, '=');
+        char name[64], path[DEVICE_ARGS_MAX];
+        int found = -1, count = 0;
+        if (!eq || eq == v || !eq[1] || (size_t)(eq - v) >= sizeof(name)) {
+            fprintf(stderr, "vmlab: trace replay: --disk '%s' is not NAME=IMAGE\n", v);
+            return -1;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+        for (unsigned d = 0; d < h->machine.ndevices; d++)
+            if (trace_device_match(h, (int)d, name)) {
+                found = (int)d;
+                count++;
+            }
+        if (count != 1) {
+            fprintf(stderr, "vmlab: trace replay: --disk %s: %s\n", v, count ?
+                    "names more than one device" : "no such device in this trace");
+            return -1;
+        }
+        if (device_arg_get(h->machine.devices[found].args, "path", path, sizeof(path)) == 0) {
+            fprintf(stderr, "vmlab: trace replay: --disk %s: device %d (%s) has no disk file\n",
+                    v, found, h->machine.devices[found].kind);
+            return -1;
+        }
+        ro->disk_images[found] = eq + 1;
+    }
+    return 0;
+}
+
 static int sub_replay(int argc, char **argv)
 {
-    struct opt opts[] = { { "--device", 1, 0, 0 }, { "--verbose", 0, 0, 0 }, { 0, 0, 0, 0 } };
+    struct opt opts[] = { { "--device", 1, 0, 0 }, { "--verbose", 0, 0, 0 },
+                          { "--disk", 1, 0, 0 }, { 0, 0, 0, 0 } };
+    static struct opt_many disks = { .name = "--disk" };
     const char *pos[1];
     int npos;
     struct loaded l;
     struct replay_result res;
 
+    opt_repeated = &disks;
     if (parse_opts(argc, argv, opts, pos, 1, &npos) || npos != 1) {
         if (npos != 1)
             fprintf(stderr, "vmlab: trace replay: expected one FILE\n");
@@ -286,8 +344,14 @@ static int sub_replay(int argc, char **argv)
     }
     if (load(pos[0], &l))
         return EXIT_BAD;
-    struct replay_opts o = { .device = opts[0].value, .log = opts[1].seen ? stderr : NULL };
+    struct replay_opts o = { .device = opts[0].value, .log = opts[1].seen ? stderr : NULL,
+                             .notes = stdout };
     const struct trace_header *h = trace_reader_header(l.rd);
+    o.disks = trace_reader_disks(l.rd, &o.ndisks);
+    if (parse_disk_opts(h, &disks, &o)) {
+        unload(&l);
+        return EXIT_BAD;
+    }
     int status = trace_replay(h, l.ev, l.n, &o, &res);
     if (status == REPLAY_BAD) {
         fprintf(stderr, "vmlab: trace replay: %s\n", res.message);
@@ -367,6 +431,7 @@ static int sub_minimize(int argc, char **argv)
         unload(&l);
         return rc;
     }
+    mo.disks = trace_reader_disks(l.rd, &mo.ndisks);
     rc = trace_minimize(trace_reader_header(l.rd), l.ev, l.n, &mo, err, sizeof(err));
     if (rc)
         fprintf(stderr, "vmlab: %s\n", err);
@@ -383,29 +448,19 @@ static int sub_export(int argc, char **argv)
 
     if (parse_opts(argc, argv, opts, pos, 1, &npos) || npos != 1 || !opts[0].value ||
         !opts[1].value) {
-        fprintf(stderr, "vmlab: trace export: usage: export --format chrome|pcap FILE -o OUT\n");
+        fprintf(stderr, "vmlab: trace export: usage: export --format chrome FILE -o OUT\n");
         return EXIT_BAD;
     }
+    /* The formats that exist; pcap comes with virtio-net. */
     const char *fmt = opts[0].value;
-    if (strcmp(fmt, "chrome") && strcmp(fmt, "pcap")) {
-        fprintf(stderr, "vmlab: trace export: --format '%s' is not chrome or pcap\n", fmt);
+    if (strcmp(fmt, "chrome")) {
+        fprintf(stderr, "vmlab: trace export: --format '%s' is not a format this vmlab "
+                "exports (formats: chrome)\n", fmt);
         return EXIT_BAD;
     }
     if (load(pos[0], &l))
         return EXIT_BAD;
     const struct trace_header *h = trace_reader_header(l.rd);
-    if (!strcmp(fmt, "pcap")) {
-        unsigned net = 0;
-        for (unsigned i = 0; i < h->machine.ndevices; i++)
-            net += !strcmp(h->machine.devices[i].kind, "virtio-net");
-        if (!net)
-            fprintf(stderr, "vmlab: trace export: no virtio-net device in this trace\n");
-        else
-            fprintf(stderr, "vmlab: trace export: pcap of virtio-net traffic is not supported "
-                    "by this vmlab yet\n");
-        unload(&l);
-        return EXIT_BAD;
-    }
     FILE *out = strcmp(opts[1].value, "-") ? fopen(opts[1].value, "w") : stdout;
     if (!out) {
         fprintf(stderr, "vmlab: trace export: %s: %s\n", opts[1].value, strerror(errno));

@@ -181,6 +181,8 @@ int vm_trace_start(struct vm *vm, const char *path, int mid_run, char *err, size
     trace_recorder_attach_mem(vm->trace, &vm->mem);
     trace_recorder_attach_bus(vm->trace, &vm->mmio);
     trace_recorder_attach_bus(vm->trace, &vm->pio);
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        trace_recorder_attach_disk(vm->trace, &vm->disk_sinks[i]);
     return 0;
 }
 
@@ -194,6 +196,21 @@ int vm_trace_stop(struct vm *vm, int exit_status, char *err, size_t errlen)
     vm->irq_target = vm->backend_sink;
     int rc = trace_recorder_close(vm->trace, exit_status, err, errlen);
     vm->trace = NULL;
+    return rc;
+}
+
+/* Every disk a device names goes through the recording wrapper (idle until a trace). */
+static int vm_open_disk(void *opaque, const char *path, int read_only, struct disk **out,
+                        char *err, size_t errlen)
+{
+    struct disk *inner;
+    int rc = disk_open(path, read_only, &inner, err, errlen);
+
+    if (rc)
+        return rc;
+    rc = disk_tap_wrap(inner, opaque, out);
+    if (rc)
+        snprintf(err, errlen, "disk '%.200s': out of memory", path);
     return rc;
 }
 
@@ -214,8 +231,11 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
             .log = stderr,
             .request_exit = vm_request_exit,
             .request_exit_opaque = vm,
+            .open_disk = vm_open_disk,
+            .open_disk_opaque = &vm->disk_sinks[i],
         };
         char derr[256] = "";
+        vm->disk_sinks[i].dev = i;
         int rc = device_create(&vm->devices[i], d->kind, d->args, &env,
                                d->space == BUS_PIO ? &vm->pio : &vm->mmio, derr, sizeof(derr));
         if (rc) {

@@ -11,6 +11,7 @@
 #include "machine.h"
 #include "stats.h"
 #include "devices/device.h"
+#include "traces/disk_tap.h"
 
 #define VM_MAX_BLOCKS 8
 #define VM_MAX_ARGS 64
@@ -61,6 +62,9 @@ struct vm {
     int exit_status;                /* set by the exit device or a control stop */
     int exit_status_set;
     struct trace_recorder *trace;
+    /* Per device: its file-backed disk's recording wrapper reports through this, so a
+     * trace carries what replay needs from the disk (traces/disk_tap.h). */
+    struct disk_tap_sink disk_sinks[MACHINE_MAX_DEVICES];
     struct control_server *control;
     int suspended;
     /* Devices raise interrupts through vm_irq_sink, which forwards to irq_target: the
