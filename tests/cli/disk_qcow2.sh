@@ -48,4 +48,34 @@ if "$VMLAB" disk info "$TMP/q.qcow2" | grep -q "^size: 3145728$"; then
 else
     not_ok "disk info on a qemu-img-converted image"
 fi
+
+# Images as distributions ship them: compressed (zlib, zstd), extended L2 entries.
+qemu-img convert -c -O qcow2 "$TMP/base.raw" "$TMP/cz.qcow2"
+qemu-img convert -c -O qcow2 -o compression_type=zstd "$TMP/base.raw" "$TMP/cs.qcow2"
+qemu-img convert -O qcow2 -o extended_l2=on "$TMP/base.raw" "$TMP/x.qcow2"
+# base.raw is random, so qemu-img stores its clusters uncompressed; a zero-filled tail
+# and a text run compress.
+{ cat "$TMP/base.raw"; head -c 1048576 /dev/zero; yes vmlab | head -c 1048576; } > "$TMP/mixed.raw"
+qemu-img convert -c -O qcow2 -o compression_type=zstd "$TMP/mixed.raw" "$TMP/mz.qcow2"
+for f in cz:zlib:no cs:zstd:no x:zlib:yes; do
+    IFS=: read -r name ctype ext <<<"$f"
+    info=$("$VMLAB" disk info "$TMP/$name.qcow2")
+    if grep -q "^compression_type: $ctype$" <<<"$info" && grep -q "^extended_l2: $ext$" <<<"$info"; then
+        ok "disk info $name.qcow2: compression_type $ctype, extended_l2 $ext"
+    else
+        not_ok "disk info $name.qcow2: $info"
+    fi
+done
+info=$("$VMLAB" disk info "$TMP/mz.qcow2")
+# 64 KiB clusters: the 1 MiB text run compresses (16 clusters); zero clusters are not stored
+if grep -q "^compressed_clusters: 16$" <<<"$info" && grep -q "^compression_type: zstd$" <<<"$info"; then
+    ok "disk info counts the compressed clusters (16)"
+else
+    not_ok "disk info compressed count: $info"
+fi
+if "$VMLAB" disk info "$TMP/x.qcow2" | grep -q "^compressed_clusters: 0$"; then
+    ok "disk info: no compressed clusters in an uncompressed image"
+else
+    not_ok "disk info: no compressed clusters in an uncompressed image"
+fi
 finish
