@@ -354,60 +354,62 @@ static int compressed_release(struct qcow2 *q, uint64_t e)
 
 /* ---- mapping ---- */
 
+/* A bad L2 entry: its place in the log line, formatted only when it is bad. */
+#define BAD_ENTRY(fmt, ...) \
+    mark_corrupt(q, "L2 table at offset %llu (L1 index %llu), entry %llu: " fmt, \
+                 (unsigned long long)ref->l2off, (unsigned long long)ref->l1i, \
+                 (unsigned long long)ref->idx, __VA_ARGS__)
+
 /* Checks an L2 entry on its use: a data cluster aligned, inside the file and off every
  * metadata cluster, compressed bytes off the metadata too, no reserved bits, a coherent
  * subcluster bitmap. 0, or -EIO with the image marked corrupt. */
 static int check_entry(struct qcow2 *q, const struct l2_ref *ref)
 {
     uint64_t e = ref->e, bm = ref->bm;
-    char where[160];
-    snprintf(where, sizeof(where), "L2 table at offset %llu (L1 index %llu), entry %llu",
-             (unsigned long long)ref->l2off, (unsigned long long)ref->l1i,
-             (unsigned long long)ref->idx);
     const struct meta_range *m;
     if (e & OFLAG_COMPRESSED) {
         uint64_t coff, csize;
         compressed_span(q, e, &coff, &csize);
         if (e & OFLAG_COPIED)
-            return mark_corrupt(q, "%s: compressed cluster with the COPIED flag (entry 0x%016llx)",
-                                where, (unsigned long long)e);
+            return BAD_ENTRY("compressed cluster with the COPIED flag (entry 0x%016llx)",
+                                (unsigned long long)e);
         if (coff >> 56)
-            return mark_corrupt(q, "%s: compressed cluster offset %llu has reserved bits set",
-                                where, (unsigned long long)coff);
+            return BAD_ENTRY("compressed cluster offset %llu has reserved bits set",
+                                (unsigned long long)coff);
         if (bm)
-            return mark_corrupt(q, "%s: compressed cluster with subcluster bitmap 0x%016llx",
-                                where, (unsigned long long)bm);
+            return BAD_ENTRY("compressed cluster with subcluster bitmap 0x%016llx",
+                                (unsigned long long)bm);
         if (coff >= file_end(q))
-            return mark_corrupt(q, "%s: compressed cluster at offset %llu is outside the file "
-                                "(size %llu)", where, (unsigned long long)coff,
+            return BAD_ENTRY("compressed cluster at offset %llu is outside the file "
+                                "(size %llu)", (unsigned long long)coff,
                                 (unsigned long long)file_end(q));
         if ((m = meta_overlap(&q->meta, coff, csize)))
-            return mark_corrupt(q, "%s: compressed cluster at offset %llu (%llu bytes) overlaps "
-                                "the %s at offset %llu", where, (unsigned long long)coff,
+            return BAD_ENTRY("compressed cluster at offset %llu (%llu bytes) overlaps "
+                                "the %s at offset %llu", (unsigned long long)coff,
                                 (unsigned long long)csize, m->what, (unsigned long long)m->start);
         return 0;
     }
     uint64_t reserved = L2_RESERVED | (q->version < 3 || q->ext_l2 ? OFLAG_ZERO : 0);
     if (e & reserved)
-        return mark_corrupt(q, "%s: reserved bits 0x%llx set (entry 0x%016llx)", where,
+        return BAD_ENTRY("reserved bits 0x%llx set (entry 0x%016llx)",
                             (unsigned long long)(e & reserved), (unsigned long long)e);
     uint64_t host = e & OFFSET_MASK;
     if (host % q->cs)
-        return mark_corrupt(q, "%s: data cluster offset %llu is not cluster-aligned", where,
+        return BAD_ENTRY("data cluster offset %llu is not cluster-aligned",
                             (unsigned long long)host);
     if (host && host >= file_end(q))
-        return mark_corrupt(q, "%s: data cluster at offset %llu is outside the file (size %llu)",
-                            where, (unsigned long long)host, (unsigned long long)file_end(q));
+        return BAD_ENTRY("data cluster at offset %llu is outside the file (size %llu)",
+                            (unsigned long long)host, (unsigned long long)file_end(q));
     if (host && (m = meta_overlap(&q->meta, host, q->cs)))
-        return mark_corrupt(q, "%s: data cluster at offset %llu overlaps the %s at offset %llu",
-                            where, (unsigned long long)host, m->what,
+        return BAD_ENTRY("data cluster at offset %llu overlaps the %s at offset %llu",
+                            (unsigned long long)host, m->what,
                             (unsigned long long)m->start);
     if (q->ext_l2 && ((bm >> 32) & bm))
-        return mark_corrupt(q, "%s: subclusters both allocated and zero (bitmap 0x%016llx)",
-                            where, (unsigned long long)bm);
+        return BAD_ENTRY("subclusters both allocated and zero (bitmap 0x%016llx)",
+                            (unsigned long long)bm);
     if (q->ext_l2 && !host && (uint32_t)bm)
-        return mark_corrupt(q, "%s: subclusters allocated in an unallocated cluster (bitmap "
-                            "0x%016llx)", where, (unsigned long long)bm);
+        return BAD_ENTRY("subclusters allocated in an unallocated cluster (bitmap "
+                            "0x%016llx)", (unsigned long long)bm);
     return 0;
 }
 
