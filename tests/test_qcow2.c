@@ -675,6 +675,49 @@ START_TEST(header_compression_and_ext_l2_checks)
 }
 END_TEST
 
+/* A compressed cluster whose host cluster has refcount 0: reading works (refcounts are
+ * not needed), the write that would release it fails before writing anything. */
+START_TEST(compressed_cluster_with_refcount_zero)
+{
+    size_t len = MiB;
+    uint8_t *raw = pattern(len);
+    save(scratch_path("src.raw"), raw, len);
+    free(raw);
+    const char *img = scratch_path("z.qcow2");
+    ck_assert_int_eq(sh("qemu-img convert -f raw -O qcow2 -c %s %s", scratch_path("src.raw"), img), 0);
+    struct layout lo = image_layout(img, 0);
+    ck_assert(lo.e0 & COMPRESSED);
+    uint64_t coff = lo.e0 & ((1ULL << 54) - 1), host = coff & ~(lo.cs - 1);
+    uint8_t zero[2] = { 0, 0 };
+    FILE *fp = fopen(img, "r+b");
+    ck_assert_int_eq(pwrite(fileno(fp), zero, 2, (off_t)(lo.rb + (host / lo.cs) * 2)), 2);
+    fclose(fp);
+    struct stat st;
+    ck_assert_int_eq(stat(img, &st), 0);
+    size_t flen = (size_t)st.st_size;
+    uint8_t *before = load(img, flen);
+    struct disk *d;
+    char err[256];
+    ck_assert_int_eq(disk_open(img, 0, &d, err, sizeof(err)), 0);
+    uint8_t buf[4096];
+    ck_assert_int_eq(disk_read(d, 0, buf, sizeof(buf)), 0);
+    memset(buf, 0x11, sizeof(buf));
+    ck_assert_int_eq(disk_write(d, 100, buf, sizeof(buf)), -EIO);
+    struct qcow2_info qi;
+    ck_assert_int_eq(qcow2_get_info(d, &qi), 0);
+    char want[160];
+    snprintf(want, sizeof(want), "compressed cluster at offset %llu: host cluster at offset %llu "
+             "has refcount 0", (unsigned long long)coff, (unsigned long long)host);
+    ck_assert_msg(strstr(qi.corrupt, want), "'%s' lacks '%s'", qi.corrupt, want);
+    ck_assert_int_eq(disk_write_zeroes(d, 0, lo.cs), -EIO);
+    disk_close(d);
+    uint8_t *after = load(img, flen);
+    ck_assert(memcmp(before, after, flen) == 0);
+    free(before);
+    free(after);
+}
+END_TEST
+
 /* Bytes that do not decompress fail the read with -EIO (not corruption of metadata). */
 START_TEST(bad_compressed_bytes_fail_the_read)
 {
@@ -876,6 +919,7 @@ Suite *qcow2_suite(void)
     tcase_add_test(tc, backing_chain_compressed_base_ext_l2_overlays);
     tcase_add_test(tc, header_compression_and_ext_l2_checks);
     tcase_add_test(tc, bad_compressed_bytes_fail_the_read);
+    tcase_add_test(tc, compressed_cluster_with_refcount_zero);
     tcase_add_loop_test(tc, hostile_entry_fails_on_first_use, 0, sizeof(hostile) / sizeof(hostile[0]));
     suite_add_tcase(s, tc);
     tc = tcase_create("corpus");

@@ -324,9 +324,10 @@ static void compressed_span(const struct qcow2 *q, uint64_t e, uint64_t *coff, u
 }
 
 /* Releases a compressed cluster: one reference less on each host cluster its bytes touch
- * (qemu counts a host cluster once per compressed cluster in it). The counts are checked
- * first, so a bad one changes nothing. */
-static int compressed_release(struct qcow2 *q, uint64_t e)
+ * (qemu counts a host cluster once per compressed cluster in it). With apply 0 it only
+ * checks that each count can drop (callers check before writing anything, so a bad count
+ * changes nothing). */
+static int compressed_release(struct qcow2 *q, uint64_t e, int apply)
 {
     uint64_t coff, csize;
     compressed_span(q, e, &coff, &csize);
@@ -340,7 +341,7 @@ static int compressed_release(struct qcow2 *q, uint64_t e)
                                 "%llu has refcount 0", (unsigned long long)coff,
                                 (unsigned long long)(c << q->cluster_bits));
     }
-    for (uint64_t c = first; c <= last; c++) {
+    for (uint64_t c = first; apply && c <= last; c++) {
         uint16_t n = (uint16_t)((v[c - first][0] << 8 | v[c - first][1]) - 1);
         uint8_t b[2] = { (uint8_t)(n >> 8), (uint8_t)n };
         int r = disk__pwrite_full(q->fd, b, 2, refcount_at(q, c << q->cluster_bits));
@@ -606,6 +607,8 @@ static int write_compressed(struct qcow2 *q, struct l2_ref *ref, uint64_t in, co
 {
     uint64_t e = ref->e, host;
     int r = read_compressed(q, e);
+    if (!r)
+        r = compressed_release(q, e, 0);
     if (r)
         return r;
     memcpy(q->buf, q->zout, q->cs);
@@ -616,7 +619,7 @@ static int write_compressed(struct qcow2 *q, struct l2_ref *ref, uint64_t in, co
     if ((r = alloc_cluster(q, &host)) || (r = disk__pwrite_full(q->fd, q->buf, q->cs, host)) ||
         (r = set_l2(q, ref, host | OFLAG_COPIED, q->ext_l2 ? 0xffffffffULL : 0)))
         return r;
-    return compressed_release(q, e);
+    return compressed_release(q, e, 1);
 }
 
 /* Writes n bytes (within one cluster) at guest offset off; data NULL writes zeroes.
@@ -716,8 +719,10 @@ static int zero_subclusters(struct qcow2 *q, uint64_t off, uint64_t n)
     if (e & OFLAG_COMPRESSED) {
         if (n != q->cs)
             return write_chunk(q, off, NULL, (size_t)n);
-        r = set_l2(q, &ref, q->ext_l2 ? 0 : OFLAG_ZERO, q->ext_l2 ? 0xffffffffULL << 32 : 0);
-        return r ? r : compressed_release(q, e);
+        if ((r = compressed_release(q, e, 0)) ||
+            (r = set_l2(q, &ref, q->ext_l2 ? 0 : OFLAG_ZERO, q->ext_l2 ? 0xffffffffULL << 32 : 0)))
+            return r;
+        return compressed_release(q, e, 1);
     }
     if ((e & OFFSET_MASK) && !(e & OFLAG_COPIED))
         return -EROFS;                  /* shared with a snapshot */
