@@ -373,44 +373,44 @@ static int check_entry(struct qcow2 *q, const struct l2_ref *ref)
         compressed_span(q, e, &coff, &csize);
         if (e & OFLAG_COPIED)
             return BAD_ENTRY("compressed cluster with the COPIED flag (entry 0x%016llx)",
-                                (unsigned long long)e);
+                             (unsigned long long)e);
         if (coff >> 56)
             return BAD_ENTRY("compressed cluster offset %llu has reserved bits set",
-                                (unsigned long long)coff);
+                             (unsigned long long)coff);
         if (bm)
             return BAD_ENTRY("compressed cluster with subcluster bitmap 0x%016llx",
-                                (unsigned long long)bm);
+                             (unsigned long long)bm);
         if (coff >= file_end(q))
             return BAD_ENTRY("compressed cluster at offset %llu is outside the file "
-                                "(size %llu)", (unsigned long long)coff,
-                                (unsigned long long)file_end(q));
+                             "(size %llu)", (unsigned long long)coff,
+                             (unsigned long long)file_end(q));
         if ((m = meta_overlap(&q->meta, coff, csize)))
             return BAD_ENTRY("compressed cluster at offset %llu (%llu bytes) overlaps "
-                                "the %s at offset %llu", (unsigned long long)coff,
-                                (unsigned long long)csize, m->what, (unsigned long long)m->start);
+                             "the %s at offset %llu", (unsigned long long)coff,
+                             (unsigned long long)csize, m->what, (unsigned long long)m->start);
         return 0;
     }
     uint64_t reserved = L2_RESERVED | (q->version < 3 || q->ext_l2 ? OFLAG_ZERO : 0);
     if (e & reserved)
         return BAD_ENTRY("reserved bits 0x%llx set (entry 0x%016llx)",
-                            (unsigned long long)(e & reserved), (unsigned long long)e);
+                         (unsigned long long)(e & reserved), (unsigned long long)e);
     uint64_t host = e & OFFSET_MASK;
     if (host % q->cs)
         return BAD_ENTRY("data cluster offset %llu is not cluster-aligned",
-                            (unsigned long long)host);
+                         (unsigned long long)host);
     if (host && host >= file_end(q))
         return BAD_ENTRY("data cluster at offset %llu is outside the file (size %llu)",
-                            (unsigned long long)host, (unsigned long long)file_end(q));
+                         (unsigned long long)host, (unsigned long long)file_end(q));
     if (host && (m = meta_overlap(&q->meta, host, q->cs)))
         return BAD_ENTRY("data cluster at offset %llu overlaps the %s at offset %llu",
-                            (unsigned long long)host, m->what,
-                            (unsigned long long)m->start);
+                         (unsigned long long)host, m->what,
+                         (unsigned long long)m->start);
     if (q->ext_l2 && ((bm >> 32) & bm))
         return BAD_ENTRY("subclusters both allocated and zero (bitmap 0x%016llx)",
-                            (unsigned long long)bm);
+                         (unsigned long long)bm);
     if (q->ext_l2 && !host && (uint32_t)bm)
         return BAD_ENTRY("subclusters allocated in an unallocated cluster (bitmap "
-                            "0x%016llx)", (unsigned long long)bm);
+                         "0x%016llx)", (unsigned long long)bm);
     return 0;
 }
 
