@@ -358,6 +358,8 @@ START_TEST(reads_compressed_zlib_4k) { reads_like_qemu("-c -o cluster_size=4096"
 END_TEST
 START_TEST(reads_compressed_zstd_512) { reads_like_qemu("-c -o cluster_size=512,compression_type=zstd", "zstd", 0, 1); }
 END_TEST
+START_TEST(reads_compressed_v2) { reads_like_qemu("-c -o compat=0.10", "zlib", 0, 1); }
+END_TEST
 START_TEST(reads_extended_l2) { reads_like_qemu("-o extended_l2=on", "zlib", 1, 0); }
 END_TEST
 START_TEST(reads_extended_l2_16k_compressed) { reads_like_qemu("-c -o extended_l2=on,cluster_size=16384", "zlib", 1, 1); }
@@ -911,6 +913,7 @@ Suite *qcow2_suite(void)
     tcase_add_test(tc, reads_compressed_zstd);
     tcase_add_test(tc, reads_compressed_zlib_4k);
     tcase_add_test(tc, reads_compressed_zstd_512);
+    tcase_add_test(tc, reads_compressed_v2);
     tcase_add_test(tc, reads_extended_l2);
     tcase_add_test(tc, reads_extended_l2_16k_compressed);
     tcase_add_test(tc, writes_into_compressed_zlib);
