@@ -235,7 +235,8 @@ static int do_info(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
         puts("usage: vmlab disk info FILE\n\nPrints the image's format, size, components "
-             "(composite), clusters and backing file (qcow2) and GPT partitions.");
+             "(composite), clusters, backing file, compression type, extended L2 and the count "
+             "of compressed clusters (qcow2; every L2 entry is checked) and GPT partitions.");
         return 0;
     }
     if (argc != 2)
@@ -263,6 +264,15 @@ static int do_info(int argc, char **argv)
         printf("qcow2_version: %u\ncluster_size: %llu\nbacking_file: %s\nbacking_format: %s\n", qi.version,
                (unsigned long long)qi.cluster_size, qi.backing_file[0] ? qi.backing_file : "(none)",
                qi.backing_format[0] ? qi.backing_format : "(probe)");
+        uint64_t nz;
+        if (qcow2_scan(d, &nz, err, sizeof(err))) {
+            /* a corrupt entry has already been logged, in its one line */
+            int logged = qcow2_get_info(d, &qi) == 0 && qi.corrupt[0];
+            disk_close(d);
+            return logged ? 2 : fail(err);
+        }
+        printf("compression_type: %s\nextended_l2: %s\ncompressed_clusters: %llu\n",
+               qi.compression_type, qi.extended_l2 ? "yes" : "no", (unsigned long long)nz);
     }
     struct gpt_part parts[GPT_NUM_ENTRIES];
     struct gpt_guid dg;

@@ -52,6 +52,10 @@ expect "info on a self-including composite" 2 "includes itself" -- "$VMLAB" disk
 expect "info on 11-level nesting" 2 "nesting depth 11 exceeds the limit of 10" -- "$VMLAB" disk info "$CORPUS/nest11.cdisk"
 expect "info on a qcow2 with L2 outside the file" 2 "L2 table at offset 1073741824" -- \
     "$VMLAB" disk info "$CORPUS/qcow2_l2_outside.qcow2"
-expect "info on a compressed qcow2" 2 "compressed clusters are unsupported" -- \
+expect "info on a qcow2 whose compressed entry has the COPIED flag" 2 \
+    "entry 0: compressed cluster with the COPIED flag (entry 0xc000000000000a00); image marked corrupt" -- \
     "$VMLAB" disk info "$CORPUS/qcow2_compressed.qcow2"
+expect "info on a qcow2 whose data cluster lies outside the file" 2 \
+    "L2 table at offset 2048 (L1 index 0), entry 0: data cluster at offset 1073741824 is outside the file (size 3072)" -- \
+    "$VMLAB" disk info "$CORPUS/qcow2_data_outside.qcow2"
 finish

@@ -128,10 +128,12 @@ def make_qcow2():
     write("qcow2_truncated_header.qcow2", qcow2(truncate=50))
     write("qcow2_l1_outside.qcow2", qcow2(l1_offset=1 << 40))
     write("qcow2_l2_outside.qcow2", qcow2(l1_entry=1 << 30))
+    # The next two open (their L1 table is sound) and fail on the first use of the entry.
     write("qcow2_data_outside.qcow2", qcow2(l2_entry=1 << 30))
     write("qcow2_refcount_table_outside.qcow2", qcow2(rt_offset=1 << 40))
     write("qcow2_refcount_overflow.qcow2", qcow2(refcount_order=7))
     write("qcow2_encrypted.qcow2", qcow2(crypt=1))
+    # a compressed entry with the COPIED flag (qcow2() sets bit 63 on the L2 entry)
     write("qcow2_compressed.qcow2", qcow2(l2_entry=(1 << 62) | 5 * CS))
     write("qcow2_corrupt_flag.qcow2", qcow2(incompat=2))
     write("qcow2_bad_header_length.qcow2", qcow2(header_length=50))
