@@ -378,6 +378,54 @@ class ABMode(unittest.TestCase):
         self.assertLessEqual(len(flagged), 1, "\n".join(flagged))
 
 
+class ABRevisionBuild(unittest.TestCase):
+    """`ab --rev REV` builds REV in a temporary git worktree under BUILD/ab/ and keeps the
+    binary per commit; shown on a small repository whose `make build/vmlab` writes a script."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.repo = os.path.join(self.tmp, "repo")
+        os.mkdir(self.repo)
+        self.git("init", "-q")
+        self.commits = [self.commit(f"version {i}") for i in (1, 2)]
+        self.build = os.path.join(self.repo, "build")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def git(self, *args):
+        return subprocess.run(["git", "-C", self.repo, "-c", "user.name=t", "-c", "user.email=t@t",
+                               *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(self, text):
+        write(os.path.join(self.repo, "Makefile"),
+              f"build/vmlab:\n\tmkdir -p build && printf '#!/bin/sh\\necho {text}\\n' >$@\n")
+        self.git("add", "Makefile")
+        self.git("commit", "-qm", text)
+        return self.git("rev-parse", "HEAD")
+
+    def test_builds_the_revision_once_and_leaves_no_worktree(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            binary = cli.build_rev(self.repo, self.build, "HEAD~1")
+        self.assertEqual(binary, os.path.join(self.build, "ab", self.commits[0] + ".vmlab"))
+        self.assertEqual(subprocess.run([binary], capture_output=True, text=True).stdout, "version 1\n")
+        self.assertEqual(len(self.git("worktree", "list").splitlines()), 1)
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.build_rev(self.repo, self.build, self.commits[0]), binary)
+        self.assertIn("built before", out.getvalue())
+
+    def test_unknown_revision_and_failed_build_are_errors(self):
+        with self.assertRaisesRegex(scenario.ScenarioError, "--rev 'no-such-rev': not a commit"):
+            cli.build_rev(self.repo, self.build, "no-such-rev")
+        write(os.path.join(self.repo, "Makefile"), "build/vmlab:\n\tfalse\n")
+        self.git("commit", "-qam", "broken")
+        with contextlib.redirect_stdout(io.StringIO()), \
+                self.assertRaisesRegex(scenario.ScenarioError, r"make build/vmlab failed .*see .*\.log"):
+            cli.build_rev(self.repo, self.build, "HEAD")
+        self.assertEqual(len(self.git("worktree", "list").splitlines()), 1)
+
+
 class ReleaseBinary(unittest.TestCase):
     """The delay knob exists only in the test build: the release binary ignores the variable."""
 
