@@ -75,6 +75,8 @@ def cmd_run(args, root):
                 results.append(r)
                 continue
             jobs.append((sc, b))
+    if args.repeat is not None and args.repeat < 1:
+        raise scenario.ScenarioError(f"--repeat {args.repeat}: expected 1 or more runs")
     for sc, b in jobs:
         check_run_repeat(sc, b, base, args.repeat, args.update_baselines)
     t0 = time.perf_counter()
