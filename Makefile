@@ -108,12 +108,17 @@ bench-build: $(BENCH_BINS)
 
 # Scenarios (harness/): `make scenarios [JUNIT=FILE]`; `make golden` re-records the golden
 # traces and deterministic baselines after an intended behaviour change (commit them).
-.PHONY: scenarios golden report coverage
+.PHONY: scenarios golden report coverage ab
 scenarios: all
 	harness/vmlab-scenarios run --jobs 2 $(if $(JUNIT),--junit $(JUNIT)) --results $(BUILD)/scenario-results.json
 
 golden: all
 	harness/vmlab-scenarios run --jobs 2 --backend sim --update-baselines
+
+# This tree's performance against revision REV (default HEAD~1) built under $(BUILD)/ab/, on
+# this machine, runs interleaved: no stored baseline needed (harness/README.md, "ab").
+ab: all
+	harness/vmlab-scenarios --build $(BUILD) ab --rev $(or $(REV),HEAD~1) $(NAMES)
 
 # A test-only vmlab whose UART has a deliberate bug (VMLAB_TEST_DEVICE_BUG), to show that a
 # trace of a buggy run reproduces the bug on replay. Never installed or used otherwise.

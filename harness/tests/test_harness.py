@@ -308,6 +308,7 @@ class ABVerdicts(unittest.TestCase):
         self.assertEqual(cli.ab_verdict(self.sc, "c", [100] * 8, [90] * 8)[1:], ("REGRESSED", True))
         self.assertEqual(cli.ab_verdict(self.sc, "v", [182] * 7 + [183], [182] * 8)[1:],
                          ("NOT DETERMINISTIC", True))
+        self.assertEqual(cli.ab_verdict(self.sc, "v", [182] * 8, [182] * 7)[1:], ("MISSING", True))
 
     def test_host_metrics(self):
         self.assertEqual(cli.ab_verdict(self.sc, "wall_s", [1.0] * 8, [1.2] * 8)[1:],

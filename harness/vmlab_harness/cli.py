@@ -224,6 +224,9 @@ def ab_verdict(sc, metric, a, b):
     host-time ones."""
     spec = sc.perf["metrics"].get(metric, {})
     hib = bool(spec.get("higher_is_better"))
+    if not a or len(a) != len(b):
+        return (f"{len(a)} values from A, {len(b)} from B: the regex missed some runs",
+                "MISSING", True)
     if sc.metric_kind(metric, "sim") != "host":
         if len(set(a)) > 1 or len(set(b)) > 1:
             return (f"varies within one build: A {sorted(set(a))[:4]}, B {sorted(set(b))[:4]}",
@@ -257,8 +260,8 @@ def cmd_ab(args, root):
     with tempfile.TemporaryDirectory(prefix="vmlab-ab-") as tmp:
         for sc in scs:
             samples = ab_samples(env, sc, {"a": a, "b": b}, args.repeat, tempfile.mkdtemp(dir=tmp))
-            for metric in sorted(samples["a"]):
-                summary, flag, bad = ab_verdict(sc, metric, samples["a"][metric],
+            for metric in sorted(set(samples["a"]) | set(samples["b"])):
+                summary, flag, bad = ab_verdict(sc, metric, samples["a"].get(metric, []),
                                                 samples["b"].get(metric, []))
                 print(f"{sc.name:24} {metric:20} {summary:52} {flag}", flush=True)
                 worst |= bad
