@@ -129,14 +129,15 @@ $(BUILD)/testbug/uart8250.o: devices/uart8250.c
 $(BUILD)/testbug/vmlab: $(BUILD)/asan/vmm/main.o $(BUILD)/testbug/uart8250.o $(BUILD)/asan/libvmlab.a
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(PKG_LIBS)
 
-# A test-only vmlab with the VMLAB_TEST_DELAY_US knob (vmm/main.c), built like the release
-# binary otherwise, so the harness's A/B tests time the code users run, slowed on purpose.
+# A test-only vmlab with the VMLAB_TEST_DELAY_US knob (vmm/main.c): the release library's
+# objects, so the harness's A/B tests time the code users run, slowed on purpose; linked like
+# the benchmarks (not -static, which the sanitizers of `make coverage`'s build refuse).
 # The release binary ignores the variable.
 $(BUILD)/testdelay/main.o: vmm/main.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_REL) -DVMLAB_TEST_DELAY -c $< -o $@
 
 $(BUILD)/testdelay/vmlab: $(BUILD)/testdelay/main.o $(BUILD)/libvmlab.a
-	$(CC) $(CFLAGS_REL) -o $@ $^ $(STATIC_LIBS)
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(PKG_LIBS)
 
 test-build: $(BUILD)/testbug/vmlab $(BUILD)/testdelay/vmlab

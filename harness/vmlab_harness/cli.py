@@ -189,9 +189,14 @@ def ab_binaries(args, root):
     """(A, B): A is --vmlab-a or revision --rev built here; B is --vmlab-b, revision --rev-b,
     or this tree's own build (what `make` built from the working tree)."""
     build = os.path.join(root, args.build) if not os.path.isabs(args.build) else args.build
-    a = args.vmlab_a or build_rev(root, build, args.rev)
+    if args.vmlab_a:
+        a = args.vmlab_a
+        print(f"A: {a}", flush=True)
+    else:
+        a = build_rev(root, build, args.rev)
     if args.vmlab_b:
         b = args.vmlab_b
+        print(f"B: {b}", flush=True)
     elif args.rev_b:
         b = build_rev(root, build, args.rev_b)
     else:
@@ -292,7 +297,7 @@ def main(argv=None):
                        description="Runs each [perf] scenario with build A and build B in "
                        "alternating pairs and compares them: deterministic metrics exactly, "
                        "host-time metrics with a paired sign-flip test (p < 0.01 and a median "
-                       "pair ratio more than 5 %% worse flags a regression). Exit 0: no "
+                       "pair ratio more than 5 % worse flags a regression). Exit 0: no "
                        "regression; 1: B is worse; 2: bad usage or a run failed.")
     a.add_argument("names", nargs="*", help="scenarios (default: every one with [perf])")
     a.add_argument("--rev", default="HEAD~1",
