@@ -122,14 +122,13 @@ def cmd_run(args, root):
 def check_run_repeat(sc, backend, base, repeat, update):
     """Refuse a repeat count whose samples can never give p < 0.01 against the stored
     baseline (or, when recording one, against a baseline of as many runs)."""
-    if not sc.perf or backend == "qemu":
+    judged = sc.judged_metrics(backend)
+    if not judged:
         return
-    judged = [m for m in sc.perf["metrics"]
-              if sc.metric_kind(m, backend) == "host" and sc.perf["metrics"][m]["judge"]]
     n = repeat or sc.perf["repeat"]
     ref = base.perf.get(f"{sc.name}/{backend}", {})
     sizes = [n] if update else [len(ref[m]) for m in judged if ref.get(m)]
-    if not judged or not sizes:
+    if not sizes:
         return
     m = min(sizes)
     if baselines.min_p_unpaired(m, n) < baselines.P_THRESHOLD:

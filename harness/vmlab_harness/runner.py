@@ -348,8 +348,7 @@ def _check_perf(res, sc, backend, base, samples, update):
     class's stored samples. wall_s and cpu_s are always recorded but only judged in A/B mode:
     against a stored baseline from another day they mostly measure machine load."""
     key = f"{sc.name}/{backend}"
-    judged = [m for m in sorted(sc.perf["metrics"])
-              if sc.metric_kind(m, backend) == "host" and sc.perf["metrics"][m]["judge"]]
+    judged = sc.judged_metrics(backend)
     if update:
         base.perf.setdefault(key, {}).update(
             {m: v for m, v in samples.items() if sc.metric_kind(m, backend) == "host"})

@@ -30,7 +30,8 @@ METRIC_KEYS = {"regex": (str, None), "kind": (str, None), "higher_is_better": (b
                "judge": (bool, True)}
 # virtual: guest time on the software CPU's clock; count: instructions, events, exits. Both are
 # deterministic on the software CPU and compared exactly. host: host time, compared with the
-# statistics in baselines.py. wall_s (the run's wall time) is always recorded, kind host.
+# statistics in baselines.py. wall_s and cpu_s (the run's wall and CPU time) are always
+# recorded, kind host.
 METRIC_KINDS = ("virtual", "count", "host")
 TOP_KEYS = {"name", "description", "backends", "timeout_s", "machine", "guest", "actions",
             "expect", "perf", "qemu"}
@@ -43,6 +44,11 @@ class ScenarioError(Exception):
 
 # The smallest [perf] repeat whose samples, against a baseline of as many, can reach p < 0.01.
 MIN_REPEAT = baselines.smallest_usable(lambda n: baselines.min_p_unpaired(n, n))
+
+
+def _one_of(path, where, key, value, allowed):
+    if value not in allowed:
+        raise ScenarioError(f"{path}: [{where}] {key} = {value!r}: expected one of {', '.join(allowed)}")
 
 
 def _check_table(path, where, table, spec):
@@ -73,9 +79,8 @@ class Scenario:
                 raise ScenarioError(f"{path}: backends has '{b}', expected one of {', '.join(BACKENDS)}")
         self.timeout_s = data.get("timeout_s", 120)
         self.machine = _check_table(path, "machine", data.get("machine", {}), MACHINE_KEYS)
-        if self.machine["tsc"] is not None and self.machine["tsc"] not in TSC_MODES:
-            raise ScenarioError(f"{path}: [machine] tsc = {self.machine['tsc']!r}: expected one of "
-                                f"{', '.join(TSC_MODES)}")
+        if self.machine["tsc"] is not None:
+            _one_of(path, "machine", "tsc", self.machine["tsc"], TSC_MODES)
         self.guest = _check_table(path, "guest", data.get("guest", {}), GUEST_KEYS)
         if not self.guest["program"]:
             raise ScenarioError(f"{path}: [guest] program is missing")
@@ -86,7 +91,9 @@ class Scenario:
                 raise ScenarioError(f"{path}: actions[{i}] needs at_ns and request")
             self.actions.append(a)
         self.expect = _check_table(path, "expect", data.get("expect", {}), EXPECT_KEYS)
-        self.perf = self._load_perf(path, data["perf"]) if "perf" in data else None
+        self.perf = None
+        if "perf" in data:
+            self._load_perf(path, data["perf"])
         self.qemu = _check_table(path, "qemu", data.get("qemu", {}), QEMU_KEYS)
         qexp = dict(self.expect)
         qexp.update(self.qemu["expect"])
@@ -96,6 +103,7 @@ class Scenario:
         self.qemu_expect = qexp
 
     def _load_perf(self, path, table):
+        """Sets self.perf, each metric checked; refuses a repeat that cannot reach p < 0.01."""
         perf = _check_table(path, "perf", table, PERF_KEYS)
         metrics = {}
         for name, spec in perf["metrics"].items():
@@ -106,21 +114,23 @@ class Scenario:
             spec = _check_table(path, where, spec, METRIC_KEYS)
             if spec["regex"] is None:
                 raise ScenarioError(f"{path}: [{where}] regex is missing")
-            if spec["kind"] not in METRIC_KINDS:
-                raise ScenarioError(f"{path}: [{where}] kind = {spec['kind']!r}: expected one of "
-                                    f"{', '.join(METRIC_KINDS)}")
+            _one_of(path, where, "kind", spec["kind"], METRIC_KINDS)
             metrics[name] = spec
         perf["metrics"] = metrics
-        if self.judged_host_metrics(perf) and perf["repeat"] < MIN_REPEAT:
+        self.perf = perf
+        n = perf["repeat"]
+        if n < MIN_REPEAT and any(self.judged_metrics(b) for b in self.backends):
             raise ScenarioError(
-                f"{path}: [perf] repeat = {perf['repeat']}: against a baseline of as many runs the "
-                f"permutation test's smallest p is {baselines.min_p_unpaired(perf['repeat'], perf['repeat']):.3g},"
-                f" never below {baselines.P_THRESHOLD}; the smallest usable repeat is {MIN_REPEAT}")
-        return perf
+                f"{path}: [perf] repeat = {n}: against a baseline of as many runs the permutation "
+                f"test's smallest p is {baselines.min_p_unpaired(n, n):.3g}, never below "
+                f"{baselines.P_THRESHOLD}; the smallest usable repeat is {MIN_REPEAT}")
 
-    @staticmethod
-    def judged_host_metrics(perf):
-        return [n for n, m in perf["metrics"].items() if m["kind"] == "host" and m["judge"]]
+    def judged_metrics(self, backend):
+        """The declared metrics judged statistically on this backend (host kind, judge true)."""
+        if not self.perf or backend == "qemu":
+            return []
+        return sorted(n for n, m in self.perf["metrics"].items()
+                      if m["judge"] and self.metric_kind(n, backend) == "host")
 
     def metric_kind(self, name, backend):
         """virtual and count are deterministic on the software CPU only; elsewhere (KVM) they
