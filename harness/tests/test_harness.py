@@ -92,6 +92,20 @@ class ScenarioRuns(HarnessCase):
         self.assertEqual(rc, 1)
         self.assertIn("instruction limit", res[("hang", "sim")]["reasons"][0])
 
+    def test_vmm_past_its_timeout_is_killed_and_failed(self):
+        write(os.path.join(self.dir, "slow.toml"), """
+            timeout_s = 1
+            [machine]
+            max_insns = 1000000000000
+            [guest]
+            program = "fault"
+            args = ["mode=loop"]
+        """)
+        rc, res = self.run_cli()
+        r = res[("slow", "sim")]
+        self.assertEqual(rc, 1)
+        self.assertIn("no exit within 1 s wall time", r["reasons"][0])
+
     def test_missing_guest_program(self):
         write(os.path.join(self.dir, "missing.toml"), """
             [guest]
