@@ -332,10 +332,11 @@ class ABVerdicts(unittest.TestCase):
 
 
 class ABMode(unittest.TestCase):
-    """`vmlab-scenarios ab` on this machine with no stored baseline: a build slowed by about
-    10 % of the scenario's run time (VMLAB_TEST_DELAY_US in the test build) is flagged, the
-    same build is not. A and B are the same binary through two equal wrapper scripts, so
-    nothing but the delay differs."""
+    """`vmlab-scenarios ab` on this machine with no stored baseline: a build slowed by 10 % of
+    the scenario's run time here (VMLAB_TEST_DELAY_US in the test build; the run time is the
+    least CPU time of five runs, what the run costs without other load) is flagged, the same
+    build is not, in at least 9 of 10 tries. A and B are the same binary through two equal
+    wrapper scripts, so nothing but the delay differs."""
     PAIRS = 20
     AA_RUNS = 10
 
