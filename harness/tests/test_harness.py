@@ -80,31 +80,27 @@ class ScenarioRuns(HarnessCase):
         self.assertEqual(r["status"], "fail")
         self.assertIn("lacks 'goodbye from vmlab guest'", r["reasons"][0])
 
-    def test_hung_guest_is_a_failure_with_reason(self):
-        write(os.path.join(self.dir, "hang.toml"), """
+    def run_looping_guest(self, max_insns, header=""):
+        """A guest that never exits: stopped by the instruction limit or the scenario's timeout."""
+        write(os.path.join(self.dir, "loop.toml"), header + f"""
             [machine]
-            max_insns = 5000000
+            max_insns = {max_insns}
             [guest]
             program = "fault"
             args = ["mode=loop"]
         """)
         rc, res = self.run_cli()
+        return rc, res[("loop", "sim")]["reasons"][0]
+
+    def test_hung_guest_is_a_failure_with_reason(self):
+        rc, reason = self.run_looping_guest(5000000)
         self.assertEqual(rc, 1)
-        self.assertIn("instruction limit", res[("hang", "sim")]["reasons"][0])
+        self.assertIn("instruction limit", reason)
 
     def test_vmm_past_its_timeout_is_killed_and_failed(self):
-        write(os.path.join(self.dir, "slow.toml"), """
-            timeout_s = 1
-            [machine]
-            max_insns = 1000000000000
-            [guest]
-            program = "fault"
-            args = ["mode=loop"]
-        """)
-        rc, res = self.run_cli()
-        r = res[("slow", "sim")]
+        rc, reason = self.run_looping_guest(10 ** 12, header="timeout_s = 1\n")
         self.assertEqual(rc, 1)
-        self.assertIn("no exit within 1 s wall time", r["reasons"][0])
+        self.assertIn("no exit within 1 s wall time", reason)
 
     def test_missing_guest_program(self):
         write(os.path.join(self.dir, "missing.toml"), """
