@@ -108,12 +108,17 @@ bench-build: $(BENCH_BINS)
 
 # Scenarios (harness/): `make scenarios [JUNIT=FILE]`; `make golden` re-records the golden
 # traces and deterministic baselines after an intended behaviour change (commit them).
-.PHONY: scenarios golden report coverage
+.PHONY: scenarios golden report coverage ab
 scenarios: all
 	harness/vmlab-scenarios run --jobs 2 $(if $(JUNIT),--junit $(JUNIT)) --results $(BUILD)/scenario-results.json
 
 golden: all
 	harness/vmlab-scenarios run --jobs 2 --backend sim --update-baselines
+
+# This tree's performance against revision REV (default HEAD~1) built under $(BUILD)/ab/, on
+# this machine, runs interleaved: no stored baseline needed (harness/README.md, "ab").
+ab: all
+	harness/vmlab-scenarios --build $(BUILD) ab --rev $(or $(REV),HEAD~1) $(NAMES)
 
 # A test-only vmlab whose UART has a deliberate bug (VMLAB_TEST_DEVICE_BUG), to show that a
 # trace of a buggy run reproduces the bug on replay. Never installed or used otherwise.
@@ -124,4 +129,15 @@ $(BUILD)/testbug/uart8250.o: devices/uart8250.c
 $(BUILD)/testbug/vmlab: $(BUILD)/asan/vmm/main.o $(BUILD)/testbug/uart8250.o $(BUILD)/asan/libvmlab.a
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(PKG_LIBS)
 
-test-build: $(BUILD)/testbug/vmlab
+# A test-only vmlab with the VMLAB_TEST_DELAY_US knob (vmm/main.c): the release library's
+# objects, so the harness's A/B tests time the code users run, slowed on purpose; linked like
+# the benchmarks (not -static, which the sanitizers of `make coverage`'s build refuse).
+# The release binary ignores the variable.
+$(BUILD)/testdelay/main.o: vmm/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_REL) -DVMLAB_TEST_DELAY -c $< -o $@
+
+$(BUILD)/testdelay/vmlab: $(BUILD)/testdelay/main.o $(BUILD)/libvmlab.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(PKG_LIBS)
+
+test-build: $(BUILD)/testbug/vmlab $(BUILD)/testdelay/vmlab

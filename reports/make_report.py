@@ -217,50 +217,99 @@ class Report:
         mclass = data.get("machine_class", "")
         bpath = os.path.join(self.args.baselines, f"{mclass}.json") if self.args.baselines else None
         base = load_json(bpath) or {}
-        self.add(f"<p>Baseline: <code>{esc(bpath)}</code> "
-                 + ("" if base else "<b>(none for this machine class yet: samples are shown unjudged; "
-                    "record one with <code>harness/vmlab-scenarios run --update-baselines</code>)</b>")
-                 + ". A metric regresses when a permutation test gives p &lt; 0.01 and the median "
-                 "moved more than 5 % the wrong way.</p>")
+        det = load_json(os.path.join(self.args.baselines, "deterministic.json")) if self.args.baselines else None
+        det = det or {}
+        self.add(f"<p>Host-time baseline: <code>{esc(bpath)}</code> "
+                 + ("" if base else "<b>(none for this machine class yet: host-time samples are shown "
+                    "unjudged; record one with <code>harness/vmlab-scenarios run NAME --update-baselines"
+                    "</code>, or compare builds on this machine with <code>harness/vmlab-scenarios ab "
+                    "--rev HEAD~1</code>)</b>")
+                 + ". Virtual-time and count metrics are deterministic on the software CPU and compared "
+                 "exactly with <code>deterministic.json</code>; a host-time metric regresses when a "
+                 "permutation test gives p &lt; 0.01 and the median moved more than 5 % the wrong way.</p>")
         perf = [r for r in data["results"] if self._is_perf(r, base)]
         if not perf:
             self.add("<p class='muted'>No [perf] scenario in these results.</p>")
         for r in perf:
             key = f"{r['scenario']}/{r['backend']}"
             samples = r["metrics"]["perf_samples"]
+            kinds = r["metrics"].get("perf_kinds", {})
             ref = base.get(key, {})
             verdicts = r["metrics"].get("perf_verdicts", {})
-            self.add(f"<h3>{esc(key)}</h3><table><tr><th>metric</th><th>runs</th><th>median now</th>"
-                     "<th>baseline median</th><th>verdict</th></tr>")
+            self.add(f"<h3>{esc(key)}</h3><table><tr><th>metric</th><th>kind</th><th>runs</th>"
+                     "<th>median now</th><th>baseline</th><th>verdict</th></tr>")
             for metric in sorted(samples):
                 now = samples[metric]
                 if not now:
                     continue
-                b = ref.get(metric, [])
-                v = verdicts.get(metric)
-                if v:
-                    verdict = ("REGRESSED: " if v["regressed"] else "") + v["summary"]
-                elif r["status"] != "pass":
-                    verdict = "not judged: the scenario failed (perf runs repeat only when it passes)"
+                kind = kinds.get(metric, "host")
+                if kind != "host":
+                    want = det.get(key, {}).get(metric)
+                    verdict = ("no deterministic baseline" if want is None else
+                               "same as baseline" if all(v == want for v in now) else
+                               f"CHANGED: {fmt(want)} -> {', '.join(fmt(v) for v in sorted(set(now)))}")
+                    b_cell = "-" if want is None else fmt(want)
                 else:
-                    verdict = "no baseline" if not b else "not judged"
-                self.add(f"<tr><td>{esc(metric)}</td><td class='num'>{len(now)}</td>"
+                    b = ref.get(metric, [])
+                    v = verdicts.get(metric)
+                    if v:
+                        verdict = ("REGRESSED: " if v["regressed"] else "") + v["summary"]
+                    elif r["status"] == "fail":
+                        verdict = "not judged: the scenario failed (perf runs repeat only when it passes)"
+                    else:
+                        verdict = "no baseline" if not b else "recorded, not judged"
+                    b_cell = f"median {fmt(statistics.median(b))} (n={len(b)})" if b else "-"
+                self.add(f"<tr><td>{esc(metric)}</td><td>{esc(kind)}</td><td class='num'>{len(now)}</td>"
                          f"<td class='num'>{fmt(statistics.median(now))}</td>"
-                         f"<td class='num'>{fmt(statistics.median(b)) if b else '-'}</td>"
-                         f"<td>{esc(verdict)}</td></tr>")
+                         f"<td class='num'>{b_cell}</td><td>{esc(verdict)}</td></tr>")
             self.add("</table>")
+            if r["status"] == "skip":
+                self.add(f"<p class='reason'>{esc('; '.join(r.get('reasons', [])))}</p>")
+            dist = distribution_metrics(samples, kinds)
+            if dist:
+                self.img(self.plot_distribution(key, dist, samples, ref), f"{key} distribution")
             for metric in sorted(samples):
-                if samples[metric]:
+                if samples[metric] and kinds.get(metric, "host") == "host" and metric not in dist.values():
                     rel = self.plot_samples(key, metric, samples[metric], ref.get(metric, []))
                     self.img(rel, f"{key} {metric}")
             rl = links.get((r["scenario"], r["backend"]), {}).get("result_lines", [])
             if rl:
-                self.guest_percentiles(key, rl)
+                clock = {kinds.get(m) for m in samples if "median" in m} - {None}
+                self.guest_percentiles(key, rl, "host" if clock == {"host"} else None)
+
+    def plot_distribution(self, key, dist, samples, ref):
+        """Host-time latency distribution (min/median/p90/p99/max per run): one line per run,
+        the baseline's runs in grey behind them, and the spread of each percentile over the runs
+        in a table beside it."""
+        pcts = [p for p in PCTS if p in dist]
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        nruns = min(len(samples[dist[p]]) for p in pcts)
+        nbase = min((len(ref.get(dist[p], [])) for p in pcts), default=0)
+        for i in range(nbase):
+            ax.plot(pcts, [ref[dist[p]][i] for p in pcts], "-", color=BASE_COLOR, alpha=0.5,
+                    label=f"baseline runs (n={nbase})" if i == 0 else None)
+        for i in range(nruns):
+            ax.plot(pcts, [samples[dist[p]][i] for p in pcts], "o-", color=NOW_COLOR, alpha=0.5,
+                    ms=3, label=f"this run's repeats (n={nruns})" if i == 0 else None)
+        ax.set_yscale("log")
+        unit = dist["median"].rsplit("_", 1)[-1]
+        ax.set_ylabel(f"host time per request ({unit if unit in ('ns', 'us', 'ms', 's') else '?'})")
+        ax.set_title(f"{key}: latency distribution per run")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        self.add("<table><tr><th>percentile</th><th>metric</th><th>min over runs</th>"
+                 "<th>median over runs</th><th>max over runs</th></tr>")
+        for p in pcts:
+            v = samples[dist[p]]
+            self.add(f"<tr><td>{p}</td><td>{esc(dist[p])}</td><td class='num'>{fmt(min(v))}</td>"
+                     f"<td class='num'>{fmt(statistics.median(v))}</td><td class='num'>{fmt(max(v))}</td></tr>")
+        self.add("</table>")
+        return self.save_fig(fig, f"dist-{key}")
 
     @staticmethod
     def _is_perf(r, base):
         s = r.get("metrics", {}).get("perf_samples", {})
-        return (any(k != "wall_s" for k in s) or any(len(v) > 1 for v in s.values())
+        return (any(k not in ("wall_s", "cpu_s") for k in s) or any(len(v) > 1 for v in s.values())
                 or f"{r['scenario']}/{r['backend']}" in base)
 
     def plot_samples(self, key, metric, now, base):
@@ -303,13 +352,17 @@ class Report:
         fig.suptitle(f"{key}: {metric}", y=1.04)
         return self.save_fig(fig, f"perf-{key}-{metric}")
 
-    def guest_percentiles(self, key, lines):
-        """What the guest measured itself (one request at a time): percentile profile."""
+    def guest_percentiles(self, key, lines, clock=None):
+        """What the guest measured itself (one request at a time): percentile profile. clock
+        "host": the guest read the host TSC (--tsc host); otherwise the software CPU's guest
+        clock is virtual."""
         rows = [d for d in lines if any(f"{p}_ns" in d or f"{p}_t" in d for p in PCTS)]
         if not rows:
             return
         unit = "ns" if all("median_ns" in d for d in rows) else "t"
-        self.add(f"<p>Guest-measured latency profile (units: {('virtual ns, software CPU clock' if key.endswith('/sim') else 'ns') if unit == 'ns' else 'TSC ticks'}"
+        ns = ("host ns (--tsc host)" if clock == "host" else
+              "virtual ns, software CPU clock" if key.endswith("/sim") else "ns")
+        self.add(f"<p>Guest-measured latency profile (units: {ns if unit == 'ns' else 'TSC ticks'}"
                  ", from the kept serial log of the first run):</p><table><tr><th>op</th><th>n</th>"
                  + "".join(f"<th>{p}</th>" for p in PCTS) + "<th>req/s</th></tr>")
         fig, ax = plt.subplots(figsize=(6, 3))
@@ -494,6 +547,19 @@ class Report:
         with open(path, "w") as f:
             f.write("\n".join(self.parts))
         return path
+
+
+def distribution_metrics(samples, kinds):
+    """{percentile: metric} for host metrics named like read4k_p99_ns (PREFIX_<pct>_UNIT), when
+    at least min, median and max are there: those are plotted as one distribution."""
+    found = {}
+    for m in samples:
+        if kinds.get(m, "host") != "host":
+            continue
+        for p in PCTS:
+            if re.search(rf"(^|_){p}(_[a-z]+)?$", m) and m not in ("wall_s", "cpu_s"):
+                found.setdefault(p, m)
+    return found if {"min", "median", "max"} <= set(found) and kinds else {}
 
 
 def pct(hit, total):

@@ -2,13 +2,43 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_run.h"
 #include "cmd_control.h"
 #include "commands.h"
 #include "vm.h"
+
+#ifdef VMLAB_TEST_DELAY
+/* Test builds only ($(BUILD)/testdelay/vmlab): VMLAB_TEST_DELAY_US=N burns N microseconds of
+ * this thread's CPU time before the VM starts, a stand-in for slower code in the harness's
+ * A/B tests. CPU time rather than sleep: on a loaded machine the burn stretches like the rest
+ * of the run, so the slowdown stays the same fraction of it. The host process only; nothing
+ * the guest or a trace sees changes. The release binary has no such knob. */
+#define TEST_DELAY_MAX_US 60000000ul
+
+static int test_delay(char *err, size_t errlen)
+{
+    const char *text = getenv("VMLAB_TEST_DELAY_US");
+    if (!text)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long us = strtoul(text, &end, 10);
+    if (!*text || *end || errno || text[0] == '-' || us > TEST_DELAY_MAX_US) {
+        snprintf(err, errlen, "VMLAB_TEST_DELAY_US '%s': expected microseconds, 0..%lu",
+                 text, TEST_DELAY_MAX_US);
+        return -EINVAL;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((unsigned long)((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000) < us);
+    return 0;
+}
+#endif
 
 static int cmd_run(int argc, char **argv)
 {
@@ -26,11 +56,13 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "vmlab: %s\n", err);
         return VM_EXIT_USAGE;
     }
-    /* Test-only knob: a deliberately slowed build for the harness's A/B statistics tests.
-     * It delays the host process only; nothing the guest or a trace sees changes. */
-    const char *delay = getenv("VMLAB_TEST_DELAY_US");
-    if (delay)
-        usleep((useconds_t)strtoul(delay, NULL, 10));
+#ifdef VMLAB_TEST_DELAY
+    rc = test_delay(err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vmlab: %s\n", err);
+        return VM_EXIT_USAGE;
+    }
+#endif
     rc = vm_create(&vm, &cli.vm, err, sizeof(err));
     if (rc) {
         /* Nothing ran: a bad option, file or environment (e.g. no KVM). */

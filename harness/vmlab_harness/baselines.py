@@ -1,12 +1,18 @@
 """Stored baselines and the statistics that compare against them.
 
-Deterministic metrics (instructions retired, exits by kind on the software CPU) do not
-depend on the machine: harness/baselines/deterministic.json, compared exactly.
-Performance samples do: harness/baselines/<machine class>.json. A metric regresses when a
-permutation test over the repeated runs gives p < 0.01 AND the medians differ by more than
-5 % in the bad direction (the rule Firecracker's A/B tests use). `vmlab-scenarios ab` runs
+A metric has a kind (harness/README.md, "Metric kinds"). Deterministic metrics (instructions
+retired, exits by kind, and any metric of kind "virtual" or "count" on the software CPU) do not
+depend on the machine: harness/baselines/deterministic.json, compared exactly, any difference
+reported. Host-time samples do: harness/baselines/<machine class>.json. A host metric regresses
+when a permutation test over the repeated runs gives p < 0.01 AND the medians differ by more
+than 5 % in the bad direction (the rule Firecracker's A/B tests use). `vmlab-scenarios ab` runs
 A and B interleaved, so it compares them pair by pair (compare_paired): load that comes and
-goes on a shared machine hits both runs of a pair and cancels out."""
+goes on a shared machine hits both runs of a pair and cancels out.
+
+Both tests are two-sided and exact where the number of rearrangements is small, so the
+smallest p a sample size can give is known before running (min_p_paired, min_p_unpaired) and a
+--repeat that can never reach p < 0.01 is refused (smallest_usable)."""
+import itertools
 import json
 import math
 import os
@@ -17,6 +23,7 @@ import statistics
 P_THRESHOLD = 0.01
 MIN_CHANGE = 0.05
 PERMUTATIONS = 10000
+EXACT_LIMIT = 1 << 16        # enumerate every rearrangement up to this many, else sample
 
 
 def machine_class():
@@ -37,19 +44,54 @@ def machine_class():
 
 
 def permutation_p(a, b, rng=None, n=PERMUTATIONS):
-    """Two-sided permutation test on the difference of means. Seeded: same inputs, same p."""
+    """Two-sided permutation test on the difference of means: exact (every split of the pooled
+    samples once) when there are at most EXACT_LIMIT splits, else n seeded random shuffles."""
     rng = rng or random.Random(0x5eed)
     if not a or not b:
         return 1.0
-    observed = abs(statistics.fmean(a) - statistics.fmean(b))
+    observed = abs(statistics.fmean(a) - statistics.fmean(b)) - 1e-12 * (1 + abs(statistics.fmean(a)))
     pool = list(a) + list(b)
-    k = len(a)
+    k, total = len(a), sum(a) + sum(b)
+    m = len(pool) - k
+    if math.comb(len(pool), k) <= EXACT_LIMIT:
+        splits = 0
+        hits = 0
+        for idx in itertools.combinations(range(len(pool)), k):
+            s = sum(pool[i] for i in idx)
+            splits += 1
+            hits += abs(s / k - (total - s) / m) >= observed
+        return hits / splits
     hits = 0
     for _ in range(n):
         rng.shuffle(pool)
-        if abs(statistics.fmean(pool[:k]) - statistics.fmean(pool[k:])) >= observed - 1e-15:
+        if abs(statistics.fmean(pool[:k]) - statistics.fmean(pool[k:])) >= observed:
             hits += 1
     return (hits + 1) / (n + 1)
+
+
+def min_p_unpaired(m, n):
+    """The smallest p permutation_p can give for samples of m and n: only the observed split
+    as extreme as it is (1 of comb(m+n, n)), or it and its mirror image when m == n."""
+    if m < 1 or n < 1:
+        return 1.0
+    exact = (2 if m == n else 1) / math.comb(m + n, n)
+    return exact if math.comb(m + n, n) <= EXACT_LIMIT else max(exact, 1 / (PERMUTATIONS + 1))
+
+
+def min_p_paired(n):
+    """The smallest p paired_p can give for n pairs: all signs agree, 2 of 2**n sign
+    assignments (two-sided)."""
+    if n < 1:
+        return 1.0
+    return 2 / 2 ** n if 1 << n <= EXACT_LIMIT else max(2 / 2 ** n, 1 / (PERMUTATIONS + 1))
+
+
+def smallest_usable(min_p, limit=1000):
+    """The smallest sample count n for which min_p(n) < P_THRESHOLD."""
+    for n in range(1, limit):
+        if min_p(n) < P_THRESHOLD:
+            return n
+    return None
 
 
 def compare(before, after, higher_is_better=False):
@@ -68,14 +110,15 @@ def paired_p(a, b, rng=None, n=PERMUTATIONS):
 
     For interleaved A/B runs: a burst of load on the machine slows both runs of a pair, so
     it cancels in their ratio instead of shifting one side's samples. Seeded like
-    permutation_p. With k pairs the smallest p is 2/2**k, so k >= 8 is needed for p < 0.01."""
+    permutation_p. With k pairs the smallest p is 2/2**k (min_p_paired), so k >= 8 is needed
+    for p < 0.01."""
     rng = rng or random.Random(0x5eed)
     d = [math.log(y / x) for x, y in zip(a, b) if x > 0 and y > 0]
     if not d:
         return 1.0
     k = len(d)
     observed = abs(statistics.fmean(d))
-    if k <= 16:                         # exact: every sign assignment once
+    if 1 << k <= EXACT_LIMIT:           # exact: every sign assignment once
         hits = sum(abs(sum(v if (m >> i) & 1 else -v for i, v in enumerate(d))) / k
                    >= observed - 1e-15 for m in range(1 << k))
         return hits / (1 << k)
@@ -85,7 +128,7 @@ def paired_p(a, b, rng=None, n=PERMUTATIONS):
 
 
 def compare_paired(a, b, higher_is_better=False):
-    """compare() for samples taken in pairs (a[i] right before b[i]): the change is the
+    """compare() for samples taken in pairs (a[i] and b[i] back to back): the change is the
     median of the per-pair ratios and the test is paired_p."""
     ratios = [y / x for x, y in zip(a, b) if x > 0]
     change = statistics.median(ratios) - 1.0 if ratios else 0.0
@@ -95,6 +138,19 @@ def compare_paired(a, b, higher_is_better=False):
     return {"before_median": mb, "after_median": ma, "change": change, "p": p,
             "regressed": worse and abs(change) > MIN_CHANGE and p < P_THRESHOLD,
             "summary": f"median {mb:.4g} -> {ma:.4g} (pairs {change:+.1%}), p={p:.4f}"}
+
+
+def exact_differences(want, got):
+    """Deterministic metrics: every metric whose value differs, as 'name: baseline -> now'
+    (a metric missing on one side shows as 'absent')."""
+    return [f"{k}: {fmt(want.get(k, 'absent'))} -> {fmt(got.get(k, 'absent'))}"
+            for k in sorted(set(want) | set(got))
+            if want.get(k) != got.get(k)]
+
+
+def fmt(v):
+    """182.0 prints as 182: exact metrics are parsed as floats but are whole numbers."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
 class Baselines:

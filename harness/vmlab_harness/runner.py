@@ -1,10 +1,12 @@
 """Running one scenario on one backend and checking what came out."""
+import collections
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 from . import baselines
@@ -79,6 +81,8 @@ def vmlab_command(env, sc, backend, workdir, trace_path=None):
            "--serial", "serial.txt", "--stats", "--quiet"]
     if backend == "sim":
         cmd += ["--max-insns", str(m["max_insns"])]
+        if m["tsc"] is not None:
+            cmd += ["--tsc", m["tsc"]]
     if m["serial_in"] is not None:
         cmd += ["--serial-in", m["serial_in"]]
     for i, b in enumerate(m["blocks"]):
@@ -158,40 +162,64 @@ def check_output(res, exp, serial, stderr):
             res.fail(f"stderr does not match /{r}/")
 
 
-def perf_metrics(sc, serial, wall_s):
-    out = {"wall_s": wall_s}
+def perf_metrics(sc, run):
+    """wall_s and cpu_s of every run (kind host), plus the scenario's declared metrics."""
+    out = {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
     if not sc.perf:
         return out
     for name, spec in sc.perf["metrics"].items():
-        regex = spec if isinstance(spec, str) else spec["regex"]
-        m = re.search(regex, serial, re.M)
+        m = re.search(spec["regex"], run.serial, re.M)
         if m:
-            out[name] = float(m.group(1))
+            text = m.group(1)
+            out[name] = int(text) if text.isdigit() else float(text)
     return out
 
 
+Run = collections.namedtuple("Run", "status serial stderr wall_s cpu_s trace")
+
+
+def _measured(cmd, cwd, timeout):
+    """Runs cmd; returns (status or None after a timeout, stderr, wall s, CPU s). The CPU time
+    (user + system, from wait4) is this child's alone, even with other jobs running, and load
+    from other processes hardly moves it: the steadier host-time figure on a shared machine."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=err, cwd=cwd)
+        expired = threading.Event()
+
+        def kill():
+            expired.set()
+            p.kill()
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, wstatus, ru = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(wstatus)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    status = None if expired.is_set() else p.returncode
+    return status, stderr, wall, ru.ru_utime + ru.ru_stime
+
+
 def run_once(env, sc, backend, workdir, record_trace=False, vmlab=None):
-    """One run; returns (exit_status, serial, stderr, wall_s, trace_path)."""
+    """One run, as a Run."""
     trace = os.path.join(workdir, "run.trace") if record_trace else None
     if backend == "qemu":
         cmd, serial_path = qemu_command(env, sc, workdir)
     else:
         e = env if vmlab is None else Env(env.root, env.build, vmlab)
         cmd, serial_path = vmlab_command(e, sc, backend, workdir, trace)
-    t = time.perf_counter()
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=sc.timeout_s, cwd=workdir)
-        status, stderr = p.returncode, p.stderr.decode(errors="replace")
-    except subprocess.TimeoutExpired as e:
-        status, stderr = None, (e.stderr or b"").decode(errors="replace")
-    wall = time.perf_counter() - t
+    status, stderr, wall, cpu = _measured(cmd, workdir, sc.timeout_s)
     try:
         with open(serial_path, errors="replace") as f:
             serial = f.read()
     except OSError:
         serial = ""
-    return status, serial, stderr, wall, trace
+    return Run(status, serial, stderr, wall, cpu, trace)
 
 
 def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=None):
@@ -204,8 +232,8 @@ def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=Non
     try:
         exp = sc.expectations(backend)
         golden = exp["golden_trace"] if backend in ("sim", "kvm") else None
-        status, serial, stderr, wall, trace = run_once(env, sc, backend, workdir,
-                                                       record_trace=bool(golden))
+        run = run_once(env, sc, backend, workdir, record_trace=bool(golden))
+        status, serial, stderr, wall, trace = run.status, run.serial, run.stderr, run.wall_s, run.trace
         res.wall_s, res.exit_status = wall, status
         if status is None:
             res.fail(f"no exit within {sc.timeout_s} s wall time (VMM hung or guest too slow)")
@@ -218,21 +246,29 @@ def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=Non
         if "AddressSanitizer" in stderr or "runtime error:" in stderr:
             res.fail("sanitizer report on stderr: " + stderr[:300])
         check_output(res, exp, serial, stderr)
+        first = perf_metrics(sc, run)
+        if sc.perf and backend != "qemu" and status == exp["exit_status"]:
+            for name in sorted(set(sc.perf["metrics"]) - set(first)):
+                res.fail(f"metric {name}: /{sc.perf['metrics'][name]['regex']}/ matches nothing "
+                         "in the serial output")
+        exact = {k: v for k, v in first.items() if sc.metric_kind(k, backend) != "host"}
         if backend != "qemu":
-            det = parse_stats(stderr)
-            res.metrics.update(det)
-            if exp["deterministic"] and backend == "sim":
-                _check_deterministic(res, sc, base, det, update)
+            det = parse_stats(stderr) if exp["deterministic"] else {}
+            res.metrics.update(parse_stats(stderr))
+            if backend == "sim" and (exp["deterministic"] or exact):
+                _check_deterministic(res, sc, base, dict(det, **exact), update)
         if golden and trace and status is not None:
             _check_golden(env, res, sc, golden, trace, update)
-        samples = {k: [v] for k, v in perf_metrics(sc, serial, wall).items()}
+        samples = {k: [v] for k, v in first.items()}
         if sc.perf and backend != "qemu" and res.status == "pass":
             n = repeat or sc.perf["repeat"]
             for _ in range(n - 1):
-                _, s2, _, w2, _ = run_once(env, sc, backend, workdir)
-                for k, v in perf_metrics(sc, s2, w2).items():
+                for k, v in perf_metrics(sc, run_once(env, sc, backend, workdir)).items():
                     samples.setdefault(k, []).append(v)
+            _check_repeatable(res, exact, samples)
             _check_perf(res, sc, backend, base, samples, update)
+        if sc.perf:
+            res.metrics["perf_kinds"] = {k: sc.metric_kind(k, backend) for k in samples}
         res.metrics["perf_samples"] = samples
         if keep_dir:
             dst = os.path.join(keep_dir, f"{sc.name}-{backend}")
@@ -245,6 +281,8 @@ def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=Non
 
 
 def _check_deterministic(res, sc, base, det, update):
+    """Instructions, exits and the virtual/count perf metrics against deterministic.json:
+    the same on every machine, so any difference is reported, with both values."""
     if not det:
         res.fail("no --stats output to compare deterministic metrics with")
         return
@@ -256,10 +294,18 @@ def _check_deterministic(res, sc, base, det, update):
         else:
             res.fail(f"no deterministic baseline for {key} (run with --update-baselines)")
         return
-    diffs = [f"{k}: {want.get(k)} -> {det.get(k)}" for k in sorted(set(want) | set(det))
-             if want.get(k) != det.get(k)]
+    diffs = baselines.exact_differences(want, det)
     if diffs:
-        res.fail("deterministic metrics changed: " + "; ".join(diffs[:6]))
+        res.fail("deterministic metrics changed (baseline -> this run): " + "; ".join(diffs[:6]))
+
+
+def _check_repeatable(res, exact, samples):
+    """A metric declared virtual or count must come out the same in every run of one build."""
+    for k in sorted(exact):
+        vals = samples.get(k, [])
+        if len(set(vals)) > 1:
+            res.fail(f"{k} is declared deterministic but differs between runs of one build: "
+                     + ", ".join(baselines.fmt(v) for v in vals[:8]))
 
 
 def _check_golden(env, res, sc, golden, trace, update):
@@ -290,25 +336,34 @@ def _check_golden(env, res, sc, golden, trace, update):
         res.fail(f"this run's trace differs from {golden}: {(r.stdout + r.stderr).strip()[:400]}")
 
 
+def no_baseline_reason(sc, backend, mclass):
+    return (f"host-time metrics not judged: no baseline for {sc.name}/{backend} on machine class "
+            f"{mclass}; `harness/vmlab-scenarios run {sc.name} --update-baselines` records one, "
+            f"or `harness/vmlab-scenarios ab --rev HEAD~1 {sc.name}` compares with the previous "
+            f"revision on this machine")
+
+
 def _check_perf(res, sc, backend, base, samples, update):
+    """Host-time metrics the scenario declares (kind host, judge true) against this machine
+    class's stored samples. wall_s and cpu_s are always recorded but only judged in A/B mode:
+    against a stored baseline from another day they mostly measure machine load."""
     key = f"{sc.name}/{backend}"
+    judged = sc.judged_metrics(backend)
     if update:
-        base.perf.setdefault(key, {}).update(samples)
+        base.perf.setdefault(key, {}).update(
+            {m: v for m, v in samples.items() if sc.metric_kind(m, backend) == "host"})
         return
-    ref = base.perf.get(key)
-    if not ref:
-        return      # no baseline for this machine class yet: measured, not judged
-    for metric, now in samples.items():
-        # Judged only when the scenario names the metric: wall time is always recorded, but
-        # against a stored baseline from another day it mostly measures machine load (A/B
-        # mode, interleaved in one run, compares it fairly).
-        if metric not in ref or metric not in sc.perf["metrics"]:
+    ref = base.perf.get(key, {})
+    missing = [m for m in judged if not ref.get(m)]
+    if missing and res.status == "pass":
+        res.status = "skip"
+        res.reasons.append(no_baseline_reason(sc, backend, base.mclass))
+    for metric in judged:
+        if metric in missing or not samples.get(metric):
             continue
-        higher_better = False
-        spec = sc.perf["metrics"].get(metric)
-        if isinstance(spec, dict):
-            higher_better = bool(spec.get("higher_is_better"))
-        verdict = baselines.compare(ref[metric], now, higher_is_better=higher_better)
+        spec = sc.perf["metrics"][metric]
+        verdict = baselines.compare(ref[metric], samples[metric],
+                                    higher_is_better=spec["higher_is_better"])
         res.metrics.setdefault("perf_verdicts", {})[metric] = verdict
         if verdict["regressed"]:
             res.fail(f"{metric} regressed: {verdict['summary']}")

@@ -6,13 +6,17 @@ typo never silently turns a check off."""
 import os
 import tomllib
 
+from . import baselines
+
 BACKENDS = ("sim", "kvm", "qemu")
 
 # key -> (type, default); nested tables listed separately.
 MACHINE_KEYS = {
     "mem": (str, "128M"), "seed": (int, 0), "blocks": (list, []), "rng": (bool, False),
     "console": (str, None), "serial_in": (str, None), "max_insns": (int, 4_000_000_000),
+    "tsc": (str, None),
 }
+TSC_MODES = ("virtual", "host")
 GUEST_KEYS = {"program": (str, None), "args": (list, [])}
 ACTION_KEYS = {"at_ns": (int, None), "request": (dict, None)}
 EXPECT_KEYS = {
@@ -21,6 +25,14 @@ EXPECT_KEYS = {
     "deterministic": (bool, False), "stderr_regex": (list, []),
 }
 PERF_KEYS = {"repeat": (int, 5), "metrics": (dict, {})}
+# One [perf.metrics.NAME] table: the regex's first group on the serial output is the value.
+METRIC_KEYS = {"regex": (str, None), "kind": (str, None), "higher_is_better": (bool, False),
+               "judge": (bool, True)}
+# virtual: guest time on the software CPU's clock; count: instructions, events, exits. Both are
+# deterministic on the software CPU and compared exactly. host: host time, compared with the
+# statistics in baselines.py. wall_s and cpu_s (the run's wall and CPU time) are always
+# recorded, kind host.
+METRIC_KINDS = ("virtual", "count", "host")
 TOP_KEYS = {"name", "description", "backends", "timeout_s", "machine", "guest", "actions",
             "expect", "perf", "qemu"}
 QEMU_KEYS = {"expect": (dict, {}), "args": (list, None)}
@@ -28,6 +40,15 @@ QEMU_KEYS = {"expect": (dict, {}), "args": (list, None)}
 
 class ScenarioError(Exception):
     pass
+
+
+# The smallest [perf] repeat whose samples, against a baseline of as many, can reach p < 0.01.
+MIN_REPEAT = baselines.smallest_usable(lambda n: baselines.min_p_unpaired(n, n))
+
+
+def _one_of(path, where, key, value, allowed):
+    if value not in allowed:
+        raise ScenarioError(f"{path}: [{where}] {key} = {value!r}: expected one of {', '.join(allowed)}")
 
 
 def _check_table(path, where, table, spec):
@@ -58,6 +79,8 @@ class Scenario:
                 raise ScenarioError(f"{path}: backends has '{b}', expected one of {', '.join(BACKENDS)}")
         self.timeout_s = data.get("timeout_s", 120)
         self.machine = _check_table(path, "machine", data.get("machine", {}), MACHINE_KEYS)
+        if self.machine["tsc"] is not None:
+            _one_of(path, "machine", "tsc", self.machine["tsc"], TSC_MODES)
         self.guest = _check_table(path, "guest", data.get("guest", {}), GUEST_KEYS)
         if not self.guest["program"]:
             raise ScenarioError(f"{path}: [guest] program is missing")
@@ -68,7 +91,9 @@ class Scenario:
                 raise ScenarioError(f"{path}: actions[{i}] needs at_ns and request")
             self.actions.append(a)
         self.expect = _check_table(path, "expect", data.get("expect", {}), EXPECT_KEYS)
-        self.perf = _check_table(path, "perf", data.get("perf", {}), PERF_KEYS) if "perf" in data else None
+        self.perf = None
+        if "perf" in data:
+            self._load_perf(path, data["perf"])
         self.qemu = _check_table(path, "qemu", data.get("qemu", {}), QEMU_KEYS)
         qexp = dict(self.expect)
         qexp.update(self.qemu["expect"])
@@ -76,6 +101,43 @@ class Scenario:
             if k not in EXPECT_KEYS:
                 raise ScenarioError(f"{path}: [qemu.expect] has unknown key '{k}'")
         self.qemu_expect = qexp
+
+    def _load_perf(self, path, table):
+        """Sets self.perf, each metric checked; refuses a repeat that cannot reach p < 0.01."""
+        perf = _check_table(path, "perf", table, PERF_KEYS)
+        metrics = {}
+        for name, spec in perf["metrics"].items():
+            where = f"perf.metrics.{name}"
+            if not isinstance(spec, dict):
+                raise ScenarioError(f"{path}: [{where}] = {spec!r} should be a table with regex "
+                                    f"and kind (one of {', '.join(METRIC_KINDS)})")
+            spec = _check_table(path, where, spec, METRIC_KEYS)
+            if spec["regex"] is None:
+                raise ScenarioError(f"{path}: [{where}] regex is missing")
+            _one_of(path, where, "kind", spec["kind"], METRIC_KINDS)
+            metrics[name] = spec
+        perf["metrics"] = metrics
+        self.perf = perf
+        n = perf["repeat"]
+        if n < MIN_REPEAT and any(self.judged_metrics(b) for b in self.backends):
+            raise ScenarioError(
+                f"{path}: [perf] repeat = {n}: against a baseline of as many runs the permutation "
+                f"test's smallest p is {baselines.min_p_unpaired(n, n):.3g}, never below "
+                f"{baselines.P_THRESHOLD}; the smallest usable repeat is {MIN_REPEAT}")
+
+    def judged_metrics(self, backend):
+        """The declared metrics judged statistically on this backend (host kind, judge true)."""
+        if not self.perf or backend == "qemu":
+            return []
+        return sorted(n for n, m in self.perf["metrics"].items()
+                      if m["judge"] and self.metric_kind(n, backend) == "host")
+
+    def metric_kind(self, name, backend):
+        """virtual and count are deterministic on the software CPU only; elsewhere (KVM) they
+        follow the host and are measured like host time."""
+        spec = self.perf["metrics"].get(name) if self.perf else None
+        kind = spec["kind"] if spec else "host"
+        return kind if backend == "sim" else "host"
 
     def expectations(self, backend):
         return self.qemu_expect if backend == "qemu" else self.expect
