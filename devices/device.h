@@ -42,6 +42,11 @@ struct device_env {
     /* Other files a device opens (console output, ...): replay redirects them. NULL: open(2). */
     int (*open_file)(void *opaque, const char *path, int flags);
     void *open_file_opaque;
+    /* What a device exchanges with a host backend (network frames): out = 0 for data the
+     * host delivered to the device, 1 for data the device handed to the host. The trace
+     * records both, so replay needs no backend. NULL: nothing records it. */
+    void (*host_io)(void *opaque, int out, const void *data, size_t len);
+    void *host_io_opaque;
 };
 
 struct device;
@@ -72,6 +77,9 @@ struct device_type {
      * reflect the device's. NULL: the device cannot be snapshotted. */
     int (*save)(void *state, struct snapshot_writer *w, char *err, size_t errlen);
     int (*load)(void *state, struct snapshot_reader *r, char *err, size_t errlen);
+    /* Optional: data from the host side, as a backend would deliver it (replay feeds the
+     * recorded host_io input here, the device created without its backend). 0 or -errno. */
+    int (*host_input)(void *state, const void *data, size_t len);
 };
 
 struct device {

@@ -19,6 +19,8 @@
 #   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
 #   kmod                modinfo: the initramfs takes virtio modules with their dependencies
 #   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
+#   libslirp-dev        virtio-net --net user (devices/net/net_slirp.c), QEMU's user networking
+#   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
 set -euo pipefail
 
 PKGS=(
@@ -29,6 +31,7 @@ PKGS=(
   clang llvm libclang-rt-14-dev afl++
   python3-matplotlib hyperfine
   busybox-static cpio linux-image-amd64 kmod acpica-tools
+  libslirp-dev tcpdump tshark
 )
 
 missing=()
