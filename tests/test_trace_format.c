@@ -264,10 +264,13 @@ START_TEST(wrong_version_and_huge_lengths)
     uint8_t *b = slurp(path, &len);
     chunk_offsets(b, len, offs, 256);
 
-    b[8] = 2;
+    b[8] = 3;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
-    ck_assert_str_eq(err, "trace format version 2 is not supported (this vmlab reads version 1)");
-    b[8] = 1;
+    ck_assert_str_eq(err, "trace format version 3 is not supported (this vmlab reads versions "
+                     "1 to 2)");
+    b[8] = 0;
+    ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
+    b[8] = 2;
 
     uint8_t save[4];
     memcpy(save, b + 12, 4);

@@ -34,11 +34,11 @@ struct host_log {
     uint8_t last_out[2048];
 };
 
-static void log_host_io(void *opaque, int out, const void *data, size_t len)
+static void log_host_io(void *opaque, int dir, const void *data, size_t len)
 {
     struct host_log *h = opaque;
 
-    if (out) {
+    if (dir == DEVICE_HOST_OUT) {
         h->n_out++;
         h->last_out_len = len;
         memcpy(h->last_out, data, len < sizeof(h->last_out) ? len : sizeof(h->last_out));

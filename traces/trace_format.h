@@ -11,7 +11,8 @@
 #include "vmm/machine.h"
 
 #define TRACE_MAGIC          "VMLTRACE"     /* 8 bytes at offset 0 */
-#define TRACE_VERSION        1
+#define TRACE_VERSION        2             /* written; versions 1..2 are read */
+#define TRACE_VERSION_MIN    1
 #define TRACE_CHUNK_MAGIC    0x4b484354u    /* "TCHK" little-endian */
 #define TRACE_FILE_HDR_SIZE  16             /* magic, version, flags, body length */
 #define TRACE_CHUNK_HDR_SIZE 32
@@ -37,7 +38,12 @@ enum trace_kind {
     TRACE_EV_CONTROL    = 9,    /* data = control-socket request (JSON text) */
     TRACE_EV_FAULT      = 10,   /* data = injected fault description (text) */
     TRACE_EV_END        = 11,   /* value = exit status (int) */
-    TRACE_EV_KIND_MAX   = 11,
+    /* Since version 2: what a device exchanged with its host backend (network frames).
+     * data = the bytes; host-in is replayed into the device (value 1: "nested", delivered
+     * inside the device's own call into its backend), host-out is checked. */
+    TRACE_EV_HOST_IN    = 12,
+    TRACE_EV_HOST_OUT   = 13,
+    TRACE_EV_KIND_MAX   = 13,
 };
 
 /* One decoded event. `data` points into the reader's buffer (valid while it lives). */
@@ -45,7 +51,7 @@ struct trace_event {
     uint64_t time_ns;
     uint64_t addr;          /* bus address, DMA gpa, IRQ gsi, NOTIFY queue */
     uint64_t value;         /* access value, IRQ level, END status (sign-extended) */
-    const uint8_t *data;    /* DMA bytes, CONTROL/FAULT text (not NUL-terminated) */
+    const uint8_t *data;    /* DMA/HOST bytes, CONTROL/FAULT text (not NUL-terminated) */
     uint32_t len;           /* bytes at data */
     uint32_t vcpu;
     int16_t device;         /* index into the header's devices, -1 for none/unknown */

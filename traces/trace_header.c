@@ -108,9 +108,9 @@ int trace__header_decode(const uint8_t *buf, size_t size, struct trace_header *h
     }
     unsigned version = get16(buf + 8), flags = get16(buf + 10);
     uint32_t body = get32(buf + 12);
-    if (version != TRACE_VERSION) {
+    if (version < TRACE_VERSION_MIN || version > TRACE_VERSION) {
         snprintf(err, errlen, "trace format version %u is not supported (this vmlab reads "
-                 "version %d)", version, TRACE_VERSION);
+                 "versions %d to %d)", version, TRACE_VERSION_MIN, TRACE_VERSION);
         return -EPROTONOSUPPORT;
     }
     if (flags & ~TRACE_FLAGS_KNOWN) {

@@ -20,16 +20,28 @@ struct loop_frame {
 
 struct net_loop {
     struct net_backend be;              /* first */
+    void (*pull)(void *opaque);         /* replay: where recorded input comes in */
+    void *pull_opaque;
     struct loop_frame *held;            /* LOOP_HOLD of them, allocated on first need */
     unsigned head, count;
     uint64_t dropped;
 };
 
+/* In replay (env->host_pull set) the frames the recorded backend delivered at this point
+ * come from the trace. */
+static void none_pull(struct net_backend *be)
+{
+    struct net_loop *l = (struct net_loop *)be;
+
+    if (l->pull)
+        l->pull(l->pull_opaque);
+}
+
 static int none_send(struct net_backend *be, const void *frame, size_t len)
 {
-    (void)be;
     (void)frame;
     (void)len;
+    none_pull(be);
     return 0;
 }
 
@@ -80,7 +92,7 @@ static void loop_resume(struct net_backend *be)
 }
 
 static const struct net_backend_ops none_ops = {
-    .name = "none", .send = none_send, .destroy = plain_destroy,
+    .name = "none", .send = none_send, .resume = none_pull, .destroy = plain_destroy,
 };
 
 static const struct net_backend_ops loop_ops = {
@@ -115,9 +127,12 @@ static int no_hostfwd(const char *args, const char *kind, char *err, size_t errl
 int net_none_create(const char *args, const struct device_env *env, struct net_backend **out,
                     char *err, size_t errlen)
 {
-    (void)env;
     int rc = no_hostfwd(args, "none", err, errlen);
-    return rc ? rc : plain_create(&none_ops, out, err, errlen);
+    if (rc || (rc = plain_create(&none_ops, out, err, errlen)))
+        return rc;
+    ((struct net_loop *)*out)->pull = env->host_pull;
+    ((struct net_loop *)*out)->pull_opaque = env->host_io_opaque;
+    return 0;
 }
 
 int net_loop_create(const char *args, const struct device_env *env, struct net_backend **out,

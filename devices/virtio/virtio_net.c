@@ -43,6 +43,7 @@ struct vnet {
     unsigned phead, pcount;
     int refused;                        /* the backend holds frames until resume */
     int in_flush;                       /* receive delivery running (re-entry from a backend) */
+    int in_backend;                     /* inside a call into the backend (send, resume) */
     struct virtio_net_counters cnt;
     struct vq_chain rx_chain, rx_first, tx_chain, ctrl_chain;
     uint8_t tx_buf[VIRTIO_NET_HDR_SIZE + FRAME_MAX];
@@ -81,10 +82,20 @@ static int net_validate_features(struct virtio_dev *vd, uint64_t f, char *err, s
     return 0;
 }
 
-static void net_host_io(struct vnet *n, int out, const void *data, size_t len)
+static void net_host_io(struct vnet *n, int dir, const void *data, size_t len)
 {
     if (n->vd.env.host_io)
-        n->vd.env.host_io(n->vd.env.host_io_opaque, out, data, len);
+        n->vd.env.host_io(n->vd.env.host_io_opaque, dir, data, len);
+}
+
+static void backend_resume(struct vnet *n)
+{
+    n->refused = 0;
+    if (n->be && n->be->ops->resume) {
+        n->in_backend++;
+        n->be->ops->resume(n->be);
+        n->in_backend--;
+    }
 }
 
 /* ---- receive ---- */
@@ -212,11 +223,8 @@ static void rx_flush(struct vnet *n)
     if (pushed)
         virtio_dev_notify_used(vd, VIRTIO_NET_RX_Q);
     n->in_flush = 0;
-    if (n->refused && n->pcount < VIRTIO_NET_PENDING) {
-        n->refused = 0;
-        if (n->be && n->be->ops->resume)
-            n->be->ops->resume(n->be);
-    }
+    if (n->refused && n->pcount < VIRTIO_NET_PENDING)
+        backend_resume(n);
 }
 
 static int net_port_receive(void *opaque, const void *frame, size_t len)
@@ -235,7 +243,7 @@ static int net_port_receive(void *opaque, const void *frame, size_t len)
         return -EAGAIN;
     }
     /* Recorded once taken: replay delivers exactly the frames the device accepted. */
-    net_host_io(n, 0, frame, len);
+    net_host_io(n, n->in_backend ? DEVICE_HOST_IN_NESTED : DEVICE_HOST_IN, frame, len);
     if (!virtio_dev_live(&n->vd) || !rx_wanted(n, frame)) {
         /* No driver to take it (QEMU drops too), or filtered out. */
         if (virtio_dev_live(&n->vd))
@@ -327,10 +335,13 @@ static void tx_one(struct vnet *n, const struct vq_chain *c)
     }
     if ((hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) && tx_checksum(n, frame, len, hdr))
         goto drop;
-    net_host_io(n, 1, frame, len);
+    net_host_io(n, DEVICE_HOST_OUT, frame, len);
     n->cnt.tx_frames++;
-    if (n->be)
+    if (n->be) {
+        n->in_backend++;
         n->be->ops->send(n->be, frame, len);
+        n->in_backend--;
+    }
     return;
 drop:
     n->cnt.tx_dropped++;
@@ -468,11 +479,8 @@ static void net_reset(struct virtio_dev *vd)
     n->cnt.rx_dropped += n->pcount;
     n->phead = n->pcount = 0;
     net_filter_reset(n);
-    if (n->refused) {
-        n->refused = 0;
-        if (n->be && n->be->ops->resume)
-            n->be->ops->resume(n->be);
-    }
+    if (n->refused)
+        backend_resume(n);
 }
 
 static void net_driver_ok(struct virtio_dev *vd)
