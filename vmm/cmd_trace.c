@@ -398,13 +398,12 @@ static int sub_export(int argc, char **argv)
         unsigned net = 0;
         for (unsigned i = 0; i < h->machine.ndevices; i++)
             net += !strcmp(h->machine.devices[i].kind, "virtio-net");
-        if (!net)
-            fprintf(stderr, "vmlab: trace export: no virtio-net device in this trace\n");
-        else
-            fprintf(stderr, "vmlab: trace export: pcap of virtio-net traffic is not supported "
-                    "by this vmlab yet\n");
-        unload(&l);
-        return EXIT_BAD;
+        if (!net) {
+            fprintf(stderr, "vmlab: trace export: no virtio-net device in %s: nothing to put "
+                    "in a pcap\n", pos[0]);
+            unload(&l);
+            return EXIT_BAD;
+        }
     }
     FILE *out = strcmp(opts[1].value, "-") ? fopen(opts[1].value, "w") : stdout;
     if (!out) {
@@ -412,10 +411,16 @@ static int sub_export(int argc, char **argv)
         unload(&l);
         return EXIT_BAD;
     }
-    rc = trace_export_chrome(out, h, l.ev, l.n);
+    size_t frames = 0;
+    if (!strcmp(fmt, "pcap"))
+        rc = trace_export_pcap(out, h, l.ev, l.n, &frames);
+    else
+        rc = trace_export_chrome(out, h, l.ev, l.n);
     if ((out != stdout && fclose(out)) || rc) {
         fprintf(stderr, "vmlab: trace export: writing %s failed\n", opts[1].value);
         rc = EXIT_BAD;
+    } else if (!strcmp(fmt, "pcap")) {
+        fprintf(stderr, "trace export: %zu frames\n", frames);
     }
     if (l.damaged)
         rc = report_damage(pos[0], &l);
