@@ -377,6 +377,7 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
         slirp_destroy(&s->be);
         return rc;
     }
+    slirp_round(s);                     /* hostfwd sockets are polled from the start */
     *out = &s->be;
     return 0;
 }
