@@ -73,7 +73,7 @@ static int loop_send(struct net_backend *be, const void *frame, size_t len)
         return -EMSGSIZE;
     if (!l->count && l->be.port.receive(l->be.port.opaque, frame, len) != -EAGAIN)
         return 0;
-    if (!l->held && !(l->held = calloc(LOOP_HOLD, sizeof(*l->held))))
+    if (!l->held && !(l->held = malloc(LOOP_HOLD * sizeof(*l->held))))
         return -ENOMEM;
     if (l->count == LOOP_HOLD) {
         l->dropped++;                   /* the "wire" is full: like a TAP queue, drop */

@@ -19,11 +19,6 @@
 #define FRAME_MAX (VIRTIO_NET_MTU_MAX + ETH_VLAN_HLEN)
 #define CTRL_DATA_MAX (2 * (4 + 6 * VQ_MAX_SIZE))
 
-struct net_frame {
-    uint32_t len;
-    uint8_t data[FRAME_MAX];
-};
-
 struct mac_table {
     unsigned n;
     int overflow;                       /* more entries than fit: accept that whole class */
@@ -38,8 +33,10 @@ struct vnet {
     /* Receive filter (CTRL_RX / MAC_TABLE_SET); reset: promiscuous, as QEMU starts. */
     int promisc, allmulti;
     struct mac_table uni, multi;
-    /* Frames from the backend waiting for receive buffers, oldest at head. */
-    struct net_frame pending[VIRTIO_NET_PENDING];
+    /* Frames from the backend waiting for receive buffers, oldest at head: slot i holds
+     * plen[i] bytes at pdata + i * frame_max (sized by the MTU, not the largest MTU). */
+    uint8_t *pdata;
+    uint32_t plen[VIRTIO_NET_PENDING];
     unsigned phead, pcount;
     int refused;                        /* the backend holds frames until resume */
     int in_flush;                       /* receive delivery running (re-entry from a backend) */
@@ -134,7 +131,8 @@ static int rx_one(struct vnet *n)
 {
     struct virtio_dev *vd = &n->vd;
     struct virtqueue *vq = &vd->vqs[VIRTIO_NET_RX_Q];
-    const struct net_frame *f = &n->pending[n->phead];
+    const uint8_t *fdata = n->pdata + (size_t)n->phead * frame_max(n);
+    const uint32_t flen = n->plen[n->phead];
     int mrg = virtio_dev_has(vd, VIRTIO_NET_F_MRG_RXBUF);
     unsigned limit = mrg ? VIRTIO_NET_MRG_MAX : 1, nbuf = 0;
     uint16_t ids[VIRTIO_NET_MRG_MAX], nds[VIRTIO_NET_MRG_MAX];
@@ -144,13 +142,13 @@ static int rx_one(struct vnet *n)
     uint8_t hdr[VIRTIO_NET_HDR_SIZE];
 
     vq_mark_save(vq, &mark);
-    while (nbuf == 0 || placed < f->len) {
+    while (nbuf == 0 || placed < flen) {
         if (nbuf == limit) {
             /* The guest's buffers are too small for this frame: it is dropped, the
              * buffers stay with the device for the next one. */
             vq_mark_restore(vq, &mark);
             virtio_dev_log(vd, "virtio-net: %u-byte frame does not fit in %u receive "
-                           "buffer(s) (%llu bytes fit): dropped", f->len, limit,
+                           "buffer(s) (%llu bytes fit): dropped", flen, limit,
                            (unsigned long long)placed);
             n->cnt.rx_dropped++;
             return 1;
@@ -178,9 +176,9 @@ static int rx_one(struct vnet *n)
             return -EINVAL;
         }
         uint64_t take = c->write_len - skip;
-        if (take > f->len - placed)
-            take = f->len - placed;
-        if (take && vq_chain_write(vd->env.mem, c, skip, f->data + placed, take)) {
+        if (take > flen - placed)
+            take = flen - placed;
+        if (take && vq_chain_write(vd->env.mem, c, skip, fdata + placed, take)) {
             virtio_dev_fail(vd, "virtio-net: receive buffer %u cannot be written", c->id);
             return -EFAULT;
         }
@@ -252,9 +250,9 @@ static int net_port_receive(void *opaque, const void *frame, size_t len)
             n->cnt.rx_dropped++;
         return 0;
     }
-    struct net_frame *f = &n->pending[(n->phead + n->pcount) % VIRTIO_NET_PENDING];
-    memcpy(f->data, frame, len);
-    f->len = (uint32_t)len;
+    unsigned slot = (n->phead + n->pcount) % VIRTIO_NET_PENDING;
+    memcpy(n->pdata + (size_t)slot * frame_max(n), frame, len);
+    n->plen[slot] = (uint32_t)len;
     n->pcount++;
     rx_flush(n);
     return 0;
@@ -521,6 +519,7 @@ static void net_destroy(void *state)
         return;
     if (n->be)
         n->be->ops->destroy(n->be);
+    free(n->pdata);
     free(n);
 }
 
@@ -575,6 +574,12 @@ static int net_create(const char *args, const struct device_env *env, void **sta
         n->mtu = (uint16_t)m;
     }
     net_filter_reset(n);
+    n->pdata = malloc((size_t)VIRTIO_NET_PENDING * frame_max(n));
+    if (!n->pdata) {
+        snprintf(err, errlen, "virtio-net: out of memory");
+        free(n);
+        return -ENOMEM;
+    }
     virtio_dev_init(&n->vd, &net_ops, env,
                     VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
                     VIRTIO_BIT(VIRTIO_NET_F_MTU) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
@@ -583,7 +588,7 @@ static int net_create(const char *args, const struct device_env *env, void **sta
                     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR));
     struct net_port port = { net_port_receive, n };
     if ((rc = net_backend_create(args, env, &port, &n->be, err, errlen))) {
-        free(n);
+        net_destroy(n);
         return rc;
     }
     *state = n;
