@@ -22,6 +22,7 @@ struct net_loop {
     struct net_backend be;              /* first */
     void (*pull)(void *opaque);         /* replay: where recorded input comes in */
     void *pull_opaque;
+    int draining;                       /* loop_drain running: the device may resume us again */
     struct loop_frame *held;            /* LOOP_HOLD of them, allocated on first need */
     unsigned head, count;
     uint64_t dropped;
@@ -56,13 +57,17 @@ static void plain_destroy(struct net_backend *be)
 /* Offers held frames, oldest first, until the device refuses one. */
 static void loop_drain(struct net_loop *l)
 {
+    if (l->draining)
+        return;
+    l->draining = 1;
     while (l->count) {
         struct loop_frame *f = &l->held[l->head];
         if (l->be.port.receive(l->be.port.opaque, f->data, f->len) == -EAGAIN)
-            return;
+            break;
         l->head = (l->head + 1) % LOOP_HOLD;
         l->count--;
     }
+    l->draining = 0;
 }
 
 static int loop_send(struct net_backend *be, const void *frame, size_t len)

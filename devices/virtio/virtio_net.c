@@ -38,7 +38,6 @@ struct vnet {
     uint8_t *pdata;
     uint32_t plen[VIRTIO_NET_PENDING];
     unsigned phead, pcount;
-    int refused;                        /* the backend holds frames until resume */
     int in_flush;                       /* receive delivery running (re-entry from a backend) */
     int in_backend;                     /* inside a call into the backend (send, resume) */
     struct virtio_net_counters cnt;
@@ -87,7 +86,6 @@ static void net_host_io(struct vnet *n, int dir, const void *data, size_t len)
 
 static void backend_resume(struct vnet *n)
 {
-    n->refused = 0;
     if (n->be && n->be->ops->resume) {
         n->in_backend++;
         n->be->ops->resume(n->be);
@@ -221,7 +219,9 @@ static void rx_flush(struct vnet *n)
     if (pushed)
         virtio_dev_notify_used(vd, VIRTIO_NET_RX_Q);
     n->in_flush = 0;
-    if (n->refused && n->pcount < VIRTIO_NET_PENDING)
+    /* Room again: the backend may deliver what it holds. Told after every delivery, not
+     * only after a refusal, so replay (which sees no refusals) resumes at the same points. */
+    if (pushed && n->pcount < VIRTIO_NET_PENDING)
         backend_resume(n);
 }
 
@@ -237,7 +237,6 @@ static int net_port_receive(void *opaque, const void *frame, size_t len)
     }
     if (n->pcount == VIRTIO_NET_PENDING) {
         n->cnt.rx_refused++;
-        n->refused = 1;
         return -EAGAIN;
     }
     /* Recorded once taken: replay delivers exactly the frames the device accepted. */
@@ -477,8 +476,7 @@ static void net_reset(struct virtio_dev *vd)
     n->cnt.rx_dropped += n->pcount;
     n->phead = n->pcount = 0;
     net_filter_reset(n);
-    if (n->refused)
-        backend_resume(n);
+    backend_resume(n);
 }
 
 static void net_driver_ok(struct virtio_dev *vd)

@@ -12,6 +12,7 @@ BACKENDS = ("sim", "kvm", "qemu")
 MACHINE_KEYS = {
     "mem": (str, "128M"), "seed": (int, 0), "blocks": (list, []), "rng": (bool, False),
     "console": (str, None), "serial_in": (str, None), "max_insns": (int, 4_000_000_000),
+    "net": (str, None),
 }
 GUEST_KEYS = {"program": (str, None), "args": (list, [])}
 ACTION_KEYS = {"at_ns": (int, None), "request": (dict, None)}
