@@ -32,6 +32,7 @@ struct net_tap {
     int fd, own_fd;
     int64_t timer;
     int held;                           /* buf holds a frame the device refused */
+    int reading;                        /* tap_read running: the device may resume us again */
     size_t held_len;
     uint8_t buf[TAP_HDR + TAP_FRAME_MAX];
 };
@@ -42,20 +43,24 @@ static void tap_arm(struct net_tap *t);
  * budget is spent. */
 static void tap_read(struct net_tap *t)
 {
+    if (t->reading)
+        return;
+    t->reading = 1;
     for (int i = 0; i < TAP_READS_PER_ROUND; i++) {
         if (!t->held) {
             ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= TAP_HDR)
-                return;
+                break;
             t->held_len = (size_t)n - TAP_HDR;
             t->held = 1;
         }
         if (t->be.port.receive(t->be.port.opaque, t->buf + TAP_HDR, t->held_len) == -EAGAIN)
-            return;                     /* kept in buf; resume brings us back */
+            break;                      /* kept in buf; resume brings us back */
         t->held = 0;
     }
+    t->reading = 0;
 }
 
 static void tap_fire(void *arg)

@@ -8,8 +8,9 @@
  *   net: ping 4 sent 4 received rtt min/median/max ... ns
  * Everything but the rtt values is the same on every VMM with the same network. rtt uses
  * the TSC (rt_tsc_khz; cycles when unknown). Options: count=N (1..1000, default 4),
- * mrg=1 (negotiate MRG_RXBUF), flood=N (see flood_test; needs --net loop), and the ring
- * options of every virtio program. */
+ * mrg=1 (negotiate MRG_RXBUF), flood=N (see flood_test; needs --net loop), ip=A gw=B
+ * (a static address instead of DHCP, e.g. on a TAP), and the ring options of every virtio
+ * program. */
 #include "rt.h"
 #include "virtio.h"
 #include "vnet.h"
@@ -204,6 +205,26 @@ static uint64_t to_ns(uint64_t cycles, uint64_t khz)
     return khz ? cycles * 1000000ull / khz : cycles;
 }
 
+/* key=a.b.c.d from the cmdline: 0, or -1 when absent or not a dotted quad. */
+static int parse_ip(const char *key, uint8_t *ip)
+{
+    char v[20];
+    const char *p = v;
+
+    if (rt_cmdline_get(key, v, sizeof(v)) <= 0)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned x = 0, digits = 0;
+        for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++)
+            x = x * 10 + (unsigned)(*p - '0');
+        if (!digits || x > 255 || *p != (i < 3 ? '.' : '\0'))
+            return -1;
+        ip[i] = (uint8_t)x;
+        p++;
+    }
+    return 0;
+}
+
 /* flood=N, on a loop backend (every frame sent comes back): N frames sent while the guest
  * takes none back, so its receive ring, then the device's queue, then the backend's fill;
  * then everything that was kept must arrive, in order, and a frame sent afterwards too:
@@ -278,6 +299,17 @@ int main(int argc, char **argv)
     struct lease offer, ack;
     memset(&offer, 0, sizeof(offer));
     memset(&ack, 0, sizeof(ack));
+    if (parse_ip("ip", ack.ip) == 0) {
+        /* A static address (a TAP has no DHCP server): gw= is the host to ping. */
+        if (parse_ip("gw", ack.router)) {
+            printf("net: ip= needs gw=\n");
+            return 2;
+        }
+        print_ip("net: static ", ack.ip);
+        print_ip(" gateway ", ack.router);
+        printf("\n");
+        goto have_address;
+    }
     GUEST_ASSERT(vnet_send(&net, frame, dhcp_send(1, NULL)) == 0);
     if (dhcp_wait(2, &offer)) {
         printf("net: dhcp: no offer\n");
@@ -303,6 +335,7 @@ int main(int argc, char **argv)
         print_ip(" dns ", ack.dns);
     printf("\n");
 
+have_address:;
     uint8_t gw_mac[6];
     if (arp_resolve(ack.ip, ack.router, gw_mac)) {
         printf("net: arp: no reply from the gateway\n");
