@@ -184,6 +184,24 @@ static int bad_event(struct trace_reader *r, const char *what, char *err, size_t
     return -EBADMSG;
 }
 
+/* A length-prefixed byte string into ev->data/len: 0, 1 if the length passes max, -1 if
+ * the payload ends first. */
+static int get_bytes(const uint8_t **pp, const uint8_t *end, uint64_t max, struct trace_event *ev)
+{
+    uint64_t v;
+
+    if (get_varint(pp, end, &v))
+        return -1;
+    if (v > max)
+        return 1;
+    if (v > (uint64_t)(end - *pp))
+        return -1;
+    ev->len = (uint32_t)v;
+    ev->data = *pp;
+    *pp += v;
+    return 0;
+}
+
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err, size_t errlen)
 {
     if (r->failed) {
@@ -204,6 +222,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
 
     const uint8_t *p = r->p, *end = r->end;
     uint64_t dt, v, dev = 0;
+    int lim;
     uint8_t b0;
 
     if (p >= end)
@@ -254,26 +273,16 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
             goto trunc;
         ev->addr = r->last_dma + (uint64_t)unzigzag(v);
         r->last_dma = ev->addr;
-        if (get_varint(&p, end, &v))
+        if ((lim = get_bytes(&p, end, TRACE_DATA_MAX, ev)) < 0)
             goto trunc;
-        if (v > TRACE_DATA_MAX)
+        if (lim)
             return bad_event(r, "DMA length exceeds the limit", err, errlen);
-        if (v > (uint64_t)(end - p))
-            goto trunc;
-        ev->len = (uint32_t)v;
-        ev->data = p;
-        p += v;
         break;
     case TRACE_EV_HOST_IN: case TRACE_EV_HOST_OUT:
-        if (get_varint(&p, end, &dev) || get_varint(&p, end, &v))
+        if (get_varint(&p, end, &dev) || (lim = get_bytes(&p, end, TRACE_DATA_MAX, ev)) < 0)
             goto trunc;
-        if (v > TRACE_DATA_MAX)
+        if (lim)
             return bad_event(r, "host data length exceeds the limit", err, errlen);
-        if (v > (uint64_t)(end - p))
-            goto trunc;
-        ev->len = (uint32_t)v;
-        ev->data = p;
-        p += v;
         ev->value = (b0 >> 4) & 3;
         if (ev->value > 1)
             return bad_event(r, "host-in nesting is neither 0 nor 1", err, errlen);
@@ -290,15 +299,10 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
             goto trunc;
         break;
     case TRACE_EV_CONTROL: case TRACE_EV_FAULT:
-        if (get_varint(&p, end, &v))
+        if ((lim = get_bytes(&p, end, TRACE_TEXT_MAX, ev)) < 0)
             goto trunc;
-        if (v > TRACE_TEXT_MAX)
+        if (lim)
             return bad_event(r, "text length exceeds the limit", err, errlen);
-        if (v > (uint64_t)(end - p))
-            goto trunc;
-        ev->len = (uint32_t)v;
-        ev->data = p;
-        p += v;
         break;
     case TRACE_EV_END:
         if (get_varint(&p, end, &v))

@@ -399,8 +399,8 @@ static int sub_export(int argc, char **argv)
         for (unsigned i = 0; i < h->machine.ndevices; i++)
             net += !strcmp(h->machine.devices[i].kind, "virtio-net");
         if (!net) {
-            fprintf(stderr, "vmlab: trace export: no virtio-net device in %s: nothing to put "
-                    "in a pcap\n", pos[0]);
+            fprintf(stderr, "vmlab: trace export: no virtio-net device in this trace (%s): "
+                    "no frames for a pcap\n", pos[0]);
             unload(&l);
             return EXIT_BAD;
         }
