@@ -42,7 +42,21 @@ struct device_env {
     /* Other files a device opens (console output, ...): replay redirects them. NULL: open(2). */
     int (*open_file)(void *opaque, const char *path, int flags);
     void *open_file_opaque;
+    /* What a device exchanges with a host backend (network frames), dir one of
+     * DEVICE_HOST_*. The trace records it, so replay needs no backend. NULL: not recorded. */
+    void (*host_io)(void *opaque, int dir, const void *data, size_t len);
+    /* Replay only (NULL elsewhere): a backend standing in for the recorded one asks, where
+     * a real backend could deliver (after a send, on resume), for the host input the trace
+     * has next; it arrives through the device type's host_input. */
+    void (*host_pull)(void *opaque);
+    void *host_io_opaque;
 };
+
+/* host_io directions. Input is "nested" when the backend delivered it inside a call the
+ * device made into it (a send, a resume): replay must deliver it at that same point. */
+#define DEVICE_HOST_IN         0
+#define DEVICE_HOST_OUT        1
+#define DEVICE_HOST_IN_NESTED  2
 
 struct device;
 
@@ -72,6 +86,9 @@ struct device_type {
      * reflect the device's. NULL: the device cannot be snapshotted. */
     int (*save)(void *state, struct snapshot_writer *w, char *err, size_t errlen);
     int (*load)(void *state, struct snapshot_reader *r, char *err, size_t errlen);
+    /* Optional: data from the host side, as a backend would deliver it (replay feeds the
+     * recorded host_io input here, the device created without its backend). 0 or -errno. */
+    int (*host_input)(void *state, const void *data, size_t len);
 };
 
 struct device {

@@ -36,7 +36,7 @@ if [ -n "$new" ]; then
         echo "  reproduce: make BUILD=$BUILD fuzz-repro && $BUILD/fuzz-repro/$t $crashes/$f"
         # Device-target inputs also become a vmlab trace that `vmlab trace replay`
         # reproduces (fuzz/fz_trace.h; the virtqueue targets have no device to replay).
-        case $t in virtio_mmio|virtio_blk|virtio_console|virtio_rng) ;; *) continue ;; esac
+        case $t in virtio_mmio|virtio_blk|virtio_console|virtio_rng|virtio_net) ;; *) continue ;; esac
         if [ -x "$BUILD/fuzz-repro/$t" ]; then
             VMLAB_FUZZ_TRACE=$crashes/$f.trace "$BUILD/fuzz-repro/$t" "$crashes/$f" >/dev/null 2>&1
             [ -s "$crashes/$f.trace" ] && echo "  as a trace: vmlab trace replay $crashes/$f.trace"

@@ -19,8 +19,10 @@
 #   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
 #   kmod                modinfo: the initramfs takes virtio modules with their dependencies
 #   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
-#   zlib1g-dev libzstd-dev  qcow2 compressed clusters (deflate and zstd; static archives for
-#                       the fully static release binary)
+#   zlib1g-dev libzstd-dev  qcow2 compressed clusters (deflate and zstd; static archives
+#                       linked into the release binary)
+#   libslirp-dev        virtio-net --net user (devices/net/net_slirp.c), QEMU's user networking
+#   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
 set -euo pipefail
 
 PKGS=(
@@ -32,6 +34,7 @@ PKGS=(
   python3-matplotlib hyperfine
   busybox-static cpio linux-image-amd64 kmod acpica-tools
   zlib1g-dev libzstd-dev
+  libslirp-dev tcpdump tshark
 )
 
 missing=()

@@ -39,7 +39,7 @@ static struct trace_event *make_events(size_t n)
         e->time_ns = i * 1000 + (i % 7);
         e->device = -1;
         e->vcpu = (i % 11 == 0) ? 1 : 0;
-        switch (i % 9) {
+        switch (i % 11) {
         case 0: e->kind = TRACE_EV_MMIO_WRITE; e->device = 1; e->addr = 0xd0000050;
                 e->size = 4; e->value = i & 0xffffffff; break;
         case 1: e->kind = TRACE_EV_MMIO_READ; e->device = 1; e->addr = 0xd0000000 + (i % 64);
@@ -57,6 +57,10 @@ static struct trace_event *make_events(size_t n)
                 e->len = 15; break;
         case 8: e->kind = TRACE_EV_FAULT; e->data = (const uint8_t *)"disk eio at 4096";
                 e->len = 16; break;
+        case 9: e->kind = TRACE_EV_HOST_IN; e->device = 1; e->value = (i >> 1) & 1;
+                e->len = (uint32_t)(i % 1500); e->data = dma_bytes + 7; break;
+        case 10: e->kind = TRACE_EV_HOST_OUT; e->device = 1; e->len = 60;
+                 e->data = dma_bytes + 9; break;
         }
     }
     ev[n - 1] = (struct trace_event){ .kind = TRACE_EV_END, .time_ns = n * 1000,
@@ -270,6 +274,15 @@ START_TEST(wrong_version_and_huge_lengths)
                      "1 to 2)");
     b[8] = 0;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
+    /* Version 1 is read, but it has no host-in/host-out events. */
+    uint8_t *v1 = malloc(len);
+    ck_assert_ptr_nonnull(v1);
+    memcpy(v1, b, len);
+    v1[8] = 1;
+    trace_fix_crcs(v1, len);
+    ck_assert_int_lt(load_buf(v1, len, &cnt, err, sizeof(err)), 0);
+    ck_assert_msg(strstr(err, "host-in/host-out event in a version 1 trace"), "%s", err);
+    free(v1);
     b[8] = TRACE_VERSION;
 
     uint8_t save[4];

@@ -3,6 +3,7 @@
 #include "record.h"
 #include "disk_tap.h"
 #include "trace_format.h"
+#include "devices/device.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -309,6 +310,20 @@ static void rec_text(struct trace_recorder *r, unsigned kind, const char *text)
 {
     struct trace_event ev = { .kind = (uint8_t)kind, .data = (const uint8_t *)text,
                               .len = (uint32_t)strnlen(text, TRACE_TEXT_MAX), .device = -1 };
+
+    pthread_mutex_lock(&r->lock);
+    rec_add(r, &ev);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void trace_recorder_host_io(struct trace_recorder *r, int device, int dir, const void *data,
+                            size_t len)
+{
+    struct trace_event ev = { .kind = dir == DEVICE_HOST_OUT ? TRACE_EV_HOST_OUT
+                                                             : TRACE_EV_HOST_IN,
+                              .value = dir == DEVICE_HOST_IN_NESTED,
+                              .data = data, .device = (int16_t)device,
+                              .len = (uint32_t)(len > TRACE_DATA_MAX ? TRACE_DATA_MAX : len) };
 
     pthread_mutex_lock(&r->lock);
     rec_add(r, &ev);

@@ -70,6 +70,10 @@ void trace_recorder_attach_disk(struct trace_recorder *r, struct disk_tap_sink *
 void trace_recorder_set_vcpu(unsigned vcpu);
 
 void trace_recorder_control(struct trace_recorder *r, const char *json);
+/* What device `device` (index in the machine_config) exchanged with its host backend;
+ * dir is DEVICE_HOST_IN, _OUT or _IN_NESTED (devices/device.h). */
+void trace_recorder_host_io(struct trace_recorder *r, int device, int dir, const void *data,
+                            size_t len);
 void trace_recorder_fault(struct trace_recorder *r, const char *text);
 
 /* Ends the recording: writes the end event with `exit_status`, removes the taps it set,

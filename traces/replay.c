@@ -28,6 +28,12 @@ struct rp_disk_slot {
     unsigned dev;
 };
 
+/* host_io / host_pull opaque of one device. */
+struct rp_device_ref {
+    struct replay *r;
+    int index;
+};
+
 struct replay {
     const struct trace_header *h;
     const struct trace_event *ev;
@@ -39,6 +45,7 @@ struct replay {
     struct device dev[MACHINE_MAX_DEVICES];
     int built[MACHINE_MAX_DEVICES];
     int selected[MACHINE_MAX_DEVICES];
+    struct rp_device_ref refs[MACHINE_MAX_DEVICES];
     int all;
     struct clock clock;
     uint64_t now;
@@ -76,6 +83,8 @@ static void rp_diverge(struct replay *r, size_t at, const char *fmt, ...)
 
 static int rp_relevant(const struct replay *r, const struct trace_event *e)
 {
+    if (e->kind == TRACE_EV_HOST_IN || e->kind == TRACE_EV_HOST_OUT)
+        return e->device >= 0 && r->selected[e->device];
     if (e->kind != TRACE_EV_DMA_READ && e->kind != TRACE_EV_DMA_WRITE && e->kind != TRACE_EV_IRQ)
         return 0;
     if (r->all)
@@ -186,6 +195,61 @@ static void rp_irq(void *opaque, unsigned gsi, int level)
         rp_fmt(r, idx, txt, sizeof(txt));
         rp_diverge(r, idx, "device %s irq gsi=%u; the trace has: %s",
                    level ? "raised" : "lowered", gsi, txt);
+        return;
+    }
+    r->exp = idx + 1;
+    r->res->checked++;
+}
+
+/* Host input the trace has next for this device, delivered as its backend did. */
+static void rp_inject(struct replay *r, int dev, const struct trace_event *e)
+{
+    const struct device_type *t = r->dev[dev].type;
+
+    r->res->checked++;
+    if (!t->host_input) {
+        rp_diverge(r, (size_t)(e - r->ev), "the trace has host input for %s, which takes "
+                   "none", t->kind);
+        return;
+    }
+    t->host_input(r->dev[dev].state, e->data, e->len);
+}
+
+static void rp_host_pull(void *opaque)
+{
+    struct rp_device_ref *ref = opaque;
+    struct replay *r = ref->r;
+    size_t idx;
+    const struct trace_event *e;
+
+    while (!r->diverged && !r->finished && (e = rp_next(r, &idx)) &&
+           e->kind == TRACE_EV_HOST_IN && e->value && e->device == ref->index) {
+        r->exp = idx + 1;
+        rp_inject(r, ref->index, e);
+    }
+}
+
+/* host-out is checked like a DMA write; host-in the device reports is the frame replay
+ * itself just delivered. */
+static void rp_host_io(void *opaque, int dir, const void *data, size_t len)
+{
+    struct rp_device_ref *ref = opaque;
+    struct replay *r = ref->r;
+    char txt[300];
+    size_t idx;
+
+    if (dir != DEVICE_HOST_OUT || r->diverged || r->finished)
+        return;
+    const struct trace_event *e = rp_next(r, &idx);
+    if (!e) {
+        rp_diverge(r, r->cur, "device sent %zu bytes to the host, which the trace does not "
+                   "have before this event", len);
+        return;
+    }
+    if (e->kind != TRACE_EV_HOST_OUT || e->device != ref->index || e->len != len ||
+        memcmp(e->data, data, len)) {
+        rp_fmt(r, idx, txt, sizeof(txt));
+        rp_diverge(r, idx, "device sent %zu bytes to the host; the trace has: %s", len, txt);
         return;
     }
     r->exp = idx + 1;
@@ -333,6 +397,20 @@ static int rp_open_disk(void *opaque, const char *path, int read_only, struct di
 /* Kinds whose out= option defaults to stdout when absent. */
 static const char *const rp_out_kinds[] = { "uart8250", "virtio-console", NULL };
 
+/* Host backend options: replay drops them and uses net=none, fed from the trace. */
+static int rp_backend_item(const char *kind, const char *item, size_t len)
+{
+    static const char *const keys[] = { "net=", "tap=", "tapfd=", "hostfwd=", "restrict=",
+                                        NULL };
+
+    if (strcmp(kind, "virtio-net"))
+        return 0;
+    for (const char *const *k = keys; *k; k++)
+        if (len >= strlen(*k) && !strncmp(item, *k, strlen(*k)))
+            return 1;
+    return 0;
+}
+
 /* Device arguments for replay: output sinks (out=) go nowhere, so replay writes no file
  * and prints nothing of the guest's. */
 static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
@@ -352,6 +430,12 @@ static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
             ilen = 8;
             has_out = 1;
         }
+        if (rp_backend_item(kind, p, len)) {
+            p += len;
+            if (*p == ',')
+                p++;
+            continue;
+        }
         if (o + ilen + 2 > outlen)
             return -EINVAL;
         if (o)
@@ -369,6 +453,12 @@ static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
                 return -EINVAL;
             snprintf(out + o, outlen - o, "%sout=none", o ? "," : "");
         }
+    if (!strcmp(kind, "virtio-net")) {
+        o = strlen(out);
+        if (o + 10 > outlen)
+            return -EINVAL;
+        snprintf(out + o, outlen - o, "%snet=none", o ? "," : "");
+    }
     return 0;
 }
 
@@ -410,7 +500,11 @@ static int rp_build(struct replay *r)
             .request_exit_opaque = r,
             .open_disk = rp_open_disk,
             .open_disk_opaque = &r->disk_slot[i],
+            .host_io = rp_host_io,
+            .host_pull = rp_host_pull,
+            .host_io_opaque = &r->refs[i],
         };
+        r->refs[i] = (struct rp_device_ref){ r, (int)i };
         struct bus *bus = d->space == BUS_PIO ? &r->pio : &r->mmio;
         int rc;
         err[0] = '\0';
@@ -481,6 +575,29 @@ static void rp_issue(struct replay *r, size_t i)
         }
     }
     r->exp = i + 1;
+}
+
+/* Host input that arrived on its own (a backend timer, not inside a device's call): what
+ * came before it must have happened; what it causes follows it, up to the next event
+ * replay drives. */
+static void rp_host_input(struct replay *r, size_t i)
+{
+    const struct trace_event *e = &r->ev[i];
+
+    r->exp_end = i;
+    r->cur = i;
+    rp_advance(r, e->time_ns);
+    rp_window_done(r);
+    if (r->diverged)
+        return;
+    r->exp = i + 1;
+    for (r->exp_end = i + 1; r->exp_end < r->n; r->exp_end++) {
+        const struct trace_event *x = &r->ev[r->exp_end];
+        if (x->kind == TRACE_EV_END ||
+            (trace_kind_is_bus(x->kind) && x->device >= 0 && r->selected[x->device]))
+            break;
+    }
+    rp_inject(r, e->device, e);
 }
 
 int trace_replay(const struct trace_header *h, const struct trace_event *ev, size_t n,
@@ -574,6 +691,9 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
             }
             if (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device])
                 rp_issue(r, i);
+            else if (e->kind == TRACE_EV_HOST_IN && !e->value && e->device >= 0 &&
+                     r->selected[e->device] && i >= r->exp)
+                rp_host_input(r, i);
         }
         if (!ended && !r->diverged && n) {
             /* An intact prefix without its end: check what it holds. */

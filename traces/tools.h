@@ -35,6 +35,14 @@ int trace_diff(FILE *out, const struct trace_header *ha, const struct trace_even
 int trace_export_chrome(FILE *out, const struct trace_header *h, const struct trace_event *ev,
                         size_t n);
 
+/* pcap (nanosecond timestamps, Ethernet) of every frame virtio-net devices exchanged with
+ * their backends (host-in and host-out events), in trace order. *frames = how many.
+ * 0 or -EIO. */
+int trace_export_pcap(FILE *out, const struct trace_header *h, const struct trace_event *ev,
+                      size_t n, size_t *frames);
+/* 1 if ev is a host-in/host-out event of a virtio-net device. */
+int trace_is_net_frame(const struct trace_header *h, const struct trace_event *ev);
+
 /* Requests: event ranges [start[i], start[i+1]) ending at a NOTIFY (the last one holds the
  * rest); in a trace without notifies, each ending at a guest access. The END event is not
  * part of any request. Returns the count; *starts malloc'ed with count + 1 entries. */

@@ -11,8 +11,8 @@
 #include "vmm/machine.h"
 
 #define TRACE_MAGIC          "VMLTRACE"     /* 8 bytes at offset 0 */
-#define TRACE_VERSION        2              /* 2: disk content chunks (TDSK) */
-#define TRACE_VERSION_OLDEST 1              /* version 1 files still read (no disk chunks) */
+#define TRACE_VERSION        2              /* 2: disk content chunks (TDSK), host-in/out events */
+#define TRACE_VERSION_OLDEST 1              /* version 1 files still read (neither) */
 #define TRACE_CHUNK_MAGIC    0x4b484354u    /* "TCHK" little-endian */
 #define TRACE_DISK_MAGIC     0x4b534454u    /* "TDSK" little-endian: disk content chunk */
 #define TRACE_FILE_HDR_SIZE  16             /* magic, version, flags, body length */
@@ -39,7 +39,12 @@ enum trace_kind {
     TRACE_EV_CONTROL    = 9,    /* data = control-socket request (JSON text) */
     TRACE_EV_FAULT      = 10,   /* data = injected fault description (text) */
     TRACE_EV_END        = 11,   /* value = exit status (int) */
-    TRACE_EV_KIND_MAX   = 11,
+    /* Since version 2: what a device exchanged with its host backend (network frames).
+     * data = the bytes; host-in is replayed into the device (value 1: "nested", delivered
+     * inside the device's own call into its backend), host-out is checked. */
+    TRACE_EV_HOST_IN    = 12,
+    TRACE_EV_HOST_OUT   = 13,
+    TRACE_EV_KIND_MAX   = 13,
 };
 
 /* One decoded event. `data` points into the reader's buffer (valid while it lives). */
@@ -47,7 +52,7 @@ struct trace_event {
     uint64_t time_ns;
     uint64_t addr;          /* bus address, DMA gpa, IRQ gsi, NOTIFY queue */
     uint64_t value;         /* access value, IRQ level, END status (sign-extended) */
-    const uint8_t *data;    /* DMA bytes, CONTROL/FAULT text (not NUL-terminated) */
+    const uint8_t *data;    /* DMA/HOST bytes, CONTROL/FAULT text (not NUL-terminated) */
     uint32_t len;           /* bytes at data */
     uint32_t vcpu;
     int16_t device;         /* index into the header's devices, -1 for none/unknown */

@@ -333,6 +333,24 @@ static int bad_event(struct trace_reader *r, const char *what, char *err, size_t
     return -EBADMSG;
 }
 
+/* A length-prefixed byte string into ev->data/len: 0, 1 if the length passes max, -1 if
+ * the payload ends first. */
+static int get_bytes(const uint8_t **pp, const uint8_t *end, uint64_t max, struct trace_event *ev)
+{
+    uint64_t v;
+
+    if (get_varint(pp, end, &v))
+        return -1;
+    if (v > max)
+        return 1;
+    if (v > (uint64_t)(end - *pp))
+        return -1;
+    ev->len = (uint32_t)v;
+    ev->data = *pp;
+    *pp += v;
+    return 0;
+}
+
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err, size_t errlen)
 {
     if (r->failed) {
@@ -353,6 +371,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
 
     const uint8_t *p = r->p, *end = r->end;
     uint64_t dt, v, dev = 0;
+    int lim;
     uint8_t b0;
 
     if (p >= end)
@@ -361,7 +380,9 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
     unsigned k = b0 & 0x0f;
     if (k < 1 || k > TRACE_EV_KIND_MAX || (b0 & 0x80))
         return bad_event(r, "unknown event kind byte", err, errlen);
-    if ((b0 & 0x30) && !trace_kind_is_bus(k) && k != TRACE_EV_IRQ)
+    if (r->hdr.version < 2 && (k == TRACE_EV_HOST_IN || k == TRACE_EV_HOST_OUT))
+        return bad_event(r, "host-in/host-out event in a version 1 trace", err, errlen);
+    if ((b0 & 0x30) && !trace_kind_is_bus(k) && k != TRACE_EV_IRQ && k != TRACE_EV_HOST_IN)
         return bad_event(r, "size bits set on a non-access event", err, errlen);
     if (get_varint(&p, end, &dt))
         goto trunc;
@@ -401,15 +422,19 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
             goto trunc;
         ev->addr = r->last_dma + (uint64_t)unzigzag(v);
         r->last_dma = ev->addr;
-        if (get_varint(&p, end, &v))
+        if ((lim = get_bytes(&p, end, TRACE_DATA_MAX, ev)) < 0)
             goto trunc;
-        if (v > TRACE_DATA_MAX)
+        if (lim)
             return bad_event(r, "DMA length exceeds the limit", err, errlen);
-        if (v > (uint64_t)(end - p))
+        break;
+    case TRACE_EV_HOST_IN: case TRACE_EV_HOST_OUT:
+        if (get_varint(&p, end, &dev) || (lim = get_bytes(&p, end, TRACE_DATA_MAX, ev)) < 0)
             goto trunc;
-        ev->len = (uint32_t)v;
-        ev->data = p;
-        p += v;
+        if (lim)
+            return bad_event(r, "host data length exceeds the limit", err, errlen);
+        ev->value = (b0 >> 4) & 3;
+        if (ev->value > 1)
+            return bad_event(r, "host-in nesting is neither 0 nor 1", err, errlen);
         break;
     case TRACE_EV_IRQ:
         if (get_varint(&p, end, &ev->addr))
@@ -423,15 +448,10 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
             goto trunc;
         break;
     case TRACE_EV_CONTROL: case TRACE_EV_FAULT:
-        if (get_varint(&p, end, &v))
+        if ((lim = get_bytes(&p, end, TRACE_TEXT_MAX, ev)) < 0)
             goto trunc;
-        if (v > TRACE_TEXT_MAX)
+        if (lim)
             return bad_event(r, "text length exceeds the limit", err, errlen);
-        if (v > (uint64_t)(end - p))
-            goto trunc;
-        ev->len = (uint32_t)v;
-        ev->data = p;
-        p += v;
         break;
     case TRACE_EV_END:
         if (get_varint(&p, end, &v))

@@ -14,6 +14,7 @@ static const char *const kind_names[TRACE_EV_KIND_MAX + 1] = {
     [TRACE_EV_IRQ] = "irq",             [TRACE_EV_NOTIFY] = "notify",
     [TRACE_EV_CONTROL] = "control",     [TRACE_EV_FAULT] = "fault",
     [TRACE_EV_END] = "end",
+    [TRACE_EV_HOST_IN] = "host-in",     [TRACE_EV_HOST_OUT] = "host-out",
 };
 
 const char *trace_kind_name(unsigned kind)
@@ -41,6 +42,8 @@ uint32_t trace_kind_parse(const char *name)
         return 0xfu << TRACE_EV_MMIO_READ;
     if (!strcmp(name, "dma"))
         return 1u << TRACE_EV_DMA_READ | 1u << TRACE_EV_DMA_WRITE;
+    if (!strcmp(name, "host"))
+        return 1u << TRACE_EV_HOST_IN | 1u << TRACE_EV_HOST_OUT;
     for (unsigned k = 1; k <= TRACE_EV_KIND_MAX; k++)
         if (!strcmp(name, kind_names[k]))
             return 1u << k;
@@ -129,6 +132,11 @@ void trace_event_format(const struct trace_header *h, uint64_t index, const stru
         hex_bytes(ev->data, ev->len, extra, sizeof(extra));
         snprintf(out + o, outlen - o, " gpa=0x%" PRIx64 " len=%" PRIu32 " data=%s", ev->addr,
                  ev->len, extra);
+        break;
+    case TRACE_EV_HOST_IN: case TRACE_EV_HOST_OUT:
+        hex_bytes(ev->data, ev->len, extra, sizeof(extra));
+        snprintf(out + o, outlen - o, " %s%s len=%" PRIu32 " data=%s", dev,
+                 ev->value ? " nested" : "", ev->len, extra);
         break;
     case TRACE_EV_IRQ:
         snprintf(out + o, outlen - o, " gsi=%" PRIu64 " %s", ev->addr,

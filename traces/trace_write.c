@@ -164,7 +164,8 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
 
     if (k < 1 || k > TRACE_EV_KIND_MAX)
         return -EINVAL;
-    if (k == TRACE_EV_DMA_READ || k == TRACE_EV_DMA_WRITE)
+    if (k == TRACE_EV_DMA_READ || k == TRACE_EV_DMA_WRITE || k == TRACE_EV_HOST_IN ||
+        k == TRACE_EV_HOST_OUT)
         len = ev->len;
     else if (k == TRACE_EV_CONTROL || k == TRACE_EV_FAULT)
         len = ev->len > TRACE_TEXT_MAX ? TRACE_TEXT_MAX : ev->len;   /* text is cut, not lost */
@@ -200,6 +201,14 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
         p = put_varint(p, (uint64_t)(ev->device + 1));
         p = put_varint(p, zigzag((int64_t)(ev->addr - w->last_dma)));
         w->last_dma = ev->addr;
+        p = put_varint(p, len);
+        memcpy(p, ev->data, len);
+        p += len;
+        break;
+    case TRACE_EV_HOST_IN: case TRACE_EV_HOST_OUT:
+        if (k == TRACE_EV_HOST_IN)
+            b0 |= (uint8_t)((ev->value ? 1 : 0) << 4);
+        p = put_varint(p, (uint64_t)(ev->device + 1));
         p = put_varint(p, len);
         memcpy(p, ev->data, len);
         p += len;

@@ -34,8 +34,9 @@ static void trace_usage(FILE *f)
         "  minimize FILE --check CMD -o OUT [--max-tests N]\n"
         "        delta-debug the trace's requests while CMD (run by sh with $TRACE set to\n"
         "        the candidate trace) still exits non-zero\n"
-        "  export --format chrome FILE -o OUT\n"
+        "  export --format chrome|pcap FILE -o OUT\n"
         "        chrome: trace-event JSON for Perfetto / chrome://tracing\n"
+        "        pcap: the virtio-net frames (tcpdump -r, tshark -r, Wireshark)\n"
         "NAME: a device kind, its id=, its index N or KIND#N (see `vmlab trace info`).\n"
         "Recording: `vmlab run --trace FILE ...`; for a running VM, `vmlab trace start\n"
         "PATH SOCKET` and `vmlab trace stop SOCKET` (replay needs a recording from boot).\n");
@@ -448,29 +449,45 @@ static int sub_export(int argc, char **argv)
 
     if (parse_opts(argc, argv, opts, pos, 1, &npos) || npos != 1 || !opts[0].value ||
         !opts[1].value) {
-        fprintf(stderr, "vmlab: trace export: usage: export --format chrome FILE -o OUT\n");
+        fprintf(stderr, "vmlab: trace export: usage: export --format chrome|pcap FILE -o OUT\n");
         return EXIT_BAD;
     }
-    /* The formats that exist; pcap comes with virtio-net. */
     const char *fmt = opts[0].value;
-    if (strcmp(fmt, "chrome")) {
+    if (strcmp(fmt, "chrome") && strcmp(fmt, "pcap")) {
         fprintf(stderr, "vmlab: trace export: --format '%s' is not a format this vmlab "
-                "exports (formats: chrome)\n", fmt);
+                "exports (formats: chrome, pcap)\n", fmt);
         return EXIT_BAD;
     }
     if (load(pos[0], &l))
         return EXIT_BAD;
     const struct trace_header *h = trace_reader_header(l.rd);
+    if (!strcmp(fmt, "pcap")) {
+        unsigned net = 0;
+        for (unsigned i = 0; i < h->machine.ndevices; i++)
+            net += !strcmp(h->machine.devices[i].kind, "virtio-net");
+        if (!net) {
+            fprintf(stderr, "vmlab: trace export: no virtio-net device in this trace (%s): "
+                    "no frames for a pcap\n", pos[0]);
+            unload(&l);
+            return EXIT_BAD;
+        }
+    }
     FILE *out = strcmp(opts[1].value, "-") ? fopen(opts[1].value, "w") : stdout;
     if (!out) {
         fprintf(stderr, "vmlab: trace export: %s: %s\n", opts[1].value, strerror(errno));
         unload(&l);
         return EXIT_BAD;
     }
-    rc = trace_export_chrome(out, h, l.ev, l.n);
+    size_t frames = 0;
+    if (!strcmp(fmt, "pcap"))
+        rc = trace_export_pcap(out, h, l.ev, l.n, &frames);
+    else
+        rc = trace_export_chrome(out, h, l.ev, l.n);
     if ((out != stdout && fclose(out)) || rc) {
         fprintf(stderr, "vmlab: trace export: writing %s failed\n", opts[1].value);
         rc = EXIT_BAD;
+    } else if (!strcmp(fmt, "pcap")) {
+        fprintf(stderr, "trace export: %zu frames\n", frames);
     }
     if (l.damaged)
         rc = report_damage(pos[0], &l);

@@ -101,9 +101,10 @@ static int add_virtio(struct vm *vm, const char *kind, const char *args, char *e
     return add_device(vm, kind, args, BUS_MMIO, base, irq, err, errlen);
 }
 
-/* --block PATH[,ro][,id=NAME] → "path=PATH,ro,id=NAME"; a spec starting with a key
- * (mem=, path=) is passed through. */
-static int block_args(const char *spec, char *out, size_t outlen)
+/* A device spec whose first item is a bare word names that word's key: --block PATH[,ro]
+ * → "path=PATH,ro", --net user[,hostfwd=...] → "net=user,..."; a spec starting with a key
+ * (mem=, path=, tap=, tapfd=) is passed through. */
+static int keyed_args(const char *spec, const char *key, char *out, size_t outlen)
 {
     const char *comma = strchr(spec, ',');
     size_t first = comma ? (size_t)(comma - spec) : strlen(spec);
@@ -112,7 +113,7 @@ static int block_args(const char *spec, char *out, size_t outlen)
     if (memchr(spec, '=', first))
         n = snprintf(out, outlen, "%s", spec);
     else
-        n = snprintf(out, outlen, "path=%s", spec);
+        n = snprintf(out, outlen, "%s=%s", key, spec);
     return n < 0 || (size_t)n >= outlen ? -EINVAL : 0;
 }
 
@@ -142,7 +143,7 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
     if (!rc && opt->kernel)
         rc = add_device(vm, "i8042", "", BUS_PIO, MEMMAP_I8042_PORT, -1, err, errlen);
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
-        if (block_args(opt->blocks[i], args, sizeof(args))) {
+        if (keyed_args(opt->blocks[i], "path", args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
             return -EINVAL;
         }
@@ -152,6 +153,13 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
         rc = add_virtio(vm, "virtio-console", opt->console, err, errlen);
     if (!rc && opt->rng)
         rc = add_virtio(vm, "virtio-rng", "", err, errlen);
+    if (!rc && opt->net) {
+        if (keyed_args(opt->net, "net", args, sizeof(args))) {
+            snprintf(err, errlen, "--net '%.60s': too long", opt->net);
+            return -EINVAL;
+        }
+        rc = add_virtio(vm, "virtio-net", args, err, errlen);
+    }
     return rc;
 }
 
@@ -214,6 +222,15 @@ static int vm_open_disk(void *opaque, const char *path, int read_only, struct di
     return rc;
 }
 
+/* Frames a device exchanged with its host backend go into the trace being recorded. */
+static void vm_host_io(void *opaque, int dir, const void *data, size_t len)
+{
+    struct vm_device_ref *ref = opaque;
+
+    if (ref->vm->trace)
+        trace_recorder_host_io(ref->vm->trace, ref->index, dir, data, len);
+}
+
 static int create_devices(struct vm *vm, char *err, size_t errlen)
 {
     const struct irq_sink *sink = &vm->irq_sink;
@@ -233,7 +250,10 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
             .request_exit_opaque = vm,
             .open_disk = vm_open_disk,
             .open_disk_opaque = &vm->disk_sinks[i],
+            .host_io = vm_host_io,
+            .host_io_opaque = &vm->device_refs[i],
         };
+        vm->device_refs[i] = (struct vm_device_ref){ vm, (int)i };
         char derr[256] = "";
         vm->disk_sinks[i].dev = i;
         int rc = device_create(&vm->devices[i], d->kind, d->args, &env,

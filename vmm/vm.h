@@ -34,6 +34,7 @@ struct vm_options {
     unsigned nblocks;
     const char *console;            /* virtio-console args, NULL for none */
     int rng;                        /* add a virtio-rng */
+    const char *net;                /* virtio-net: user[,hostfwd=...], tap=NAME, tapfd=N */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
     /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the
@@ -73,6 +74,8 @@ struct vm {
     struct irq_sink irq_sink;
     const struct irq_sink *irq_target;
     const struct irq_sink *backend_sink;
+    /* Each device's host_io opaque: which device a backend's frames belong to. */
+    struct vm_device_ref { struct vm *vm; int index; } device_refs[MACHINE_MAX_DEVICES];
     struct timed_request *timed[VM_MAX_ARGS];   /* --at requests, freed with the VM */
     unsigned ntimed;
     int quiet;

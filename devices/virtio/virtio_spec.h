@@ -153,4 +153,39 @@ static inline int virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t ol
 #define VIRTIO_CONSOLE_RX_Q          0
 #define VIRTIO_CONSOLE_TX_Q          1
 
+/* §5.1 network device. Header (virtio 1.x, 12 bytes): u8 flags, u8 gso_type, le16 hdr_len,
+ * le16 gso_size, le16 csum_start, le16 csum_offset, le16 num_buffers. Config: u8 mac[6],
+ * le16 status, le16 max_virtqueue_pairs, le16 mtu. Control commands: u8 class, u8 command,
+ * data, then one device-writable u8 ack. */
+#define VIRTIO_NET_F_CSUM            0
+#define VIRTIO_NET_F_GUEST_CSUM      1
+#define VIRTIO_NET_F_MTU             3
+#define VIRTIO_NET_F_MAC             5
+#define VIRTIO_NET_F_MRG_RXBUF       15
+#define VIRTIO_NET_F_STATUS          16
+#define VIRTIO_NET_F_CTRL_VQ         17
+#define VIRTIO_NET_F_CTRL_RX         18
+#define VIRTIO_NET_F_CTRL_MAC_ADDR   23
+#define VIRTIO_NET_HDR_SIZE          12
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM  1
+#define VIRTIO_NET_HDR_F_DATA_VALID  2
+#define VIRTIO_NET_HDR_GSO_NONE      0
+#define VIRTIO_NET_S_LINK_UP         1
+#define VIRTIO_NET_CFG_MAC           0
+#define VIRTIO_NET_CFG_STATUS        6
+#define VIRTIO_NET_CFG_MAX_PAIRS     8
+#define VIRTIO_NET_CFG_MTU           10
+#define VIRTIO_NET_CFG_SIZE          12
+#define VIRTIO_NET_RX_Q              0
+#define VIRTIO_NET_TX_Q              1
+#define VIRTIO_NET_CTRL_Q            2
+#define VIRTIO_NET_OK                0
+#define VIRTIO_NET_ERR               1
+#define VIRTIO_NET_CTRL_RX           0
+#define VIRTIO_NET_CTRL_RX_PROMISC   0
+#define VIRTIO_NET_CTRL_RX_ALLMULTI  1
+#define VIRTIO_NET_CTRL_MAC          1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
+
 #endif

@@ -198,3 +198,19 @@ int vq_chain_write(struct guest_mem *mem, const struct vq_chain *c, uint64_t off
 {
     return chain_copy(mem, c, 1, off, (void *)buf, len);
 }
+
+void vq_mark_save(const struct virtqueue *vq, struct vq_mark *m)
+{
+    m->last_avail = vq->last_avail;
+    m->next_avail = vq->next_avail;
+    m->avail_wrap = vq->avail_wrap;
+    m->requests = vq->requests;
+}
+
+void vq_mark_restore(struct virtqueue *vq, const struct vq_mark *m)
+{
+    vq->last_avail = m->last_avail;
+    vq->next_avail = m->next_avail;
+    vq->avail_wrap = m->avail_wrap;
+    vq->requests = m->requests;
+}

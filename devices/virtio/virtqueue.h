@@ -88,4 +88,16 @@ int vq_chain_read(struct guest_mem *mem, const struct vq_chain *c, uint64_t off,
 int vq_chain_write(struct guest_mem *mem, const struct vq_chain *c, uint64_t off,
                    const void *buf, uint64_t len);
 
+/* Where the next pop starts. A device that pops several chains for one piece of work
+ * (a mergeable receive buffer) and finds too few can put them all back: restoring a mark
+ * taken before the pops makes them available again, as if never popped. Valid only while
+ * nothing was pushed in between. */
+struct vq_mark {
+    uint16_t last_avail, next_avail;
+    uint8_t avail_wrap;
+    uint64_t requests;
+};
+void vq_mark_save(const struct virtqueue *vq, struct vq_mark *m);
+void vq_mark_restore(struct virtqueue *vq, const struct vq_mark *m);
+
 #endif

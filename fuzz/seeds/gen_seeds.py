@@ -124,3 +124,13 @@ def mmio_prog(dev, packed):
 for dev in range(3):
     for packed in (0, 1):
         put("virtio_mmio/seed-dev%d-%s" % (dev, "packed" if packed else "split"), mmio_prog(dev, packed))
+
+# --- virtio-net: option, features, then [kind][a][b] (fuzz_virtio_net.c) -----------------
+net_ops = [(0, 200, 0), (0, 200, 1), (0, 20, 0), (1, 8, 0), (1, 100, 1), (1, 60, 4 | 0x20),
+           (1, 10, 2), (1, 10, 3), (1, 200, 8), (3, 8, 0), (3, 100, 1), (3, 100, 2),
+           (2, 0, 0x04), (2, 0, 0x04 | 1), (3, 100, 2), (2, 1, 0x18), (2, 3, 0), (2, 0, 0x80),
+           (4, 0, 2), (4, 10, 1), (0, 4, 0), (0, 4, 0), (0, 4, 1), (3, 30, 0), (5, 0, 0),
+           (0, 200, 0), (1, 12, 0)]
+for opt, feat in ((0, 7), (1, 7), (6, 1), (0x0f, 6), (0x10, 0)):
+    put("virtio_net/seed-%d-%d" % (opt, feat), bytes([opt, feat]) +
+        b"".join(bytes(o) for o in net_ops) + bytes(range(16)))

@@ -92,6 +92,8 @@ def vmlab_command(env, sc, backend, workdir, trace_path=None):
         cmd += ["--console", m["console"]]
     if m["rng"]:
         cmd += ["--rng"]
+    if m["net"] is not None:
+        cmd += ["--net", m["net"]]
     for a in sc.actions:
         cmd += ["--at", f"{a['at_ns']}:{json.dumps(a['request'], separators=(',', ':'))}"]
     if trace_path:
@@ -123,6 +125,11 @@ def qemu_command(env, sc, workdir):
                 "-device", f"virtio-blk-device,drive=d{i}{serial_opt}"]
     if m["rng"]:
         cmd += ["-device", "virtio-rng-device"]
+    if m["net"] is not None:
+        if m["net"].split(",")[0] != "user":
+            raise ValueError(f"net = {m['net']!r}: only user networking has a QEMU peer here")
+        # restricted like vmlab's default: the guest reaches slirp and nothing else
+        cmd += ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0"]
     args = sc.qemu["args"] if sc.qemu["args"] is not None else sc.guest["args"]
     cmd += ["-kernel", env.program(sc.guest["program"]), "-append", " ".join(str(a) for a in args)]
     return cmd, serial

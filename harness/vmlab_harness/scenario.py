@@ -15,6 +15,7 @@ MACHINE_KEYS = {
     "mem": (str, "128M"), "seed": (int, 0), "blocks": (list, []), "rng": (bool, False),
     "console": (str, None), "serial_in": (str, None), "max_insns": (int, 4_000_000_000),
     "tsc": (str, None),
+    "net": (str, None),
 }
 TSC_MODES = ("virtual", "host")
 GUEST_KEYS = {"program": (str, None), "args": (list, [])}

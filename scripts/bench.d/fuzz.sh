@@ -25,7 +25,7 @@ for t in $targets; do
     mkdir -p "$tmp/$t" "$tmp/art-$t"
     cp fuzz/corpus/"$t"/* "$tmp/$t"/ 2>/dev/null
     maxlen=4096
-    case $t in trace) maxlen=65536 ;; loader_pvh) maxlen=131072 ;;
+    case $t in trace|pcap) maxlen=65536 ;; loader_pvh) maxlen=131072 ;;
                gpt|virtio_mmio|split_vq|packed_vq|qcow2) maxlen=20000 ;; esac
     log=$tmp/$t.log
     # CPU seconds used, so the rate can also be given per CPU second (the machine may be

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The fuzz reproducers as a user runs them: a crash file is reported (non-zero exit, the
 # invariant named), a clean input passes, a directory argument runs every file, and an
-# input of every device target (virtio_mmio, virtio_blk, virtio_console, virtio_rng)
+# input of every device target (virtio_mmio, virtio_blk, virtio_console, virtio_rng, virtio_net)
 # recorded as a trace (VMLAB_FUZZ_TRACE, fuzz/fz_trace.h) replays with `vmlab trace
 # replay`, also when an invariant stops the run half-way (the test-only
 # VMLAB_FUZZ_TEST_ABORT_AFTER fails the N-th status check).
 source "$(dirname "$0")/lib.sh"
 R=$BUILD/fuzz-repro
-DEVICE_TARGETS="virtio_mmio virtio_blk virtio_console virtio_rng"
+DEVICE_TARGETS="virtio_mmio virtio_blk virtio_console virtio_rng virtio_net"
 need=0
 for t in $DEVICE_TARGETS qcow2 split_vq; do [ -x "$R/$t" ] || need=1; done
 if [ $need = 1 ]; then

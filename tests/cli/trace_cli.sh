@@ -197,10 +197,13 @@ nnotify=$("$V" trace dump --no-header --kind notify "$TMP/blk.trace" | wc -l)
 check "export chrome: valid JSON, a virtio-blk track, $nnotify request slices, irq instants" \
     test $rc -eq 0 -a "$nslices" -eq "$nnotify" -a "$nirqs" -gt 0 -a "$hasblk" -eq 1 -a "$durok" -eq 1
 out=$("$V" trace export --format pcap "$TMP/blk.trace" -o "$TMP/x.pcap" 2>&1); rc=$?
-check "export --format pcap (not offered): exit 2 naming the formats that exist" \
-    test $rc -eq 2 -a -n "$(grep "'pcap' is not a format this vmlab exports (formats: chrome)" <<<"$out")" -a ! -e "$TMP/x.pcap"
-check "trace --help offers only the export formats that exist" \
-    bash -c "'$V' trace --help | grep -q 'export --format chrome FILE' && ! '$V' trace --help | grep -q pcap"
+check "export --format pcap of a trace without virtio-net: exit 2, nothing written" \
+    test $rc -eq 2 -a -n "$(grep "no virtio-net device in this trace" <<<"$out")" -a ! -e "$TMP/x.pcap"
+out=$("$V" trace export --format svg "$TMP/blk.trace" -o "$TMP/x.svg" 2>&1); rc=$?
+check "export --format svg: exit 2 naming the formats that exist" \
+    test $rc -eq 2 -a -n "$(grep "'svg' is not a format this vmlab exports (formats: chrome, pcap)" <<<"$out")" -a ! -e "$TMP/x.svg"
+check "trace --help offers the export formats that exist" \
+    bash -c "'$V' trace --help | grep -q 'export --format chrome|pcap FILE'"
 
 # --- minimize -----------------------------------------------------------------------------
 # "Bug": the trace contains an interrupt. The minimal trace is one request that has one.

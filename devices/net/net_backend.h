@@ -1,0 +1,59 @@
+/* Host sides of virtio-net: what a backend does with frames the guest sends and how it
+ * hands frames to the device. Backends (chosen by the device's args):
+ *   net=none   frames the guest sends are dropped, nothing arrives (replay uses it: the
+ *              frames the backend delivered come from the trace)
+ *   net=loop   every frame the guest sends comes back to it (tests, fuzzing, benchmarks)
+ *   net=user   user-mode networking through libslirp (net_slirp.c), hostfwd=... rules
+ *   tap=NAME / tapfd=N   a Linux TAP interface (net_tap.c)
+ * A backend runs on the thread that drives the device: timers on env->clock, host fds
+ * polled from a timer. Frames are Ethernet frames without the virtio header. */
+#ifndef VMLAB_NET_BACKEND_H
+#define VMLAB_NET_BACKEND_H
+
+#include <stddef.h>
+
+#include "devices/device.h"
+
+/* The device side, as a backend sees it. */
+struct net_port {
+    /* A frame for the guest. 0: taken (delivered or queued); -EAGAIN: the device's queue is
+     * full, keep the frame and offer it again after ops->resume; other -errno: dropped. */
+    int (*receive)(void *opaque, const void *frame, size_t len);
+    void *opaque;
+};
+
+struct net_backend;
+
+struct net_backend_ops {
+    const char *name;
+    /* A frame from the guest. 0, or -errno when the frame was dropped. */
+    int (*send)(struct net_backend *be, const void *frame, size_t len);
+    /* Optional: the device has room again after refusing a frame with -EAGAIN. */
+    void (*resume)(struct net_backend *be);
+    /* Optional: the offloads the driver negotiated (a TAP sets them on the interface). */
+    void (*set_offloads)(struct net_backend *be, int guest_csum);
+    void (*destroy)(struct net_backend *be);
+};
+
+struct net_backend {
+    const struct net_backend_ops *ops;
+    struct net_port port;
+};
+
+/* Builds the backend named by `args` (see above); keys it does not know are the device's.
+ * 0 or -errno with one line in err naming the field and value. */
+int net_backend_create(const char *args, const struct device_env *env,
+                       const struct net_port *port, struct net_backend **out,
+                       char *err, size_t errlen);
+
+/* The backend kinds, each in its own file. */
+int net_loop_create(const char *args, const struct device_env *env, struct net_backend **out,
+                    char *err, size_t errlen);
+int net_none_create(const char *args, const struct device_env *env, struct net_backend **out,
+                    char *err, size_t errlen);
+int net_slirp_create(const char *args, const struct device_env *env, struct net_backend **out,
+                     char *err, size_t errlen);
+int net_tap_create(const char *args, const struct device_env *env, struct net_backend **out,
+                   char *err, size_t errlen);
+
+#endif
