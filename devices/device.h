@@ -72,6 +72,9 @@ struct device_type {
      * reflect the device's. NULL: the device cannot be snapshotted. */
     int (*save)(void *state, struct snapshot_writer *w, char *err, size_t errlen);
     int (*load)(void *state, struct snapshot_reader *r, char *err, size_t errlen);
+    /* Optional: host-side sockets to serve (virtio-vsock). Called from the VMM's poll on
+     * the vCPU thread, like every other device entry point. NULL: nothing to poll. */
+    void (*poll)(void *state);
 };
 
 struct device {

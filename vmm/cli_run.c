@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK,
 };
 
 static const struct option run_options[] = {
@@ -24,6 +24,7 @@ static const struct option run_options[] = {
     { "block", required_argument, NULL, OPT_BLOCK },
     { "console", required_argument, NULL, OPT_CONSOLE },
     { "rng", no_argument, NULL, OPT_RNG },
+    { "vsock", required_argument, NULL, OPT_VSOCK },
     { "trace", required_argument, NULL, OPT_TRACE },
     { "socket", required_argument, NULL, OPT_SOCKET },
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -57,6 +58,10 @@ void cli_run_usage(FILE *f)
           "  --block SPEC           add a virtio-blk disk: PATH[,ro][,id=NAME] or mem=SIZE[,...]\n"
           "  --console ARGS         add a virtio-console: out=stdio|PATH|none[,in=STRING]\n"
           "  --rng                  add a virtio-rng\n"
+          "  --vsock cid=N[,uds=PATH]  add a virtio-vsock with guest CID N (3..4294967294);\n"
+          "                         uds=: Firecracker's hybrid socket (host clients send\n"
+          "                         'CONNECT <port>\\n' to PATH; guest connects to CID 2 port\n"
+          "                         P go to PATH_P)\n"
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
           "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"
@@ -158,6 +163,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
             break;
         case OPT_CONSOLE: o->console = optarg; break;
         case OPT_RNG: o->rng = 1; break;
+        case OPT_VSOCK: o->vsock = optarg; break;
         case OPT_TRACE: o->trace = optarg; break;
         case OPT_SOCKET: o->socket = optarg; break;
         case OPT_KERNEL: o->kernel = optarg; break;

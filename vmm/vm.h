@@ -33,6 +33,7 @@ struct vm_options {
     unsigned nblocks;
     const char *console;            /* virtio-console args, NULL for none */
     int rng;                        /* add a virtio-rng */
+    const char *vsock;              /* virtio-vsock args (cid=N,uds=PATH), NULL for none */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
     /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the
