@@ -512,6 +512,32 @@ START_TEST(host_connects_to_guest)
 }
 END_TEST
 
+/* A host client that connects while the guest is still booting: its REQUEST waits for the
+ * driver, across the reset the driver starts with; established connections do not. */
+START_TEST(host_connect_before_driver)
+{
+    struct vt *t = vt_open("cid=3", 1);
+    struct fake_conn *a = guest_connect(t, 5, 80, 4096), *b = fake_new(&t->host);
+    struct vsock_conn *cb;
+    struct mock_virtio_opts o = { .event_idx = 1 };
+
+    mock_virtio_reset(&t->m);
+    ck_assert(a->closed);
+    ck_assert_int_eq(vsock_host_connect(t->d, 52, b, &cb), 0);
+    mock_virtio_reset(&t->m);
+    ck_assert(!b->closed);
+    ck_assert_int_eq(mock_virtio_setup(&t->m, &o), 0);
+    rx_post(t, 1, 0);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 52);
+    tx(t, VSOCK_OP_RESPONSE, 52, VSOCK_HOST_PORT_BASE, 0, 4096, 0, NULL, 0);
+    ck_assert(b->established);
+    /* Once the guest saw it, a reset ends it. */
+    mock_virtio_reset(&t->m);
+    ck_assert(b->closed);
+    vt_close(t);
+}
+END_TEST
+
 /* cloud-hypervisor 8bd96078a: a guest RST freed a host-allocated local port. Here a local
  * port belongs to its (local, peer) pair: RSTs from other guest ports change nothing, and
  * a new host connection never reuses a live port. */
@@ -1137,6 +1163,7 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, guest_overruns_credit);
     tcase_add_test(tc, shutdown_each_direction_and_both);
     tcase_add_test(tc, host_connects_to_guest);
+    tcase_add_test(tc, host_connect_before_driver);
     tcase_add_test(tc, host_ports_unique_and_not_freed_by_strangers);
     tcase_add_test(tc, hdr_len_past_its_buffer);
     tcase_add_test(tc, small_rx_buffers);

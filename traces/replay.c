@@ -279,8 +279,8 @@ static int rp_open_disk(void *opaque, const char *path, int read_only, struct di
 /* Kinds whose out= option defaults to stdout when absent. */
 static const char *const rp_out_kinds[] = { "uart8250", "virtio-console", NULL };
 
-/* Device arguments for replay: output sinks (out=) go nowhere, so replay writes no file
- * and prints nothing of the guest's. */
+/* Device arguments for replay: output sinks (out=) go nowhere and host sockets (uds=) are
+ * not opened, so replay writes no file, prints nothing of the guest's and needs no peer. */
 static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -298,13 +298,17 @@ static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
             ilen = 8;
             has_out = 1;
         }
-        if (o + ilen + 2 > outlen)
+        if (len >= 4 && !strncmp(p, "uds=", 4))
+            ilen = 0;                   /* vsock: replay opens no host socket */
+        if (ilen && o + ilen + 2 > outlen)
             return -EINVAL;
-        if (o)
-            out[o++] = ',';
-        memcpy(out + o, item, ilen);
-        o += ilen;
-        out[o] = '\0';
+        if (ilen) {
+            if (o)
+                out[o++] = ',';
+            memcpy(out + o, item, ilen);
+            o += ilen;
+            out[o] = '\0';
+        }
         p += len;
         if (*p == ',')
             p++;

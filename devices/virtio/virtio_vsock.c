@@ -530,9 +530,20 @@ static void drop_all(struct vsock_dev *d)
     d->rr = 0;
 }
 
+/* Device reset: connections end, except host connections whose REQUEST the guest has not
+ * seen yet (a client that connected while the guest was still booting waits for the
+ * driver that is being set up instead of being closed by its first reset). */
 static void vsock_reset(struct virtio_dev *vd)
 {
-    drop_all((struct vsock_dev *)vd);
+    struct vsock_dev *d = (struct vsock_dev *)vd;
+
+    for (unsigned i = d->nconns; i-- > 0;) {
+        struct vsock_conn *c = d->conns[i];
+        if (!(c->state == CONN_REQUESTED && (c->pend & PEND_REQUEST)))
+            conn_free(d, c, 1);
+    }
+    d->rst_head = d->rst_count = 0;
+    d->rr = 0;
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -572,8 +583,6 @@ int vsock_host_connect(struct vsock_dev *d, uint32_t port, void *hctx,
     uint32_t local = d->next_host_port;
 
     *out = NULL;
-    if (!virtio_dev_live(&d->vd))
-        return -ENODEV;
     if (d->nconns >= VSOCK_MAX_CONNS) {
         virtio_dev_log(&d->vd, "virtio-vsock: connection limit (%u) reached: host connect "
                        "to guest port %u refused", VSOCK_MAX_CONNS, port);

@@ -70,9 +70,9 @@ uint64_t vsock_dev_cid(const struct vsock_dev *d);
 unsigned vsock_dev_nconns(const struct vsock_dev *d);
 
 /* Host side calls, all on the VMM thread. */
-/* A host client connects to guest port `port`: the device sends REQUEST and calls
- * established() or closed() when the guest answers. -EMFILE past VSOCK_MAX_CONNS, -ENODEV
- * while the driver is not live. */
+/* A host client connects to guest port `port`: the device sends REQUEST (once the driver
+ * posts rx buffers) and calls established() or closed() when the guest answers. -EMFILE
+ * past VSOCK_MAX_CONNS. */
 int vsock_host_connect(struct vsock_dev *d, uint32_t port, void *hctx,
                        struct vsock_conn **out);
 /* recv() may have bytes now; the device reads when the guest has credit and buffers. */
