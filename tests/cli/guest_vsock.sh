@@ -3,7 +3,9 @@
 # vsock_echo guest, driven through Firecracker's hybrid Unix socket by
 # guest/virtio/vsock_peer.py: the hostile host clients are each closed while the VM keeps
 # serving, then two connections echo 64 B, 4 KiB and 64 KiB byte for byte (the second
-# sends its CONNECT line one byte per write). On the software CPU, and on KVM where
+# sends its CONNECT line one byte per write). Then the vsock_client guest connects to CID 2
+# port 5000 (PATH_5000, an echo server here) and measures round trips, and once more to a
+# port nothing listens on (RST: it exits 3). On the software CPU, and on KVM where
 # /dev/kvm opens. Also: reserved CIDs and a taken socket path are refused, exit 2.
 cd "$(dirname "$0")/../.."
 source tests/cli/lib.sh
@@ -13,6 +15,7 @@ PEER=guest/virtio/vsock_peer.py
 
 need_built "$VMLAB"
 need_built "$G/vsock_echo.elf"
+need_built "$G/vsock_client.elf"
 
 for cid in 0 1 2 4294967295 x7; do
     expect_error "--vsock cid=$cid refused naming the value" "cid=$cid is not a guest CID" \
@@ -58,6 +61,45 @@ echo_run() {
         sed 's/^/#   stderr: /' "$TMP/$cpu.err" | head -5
     fi
     check "$cpu: the socket is removed at exit" test ! -e "$sock"
+
+    # Guest-initiated: PATH_5000 echoes; PATH_6000 does not exist.
+    "$PY" - "${sock}_5000" <<'PY' &
+import os, socket, sys, threading
+l = socket.socket(socket.AF_UNIX)
+l.bind(sys.argv[1])
+l.listen(4)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+    local srv=$!
+    for i in $(seq 100); do [ -S "${sock}_5000" ] && break; sleep 0.05; done
+    out=$(timeout 300 "$VMLAB" run --cpu "$cpu" --vsock "cid=3,uds=$sock" \
+          "$G/vsock_client.elf" -- n=20 2>&1)
+    rc=$?
+    kill "$srv"
+    if [ $rc -eq 1 ] && [ "$(grep -cE '^RESULT size=(64|4096|65536) n=20 min_ns=[0-9]+ median_ns=' <<<"$out")" -eq 3 ]; then
+        ok "$cpu: guest connects to PATH_5000, 3 sizes of round trips checked and measured"
+    else
+        not_ok "$cpu: vsock_client against an echo server (status $rc)"
+        tail -5 <<<"$out" | sed 's/^/#   /'
+    fi
+    out=$(timeout 120 "$VMLAB" run --cpu "$cpu" --vsock "cid=3,uds=$sock" \
+          "$G/vsock_client.elf" -- port=6000 2>&1)
+    rc=$?
+    if [ $rc -eq 7 ] && grep -q "connection to host port 6000 refused" <<<"$out"; then
+        ok "$cpu: guest connect to a port with no PATH_6000 gets RST"
+    else
+        not_ok "$cpu: refused guest connect (status $rc)"
+        tail -3 <<<"$out" | sed 's/^/#   /'
+    fi
 }
 
 echo_run sim

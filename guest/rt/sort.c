@@ -1,0 +1,31 @@
+/* rt_sort_u64: heapsort, for latency samples (guest/progs/latency.c, vsock_client.c). */
+#include "rt.h"
+
+static void sift(uint64_t *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && a[l] > a[m])
+            m = l;
+        if (l + 1 < n && a[l + 1] > a[m])
+            m = l + 1;
+        if (m == i)
+            return;
+        uint64_t t = a[i];
+        a[i] = a[m];
+        a[m] = t;
+        i = m;
+    }
+}
+
+void rt_sort_u64(uint64_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(a, i, n);
+    for (size_t e = n; e-- > 1;) {
+        uint64_t t = a[0];
+        a[0] = a[e];
+        a[e] = t;
+        sift(a, 0, e);
+    }
+}
