@@ -3,15 +3,21 @@ Unix socket against the vsock_echo guest, on the software CPU and on KVM (where 
 opens), in one run. Per backend: connect time (CONNECT line to OK reply), and for 64 B,
 4 KiB and 64 KiB messages min/median/p90/p99/max of N round trips (host wall time, each
 message echoed back in full) and the throughput they give (both directions counted).
+Then the guest side: the vsock_client guest connects to an echo server at PATH_5000 and
+times the same round trips with its TSC, which on the software CPU is virtual time (the
+host socket is served at the VMM's poll points, so these figures step with that interval).
 QEMU's vhost-vsock-device needs the host's vhost_vsock module (/dev/vhost-vsock): where it
 is absent the output says so and no QEMU figure is made up.
 Every run must end as vsock_echo ends (status 1: guest exit 0 after its connection).
 Writes $BENCH_JSON_DIR/vsock.json. env: BUILD, VMLAB (default $BUILD/vmlab), N (default 200)."""
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio"))
@@ -21,6 +27,7 @@ BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
 VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
 ECHO = os.path.join(BUILD, "guest", "vsock_echo.elf")
+CLIENT = os.path.join(BUILD, "guest", "vsock_client.elf")
 N = int(os.environ.get("N", "200"))
 
 
@@ -72,13 +79,60 @@ def measure(cpu, tmp):
     return res
 
 
+def echo_server(path):
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(4)
+
+    def serve(c):
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+        c.close()
+
+    def loop():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return lsock
+
+
+def guest_side(cpu, tmp):
+    """vsock_client's own figures (guest TSC: virtual time on sim)."""
+    sock = os.path.join(tmp, cpu + "-client.sock")
+    lsock = echo_server(sock + "_5000")
+    try:
+        r = subprocess.run([VMLAB, "run", "--cpu", cpu, "--vsock", "cid=3,uds=" + sock, CLIENT,
+                            "--", "n=%d" % N], capture_output=True, text=True, timeout=600)
+    finally:
+        lsock.close()
+    if r.returncode != 1:
+        raise RuntimeError("%s: vsock_client ended with status %d: %s" %
+                           (cpu, r.returncode, r.stdout[-300:] + r.stderr[-300:]))
+    out = {}
+    for m in re.finditer(r"^RESULT size=(\d+) n=\d+ (.*)$", r.stdout, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+_ns)=(\d+)", m.group(2))}
+    if len(out) != 3:
+        raise RuntimeError("%s: vsock_client printed %d RESULT lines" % (cpu, len(out)))
+    return out
+
+
 def main():
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["sim"] = measure("sim", tmp)
+        results["sim_guest_virtual"] = guest_side("sim", tmp)
         ok, why = kvm_opens()
         if ok:
             results["kvm"] = measure("kvm", tmp)
+            results["kvm_guest"] = guest_side("kvm", tmp)
         else:
             results["kvm_skipped"] = why
             print("kvm: not measured: %s" % why)
@@ -100,6 +154,12 @@ def main():
             print("%-4s %-8s %10.1f %10.1f %10.1f %10.1f %10.1f %10.2f" %
                   (cpu, size, x["min_ns"] / 1e3, x["median_ns"] / 1e3, x["p90_ns"] / 1e3,
                    x["p99_ns"] / 1e3, x["max_ns"] / 1e3, x["throughput_mib_s"]))
+    print("guest-measured round trips (vsock_client; sim: virtual time):")
+    for key in ("sim_guest_virtual", "kvm_guest"):
+        for size, x in results.get(key, {}).items():
+            print("%-18s %-6s %10.1f %10.1f %10.1f %10.1f %10.1f" %
+                  (key, size, x["min_ns"] / 1e3, x["median_ns"] / 1e3, x["p90_ns"] / 1e3,
+                   x["p99_ns"] / 1e3, x["max_ns"] / 1e3))
     if "kvm" in results:
         for size in results["sim"]["sizes"]:
             results.setdefault("kvm_over_sim_median", {})[size] = round(
