@@ -4,26 +4,19 @@
  * sent in full (within the host's credit) and read back in full, byte-checked. Prints one
  * RESULT line per size: min/median/p90/p99/max in TSC ticks, and in ns when the TSC rate is
  * known. Exits 0; 3 when the connection is refused (nothing listens: RST). Halts between
- * packets on a LAPIC tick (tick=, as vsock_echo). */
+ * packets on a LAPIC tick (tick=, see vvsock_idle_start). */
 #include "rt.h"
 #include "vvsock.h"
 
 #define NMAX 1000u
-#define TIMER_VECTOR 0x30
 #define LOCAL_PORT 40000u
 #define BUF (64u * 1024)
 
 static struct vvsock vs;
 static uint64_t lat[NMAX];
 static uint8_t msg[BUF], pkt[VVSOCK_RX_DATA];
-static uint32_t port, tick;
+static uint32_t port;
 static uint32_t peer_alloc, peer_fwd, tx_cnt, fwd_cnt;
-
-static void on_timer(struct rt_irq_frame *f)
-{
-    (void)f;
-    lapic_eoi();
-}
 
 static void send(uint16_t op, uint32_t flags, const void *data, uint32_t len)
 {
@@ -39,8 +32,7 @@ static void recv(struct vsock_hdr *h)
 {
     for (;;) {
         if (!vvsock_poll(&vs, h, pkt)) {
-            if (tick)
-                rt_halt();
+            vvsock_idle(&vs);
             continue;
         }
         if (h->src_cid != VSOCK_CID_HOST || h->dst_port != LOCAL_PORT || h->src_port != port)
@@ -96,20 +88,15 @@ int main(int argc, char **argv)
     if (virtio_opts_parse(&o))
         return 2;
     port = (uint32_t)virtio_cmdline_u64("port", 5000);
-    uint64_t n = virtio_cmdline_u64("n", 100), t = virtio_cmdline_u64("tick", 10000);
-    if (n == 0 || n > NMAX || t > 0xffffffffu) {
-        printf("vsock_client: bad n=%llu (1..%u) or tick=%llu\n", (unsigned long long)n, NMAX,
-               (unsigned long long)t);
+    uint64_t n = virtio_cmdline_u64("n", 100);
+    if (n == 0 || n > NMAX) {
+        printf("vsock_client: bad n=%llu (1..%u)\n", (unsigned long long)n, NMAX);
         return 2;
     }
-    tick = (uint32_t)t;
     if (vvsock_open(&vs, &o))
         return 1;
-    if (tick) {
-        rt_set_handler(TIMER_VECTOR, on_timer);
-        lapic_init();
-        lapic_timer_start(TIMER_VECTOR, tick, 1, 1);
-    }
+    if (vvsock_idle_start(&vs))
+        return 2;
     struct vsock_hdr h;
     uint64_t c0 = rt_rdtsc();
     send(VSOCK_OP_REQUEST, 0, NULL, 0);
@@ -144,8 +131,7 @@ int main(int argc, char **argv)
     do
         recv(&h);
     while (h.op != VSOCK_OP_RST);
-    if (tick)
-        lapic_timer_stop();
+    vvsock_idle_stop(&vs);
     printf("vsock_client: done\n");
     return 0;
 }

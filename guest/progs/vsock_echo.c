@@ -2,15 +2,11 @@
  * connections to that port (others get RST), sends every byte back, honours the host's
  * credit (buf_alloc, fwd_cnt) and advertises 64 KiB of its own. After conns= connections
  * (default 1) ended by the host, prints their byte counts and exits 0. Polled; ring options
- * as usual. Between packets it halts, woken by a periodic LAPIC timer (tick=N initial count,
- * default 10000, divide 1; tick=0: spin instead): on the software CPU a halted guest lets
- * virtual time jump to the VMM's next poll of the host socket instead of executing its way
- * there. */
+ * as usual. Between packets it halts on a LAPIC tick (tick=, see vvsock_idle_start). */
 #include "rt.h"
 #include "vvsock.h"
 
 #define MAXC 8
-#define TIMER_VECTOR 0x30
 #define BUF (64u * 1024)
 
 struct conn {
@@ -27,12 +23,6 @@ static struct vvsock vs;
 static struct conn conns[MAXC];
 static uint8_t pkt[VVSOCK_RX_DATA];
 static uint8_t out[VVSOCK_TX_DATA];
-
-static void on_timer(struct rt_irq_frame *f)
-{
-    (void)f;
-    lapic_eoi();
-}
 
 static void reply(uint32_t port, uint32_t peer, uint16_t op, uint32_t flags, struct conn *c,
                   const void *data, uint32_t len)
@@ -82,24 +72,15 @@ int main(int argc, char **argv)
         return 2;
     uint32_t port = (uint32_t)virtio_cmdline_u64("port", 1234);
     uint64_t want = virtio_cmdline_u64("conns", 1), done = 0;
-    uint64_t tick = virtio_cmdline_u64("tick", 10000);
-    if (tick > 0xffffffffu) {
-        printf("vsock_echo: bad tick=%llu (0..4294967295)\n", (unsigned long long)tick);
-        return 2;
-    }
     if (vvsock_open(&vs, &o))
         return 1;
-    if (tick) {
-        rt_set_handler(TIMER_VECTOR, on_timer);
-        lapic_init();
-        lapic_timer_start(TIMER_VECTOR, (uint32_t)tick, 1, 1);
-    }
+    if (vvsock_idle_start(&vs))
+        return 2;
     printf("vsock_echo: listening on port %u\n", port);
     while (done < want) {
         struct vsock_hdr h;
         if (!vvsock_poll(&vs, &h, pkt)) {
-            if (tick)
-                rt_halt();              /* the next tick (or any interrupt) wakes us */
+            vvsock_idle(&vs);
             continue;
         }
         struct conn *c = find(h.src_port);
@@ -160,8 +141,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (tick)
-        lapic_timer_stop();
+    vvsock_idle_stop(&vs);
     printf("vsock_echo: %llu connections served, %llu transport resets\n",
            (unsigned long long)done, (unsigned long long)vs.transport_resets);
     return 0;

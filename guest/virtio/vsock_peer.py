@@ -6,14 +6,13 @@ guest echo server (guest/progs/vsock_echo.c).
                                  without a connection; prints one TAP-ish line per case
   vsock_peer.py echo PATH [split] one connection: 64 B, 4 KiB, 64 KiB messages echoed
                                  byte for byte (split: the CONNECT line one byte per write)
-  vsock_peer.py rtt PATH N       N round trips per size; prints JSON with min/median/p90/
-                                 p99/max in ns per size, connect time and throughput
+  vsock_peer.py serve PATH       an echo server listening on PATH (for guest-initiated
+                                 connections to PATH_<port>), until killed
 Exit status 0 when every check held."""
-import json
 import os
 import socket
-import statistics
 import sys
+import threading
 import time
 
 TIMEOUT = 60
@@ -112,28 +111,31 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def rtt(path, n):
-    t = time.perf_counter_ns()
-    s, _ = handshake(path)
-    connect_ns = time.perf_counter_ns() - t
-    out = {"connect_ns": connect_ns, "sizes": {}}
-    for size in (64, 4096, 65536):
-        msg = os.urandom(size)
-        echo(s, msg)                        # warm-up
-        xs = []
-        for _ in range(n):
-            t = time.perf_counter_ns()
-            if echo(s, msg) != msg:
-                raise RuntimeError("echo differs at %d bytes" % size)
-            xs.append(time.perf_counter_ns() - t)
-        out["sizes"][str(size)] = {
-            "n": n, "min_ns": min(xs), "median_ns": int(statistics.median(xs)),
-            "p90_ns": pct(xs, 90), "p99_ns": pct(xs, 99), "max_ns": max(xs),
-            "throughput_mib_s": round(2 * size * n / (sum(xs) / 1e9) / 2**20, 2),
-        }
-    s.close()
-    print(json.dumps(out))
-    return 0
+def echo_server(path):
+    """Listens on path and echoes every connection, each on its own thread. Returns the
+    listening socket (closing it stops accepting)."""
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(4)
+
+    def serve(c):
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+        c.close()
+
+    def loop():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return lsock
 
 
 def main():
@@ -142,8 +144,10 @@ def main():
         return 1 if hostile(path) else 0
     if mode == "echo":
         return 1 if run_echo(path, len(sys.argv) > 3 and sys.argv[3] == "split") else 0
-    if mode == "rtt":
-        return rtt(path, int(sys.argv[3]))
+    if mode == "serve":
+        echo_server(path)
+        while True:
+            time.sleep(3600)
     print("unknown mode %s" % mode, file=sys.stderr)
     return 2
 

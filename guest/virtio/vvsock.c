@@ -4,6 +4,7 @@
 #include "../rt/rt.h"
 
 #define RXSZ (VSOCK_HDR_SIZE + VVSOCK_RX_DATA)
+#define TIMER_VECTOR 0x30
 
 static void post_rx(struct vvsock *v, unsigned slot)
 {
@@ -94,4 +95,39 @@ int vvsock_poll(struct vvsock *v, struct vsock_hdr *h, void *data)
     post_rx(v, slot);
     virtq_kick(v->rx);
     return 1;
+}
+
+static void on_timer(struct rt_irq_frame *f)
+{
+    (void)f;
+    lapic_eoi();
+}
+
+int vvsock_idle_start(struct vvsock *v)
+{
+    uint64_t tick = virtio_cmdline_u64("tick", 10000);
+
+    if (tick > 0xffffffffu) {
+        printf("vsock: bad tick=%llu (0..4294967295)\n", (unsigned long long)tick);
+        return -VIRTIO_EINVAL;
+    }
+    v->tick = (uint32_t)tick;
+    if (v->tick) {
+        rt_set_handler(TIMER_VECTOR, on_timer);
+        lapic_init();
+        lapic_timer_start(TIMER_VECTOR, v->tick, 1, 1);
+    }
+    return 0;
+}
+
+void vvsock_idle(struct vvsock *v)
+{
+    if (v->tick)
+        rt_halt();
+}
+
+void vvsock_idle_stop(struct vvsock *v)
+{
+    if (v->tick)
+        lapic_timer_stop();
 }

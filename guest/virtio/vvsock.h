@@ -20,6 +20,7 @@ struct vvsock {
     uint8_t *evbuf;                     /* 4 bytes, DMA */
     int16_t *slot_of_id;
     uint64_t transport_resets;
+    uint32_t tick;                      /* LAPIC timer count while idling, 0: spin */
 };
 
 /* Finds the first virtio-vsock, sets up its queues, posts rx and event buffers, prints the
@@ -30,5 +31,13 @@ void vvsock_send(struct vvsock *v, struct vsock_hdr *h, const void *data, uint32
 /* Takes one received packet if there is one: 1 with *h and up to VVSOCK_RX_DATA bytes in
  * data, else 0. Also counts TRANSPORT_RESET events. */
 int vvsock_poll(struct vvsock *v, struct vsock_hdr *h, void *data);
+
+/* Waiting between packets: with tick=N on the cmdline (default 10000; 0: spin) a periodic
+ * LAPIC timer runs and vvsock_idle() halts until it (or any interrupt) fires. On the
+ * software CPU a halted guest lets virtual time jump to the VMM's next poll of the host
+ * side instead of executing its way there. 0, or -VIRTIO_EINVAL (message printed). */
+int vvsock_idle_start(struct vvsock *v);
+void vvsock_idle(struct vvsock *v);
+void vvsock_idle_stop(struct vvsock *v);
 
 #endif

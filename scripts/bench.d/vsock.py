@@ -13,11 +13,9 @@ Writes $BENCH_JSON_DIR/vsock.json. env: BUILD, VMLAB (default $BUILD/vmlab), N (
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio"))
@@ -79,35 +77,10 @@ def measure(cpu, tmp):
     return res
 
 
-def echo_server(path):
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(path)
-    lsock.listen(4)
-
-    def serve(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            c.sendall(d)
-        c.close()
-
-    def loop():
-        while True:
-            try:
-                c, _ = lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(c,), daemon=True).start()
-
-    threading.Thread(target=loop, daemon=True).start()
-    return lsock
-
-
 def guest_side(cpu, tmp):
     """vsock_client's own figures (guest TSC: virtual time on sim)."""
     sock = os.path.join(tmp, cpu + "-client.sock")
-    lsock = echo_server(sock + "_5000")
+    lsock = vsock_peer.echo_server(sock + "_5000")
     try:
         r = subprocess.run([VMLAB, "run", "--cpu", cpu, "--vsock", "cid=3,uds=" + sock, CLIENT,
                             "--", "n=%d" % N], capture_output=True, text=True, timeout=600)

@@ -63,22 +63,7 @@ echo_run() {
     check "$cpu: the socket is removed at exit" test ! -e "$sock"
 
     # Guest-initiated: PATH_5000 echoes; PATH_6000 does not exist.
-    "$PY" - "${sock}_5000" <<'PY' &
-import os, socket, sys, threading
-l = socket.socket(socket.AF_UNIX)
-l.bind(sys.argv[1])
-l.listen(4)
-def serve(c):
-    while True:
-        d = c.recv(65536)
-        if not d:
-            break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = l.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
+    "$PY" "$PEER" serve "${sock}_5000" &
     local srv=$!
     for i in $(seq 100); do [ -S "${sock}_5000" ] && break; sleep 0.05; done
     out=$(timeout 300 "$VMLAB" run --cpu "$cpu" --vsock "cid=3,uds=$sock" \
