@@ -5,6 +5,7 @@
  * Prints min/median/p90/p99/max in TSC ticks, and in ns when the TSC rate is known
  * (vmlab: FDT; QEMU: tsc_khz= on the cmdline), as one RESULT line. */
 #include "rt.h"
+#include "sort.h"
 #include "vblk.h"
 
 #define NMAX 100000u

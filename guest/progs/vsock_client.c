@@ -6,6 +6,7 @@
  * known. Exits 0; 3 when the connection is refused (nothing listens: RST). Halts between
  * packets on a LAPIC tick (tick=, see vvsock_idle_start). */
 #include "rt.h"
+#include "sort.h"
 #include "vvsock.h"
 
 #define NMAX 1000u

@@ -51,9 +51,6 @@ static inline uint64_t rt_rdtsc(void)
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
 }
-/* Sorts a[0..n) ascending (heapsort: no recursion, no allocation). */
-void rt_sort_u64(uint64_t *a, size_t n);
-
 /* TSC rate: FDT /cpus tsc-frequency-khz, else cmdline tsc_khz=N, else 0 (unknown). */
 uint64_t rt_tsc_khz(void);
 
