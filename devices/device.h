@@ -89,6 +89,9 @@ struct device_type {
     /* Optional: data from the host side, as a backend would deliver it (replay feeds the
      * recorded host_io input here, the device created without its backend). 0 or -errno. */
     int (*host_input)(void *state, const void *data, size_t len);
+    /* Optional: host-side sockets to serve (virtio-vsock). Called from the VMM's poll on
+     * the vCPU thread, like every other device entry point. NULL: nothing to poll. */
+    void (*poll)(void *state);
 };
 
 struct device {

@@ -11,6 +11,7 @@ extern const struct device_type virtio_blk_type;
 extern const struct device_type virtio_console_type;
 extern const struct device_type virtio_rng_type;
 extern const struct device_type virtio_net_type;
+extern const struct device_type virtio_vsock_type;
 
 static const struct device_type *const registry[] = {
     &uart8250_type,
@@ -20,6 +21,7 @@ static const struct device_type *const registry[] = {
     &virtio_console_type,
     &virtio_rng_type,
     &virtio_net_type,
+    &virtio_vsock_type,
 };
 
 const struct device_type *device_type_at(unsigned index)

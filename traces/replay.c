@@ -397,12 +397,15 @@ static int rp_open_disk(void *opaque, const char *path, int read_only, struct di
 /* Kinds whose out= option defaults to stdout when absent. */
 static const char *const rp_out_kinds[] = { "uart8250", "virtio-console", NULL };
 
-/* Host backend options: replay drops them and uses net=none, fed from the trace. */
+/* Host backend options: replay drops them (a virtio-net gets net=none, fed from the trace;
+ * a virtio-vsock opens no host socket). */
 static int rp_backend_item(const char *kind, const char *item, size_t len)
 {
     static const char *const keys[] = { "net=", "tap=", "tapfd=", "hostfwd=", "restrict=",
                                         NULL };
 
+    if (!strcmp(kind, "virtio-vsock"))
+        return len >= 4 && !strncmp(item, "uds=", 4);
     if (strcmp(kind, "virtio-net"))
         return 0;
     for (const char *const *k = keys; *k; k++)
@@ -438,11 +441,13 @@ static int rp_args(const char *kind, const char *in, char *out, size_t outlen)
         }
         if (o + ilen + 2 > outlen)
             return -EINVAL;
-        if (o)
-            out[o++] = ',';
-        memcpy(out + o, item, ilen);
-        o += ilen;
-        out[o] = '\0';
+        if (ilen) {
+            if (o)
+                out[o++] = ',';
+            memcpy(out + o, item, ilen);
+            o += ilen;
+            out[o] = '\0';
+        }
         p += len;
         if (*p == ',')
             p++;

@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_NET, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK,
 };
 
 static const struct option run_options[] = {
@@ -25,6 +25,7 @@ static const struct option run_options[] = {
     { "console", required_argument, NULL, OPT_CONSOLE },
     { "rng", no_argument, NULL, OPT_RNG },
     { "net", required_argument, NULL, OPT_NET },
+    { "vsock", required_argument, NULL, OPT_VSOCK },
     { "trace", required_argument, NULL, OPT_TRACE },
     { "socket", required_argument, NULL, OPT_SOCKET },
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -62,6 +63,10 @@ void cli_run_usage(FILE *f)
           "                         [,restrict=on|off] (libslirp; restrict=on, the default, allows\n"
           "                         only slirp itself and hostfwd), tap=NAME or tapfd=N;\n"
           "                         [,mac=52:54:00:12:34:56][,mtu=1500]\n"
+          "  --vsock cid=N[,uds=PATH]  add a virtio-vsock with guest CID N (3..4294967294);\n"
+          "                         uds=: Firecracker's hybrid socket (host clients send\n"
+          "                         'CONNECT <port>\\n' to PATH; guest connects to CID 2 port\n"
+          "                         P go to PATH_P)\n"
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
           "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"
@@ -170,6 +175,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
             }
             o->net = optarg;
             break;
+        case OPT_VSOCK: o->vsock = optarg; break;
         case OPT_TRACE: o->trace = optarg; break;
         case OPT_SOCKET: o->socket = optarg; break;
         case OPT_KERNEL: o->kernel = optarg; break;

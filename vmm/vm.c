@@ -160,6 +160,8 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
         }
         rc = add_virtio(vm, "virtio-net", args, err, errlen);
     }
+    if (!rc && opt->vsock)
+        rc = add_virtio(vm, "virtio-vsock", opt->vsock, err, errlen);
     return rc;
 }
 
@@ -472,9 +474,12 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
 
     if (opt->trace)
         rc = vm_trace_start(vm, opt->trace, mid_run, err, errlen);
+    if (!rc && opt->trace && opt->vsock && strstr(opt->vsock, "uds=") && !opt->quiet)
+        fprintf(stderr, "vmlab: note: --trace does not record virtio-vsock host socket traffic: "
+                "replay diverges at the first packet from the host\n");
     if (!rc && opt->socket)
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
-    if (!rc && opt->socket)
+    if (!rc && (opt->socket || opt->vsock))
         vm->env.external_wakeups = 1;   /* a client may still wake an idle guest (KVM) */
     for (unsigned i = 0; !rc && i < opt->nat; i++)
         rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);

@@ -35,6 +35,7 @@ struct vm_options {
     const char *console;            /* virtio-console args, NULL for none */
     int rng;                        /* add a virtio-rng */
     const char *net;                /* virtio-net: user[,hostfwd=...], tap=NAME, tapfd=N */
+    const char *vsock;              /* virtio-vsock args (cid=N,uds=PATH), NULL for none */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
     /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the

@@ -180,6 +180,9 @@ void vm_poll(void *opaque)
 {
     struct vm *vm = opaque;
 
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (vm->devices[i].type->poll)
+            vm->devices[i].type->poll(vm->devices[i].state);
     if (!vm->control)
         return;
     control_server_poll(vm->control);

@@ -134,3 +134,29 @@ net_ops = [(0, 200, 0), (0, 200, 1), (0, 20, 0), (1, 8, 0), (1, 100, 1), (1, 60,
 for opt, feat in ((0, 7), (1, 7), (6, 1), (0x0f, 6), (0x10, 0)):
     put("virtio_net/seed-%d-%d" % (opt, feat), bytes([opt, feat]) +
         b"".join(bytes(o) for o in net_ops) + bytes(range(16)))
+
+# virtio_vsock: 4-byte ops [kind][a][b][c] (fuzz/fuzz_virtio_vsock.c). Guest port index
+# b & 3, host port index b >> 2 & 3 (0: 80, 2: the first host-allocated port).
+def vs(kind, a=0, b=0, c=0):
+    return bytes([kind, a, b, c])
+
+
+VS_RX = vs(1, 3, 255)                       # four 1064-byte rx buffers
+VS_SEEDS = {
+    # guest connects to host port 80, sends 170 bytes, host answers 320, ends, guest RST
+    "guest-connect": [VS_RX, vs(0, 1, 0, 0), vs(0, 5, 0, 10), vs(3, 0, 10), VS_RX,
+                      vs(5, 0), VS_RX, vs(0, 3, 0, 0)],
+    # host connects to guest port 1024, guest accepts, data both ways, host closes
+    "host-connect": [VS_RX, vs(2, 0), vs(0, 2, 8, 0), vs(3, 0, 100), VS_RX, vs(0, 5, 8, 40),
+                     vs(0, 6, 8, 0), vs(6, 0), VS_RX],
+    # blocked host, credit request, shutdown each way, reset, poll
+    "credit-shutdown": [VS_RX, vs(0, 1, 1, 0), vs(4, 0, 1), vs(0, 5, 1, 200), vs(0, 7, 1, 0),
+                        VS_RX, vs(4, 0, 0), vs(0, 4, 1, 1), vs(0, 4, 1, 2), VS_RX, vs(7, 0),
+                        vs(7, 255), VS_RX],
+    # strangers: RST/RW for unknown pairs, bad cids, short buffers, small rx buffers
+    "hostile": [vs(0, 3, 5, 0), vs(0, 5, 6, 3), vs(0, 1, 0x10, 9), vs(0, 1, 0x20, 0),
+                vs(0, 5, 0x80, 50), vs(1, 3, 2), vs(0, 1, 4, 0), vs(1, 0, 5), VS_RX],
+}
+for name, ops in VS_SEEDS.items():
+    for opt in (0, 0x1f):
+        put("virtio_vsock/seed-%s-%d" % (name, opt), bytes([opt]) + b"".join(ops))

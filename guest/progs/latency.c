@@ -5,6 +5,7 @@
  * Prints min/median/p90/p99/max in TSC ticks, and in ns when the TSC rate is known
  * (vmlab: FDT; QEMU: tsc_khz= on the cmdline), as one RESULT line. */
 #include "rt.h"
+#include "sort.h"
 #include "vblk.h"
 
 #define NMAX 100000u
@@ -12,35 +13,6 @@
 static struct vblk blk;
 static uint64_t lat[NMAX];
 static uint8_t buf[4096] __attribute__((aligned(4096)));
-
-static void sift(uint64_t *a, size_t i, size_t n)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < n && a[l] > a[m])
-            m = l;
-        if (l + 1 < n && a[l + 1] > a[m])
-            m = l + 1;
-        if (m == i)
-            return;
-        uint64_t t = a[i];
-        a[i] = a[m];
-        a[m] = t;
-        i = m;
-    }
-}
-
-static void heapsort(uint64_t *a, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        sift(a, i, n);
-    for (size_t e = n; e-- > 1;) {
-        uint64_t t = a[0];
-        a[0] = a[e];
-        a[e] = t;
-        sift(a, 0, e);
-    }
-}
 
 static uint64_t one(uint32_t type, uint64_t sector, uint32_t len)
 {
@@ -89,7 +61,7 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < n; i++)
         lat[i] = one(type, (i % span) * 8, len);
     uint64_t total = rt_rdtsc() - t0;
-    heapsort(lat, n);
+    rt_sort_u64(lat, n);
 
     uint64_t v[5] = { lat[0], lat[n / 2], lat[n * 90 / 100], lat[n * 99 / 100], lat[n - 1] };
     static const char *const name[5] = { "min", "median", "p90", "p99", "max" };
