@@ -17,7 +17,8 @@
 
 #include "vmm/memmap.h"
 
-/* uc_emu_start's "until": a non-canonical address no guest PC can ever equal. */
+/* uc_emu_start's "until". It has no effect: the engine runs with the exits mechanism on and
+ * no exit set (sim_create says why); a non-canonical address no guest PC can ever equal. */
 #define UNTIL_NEVER 0x8000000000000000ULL
 /* HLT with IF=1: wakeups without a deliverable interrupt before we call the guest hung. */
 #define SIM_IDLE_WAKEUPS_MAX 100000u
@@ -494,6 +495,16 @@ static int sim_create(const struct cpu_env *env, struct cpu **out)
     if (uc_open(UC_ARCH_X86, UC_MODE_64, &c->uc) != UC_ERR_OK) {
         fprintf(stderr, "sim: uc_open failed\n");
         c->uc = NULL;
+        err = -EIO;
+        goto fail;
+    }
+    /* With `until` as the only exit, unicorn 2.0.1 drops the cached code at that address at
+     * the end of every uc_emu_start, translating it like a fetch: for a non-canonical (or
+     * unmapped) address that raises a #GP inside unicorn and leaves QEMU's old_exception
+     * at 13, so the guest's next exception arrived as #DF (sim/README.md). The exits
+     * mechanism with an empty set has no exit to drop and never stops on an address. */
+    if (uc_ctl_exits_enable(c->uc) != UC_ERR_OK) {
+        fprintf(stderr, "sim: cannot switch off unicorn's until address\n");
         err = -EIO;
         goto fail;
     }
