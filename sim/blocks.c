@@ -23,19 +23,21 @@ void blocks_destroy(struct sim_blocks *b)
     b->tab = NULL;
 }
 
-static uint64_t hash(uint64_t pc, uint32_t size)
+/* Blocks are keyed by (pc, size, space): user-half code at one virtual address differs
+ * between address spaces (sim_block_space). */
+static uint64_t hash(uint64_t pc, uint32_t size, uint64_t space)
 {
-    uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9e3779b97f4a7c15ULL;
+    uint64_t h = (pc ^ ((uint64_t)size << 40) ^ (space << 4)) * 0x9e3779b97f4a7c15ULL;
     return h ^ (h >> 29);
 }
 
-struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size)
+struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space)
 {
-    for (uint64_t i = hash(pc, size) & b->mask;; i = (i + 1) & b->mask) {
+    for (uint64_t i = hash(pc, size, space) & b->mask;; i = (i + 1) & b->mask) {
         struct sim_block *e = &b->tab[i];
         if (!e->used)
             return NULL;
-        if (e->pc == pc && e->size == size)
+        if (e->pc == pc && e->size == size && e->space == space)
             return e;
     }
 }
@@ -49,7 +51,7 @@ static int grow(struct sim_blocks *b)
         return -ENOMEM;
     for (uint64_t i = 0; i <= b->mask; i++)
         if (b->tab[i].used) {
-            uint64_t j = hash(b->tab[i].pc, b->tab[i].size) & n.mask;
+            uint64_t j = hash(b->tab[i].pc, b->tab[i].size, b->tab[i].space) & n.mask;
             while (n.tab[j].used)
                 j = (j + 1) & n.mask;
             n.tab[j] = b->tab[i];
@@ -105,7 +107,7 @@ static void decode(struct cpu *c, struct sim_block *e,
     e->ends_sti = last == X86_INS_STI && !len;
 }
 
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space,
                              void (*site)(struct cpu *c, uint64_t addr))
 {
     struct sim_blocks *b = &c->blocks;
@@ -118,13 +120,14 @@ struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
     }
     if ((b->used + 1) * 2 > b->mask + 1 && grow(b))
         return NULL;
-    uint64_t i = hash(pc, size) & b->mask;
+    uint64_t i = hash(pc, size, space) & b->mask;
     while (b->tab[i].used)
         i = (i + 1) & b->mask;
     struct sim_block *e = &b->tab[i];
     memset(e, 0, sizeof(*e));
     e->pc = pc;
     e->size = size;
+    e->space = space;
     e->used = 1;
     b->used++;
     decode(c, e, site);

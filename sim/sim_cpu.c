@@ -111,13 +111,14 @@ static void stop_before_block(struct cpu *c, uint64_t pc)
 /* A block not the last one seen: find it, or decode and add it. Returns NULL when the hook
  * must return at once (a stop was requested, or the block is being retranslated). */
 static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uc_engine *uc,
-                                                                uint64_t pc, uint32_t size)
+                                                                uint64_t pc, uint32_t size,
+                                                                uint64_t space)
 {
-    struct sim_block *b = blocks_find(&c->blocks, pc, size);
+    struct sim_block *b = blocks_find(&c->blocks, pc, size, space);
     if (!b) {
         c->fresh_sites = 0;
         c->cur = NULL;                  /* the table may move: no pointer into it survives */
-        b = blocks_add(c, pc, size, hook_rdtsc_site);
+        b = blocks_add(c, pc, size, space, hook_rdtsc_site);
         if (!b) {
             request_stop(c, CPU_STOP_ERROR, 0, "out of memory for the block table");
             stop_before_block(c, pc);
@@ -186,14 +187,15 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
     struct cpu *c = opaque;
     struct sim_block *b = c->last_block;
+    uint64_t space = sim_block_space(c, pc);
 
     commit(c);
     if (__builtin_expect(c->stop_set, 0)) {     /* an MMIO/PIO callback asked to stop */
         stop_before_block(c, pc);
         return;
     }
-    if (__builtin_expect(!b || b->pc != pc || b->size != size, 0)) {
-        b = block_lookup(c, uc, pc, size);
+    if (__builtin_expect(!b || b->pc != pc || b->size != size || b->space != space, 0)) {
+        b = block_lookup(c, uc, pc, size, space);
         if (!b)
             return;
     }
@@ -229,14 +231,18 @@ static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
                 rdtscp = b->rdtsc[i].rdtscp;
             }
     if (!b || len == 2) {
-        /* not in the running block's table (more sites than it keeps): decode it here */
+        /* Not in the running block's table (more sites than it keeps, or the hooked address
+         * holds other code in this address space): decode it here. */
         uint8_t op[16] = { 0 };
         struct x86_regs r;
         x86_read_regs(c, &r);
-        if (x86_read_virt(c, &r, addr, op, 3) == 0 && op[0] == 0x0f && op[1] == 0x01 &&
-            op[2] == 0xf9) {
+        if (x86_read_virt(c, &r, addr, op, 3) || op[0] != 0x0f)
+            return;
+        if (op[1] == 0x01 && op[2] == 0xf9) {
             rdtscp = 1;
             len = 3;
+        } else if (op[1] != 0x31) {
+            return;                     /* not an rdtsc: it runs as it is */
         }
     }
     /* time at this instruction: the block's start (its count is still pending) plus what
@@ -783,12 +789,13 @@ static uc_err guarded_emu_start(struct cpu *c, uint64_t rip)
 {
     struct sigaction sa, old;
     sigjmp_buf jb;
-    uc_err e = UC_ERR_OK;
+    volatile uc_err e = UC_ERR_OK;     /* set between sigsetjmp and a longjmp */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_abort;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGABRT, &sa, &old);
+    sim_mmu_enter(c);
     if (sigsetjmp(jb, 1) == 0) {
         abort_jmp = &jb;
         e = uc_emu_start(c->uc, rip, UNTIL_NEVER, 0, 0);
@@ -796,6 +803,7 @@ static uc_err guarded_emu_start(struct cpu *c, uint64_t rip)
         c->dead = 1;
     }
     abort_jmp = NULL;
+    sim_mmu_leave(c);
     sigaction(SIGABRT, &old, NULL);
     return e;
 }

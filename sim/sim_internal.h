@@ -23,6 +23,7 @@ enum code_mode { CODE_16 = 0, CODE_32 = 1, CODE_64 = 2 };
 
 struct sim_block {
     uint64_t pc;
+    uint64_t space;                 /* address space of a user-half pc (blocks.c), else 0 */
     uint32_t size;
     uint16_t icount;
     uint8_t used;
@@ -42,6 +43,20 @@ struct sim_blocks {
     struct sim_block *tab;
     uint64_t mask;                  /* capacity - 1 */
     uint64_t used;
+};
+
+/* Direct-mapped table of recent virtual pages and their memory region (unicorn_mmu.c). */
+#define SIM_MMU_ENTRIES 256
+struct sim_mmu_entry {
+    uint64_t gen, vpage;
+    struct MemoryRegion *region;
+};
+
+/* x86.c */
+struct x86_regs {
+    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
+    uint64_t cs, ss;
+    uc_x86_mmr idtr, gdtr, tr;
 };
 
 struct cpu {
@@ -91,7 +106,30 @@ struct cpu {
     int in_idle;                    /* inside idle(): the vCPU is halted */
     int resume_halted;              /* restored from a halted snapshot: idle first */
     unsigned idle_wakeups;          /* idle(): wakeups without a deliverable interrupt */
+
+    /* unicorn_mmu.c: the paging registers (cr0, cr3, cr4, efer) as of the last TLB flush */
+    struct x86_regs mmu;
+    int mmu_valid;
+    uint64_t mmu_gen;               /* bumped by every TLB flush: older mmu_tab entries are stale */
+    uint64_t space;                 /* CR3 page with paging on, else 0 */
+    struct sim_mmu_entry mmu_tab[SIM_MMU_ENTRIES];
 };
+
+/* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
+void sim_mmu_enter(struct cpu *c);
+void sim_mmu_leave(struct cpu *c);
+/* Re-reads the paging registers (c->mmu, c->space). */
+void sim_mmu_refresh(struct cpu *c);
+/* The block table's address space for code at pc: the kernel half (bit 63 set) is shared
+ * by every address space, the user half belongs to the current CR3. */
+static inline uint64_t sim_block_space(struct cpu *c, uint64_t pc)
+{
+    if ((int64_t)pc < 0)
+        return 0;
+    if (!c->mmu_valid)
+        sim_mmu_refresh(c);
+    return c->space;
+}
 
 /* sim_snapshot.c */
 int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen);
@@ -100,11 +138,6 @@ int64_t sim_restore_timer(struct cpu *c, uint64_t at_ns, int64_t id, clock_timer
                           void *arg);
 
 /* x86.c */
-struct x86_regs {
-    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
-    uint64_t cs, ss;
-    uc_x86_mmr idtr, gdtr, tr;
-};
 void x86_read_regs(struct cpu *c, struct x86_regs *r);
 int x86_long_mode(const struct x86_regs *r);
 /* Linear -> guest-physical through the guest's page tables. 0 or -EFAULT. */
@@ -126,10 +159,10 @@ void x86_exc_clear(struct cpu *c);
 /* blocks.c */
 int blocks_init(struct sim_blocks *b);
 void blocks_destroy(struct sim_blocks *b);
-struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size);
+struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space);
 /* Decodes a newly seen block and adds it; calls site(c, addr) for every rdtsc/rdtscp in it
  * (also those past SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space,
                              void (*site)(struct cpu *c, uint64_t addr));
 /* Instructions of block e that start before rip: those retired when an exception is
  * taken at rip (the faulting one excluded; a trap's RIP is already past it). */

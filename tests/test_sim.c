@@ -431,6 +431,67 @@ __asm__(
     "    iretq\n"
     "g_pf_end:\n"
 
+    /* Virtual != physical. The kernel half maps VA 0xffffffff80000000 -> PA 0 and
+     * 0xffffffff80200000 -> the MMIO device (2 MiB pages); the guest continues at the high
+     * alias of its own code, stores through it, reads the device through it. Then two
+     * address spaces (CR3 0x200000 and 0x209000, kernel half shared) map VA 0x40000000 to
+     * different 4 KiB pages holding blocks of the same address and size, 6 and 2
+     * instructions (90 90 90 90 90 c3 / 0f 1f 44 00 00 c3): each call is timed with rdtsc
+     * (virtual time = instructions retired). */
+    ".globl g_highva, g_highva_end\n"
+    "g_highva:\n"
+    "    LONGMODE g_highva\n"
+    "    movl $0x207003, 0x200000 + 511 * 8\n"     /* PML4[511] -> PDPT */
+    "    movl $0x208003, 0x207000 + 510 * 8\n"     /* PDPT[510] -> PD */
+    "    movl $0x83, 0x208000\n"                    /* PD[0]: 2 MiB at PA 0 */
+    "    movl $0xd0000093, 0x208008\n"              /* PD[1]: 2 MiB at the device, PCD */
+    "    movl $0x20b003, 0x201008\n"                /* A: PDPT[1] -> PD -> PT -> 0x230000 */
+    "    movl $0x20c003, 0x20b000\n"
+    "    movl $0x230003, 0x20c000\n"
+    "    movl $0x20a003, 0x209000\n"                /* B: PML4[0] -> PDPT */
+    "    movl $0x207003, 0x209000 + 511 * 8\n"     /* B: kernel half shared */
+    "    movl $0x202003, 0x20a000\n"                /* B: 0-1 GiB identity */
+    "    movl $0x20d003, 0x20a008\n"                /* B: PDPT[1] -> PD -> PT -> 0x231000 */
+    "    movl $0x20e003, 0x20d000\n"
+    "    movl $0x231003, 0x20e000\n"
+    "    movl $0x90909090, 0x230000\n"
+    "    movw $0xc390, 0x230004\n"
+    "    movl $0x00441f0f, 0x231000\n"
+    "    movw $0xc300, 0x231004\n"
+    "    mov %cr3, %rax\n"
+    "    mov %rax, %cr3\n"
+    "    movabs $(0xffffffff80000000 + hi_highva - g_highva + 0x100000), %rax\n"
+    "    jmp *%rax\n"
+    "hi_highva:\n"
+    "    lea hi_highva(%rip), %rax\n"
+    "    shr $32, %rax\n"
+    "    out %eax, $0x80\n"                         /* 0xffffffff: running up there */
+    "    movabs $0xffffffff801f0000, %rdi\n"
+    "    movl $0x1234, (%rdi)\n"
+    "    mov 0x1f0000, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x1234: same RAM through both */
+    "    movabs $0xffffffff80200010, %rdi\n"
+    "    mov (%rdi), %eax\n"
+    "    out %eax, $0x80\n"                         /* 0xcafef00d: the device */
+    "    mov $0x40000000, %esi\n"
+    "    rdtsc\n"
+    "    mov %eax, %r8d\n"
+    "    call *%rsi\n"
+    "    rdtsc\n"
+    "    sub %r8d, %eax\n"
+    "    out %eax, $0x80\n"                         /* A: base + 6 */
+    "    mov $0x209000, %eax\n"
+    "    mov %rax, %cr3\n"
+    "    rdtsc\n"
+    "    mov %eax, %r8d\n"
+    "    call *%rsi\n"
+    "    rdtsc\n"
+    "    sub %r8d, %eax\n"
+    "    out %eax, $0x80\n"                         /* B: base + 2 */
+    "    cli\n"
+    "    hlt\n"
+    "g_highva_end:\n"
+
     /* #GP-free exception without a gate: #DE with an empty IDT */
     ".globl g_de_nogate, g_de_nogate_end\n"
     "g_de_nogate:\n"
@@ -589,7 +650,7 @@ __asm__(
 GUEST(g_pio); GUEST(g_smc); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
-GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
+GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
 
 /* ---- the machine around a guest ---- */
 
@@ -1044,6 +1105,26 @@ START_TEST(page_fault_error_code)
 }
 END_TEST
 
+/* unicorn 2.0.1 fills its TLB with virtual = physical; sim/unicorn_mmu.c translates */
+START_TEST(virtual_addresses_translate)
+{
+    struct vm *vm = RUN(g_highva, 0);
+    ck_assert_msg(vm->st.reason == CPU_STOP_HALTED, "stop %d: %s", vm->st.reason,
+                  vm->st.detail);
+    ck_assert_uint_eq(vm->nreport, 5);
+    ck_assert_uint_eq(vm->report[0], 0xffffffff);
+    ck_assert_uint_eq(vm->report[1], 0x1234);
+    ck_assert_uint_eq(vm->report[2], 0xcafef00d);
+    int seen = 0;                                       /* the device saw its offset */
+    for (unsigned i = 0; i < vm->nlog; i++)
+        seen |= vm->log[i].addr == 0x10 && !vm->log[i].write;
+    ck_assert(seen);
+    /* same block address and size, two address spaces: each counted as what it is */
+    ck_assert_uint_eq(vm->report[3] - vm->report[4], 4);
+    vm_free(vm);
+}
+END_TEST
+
 START_TEST(de_without_gate_faults)
 {
     struct vm *vm = RUN(g_de_nogate, 0);
@@ -1193,6 +1274,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, pvh32_enters_long_mode);
     tcase_add_test(tc, guest_idt_handles_de);
     tcase_add_test(tc, exception_retires_exactly);
+    tcase_add_test(tc, virtual_addresses_translate);
     tcase_add_test(tc, page_fault_error_code);
     tcase_add_test(tc, de_without_gate_faults);
     tcase_add_test(tc, lapic_periodic_timer_in_hlt);

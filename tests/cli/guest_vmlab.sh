@@ -29,8 +29,7 @@ same() {
 
 # Every check of tests/cli/guest_qemu.sh, so the peer catches what vmlab gets wrong. Not here:
 # `hello fdt tsc_khz=`, whose output differs by design (vmlab passes a device tree and its
-# TSC rate; QEMU microvm neither), and `exception pagefault` (an address beyond RAM reaches
-# unicorn's unmapped-memory path before its page walk, sim/README.md "Limits").
+# TSC rate; QEMU microvm neither).
 same hello
 same hello a b=c virtio_mmio.device=4K@0xd0000000:5 last
 same hello fmt
@@ -42,6 +41,7 @@ same exception
 same exception rounds=3
 same exception late
 same exception unhandled
+same exception pagefault
 same exception assert
 same timer
 same timer ticks=50 count=20000 div=1
