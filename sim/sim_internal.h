@@ -113,11 +113,14 @@ struct cpu {
     uint64_t mmu_gen;               /* bumped by every TLB flush: older mmu_tab entries are stale */
     uint64_t space;                 /* CR3 page with paging on, else 0 */
     struct sim_mmu_entry mmu_tab[SIM_MMU_ENTRIES];
+    int cpuid_done;                 /* unicorn_cpuid.c completed QEMU's feature words */
 };
 
 /* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
 void sim_mmu_enter(struct cpu *c);
 void sim_mmu_leave(struct cpu *c);
+/* The vCPU running guest code on this thread, or NULL. */
+struct cpu *sim_mmu_running(void);
 /* Re-reads the paging registers (c->mmu, c->space). */
 void sim_mmu_refresh(struct cpu *c);
 /* The block table's address space for code at pc: the kernel half (bit 63 set) is shared

@@ -54,6 +54,8 @@ void sim_mmu_enter(struct cpu *c)
     running = c;
 }
 
+struct cpu *sim_mmu_running(void) { return running; }
+
 void sim_mmu_leave(struct cpu *c)
 {
     (void)c;

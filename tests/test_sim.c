@@ -492,6 +492,29 @@ __asm__(
     "    hlt\n"
     "g_highva_end:\n"
 
+    /* The CPU model: CPUID.1 EDX, CPUID.80000001 EDX, then EFER with SCE and NXE set
+     * (QEMU drops them unless its feature words have SYSCALL and NX). */
+    ".globl g_cpuid, g_cpuid_end\n"
+    "g_cpuid:\n"
+    "    LONGMODE g_cpuid\n"
+    "    mov $1, %eax\n"
+    "    cpuid\n"
+    "    mov %edx, %eax\n"
+    "    out %eax, $0x80\n"
+    "    mov $0x80000001, %eax\n"
+    "    cpuid\n"
+    "    mov %edx, %eax\n"
+    "    out %eax, $0x80\n"
+    "    mov $0xc0000080, %ecx\n"
+    "    rdmsr\n"
+    "    or $0x801, %eax\n"
+    "    wrmsr\n"
+    "    rdmsr\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_cpuid_end:\n"
+
     /* #GP-free exception without a gate: #DE with an empty IDT */
     ".globl g_de_nogate, g_de_nogate_end\n"
     "g_de_nogate:\n"
@@ -650,7 +673,7 @@ __asm__(
 GUEST(g_pio); GUEST(g_smc); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
-GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
+GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
 
 /* ---- the machine around a guest ---- */
 
@@ -1125,6 +1148,24 @@ START_TEST(virtual_addresses_translate)
 }
 END_TEST
 
+/* unicorn 2.0.1's bare feature words, completed by sim/unicorn_cpuid.c */
+START_TEST(cpu_model_has_apic_pae_syscall_nx)
+{
+    struct vm *vm = RUN(g_cpuid, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 3);
+    /* FPU TSC MSR PAE CX8 APIC SEP PGE CMOV PAT FXSR SSE SSE2 */
+    const uint64_t want1 = 1u | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 |
+                           1u << 13 | 1u << 15 | 1u << 16 | 1u << 24 | 1u << 25 | 1u << 26;
+    ck_assert_uint_eq(vm->report[0] & want1, want1);
+    ck_assert_uint_eq(vm->report[0] & (1u << 21 | 1u << 7), 0);     /* no x2APIC, MCE */
+    const uint64_t wantx = 1u << 11 | 1u << 20 | 1u << 29;         /* SYSCALL NX LM */
+    ck_assert_uint_eq(vm->report[1] & wantx, wantx);
+    ck_assert_uint_eq(vm->report[2] & 0xd01, 0xd01);                /* SCE LME LMA NXE */
+    vm_free(vm);
+}
+END_TEST
+
 START_TEST(de_without_gate_faults)
 {
     struct vm *vm = RUN(g_de_nogate, 0);
@@ -1275,6 +1316,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, guest_idt_handles_de);
     tcase_add_test(tc, exception_retires_exactly);
     tcase_add_test(tc, virtual_addresses_translate);
+    tcase_add_test(tc, cpu_model_has_apic_pae_syscall_nx);
     tcase_add_test(tc, page_fault_error_code);
     tcase_add_test(tc, de_without_gate_faults);
     tcase_add_test(tc, lapic_periodic_timer_in_hlt);
