@@ -157,6 +157,23 @@ static __attribute__((noinline)) int block_timers(struct cpu *c, uint64_t pc)
     return 0;
 }
 
+/* 1 when the vCPU runs at CPL 3 (user mode): x86.c cannot deliver from there. */
+static int cpl3(uc_engine *uc)
+{
+    uint64_t cs = 0;
+    uc_reg_read(uc, UC_X86_REG_CS, &cs);
+    return (cs & 3) == 3;
+}
+
+/* A #UD taken at CPL 3 ended uc_emu_start (unicorn reports #UD that way); the run resumed
+ * at the faulting instruction and it is delivered here, inside QEMU's loop. */
+static __attribute__((noinline)) void block_pending_ud(struct cpu *c, uint64_t pc)
+{
+    c->pending_ud = 0;
+    sim_qemu_deliver(c, 6, pc);
+    c->inhibit = 0;
+}
+
 /* A LAPIC interrupt is pending at a block boundary; 1 when it was delivered or the VM
  * stops (the hook returns), 0 when IF is clear (the block runs). */
 static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *uc, uint64_t pc)
@@ -166,7 +183,8 @@ static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *u
     if (!(fl & 0x200))
         return 0;
     uint8_t v = (uint8_t)c->lapic.pending;
-    int err = x86_deliver(c, v, pc, 0, 0);
+    int err = cpl3(uc) && sim_qemu_can_deliver(c) ? (sim_qemu_deliver(c, v, pc), 0)
+                                                   : x86_deliver(c, v, pc, 0, 0);
     if (err == 0) {
         lapic_ack(&c->lapic, v);
         record_exit(c, EXIT_IRQ, v, 0, 0);
@@ -190,8 +208,12 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
     uint64_t space = sim_block_space(c, pc);
 
     commit(c);
-    if (__builtin_expect(c->stop_set, 0)) {     /* an MMIO/PIO callback asked to stop */
-        stop_before_block(c, pc);
+    if (__builtin_expect(c->stop_set | c->pending_ud, 0)) {
+        if (c->stop_set) {                      /* an MMIO/PIO callback asked to stop */
+            stop_before_block(c, pc);
+            return;
+        }
+        block_pending_ud(c, pc);
         return;
     }
     if (__builtin_expect(!b || b->pc != pc || b->size != size || b->space != space, 0)) {
@@ -331,6 +353,15 @@ static void on_intr(uc_engine *uc, uint32_t intno, void *opaque)
     if (c->cur && c->pend)
         c->pend = blocks_count_before(c, c->cur, rip);
     commit(c);
+    if (intno < 256 && sim_qemu_can_deliver(c)) {
+        struct x86_regs r;
+        x86_read_regs(c, &r);
+        if (x86_has_gate(c, &r, intno)) {
+            sim_qemu_deliver_exception(c);  /* QEMU's delivery, QEMU's error code */
+            c->inhibit = 0;
+            return;
+        }                               /* no gate: reported below, as it always was */
+    }
     if (intno == 14)
         uc_reg_read(uc, UC_X86_REG_CR2, &cr2);
     if (intno > 255) {
@@ -576,6 +607,7 @@ fail:
 #define L64_PD   0x8000ULL
 
 static const uint8_t to_long64[] = {
+    0x31, 0xc0, 0x0f, 0xa2,                           /* xor %eax, %eax; cpuid (unicorn_irq.c) */
     0xb8, 0x20, 0x00, 0x00, 0x00, 0x0f, 0x22, 0xe0,   /* mov $CR4_PAE, %eax; mov %eax, %cr4 */
     0xb8, 0x00, 0x20, 0x00, 0x00, 0x0f, 0x22, 0xd8,   /* mov $0x2000, %eax; mov %eax, %cr3 */
     0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32,         /* mov $MSR_EFER, %ecx; rdmsr */
@@ -584,7 +616,7 @@ static const uint8_t to_long64[] = {
     0x0f, 0x20, 0xc0, 0x0d, 0x11, 0x00, 0x00, 0x80,   /* mov %cr0, %eax; or $(PG|ET|PE) */
     0x0f, 0x22, 0xc0,                                 /* mov %eax, %cr0 */
     0xea, 0x40, 0x11, 0x00, 0x00, 0x10, 0x00,         /* ljmp $0x10, $0x1140 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0,                        /* pad to 0x40 */
+    0, 0, 0, 0, 0,                                    /* pad to 0x40 */
     0xb8, 0x18, 0x00, 0x00, 0x00,                     /* 0x1140: mov $0x18, %eax */
     0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0x8e, 0xe0, 0x8e, 0xe8, /* ds es ss fs gs */
     0xf4,                                             /* hlt */
@@ -613,7 +645,9 @@ static int enter_long64(struct cpu *c)
         pd[i] = (i << 21) | 0x83;
     memcpy(stub, to_long64, sizeof(to_long64));
     uc_ctl_remove_cache(c->uc, L64_STUB, L64_STUB + sizeof(to_long64));
+    sim_mmu_enter(c);                   /* identity tables in guest RAM: translation holds */
     uc_err e = uc_emu_start(c->uc, L64_STUB, UNTIL_NEVER, 0, 0);
+    sim_mmu_leave(c);
     uint64_t rip = 0;
     uc_reg_read(c->uc, UC_X86_REG_RIP, &rip);
     /* the switch is not guest time: start the clock at zero */
@@ -883,6 +917,10 @@ static int sim_run(struct cpu *c, struct cpu_stop *stop)
         }
         if (e == UC_ERR_INSN_INVALID) {
             /* #UD: the guest's handler if it has one, else a fault */
+            if (cpl3(c->uc) && c->qemu_cs && c->qemu_env) {
+                c->pending_ud = 1;
+                continue;
+            }
             int err = x86_deliver(c, 6, rip, 0, 0);
             if (err == 0)
                 continue;

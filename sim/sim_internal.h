@@ -114,6 +114,10 @@ struct cpu {
     uint64_t space;                 /* CR3 page with paging on, else 0 */
     struct sim_mmu_entry mmu_tab[SIM_MMU_ENTRIES];
     int cpuid_done;                 /* unicorn_cpuid.c completed QEMU's feature words */
+    /* QEMU's CPUState and CPUX86State of this engine, seen by the wrappers (NULL until) */
+    void *qemu_cs, *qemu_env;
+    int pending_ud;                 /* #UD at CPL 3: delivered at the next block (sim_cpu.c) */
+    int syscall_checked;            /* unicorn_syscall.c: 1 layout verified, -1 refused */
 };
 
 /* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
@@ -155,6 +159,15 @@ int x86_has_gate(struct cpu *c, const struct x86_regs *r, unsigned vector);
  * `errcode` when has_err. 0 delivered, -ENOENT no gate, -EFAULT the delivery itself
  * faulted (a triple fault), -ENOTSUP an unsupported case (detail in c->detail). */
 int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, uint32_t errcode);
+
+/* unicorn_irq.c: delivery by QEMU's own code (TSS stack switch, hidden segment state),
+ * from inside a hook only. 1 when QEMU's state is known (after the first TLB fill and
+ * CPUID or WRMSR). */
+int sim_qemu_can_deliver(const struct cpu *c);
+/* Interrupt `vector` (no error code) with return address ret_rip. */
+void sim_qemu_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip);
+/* The exception unicorn's interrupt hook is reporting, with QEMU's error code. */
+void sim_qemu_deliver_exception(struct cpu *c);
 
 /* Marks the exception just delivered by us as delivered for QEMU too (x86.c says why). */
 void x86_exc_clear(struct cpu *c);

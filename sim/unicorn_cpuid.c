@@ -92,6 +92,8 @@ void __wrap_helper_cpuid_x86_64(void *env)
 {
     struct cpu *c = sim_mmu_running();
 
+    if (c)
+        c->qemu_env = env;              /* for QEMU's interrupt delivery (unicorn_irq.c) */
     if (c && !c->cpuid_done)
         cpu_model(c, env);
     __real_helper_cpuid_x86_64(env);
@@ -102,6 +104,8 @@ void __wrap_helper_wrmsr_x86_64(void *env)
 {
     struct cpu *c = sim_mmu_running();
 
+    if (c)
+        c->qemu_env = env;
     if (c && !c->cpuid_done)
         cpu_model(c, env);
     __real_helper_wrmsr_x86_64(env);

@@ -91,9 +91,12 @@ void __wrap_tlb_set_page_with_attrs_x86_64(struct CPUState *cpu, uint64_t vaddr,
     struct cpu *c = running;
     uint64_t pa;
 
-    /* QEMU's own walk just succeeded, so ours does too; the offset in the page is kept */
-    if (c && translate(c, vaddr, &pa) == 0)
-        paddr = pa & ~0xfffULL;
+    if (c) {
+        c->qemu_cs = cpu;               /* for QEMU's interrupt delivery (unicorn_irq.c) */
+        /* QEMU's own walk just succeeded, so ours does too */
+        if (translate(c, vaddr, &pa) == 0)
+            paddr = pa & ~0xfffULL;
+    }
     __real_tlb_set_page_with_attrs_x86_64(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
 }
 
