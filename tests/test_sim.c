@@ -515,6 +515,102 @@ __asm__(
     "    hlt\n"
     "g_cpuid_end:\n"
 
+    /* User mode: a GDT with user segments and a TSS (RSP0 0x2f0000), U bits on the
+     * tables of 0-4 MiB, SYSCALL MSRs; iretq to CPL 3 (IOPL 3 for the reports), a #PF
+     * there (read at 0x100000000000, not mapped), then two system calls. */
+    ".globl g_user, g_user_end\n"
+    "g_user:\n"
+    "    LONGMODE g_user\n"
+    "    SET_GATE 14, user_pf\n"
+    "    LOAD_IDT\n"
+    "    orl $4, 0x200000\n"
+    "    orl $4, 0x201000\n"
+    "    orl $4, 0x202000\n"
+    "    orl $4, 0x202008\n"
+    "    mov $0x230000, %edi\n"
+    "    movq $0, (%rdi)\n"
+    "    movabs $0x00af9a000000ffff, %rax\n"      /* 0x08 kernel code64 */
+    "    mov %rax, 8(%rdi)\n"
+    "    movabs $0x00cf92000000ffff, %rax\n"      /* 0x10 kernel data */
+    "    mov %rax, 16(%rdi)\n"
+    "    movabs $0x00cffa000000ffff, %rax\n"      /* 0x18 user code32 */
+    "    mov %rax, 24(%rdi)\n"
+    "    movabs $0x00cff2000000ffff, %rax\n"      /* 0x20 user data */
+    "    mov %rax, 32(%rdi)\n"
+    "    movabs $0x00affa000000ffff, %rax\n"      /* 0x28 user code64 */
+    "    mov %rax, 40(%rdi)\n"
+    "    movabs $0x0000892310000067, %rax\n"      /* 0x30 TSS at 0x231000 */
+    "    mov %rax, 48(%rdi)\n"
+    "    movq $0, 56(%rdi)\n"
+    "    movq $0x2f0000, 0x231004\n"               /* TSS.RSP0 */
+    "    sub $16, %rsp\n"
+    "    movw $63, (%rsp)\n"
+    "    movq $0x230000, 2(%rsp)\n"
+    "    lgdt (%rsp)\n"
+    "    add $16, %rsp\n"
+    "    mov $0x30, %ax\n"
+    "    ltr %ax\n"
+    "    mov $0xc0000081, %ecx\n"                  /* STAR */
+    "    xor %eax, %eax\n"
+    "    mov $0x00180008, %edx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000082, %ecx\n"                  /* LSTAR */
+    "    lea user_sys(%rip), %rax\n"
+    "    mov %rax, %rdx\n"
+    "    shr $32, %rdx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000084, %ecx\n"                  /* FMASK: IF */
+    "    mov $0x200, %eax\n"
+    "    xor %edx, %edx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000080, %ecx\n"                  /* EFER.SCE */
+    "    rdmsr\n"
+    "    or $1, %eax\n"
+    "    wrmsr\n"
+    "    push $0x23\n"
+    "    push $0x2e0000\n"
+    "    push $0x3002\n"
+    "    push $0x2b\n"
+    "    lea user_code(%rip), %rax\n"
+    "    push %rax\n"
+    "    iretq\n"
+    "user_code:\n"
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x2b */
+    "    movabs $0x100000000000, %rdi\n"
+    "    .byte 0x8b, 0x07\n"                        /* #PF at CPL 3 */
+    "    mov $42, %eax\n"
+    "    syscall\n"
+    "    out %eax, $0x80\n"                         /* 0x1234 from the kernel */
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x2b again after sysret */
+    "    mov $60, %eax\n"
+    "    syscall\n"
+    "user_pf:\n"
+    "    mov (%rsp), %rax\n"
+    "    out %eax, $0x80\n"                         /* error code: user, read, not present */
+    "    mov 16(%rsp), %rax\n"
+    "    out %eax, $0x80\n"                         /* the interrupted CS: 0x2b */
+    "    mov %rsp, %rax\n"
+    "    shr $12, %rax\n"
+    "    out %eax, $0x80\n"                         /* on the TSS.RSP0 stack: 0x2ef */
+    "    addq $2, 8(%rsp)\n"
+    "    add $8, %rsp\n"
+    "    iretq\n"
+    "user_sys:\n"
+    "    mov %rax, %rbx\n"
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x08 */
+    "    cmp $60, %rbx\n"
+    "    je 1f\n"
+    "    mov %r11, %rax\n"
+    "    out %eax, $0x80\n"                         /* the user's RFLAGS */
+    "    mov $0x1234, %eax\n"
+    "    sysretq\n"
+    "1:  cli\n"
+    "    hlt\n"
+    "g_user_end:\n"
+
     /* #GP-free exception without a gate: #DE with an empty IDT */
     ".globl g_de_nogate, g_de_nogate_end\n"
     "g_de_nogate:\n"
@@ -673,7 +769,7 @@ __asm__(
 GUEST(g_pio); GUEST(g_smc); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
-GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
+GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_user); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
 
 /* ---- the machine around a guest ---- */
 
@@ -1166,6 +1262,22 @@ START_TEST(cpu_model_has_apic_pae_syscall_nx)
 }
 END_TEST
 
+/* CPL 3: SYSCALL (a no-op in unicorn 2.0.1, sim/unicorn_syscall.c), SYSRET, and a #PF
+ * delivered on the TSS.RSP0 stack with QEMU's error code (sim/unicorn_irq.c) */
+START_TEST(user_mode_syscall_and_page_fault)
+{
+    struct vm *vm = RUN(g_user, 0);
+    ck_assert_msg(vm->st.reason == CPU_STOP_HALTED, "stop %d: %s", vm->st.reason,
+                  vm->st.detail);
+    static const uint64_t want[] = { 0x2b, 4, 0x2b, 0x2ef, 0x08, 0x3002, 0x1234, 0x2b, 0x08 };
+    ck_assert_uint_eq(vm->nreport, sizeof(want) / sizeof(want[0]));
+    for (unsigned i = 0; i < vm->nreport; i++)
+        ck_assert_msg(vm->report[i] == want[i], "report %u: %#llx, want %#llx", i,
+                      (unsigned long long)vm->report[i], (unsigned long long)want[i]);
+    vm_free(vm);
+}
+END_TEST
+
 START_TEST(de_without_gate_faults)
 {
     struct vm *vm = RUN(g_de_nogate, 0);
@@ -1317,6 +1429,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, exception_retires_exactly);
     tcase_add_test(tc, virtual_addresses_translate);
     tcase_add_test(tc, cpu_model_has_apic_pae_syscall_nx);
+    tcase_add_test(tc, user_mode_syscall_and_page_fault);
     tcase_add_test(tc, page_fault_error_code);
     tcase_add_test(tc, de_without_gate_faults);
     tcase_add_test(tc, lapic_periodic_timer_in_hlt);
