@@ -1,6 +1,6 @@
 /* Instructions per translated block, decoded once with capstone when a block is first
- * seen, so the block hook only adds a number. Also finds rdtsc/rdtscp (the CPU hooks
- * their addresses) and a trailing STI (interrupt shadow). */
+ * seen, so the block hook only adds a number. Also finds rdtsc/rdtscp (their position in
+ * the block gives their exact time) and a trailing STI (interrupt shadow). */
 #include "sim_internal.h"
 
 #include <errno.h>
@@ -62,8 +62,7 @@ static int grow(struct sim_blocks *b)
     return 0;
 }
 
-static void decode(struct cpu *c, struct sim_block *e,
-                   void (*site)(struct cpu *c, uint64_t addr))
+static void decode(struct cpu *c, struct sim_block *e)
 {
     struct x86_regs r;
     uint8_t buf[4096 * 2];
@@ -95,7 +94,6 @@ static void decode(struct cpu *c, struct sim_block *e,
                 e->rdtsc[e->nrdtsc].rdtscp = insn->id == X86_INS_RDTSCP;
                 e->nrdtsc++;
             }
-            site(c, insn->address);
         }
         n++;
     }
@@ -107,8 +105,7 @@ static void decode(struct cpu *c, struct sim_block *e,
     e->ends_sti = last == X86_INS_STI && !len;
 }
 
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space,
-                             void (*site)(struct cpu *c, uint64_t addr))
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space)
 {
     struct sim_blocks *b = &c->blocks;
 
@@ -130,62 +127,8 @@ struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t
     e->space = space;
     e->used = 1;
     b->used++;
-    decode(c, e, site);
+    decode(c, e);
     return e;
-}
-
-/* ---- address set ---- */
-
-static uint64_t addr_hash(uint64_t a)
-{
-    a *= 0x9e3779b97f4a7c15ULL;
-    return a ^ (a >> 31);
-}
-
-static int addrset_grow(struct sim_addrset *s)
-{
-    uint64_t cap = s->tab ? (s->mask + 1) * 2 : 64;
-    uint64_t *t = calloc(cap, sizeof(*t));
-
-    if (!t)
-        return -ENOMEM;
-    for (uint64_t i = 0; s->tab && i <= s->mask; i++)
-        if (s->tab[i]) {
-            uint64_t j = addr_hash(s->tab[i]) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = s->tab[i];
-        }
-    free(s->tab);
-    s->tab = t;
-    s->mask = cap - 1;
-    return 0;
-}
-
-int addrset_add(struct sim_addrset *s, uint64_t addr)
-{
-    if (addr == 0) {
-        int fresh = !s->has_zero;
-        s->has_zero = 1;
-        return fresh;
-    }
-    if ((!s->tab || (s->used + 1) * 2 > s->mask + 1) && addrset_grow(s))
-        return -ENOMEM;
-    uint64_t i = addr_hash(addr) & s->mask;
-    while (s->tab[i]) {
-        if (s->tab[i] == addr)
-            return 0;
-        i = (i + 1) & s->mask;
-    }
-    s->tab[i] = addr;
-    s->used++;
-    return 1;
-}
-
-void addrset_destroy(struct sim_addrset *s)
-{
-    free(s->tab);
-    memset(s, 0, sizeof(*s));
 }
 
 unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip)

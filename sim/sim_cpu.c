@@ -77,29 +77,9 @@ static void check_device_stop(struct cpu *c)
 
 /* ---- hooks ---- */
 
-static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque);
-
-/* A newly decoded block holds an rdtsc/rdtscp at addr: hook that address (once). The block
- * is retranslated whenever it has a site, hooked just now or earlier: its translation may
- * predate the hook either way. */
-static void hook_rdtsc_site(struct cpu *c, uint64_t addr)
-{
-    uc_hook h;
-
-    /* --tsc host: unicorn's own RDTSC reads the host TSC, as QEMU TCG's does, at no cost;
-     * a hook would add a block exit to every read (and to the latency it measures). */
-    if (c->env.host_tsc)
-        return;
-    c->fresh_sites++;
-    if (addrset_add(&c->rdtsc_sites, addr) != 1)
-        return;
-    if (uc_hook_add(c->uc, &h, UC_HOOK_CODE, (void *)on_rdtsc, c, addr, addr) == UC_ERR_OK)
-        c->rdtsc_hooks++;
-}
-
 /* A stop decided in the block hook takes effect before the block runs. unicorn 2.0.1 does
- * not put RIP back to the block start in that case once any UC_HOOK_CODE hook exists (our
- * rdtsc hooks): RIP keeps whatever was last synced. So the run loop resumes from here. */
+ * not put RIP back to the block start in that case once any UC_HOOK_CODE hook exists: RIP
+ * keeps whatever was last synced. So the run loop resumes from here. */
 static void stop_before_block(struct cpu *c, uint64_t pc)
 {
     c->resume_pc = pc;
@@ -109,27 +89,17 @@ static void stop_before_block(struct cpu *c, uint64_t pc)
 
 
 /* A block not the last one seen: find it, or decode and add it. Returns NULL when the hook
- * must return at once (a stop was requested, or the block is being retranslated). */
-static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uc_engine *uc,
-                                                                uint64_t pc, uint32_t size,
-                                                                uint64_t space)
+ * must return at once (a stop was requested). */
+static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uint64_t pc,
+                                                                uint32_t size, uint64_t space)
 {
     struct sim_block *b = blocks_find(&c->blocks, pc, size, space);
     if (!b) {
-        c->fresh_sites = 0;
         c->cur = NULL;                  /* the table may move: no pointer into it survives */
-        b = blocks_add(c, pc, size, space, hook_rdtsc_site);
+        b = blocks_add(c, pc, size, space);
         if (!b) {
             request_stop(c, CPU_STOP_ERROR, 0, "out of memory for the block table");
             stop_before_block(c, pc);
-            return NULL;
-        }
-        if (c->fresh_sites) {
-            /* This translation predates the hooks: drop it and re-enter the block, so
-             * unicorn translates it again with the rdtsc hooks in place. */
-            c->last_block = NULL;
-            uc_ctl_remove_cache(uc, pc, pc + (size ? size : 1));
-            uc_reg_write(uc, UC_X86_REG_RIP, &pc);
             return NULL;
         }
     }
@@ -217,7 +187,7 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
         return;
     }
     if (__builtin_expect(!b || b->pc != pc || b->size != size || b->space != space, 0)) {
-        b = block_lookup(c, uc, pc, size, space);
+        b = block_lookup(c, pc, size, space);
         if (!b)
             return;
     }
@@ -237,52 +207,26 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
     c->pend = b->icount;
 }
 
-/* RDTSC/RDTSCP: hooked by address (UC_HOOK_INSN refuses them), they read virtual time. */
-static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
+/* RDTSC/RDTSCP, from QEMU's helper (unicorn_rdtsc.c) with RIP at the instruction: virtual
+ * time there, the block's start (its count is still pending) plus the instructions before
+ * it in the block. */
+uint64_t sim_rdtsc_now(struct cpu *c, uint64_t rip)
 {
-    struct cpu *c = opaque;
     const struct sim_block *b = c->cur;
-    unsigned idx = b ? b->icount - 1u : 0, len = 2, rdtscp = 0;
+    unsigned idx = 0, found = 0;
 
-    (void)size;
-    if (b)
-        for (unsigned i = 0; i < b->nrdtsc; i++)
-            if (b->pc + b->rdtsc[i].offset == addr) {
+    if (b) {
+        for (unsigned i = 0; i < b->nrdtsc && !found; i++)
+            if (b->pc + b->rdtsc[i].offset == rip) {
                 idx = b->rdtsc[i].index;
-                len = b->rdtsc[i].len;
-                rdtscp = b->rdtsc[i].rdtscp;
+                found = 1;
             }
-    if (!b || len == 2) {
-        /* Not in the running block's table (more sites than it keeps, or the hooked address
-         * holds other code in this address space): decode it here. */
-        uint8_t op[16] = { 0 };
-        struct x86_regs r;
-        x86_read_regs(c, &r);
-        if (x86_read_virt(c, &r, addr, op, 3) || op[0] != 0x0f)
-            return;
-        if (op[1] == 0x01 && op[2] == 0xf9) {
-            rdtscp = 1;
-            len = 3;
-        } else if (op[1] != 0x31) {
-            return;                     /* not an rdtsc: it runs as it is */
-        }
+        if (!found)                     /* more sites than the block keeps */
+            idx = blocks_count_before(c, b, rip);
     }
-    /* time at this instruction: the block's start (its count is still pending) plus what
-     * retired before it in the block */
-    uint64_t tsc = c->env.host_tsc ? __rdtsc() : c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
-    uint64_t rax = (uint32_t)tsc, rdx = tsc >> 32, next = addr + len;
-    uc_reg_write(uc, UC_X86_REG_RAX, &rax);
-    uc_reg_write(uc, UC_X86_REG_RDX, &rdx);
-    if (rdtscp) {
-        uint64_t rcx = 0;               /* TSC_AUX: CPU 0 */
-        uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
-    }
-    /* The rest of the block does not run (the RIP write leaves it): retire exactly up to
-     * and including this instruction; what follows is counted as a new block. */
-    c->pend = idx + 1;
-    commit(c);
-    record_exit(c, EXIT_RDTSC, addr, tsc, 8);
-    uc_reg_write(uc, UC_X86_REG_RIP, &next);
+    uint64_t tsc = c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
+    record_exit(c, EXIT_RDTSC, rip, tsc, 8);
+    return tsc;
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
@@ -995,7 +939,6 @@ static void sim_destroy(struct cpu *c)
     lapic_destroy(&c->lapic);
     vclock_destroy(&c->vc);
     blocks_destroy(&c->blocks);
-    addrset_destroy(&c->rdtsc_sites);
     free(c);
 }
 

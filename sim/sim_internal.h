@@ -32,13 +32,6 @@ struct sim_block {
     struct { uint16_t offset, index; uint8_t len, rdtscp; } rdtsc[SIM_BLOCK_RDTSC_MAX];
 };
 
-/* A set of guest addresses (the rdtsc sites already hooked). */
-struct sim_addrset {
-    uint64_t *tab;                  /* 0 marks an empty slot; address 0 is kept aside */
-    uint64_t mask, used;
-    int has_zero;
-};
-
 struct sim_blocks {
     struct sim_block *tab;
     uint64_t mask;                  /* capacity - 1 */
@@ -67,7 +60,6 @@ struct cpu {
     struct ioapic ioapic;
     csh cs;
     struct sim_blocks blocks;
-    struct sim_addrset rdtsc_sites;
     struct sim_block *last_block;   /* one-entry cache in front of the hash table */
 
     uint64_t insns;                 /* committed: instructions retired */
@@ -94,8 +86,6 @@ struct cpu {
 
     uc_context *exc_ctx;            /* scratch for x86_exc_clear, allocated at first use */
     uint64_t host_tsc_khz;          /* --tsc host: measured at first use */
-    uint64_t rdtsc_hooks;
-    unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
     unsigned ring_head, ring_n;
 
@@ -169,6 +159,9 @@ void sim_qemu_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip);
 /* The exception unicorn's interrupt hook is reporting, with QEMU's error code. */
 void sim_qemu_deliver_exception(struct cpu *c);
 
+/* sim_cpu.c: the virtual TSC at the rdtsc/rdtscp at rip in the running block */
+uint64_t sim_rdtsc_now(struct cpu *c, uint64_t rip);
+
 /* Marks the exception just delivered by us as delivered for QEMU too (x86.c says why). */
 void x86_exc_clear(struct cpu *c);
 
@@ -176,17 +169,13 @@ void x86_exc_clear(struct cpu *c);
 int blocks_init(struct sim_blocks *b);
 void blocks_destroy(struct sim_blocks *b);
 struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space);
-/* Decodes a newly seen block and adds it; calls site(c, addr) for every rdtsc/rdtscp in it
- * (also those past SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space,
-                             void (*site)(struct cpu *c, uint64_t addr));
+/* Decodes a newly seen block and adds it (its rdtsc/rdtscp sites are kept, up to
+ * SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space);
 /* Instructions of block e that start before rip: those retired when an exception is
  * taken at rip (the faulting one excluded; a trap's RIP is already past it). */
 unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip);
 /* 1 if the instruction at rip writes memory (an explicit operand or the stack). */
 int blocks_insn_writes_memory(struct cpu *c, uint64_t rip);
-/* 1 if added, 0 if already there, -ENOMEM. */
-int addrset_add(struct sim_addrset *s, uint64_t addr);
-void addrset_destroy(struct sim_addrset *s);
 
 #endif
