@@ -12,7 +12,7 @@
 #    machine kind's /dev/kvm emulates such a guest instruction by instruction: a boot takes
 #    far beyond the test budget) unless KVM_LINUX=1.
 source "$(dirname "$0")/lib.sh"
-INITRD=$BUILD/kvm/linux-initramfs.cpio.gz
+INITRD=$LINUX_INITRD
 KERNEL=${KVM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
 
 expect_error "--kernel: a PVH ELF is not a bzImage (exit 2)" "not a bzImage" \
@@ -34,16 +34,8 @@ if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
     reason="/dev/kvm does not open"
 elif [ -d /sys/module/kvm_pvm ] && [ "${KVM_LINUX:-0}" != 1 ]; then
     reason="/dev/kvm is kvm-pvm (guest code emulated, boot too slow; KVM_LINUX=1 forces it)"
-elif [ -z "$KERNEL" ] || [ ! -r "$KERNEL" ]; then
-    reason="no kernel in /boot (linux-image-amd64, make deps)"
-elif [ ! -r "$INITRD" ]; then
-    reason="$INITRD not built (make test-kvm builds it)"
 fi
-if [ -n "$reason" ]; then
-    skip "kvm_linux: boot: $reason"
-    finish
-    exit
-fi
+linux_boot_or_skip "kvm_linux: boot" "$KERNEL" "$reason"
 
 linux_disk
 t0=${EPOCHREALTIME/./}

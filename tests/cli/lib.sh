@@ -40,6 +40,23 @@ expect_error() {
 # tty until the shell reads them.
 LINUX_TYPED='\n\n\n\n\n\n\n\necho VMLAB-LINUX: shell says $((6*7))\nvmlab-poweroff\n'
 
+LINUX_INITRD=$BUILD/kvm/linux-initramfs.cpio.gz
+# linux_boot_or_skip TEST KERNEL [REASON]: a visible skip and the end of the test when
+# REASON is set or the kernel or the initramfs is missing; returns when the boot can run.
+linux_boot_or_skip() {
+    local test=$1 kernel=$2 reason=${3:-}
+    if [ -z "$reason" ] && { [ -z "$kernel" ] || [ ! -r "$kernel" ]; }; then
+        reason="no kernel in /boot (linux-image-amd64, make deps)"
+    elif [ -z "$reason" ] && [ ! -r "$LINUX_INITRD" ]; then
+        reason="$LINUX_INITRD not built (make test-build builds it)"
+    fi
+    if [ -n "$reason" ]; then
+        skip "$test: $reason"
+        finish
+        exit
+    fi
+}
+
 # linux_disk: $LINUX_DISK, 4 MiB, its first MiB a pattern written here (the guest checksums
 # what it reads), the rest zero; /init writes "vmlab-linux-was-here" over the second MiB.
 linux_disk() {

@@ -10,22 +10,10 @@
 # 7.8 G guest instructions (sim/README.md).
 source "$(dirname "$0")/lib.sh"
 V=${SIM_LINUX_VMLAB:-$BUILD/vmlab}
-INITRD=$BUILD/kvm/linux-initramfs.cpio.gz
+INITRD=$LINUX_INITRD
 KERNEL=${SIM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
 
-reason=
-if [ ! -x "$V" ]; then
-    reason="$V not built"
-elif [ -z "$KERNEL" ] || [ ! -r "$KERNEL" ]; then
-    reason="no kernel in /boot (linux-image-amd64, make deps)"
-elif [ ! -r "$INITRD" ]; then
-    reason="$INITRD not built (make test builds it)"
-fi
-if [ -n "$reason" ]; then
-    skip "sim_linux: $reason"
-    finish
-    exit
-fi
+linux_boot_or_skip sim_linux "$KERNEL" "$([ -x "$V" ] || echo "$V not built")"
 
 # boot N: a fresh disk (same path, same bytes every time), console and trace of run N
 boot() {
