@@ -32,10 +32,14 @@ struct sim_block {
     struct { uint16_t offset, index; uint8_t len, rdtscp; } rdtsc[SIM_BLOCK_RDTSC_MAX];
 };
 
+/* Direct-mapped cache of recently found blocks in front of the table (blocks.c). */
+#define SIM_BLOCKS_RECENT 4096
+
 struct sim_blocks {
     struct sim_block *tab;
     uint64_t mask;                  /* capacity - 1 */
     uint64_t used;
+    struct sim_block *recent[SIM_BLOCKS_RECENT];    /* into tab; cleared when tab moves */
 };
 
 /* Direct-mapped table of recent virtual pages and their memory region (unicorn_mmu.c). */
