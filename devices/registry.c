@@ -7,6 +7,7 @@
 extern const struct device_type uart8250_type;
 extern const struct device_type debug_exit_type;
 extern const struct device_type i8042_type;
+extern const struct device_type i8254_type;
 extern const struct device_type virtio_blk_type;
 extern const struct device_type virtio_console_type;
 extern const struct device_type virtio_rng_type;
@@ -17,6 +18,7 @@ static const struct device_type *const registry[] = {
     &uart8250_type,
     &debug_exit_type,
     &i8042_type,
+    &i8254_type,
     &virtio_blk_type,
     &virtio_console_type,
     &virtio_rng_type,

@@ -1,6 +1,6 @@
 /* Instructions per translated block, decoded once with capstone when a block is first
- * seen, so the block hook only adds a number. Also finds rdtsc/rdtscp (the CPU hooks
- * their addresses) and a trailing STI (interrupt shadow). */
+ * seen, so the block hook only adds a number. Also finds rdtsc/rdtscp (their position in
+ * the block gives their exact time) and a trailing STI (interrupt shadow). */
 #include "sim_internal.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@ int blocks_init(struct sim_blocks *b)
      * short guest needs a few hundred blocks (the table doubles as it fills). */
     b->mask = 256 - 1;
     b->used = 0;
+    memset(b->recent, 0, sizeof(b->recent));
     b->tab = calloc(b->mask + 1, sizeof(*b->tab));
     return b->tab ? 0 : -ENOMEM;
 }
@@ -23,45 +24,61 @@ void blocks_destroy(struct sim_blocks *b)
     b->tab = NULL;
 }
 
-static uint64_t hash(uint64_t pc, uint32_t size)
+/* Blocks are keyed by (pc, size, space): user-half code at one virtual address differs
+ * between address spaces (sim_block_space). */
+static uint64_t hash(uint64_t pc, uint32_t size, uint64_t space)
 {
-    uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9e3779b97f4a7c15ULL;
+    uint64_t h = (pc ^ ((uint64_t)size << 40) ^ (space << 4)) * 0x9e3779b97f4a7c15ULL;
     return h ^ (h >> 29);
 }
 
-struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size)
+static unsigned recent_slot(uint64_t pc)
 {
-    for (uint64_t i = hash(pc, size) & b->mask;; i = (i + 1) & b->mask) {
+    return (unsigned)((pc ^ (pc >> 12)) & (SIM_BLOCKS_RECENT - 1));
+}
+
+/* Measured (perf, Linux boot): the probe through the table, whose entries are about 100
+ * bytes, was 12 % of the run; most lookups hit this small cache instead. */
+struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space)
+{
+    struct sim_block **r = &b->recent[recent_slot(pc)];
+    if (*r && (*r)->pc == pc && (*r)->size == size && (*r)->space == space)
+        return *r;
+    for (uint64_t i = hash(pc, size, space) & b->mask;; i = (i + 1) & b->mask) {
         struct sim_block *e = &b->tab[i];
         if (!e->used)
             return NULL;
-        if (e->pc == pc && e->size == size)
+        if (e->pc == pc && e->size == size && e->space == space) {
+            *r = e;
             return e;
+        }
     }
 }
 
 static int grow(struct sim_blocks *b)
 {
-    struct sim_blocks n = { .mask = b->mask * 2 + 1 };
+    uint64_t mask = b->mask * 2 + 1, used = 0;
+    struct sim_block *tab = calloc(mask + 1, sizeof(*tab));
 
-    n.tab = calloc(n.mask + 1, sizeof(*n.tab));
-    if (!n.tab)
+    if (!tab)
         return -ENOMEM;
     for (uint64_t i = 0; i <= b->mask; i++)
         if (b->tab[i].used) {
-            uint64_t j = hash(b->tab[i].pc, b->tab[i].size) & n.mask;
-            while (n.tab[j].used)
-                j = (j + 1) & n.mask;
-            n.tab[j] = b->tab[i];
-            n.used++;
+            uint64_t j = hash(b->tab[i].pc, b->tab[i].size, b->tab[i].space) & mask;
+            while (tab[j].used)
+                j = (j + 1) & mask;
+            tab[j] = b->tab[i];
+            used++;
         }
     free(b->tab);
-    *b = n;
+    b->tab = tab;
+    b->mask = mask;
+    b->used = used;
+    memset(b->recent, 0, sizeof(b->recent));     /* they pointed into the old table */
     return 0;
 }
 
-static void decode(struct cpu *c, struct sim_block *e,
-                   void (*site)(struct cpu *c, uint64_t addr))
+static void decode(struct cpu *c, struct sim_block *e)
 {
     struct x86_regs r;
     uint8_t buf[4096 * 2];
@@ -93,7 +110,6 @@ static void decode(struct cpu *c, struct sim_block *e,
                 e->rdtsc[e->nrdtsc].rdtscp = insn->id == X86_INS_RDTSCP;
                 e->nrdtsc++;
             }
-            site(c, insn->address);
         }
         n++;
     }
@@ -105,8 +121,7 @@ static void decode(struct cpu *c, struct sim_block *e,
     e->ends_sti = last == X86_INS_STI && !len;
 }
 
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
-                             void (*site)(struct cpu *c, uint64_t addr))
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space)
 {
     struct sim_blocks *b = &c->blocks;
 
@@ -115,74 +130,22 @@ struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
     if (b->used >= SIM_BLOCKS_MAX) {
         memset(b->tab, 0, (b->mask + 1) * sizeof(*b->tab));
         b->used = 0;
+        memset(b->recent, 0, sizeof(b->recent));
     }
     if ((b->used + 1) * 2 > b->mask + 1 && grow(b))
         return NULL;
-    uint64_t i = hash(pc, size) & b->mask;
+    uint64_t i = hash(pc, size, space) & b->mask;
     while (b->tab[i].used)
         i = (i + 1) & b->mask;
     struct sim_block *e = &b->tab[i];
     memset(e, 0, sizeof(*e));
     e->pc = pc;
     e->size = size;
+    e->space = space;
     e->used = 1;
     b->used++;
-    decode(c, e, site);
+    decode(c, e);
     return e;
-}
-
-/* ---- address set ---- */
-
-static uint64_t addr_hash(uint64_t a)
-{
-    a *= 0x9e3779b97f4a7c15ULL;
-    return a ^ (a >> 31);
-}
-
-static int addrset_grow(struct sim_addrset *s)
-{
-    uint64_t cap = s->tab ? (s->mask + 1) * 2 : 64;
-    uint64_t *t = calloc(cap, sizeof(*t));
-
-    if (!t)
-        return -ENOMEM;
-    for (uint64_t i = 0; s->tab && i <= s->mask; i++)
-        if (s->tab[i]) {
-            uint64_t j = addr_hash(s->tab[i]) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = s->tab[i];
-        }
-    free(s->tab);
-    s->tab = t;
-    s->mask = cap - 1;
-    return 0;
-}
-
-int addrset_add(struct sim_addrset *s, uint64_t addr)
-{
-    if (addr == 0) {
-        int fresh = !s->has_zero;
-        s->has_zero = 1;
-        return fresh;
-    }
-    if ((!s->tab || (s->used + 1) * 2 > s->mask + 1) && addrset_grow(s))
-        return -ENOMEM;
-    uint64_t i = addr_hash(addr) & s->mask;
-    while (s->tab[i]) {
-        if (s->tab[i] == addr)
-            return 0;
-        i = (i + 1) & s->mask;
-    }
-    s->tab[i] = addr;
-    s->used++;
-    return 1;
-}
-
-void addrset_destroy(struct sim_addrset *s)
-{
-    free(s->tab);
-    memset(s, 0, sizeof(*s));
 }
 
 unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip)

@@ -17,7 +17,8 @@
 
 #include "vmm/memmap.h"
 
-/* uc_emu_start's "until": a non-canonical address no guest PC can ever equal. */
+/* uc_emu_start's "until". It has no effect: the engine runs with the exits mechanism on and
+ * no exit set (sim_create says why); a non-canonical address no guest PC can ever equal. */
 #define UNTIL_NEVER 0x8000000000000000ULL
 /* HLT with IF=1: wakeups without a deliverable interrupt before we call the guest hung. */
 #define SIM_IDLE_WAKEUPS_MAX 100000u
@@ -76,29 +77,9 @@ static void check_device_stop(struct cpu *c)
 
 /* ---- hooks ---- */
 
-static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque);
-
-/* A newly decoded block holds an rdtsc/rdtscp at addr: hook that address (once). The block
- * is retranslated whenever it has a site, hooked just now or earlier: its translation may
- * predate the hook either way. */
-static void hook_rdtsc_site(struct cpu *c, uint64_t addr)
-{
-    uc_hook h;
-
-    /* --tsc host: unicorn's own RDTSC reads the host TSC, as QEMU TCG's does, at no cost;
-     * a hook would add a block exit to every read (and to the latency it measures). */
-    if (c->env.host_tsc)
-        return;
-    c->fresh_sites++;
-    if (addrset_add(&c->rdtsc_sites, addr) != 1)
-        return;
-    if (uc_hook_add(c->uc, &h, UC_HOOK_CODE, (void *)on_rdtsc, c, addr, addr) == UC_ERR_OK)
-        c->rdtsc_hooks++;
-}
-
 /* A stop decided in the block hook takes effect before the block runs. unicorn 2.0.1 does
- * not put RIP back to the block start in that case once any UC_HOOK_CODE hook exists (our
- * rdtsc hooks): RIP keeps whatever was last synced. So the run loop resumes from here. */
+ * not put RIP back to the block start in that case once any UC_HOOK_CODE hook exists: RIP
+ * keeps whatever was last synced. So the run loop resumes from here. */
 static void stop_before_block(struct cpu *c, uint64_t pc)
 {
     c->resume_pc = pc;
@@ -108,26 +89,17 @@ static void stop_before_block(struct cpu *c, uint64_t pc)
 
 
 /* A block not the last one seen: find it, or decode and add it. Returns NULL when the hook
- * must return at once (a stop was requested, or the block is being retranslated). */
-static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uc_engine *uc,
-                                                                uint64_t pc, uint32_t size)
+ * must return at once (a stop was requested). */
+static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uint64_t pc,
+                                                                uint32_t size, uint64_t space)
 {
-    struct sim_block *b = blocks_find(&c->blocks, pc, size);
+    struct sim_block *b = blocks_find(&c->blocks, pc, size, space);
     if (!b) {
-        c->fresh_sites = 0;
         c->cur = NULL;                  /* the table may move: no pointer into it survives */
-        b = blocks_add(c, pc, size, hook_rdtsc_site);
+        b = blocks_add(c, pc, size, space);
         if (!b) {
             request_stop(c, CPU_STOP_ERROR, 0, "out of memory for the block table");
             stop_before_block(c, pc);
-            return NULL;
-        }
-        if (c->fresh_sites) {
-            /* This translation predates the hooks: drop it and re-enter the block, so
-             * unicorn translates it again with the rdtsc hooks in place. */
-            c->last_block = NULL;
-            uc_ctl_remove_cache(uc, pc, pc + (size ? size : 1));
-            uc_reg_write(uc, UC_X86_REG_RIP, &pc);
             return NULL;
         }
     }
@@ -155,6 +127,23 @@ static __attribute__((noinline)) int block_timers(struct cpu *c, uint64_t pc)
     return 0;
 }
 
+/* 1 when the vCPU runs at CPL 3 (user mode): x86.c cannot deliver from there. */
+static int cpl3(uc_engine *uc)
+{
+    uint64_t cs = 0;
+    uc_reg_read(uc, UC_X86_REG_CS, &cs);
+    return (cs & 3) == 3;
+}
+
+/* A #UD taken at CPL 3 ended uc_emu_start (unicorn reports #UD that way); the run resumed
+ * at the faulting instruction and it is delivered here, inside QEMU's loop. */
+static __attribute__((noinline)) void block_pending_ud(struct cpu *c, uint64_t pc)
+{
+    c->pending_ud = 0;
+    sim_qemu_deliver(c, 6, pc);
+    c->inhibit = 0;
+}
+
 /* A LAPIC interrupt is pending at a block boundary; 1 when it was delivered or the VM
  * stops (the hook returns), 0 when IF is clear (the block runs). */
 static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *uc, uint64_t pc)
@@ -164,7 +153,8 @@ static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *u
     if (!(fl & 0x200))
         return 0;
     uint8_t v = (uint8_t)c->lapic.pending;
-    int err = x86_deliver(c, v, pc, 0, 0);
+    int err = cpl3(uc) && sim_qemu_can_deliver(c) ? (sim_qemu_deliver(c, v, pc), 0)
+                                                   : x86_deliver(c, v, pc, 0, 0);
     if (err == 0) {
         lapic_ack(&c->lapic, v);
         record_exit(c, EXIT_IRQ, v, 0, 0);
@@ -185,14 +175,19 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
     struct cpu *c = opaque;
     struct sim_block *b = c->last_block;
+    uint64_t space = sim_block_space(c, pc);
 
     commit(c);
-    if (__builtin_expect(c->stop_set, 0)) {     /* an MMIO/PIO callback asked to stop */
-        stop_before_block(c, pc);
+    if (__builtin_expect(c->stop_set | c->pending_ud, 0)) {
+        if (c->stop_set) {                      /* an MMIO/PIO callback asked to stop */
+            stop_before_block(c, pc);
+            return;
+        }
+        block_pending_ud(c, pc);
         return;
     }
-    if (__builtin_expect(!b || b->pc != pc || b->size != size, 0)) {
-        b = block_lookup(c, uc, pc, size);
+    if (__builtin_expect(!b || b->pc != pc || b->size != size || b->space != space, 0)) {
+        b = block_lookup(c, pc, size, space);
         if (!b)
             return;
     }
@@ -212,48 +207,26 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
     c->pend = b->icount;
 }
 
-/* RDTSC/RDTSCP: hooked by address (UC_HOOK_INSN refuses them), they read virtual time. */
-static void on_rdtsc(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
+/* RDTSC/RDTSCP, from QEMU's helper (unicorn_rdtsc.c) with RIP at the instruction: virtual
+ * time there, the block's start (its count is still pending) plus the instructions before
+ * it in the block. */
+uint64_t sim_rdtsc_now(struct cpu *c, uint64_t rip)
 {
-    struct cpu *c = opaque;
     const struct sim_block *b = c->cur;
-    unsigned idx = b ? b->icount - 1u : 0, len = 2, rdtscp = 0;
+    unsigned idx = 0, found = 0;
 
-    (void)size;
-    if (b)
-        for (unsigned i = 0; i < b->nrdtsc; i++)
-            if (b->pc + b->rdtsc[i].offset == addr) {
+    if (b) {
+        for (unsigned i = 0; i < b->nrdtsc && !found; i++)
+            if (b->pc + b->rdtsc[i].offset == rip) {
                 idx = b->rdtsc[i].index;
-                len = b->rdtsc[i].len;
-                rdtscp = b->rdtsc[i].rdtscp;
+                found = 1;
             }
-    if (!b || len == 2) {
-        /* not in the running block's table (more sites than it keeps): decode it here */
-        uint8_t op[16] = { 0 };
-        struct x86_regs r;
-        x86_read_regs(c, &r);
-        if (x86_read_virt(c, &r, addr, op, 3) == 0 && op[0] == 0x0f && op[1] == 0x01 &&
-            op[2] == 0xf9) {
-            rdtscp = 1;
-            len = 3;
-        }
+        if (!found)                     /* more sites than the block keeps */
+            idx = blocks_count_before(c, b, rip);
     }
-    /* time at this instruction: the block's start (its count is still pending) plus what
-     * retired before it in the block */
-    uint64_t tsc = c->env.host_tsc ? __rdtsc() : c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
-    uint64_t rax = (uint32_t)tsc, rdx = tsc >> 32, next = addr + len;
-    uc_reg_write(uc, UC_X86_REG_RAX, &rax);
-    uc_reg_write(uc, UC_X86_REG_RDX, &rdx);
-    if (rdtscp) {
-        uint64_t rcx = 0;               /* TSC_AUX: CPU 0 */
-        uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
-    }
-    /* The rest of the block does not run (the RIP write leaves it): retire exactly up to
-     * and including this instruction; what follows is counted as a new block. */
-    c->pend = idx + 1;
-    commit(c);
-    record_exit(c, EXIT_RDTSC, addr, tsc, 8);
-    uc_reg_write(uc, UC_X86_REG_RIP, &next);
+    uint64_t tsc = c->vc.now + (uint64_t)idx * VCLOCK_NS_PER_INSN;
+    record_exit(c, EXIT_RDTSC, rip, tsc, 8);
+    return tsc;
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
@@ -324,6 +297,15 @@ static void on_intr(uc_engine *uc, uint32_t intno, void *opaque)
     if (c->cur && c->pend)
         c->pend = blocks_count_before(c, c->cur, rip);
     commit(c);
+    if (intno < 256 && sim_qemu_can_deliver(c)) {
+        struct x86_regs r;
+        x86_read_regs(c, &r);
+        if (x86_has_gate(c, &r, intno)) {
+            sim_qemu_deliver_exception(c);  /* QEMU's delivery, QEMU's error code */
+            c->inhibit = 0;
+            return;
+        }                               /* no gate: reported below, as it always was */
+    }
     if (intno == 14)
         uc_reg_read(uc, UC_X86_REG_CR2, &cr2);
     if (intno > 255) {
@@ -497,6 +479,16 @@ static int sim_create(const struct cpu_env *env, struct cpu **out)
         err = -EIO;
         goto fail;
     }
+    /* With `until` as the only exit, unicorn 2.0.1 drops the cached code at that address at
+     * the end of every uc_emu_start, translating it like a fetch: for a non-canonical (or
+     * unmapped) address that raises a #GP inside unicorn and leaves QEMU's old_exception
+     * at 13, so the guest's next exception arrived as #DF (sim/README.md). The exits
+     * mechanism with an empty set has no exit to drop and never stops on an address. */
+    if (uc_ctl_exits_enable(c->uc) != UC_ERR_OK) {
+        fprintf(stderr, "sim: cannot switch off unicorn's until address\n");
+        err = -EIO;
+        goto fail;
+    }
     err = enter_pm32(c, why, sizeof(why));
     if (err) {
         fprintf(stderr, "%s\n", why);
@@ -559,6 +551,7 @@ fail:
 #define L64_PD   0x8000ULL
 
 static const uint8_t to_long64[] = {
+    0x31, 0xc0, 0x0f, 0xa2,                           /* xor %eax, %eax; cpuid (unicorn_irq.c) */
     0xb8, 0x20, 0x00, 0x00, 0x00, 0x0f, 0x22, 0xe0,   /* mov $CR4_PAE, %eax; mov %eax, %cr4 */
     0xb8, 0x00, 0x20, 0x00, 0x00, 0x0f, 0x22, 0xd8,   /* mov $0x2000, %eax; mov %eax, %cr3 */
     0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32,         /* mov $MSR_EFER, %ecx; rdmsr */
@@ -567,7 +560,7 @@ static const uint8_t to_long64[] = {
     0x0f, 0x20, 0xc0, 0x0d, 0x11, 0x00, 0x00, 0x80,   /* mov %cr0, %eax; or $(PG|ET|PE) */
     0x0f, 0x22, 0xc0,                                 /* mov %eax, %cr0 */
     0xea, 0x40, 0x11, 0x00, 0x00, 0x10, 0x00,         /* ljmp $0x10, $0x1140 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0,                        /* pad to 0x40 */
+    0, 0, 0, 0, 0,                                    /* pad to 0x40 */
     0xb8, 0x18, 0x00, 0x00, 0x00,                     /* 0x1140: mov $0x18, %eax */
     0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0x8e, 0xe0, 0x8e, 0xe8, /* ds es ss fs gs */
     0xf4,                                             /* hlt */
@@ -596,7 +589,9 @@ static int enter_long64(struct cpu *c)
         pd[i] = (i << 21) | 0x83;
     memcpy(stub, to_long64, sizeof(to_long64));
     uc_ctl_remove_cache(c->uc, L64_STUB, L64_STUB + sizeof(to_long64));
+    sim_mmu_enter(c);                   /* identity tables in guest RAM: translation holds */
     uc_err e = uc_emu_start(c->uc, L64_STUB, UNTIL_NEVER, 0, 0);
+    sim_mmu_leave(c);
     uint64_t rip = 0;
     uc_reg_read(c->uc, UC_X86_REG_RIP, &rip);
     /* the switch is not guest time: start the clock at zero */
@@ -772,12 +767,13 @@ static uc_err guarded_emu_start(struct cpu *c, uint64_t rip)
 {
     struct sigaction sa, old;
     sigjmp_buf jb;
-    uc_err e = UC_ERR_OK;
+    volatile uc_err e = UC_ERR_OK;     /* set between sigsetjmp and a longjmp */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_abort;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGABRT, &sa, &old);
+    sim_mmu_enter(c);
     if (sigsetjmp(jb, 1) == 0) {
         abort_jmp = &jb;
         e = uc_emu_start(c->uc, rip, UNTIL_NEVER, 0, 0);
@@ -785,6 +781,7 @@ static uc_err guarded_emu_start(struct cpu *c, uint64_t rip)
         c->dead = 1;
     }
     abort_jmp = NULL;
+    sim_mmu_leave(c);
     sigaction(SIGABRT, &old, NULL);
     return e;
 }
@@ -864,6 +861,10 @@ static int sim_run(struct cpu *c, struct cpu_stop *stop)
         }
         if (e == UC_ERR_INSN_INVALID) {
             /* #UD: the guest's handler if it has one, else a fault */
+            if (cpl3(c->uc) && c->qemu_cs && c->qemu_env) {
+                c->pending_ud = 1;
+                continue;
+            }
             int err = x86_deliver(c, 6, rip, 0, 0);
             if (err == 0)
                 continue;
@@ -938,7 +939,6 @@ static void sim_destroy(struct cpu *c)
     lapic_destroy(&c->lapic);
     vclock_destroy(&c->vc);
     blocks_destroy(&c->blocks);
-    addrset_destroy(&c->rdtsc_sites);
     free(c);
 }
 

@@ -23,6 +23,7 @@ enum code_mode { CODE_16 = 0, CODE_32 = 1, CODE_64 = 2 };
 
 struct sim_block {
     uint64_t pc;
+    uint64_t space;                 /* address space of a user-half pc (blocks.c), else 0 */
     uint32_t size;
     uint16_t icount;
     uint8_t used;
@@ -31,17 +32,28 @@ struct sim_block {
     struct { uint16_t offset, index; uint8_t len, rdtscp; } rdtsc[SIM_BLOCK_RDTSC_MAX];
 };
 
-/* A set of guest addresses (the rdtsc sites already hooked). */
-struct sim_addrset {
-    uint64_t *tab;                  /* 0 marks an empty slot; address 0 is kept aside */
-    uint64_t mask, used;
-    int has_zero;
-};
+/* Direct-mapped cache of recently found blocks in front of the table (blocks.c). */
+#define SIM_BLOCKS_RECENT 4096
 
 struct sim_blocks {
     struct sim_block *tab;
     uint64_t mask;                  /* capacity - 1 */
     uint64_t used;
+    struct sim_block *recent[SIM_BLOCKS_RECENT];    /* into tab; cleared when tab moves */
+};
+
+/* Direct-mapped table of recent virtual pages and their memory region (unicorn_mmu.c). */
+#define SIM_MMU_ENTRIES 256
+struct sim_mmu_entry {
+    uint64_t gen, vpage;
+    struct MemoryRegion *region;
+};
+
+/* x86.c */
+struct x86_regs {
+    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
+    uint64_t cs, ss;
+    uc_x86_mmr idtr, gdtr, tr;
 };
 
 struct cpu {
@@ -52,7 +64,6 @@ struct cpu {
     struct ioapic ioapic;
     csh cs;
     struct sim_blocks blocks;
-    struct sim_addrset rdtsc_sites;
     struct sim_block *last_block;   /* one-entry cache in front of the hash table */
 
     uint64_t insns;                 /* committed: instructions retired */
@@ -79,8 +90,6 @@ struct cpu {
 
     uc_context *exc_ctx;            /* scratch for x86_exc_clear, allocated at first use */
     uint64_t host_tsc_khz;          /* --tsc host: measured at first use */
-    uint64_t rdtsc_hooks;
-    unsigned fresh_sites;           /* rdtsc sites found while decoding the current block */
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
     unsigned ring_head, ring_n;
 
@@ -91,7 +100,37 @@ struct cpu {
     int in_idle;                    /* inside idle(): the vCPU is halted */
     int resume_halted;              /* restored from a halted snapshot: idle first */
     unsigned idle_wakeups;          /* idle(): wakeups without a deliverable interrupt */
+
+    /* unicorn_mmu.c: the paging registers (cr0, cr3, cr4, efer) as of the last TLB flush */
+    struct x86_regs mmu;
+    int mmu_valid;
+    uint64_t mmu_gen;               /* bumped by every TLB flush: older mmu_tab entries are stale */
+    uint64_t space;                 /* CR3 page with paging on, else 0 */
+    struct sim_mmu_entry mmu_tab[SIM_MMU_ENTRIES];
+    int cpuid_done;                 /* unicorn_cpuid.c completed QEMU's feature words */
+    /* QEMU's CPUState and CPUX86State of this engine, seen by the wrappers (NULL until) */
+    void *qemu_cs, *qemu_env;
+    int pending_ud;                 /* #UD at CPL 3: delivered at the next block (sim_cpu.c) */
+    int syscall_checked;            /* unicorn_syscall.c: 1 layout verified, -1 refused */
 };
+
+/* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
+void sim_mmu_enter(struct cpu *c);
+void sim_mmu_leave(struct cpu *c);
+/* The vCPU running guest code on this thread, or NULL. */
+struct cpu *sim_mmu_running(void);
+/* Re-reads the paging registers (c->mmu, c->space). */
+void sim_mmu_refresh(struct cpu *c);
+/* The block table's address space for code at pc: the kernel half (bit 63 set) is shared
+ * by every address space, the user half belongs to the current CR3. */
+static inline uint64_t sim_block_space(struct cpu *c, uint64_t pc)
+{
+    if ((int64_t)pc < 0)
+        return 0;
+    if (!c->mmu_valid)
+        sim_mmu_refresh(c);
+    return c->space;
+}
 
 /* sim_snapshot.c */
 int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen);
@@ -100,11 +139,6 @@ int64_t sim_restore_timer(struct cpu *c, uint64_t at_ns, int64_t id, clock_timer
                           void *arg);
 
 /* x86.c */
-struct x86_regs {
-    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
-    uint64_t cs, ss;
-    uc_x86_mmr idtr, gdtr, tr;
-};
 void x86_read_regs(struct cpu *c, struct x86_regs *r);
 int x86_long_mode(const struct x86_regs *r);
 /* Linear -> guest-physical through the guest's page tables. 0 or -EFAULT. */
@@ -120,24 +154,32 @@ int x86_has_gate(struct cpu *c, const struct x86_regs *r, unsigned vector);
  * faulted (a triple fault), -ENOTSUP an unsupported case (detail in c->detail). */
 int x86_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip, int has_err, uint32_t errcode);
 
+/* unicorn_irq.c: delivery by QEMU's own code (TSS stack switch, hidden segment state),
+ * from inside a hook only. 1 when QEMU's state is known (after the first TLB fill and
+ * CPUID or WRMSR). */
+int sim_qemu_can_deliver(const struct cpu *c);
+/* Interrupt `vector` (no error code) with return address ret_rip. */
+void sim_qemu_deliver(struct cpu *c, unsigned vector, uint64_t ret_rip);
+/* The exception unicorn's interrupt hook is reporting, with QEMU's error code. */
+void sim_qemu_deliver_exception(struct cpu *c);
+
+/* sim_cpu.c: the virtual TSC at the rdtsc/rdtscp at rip in the running block */
+uint64_t sim_rdtsc_now(struct cpu *c, uint64_t rip);
+
 /* Marks the exception just delivered by us as delivered for QEMU too (x86.c says why). */
 void x86_exc_clear(struct cpu *c);
 
 /* blocks.c */
 int blocks_init(struct sim_blocks *b);
 void blocks_destroy(struct sim_blocks *b);
-struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size);
-/* Decodes a newly seen block and adds it; calls site(c, addr) for every rdtsc/rdtscp in it
- * (also those past SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
-struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size,
-                             void (*site)(struct cpu *c, uint64_t addr));
+struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space);
+/* Decodes a newly seen block and adds it (its rdtsc/rdtscp sites are kept, up to
+ * SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
+struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space);
 /* Instructions of block e that start before rip: those retired when an exception is
  * taken at rip (the faulting one excluded; a trap's RIP is already past it). */
 unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip);
 /* 1 if the instruction at rip writes memory (an explicit operand or the stack). */
 int blocks_insn_writes_memory(struct cpu *c, uint64_t rip);
-/* 1 if added, 0 if already there, -ENOMEM. */
-int addrset_add(struct sim_addrset *s, uint64_t addr);
-void addrset_destroy(struct sim_addrset *s);
 
 #endif

@@ -431,6 +431,186 @@ __asm__(
     "    iretq\n"
     "g_pf_end:\n"
 
+    /* Virtual != physical. The kernel half maps VA 0xffffffff80000000 -> PA 0 and
+     * 0xffffffff80200000 -> the MMIO device (2 MiB pages); the guest continues at the high
+     * alias of its own code, stores through it, reads the device through it. Then two
+     * address spaces (CR3 0x200000 and 0x209000, kernel half shared) map VA 0x40000000 to
+     * different 4 KiB pages holding blocks of the same address and size, 6 and 2
+     * instructions (90 90 90 90 90 c3 / 0f 1f 44 00 00 c3): each call is timed with rdtsc
+     * (virtual time = instructions retired). */
+    ".globl g_highva, g_highva_end\n"
+    "g_highva:\n"
+    "    LONGMODE g_highva\n"
+    "    movl $0x207003, 0x200000 + 511 * 8\n"     /* PML4[511] -> PDPT */
+    "    movl $0x208003, 0x207000 + 510 * 8\n"     /* PDPT[510] -> PD */
+    "    movl $0x83, 0x208000\n"                    /* PD[0]: 2 MiB at PA 0 */
+    "    movl $0xd0000093, 0x208008\n"              /* PD[1]: 2 MiB at the device, PCD */
+    "    movl $0x20b003, 0x201008\n"                /* A: PDPT[1] -> PD -> PT -> 0x230000 */
+    "    movl $0x20c003, 0x20b000\n"
+    "    movl $0x230003, 0x20c000\n"
+    "    movl $0x20a003, 0x209000\n"                /* B: PML4[0] -> PDPT */
+    "    movl $0x207003, 0x209000 + 511 * 8\n"     /* B: kernel half shared */
+    "    movl $0x202003, 0x20a000\n"                /* B: 0-1 GiB identity */
+    "    movl $0x20d003, 0x20a008\n"                /* B: PDPT[1] -> PD -> PT -> 0x231000 */
+    "    movl $0x20e003, 0x20d000\n"
+    "    movl $0x231003, 0x20e000\n"
+    "    movl $0x90909090, 0x230000\n"
+    "    movw $0xc390, 0x230004\n"
+    "    movl $0x00441f0f, 0x231000\n"
+    "    movw $0xc300, 0x231004\n"
+    "    mov %cr3, %rax\n"
+    "    mov %rax, %cr3\n"
+    "    movabs $(0xffffffff80000000 + hi_highva - g_highva + 0x100000), %rax\n"
+    "    jmp *%rax\n"
+    "hi_highva:\n"
+    "    lea hi_highva(%rip), %rax\n"
+    "    shr $32, %rax\n"
+    "    out %eax, $0x80\n"                         /* 0xffffffff: running up there */
+    "    movabs $0xffffffff801f0000, %rdi\n"
+    "    movl $0x1234, (%rdi)\n"
+    "    mov 0x1f0000, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x1234: same RAM through both */
+    "    movabs $0xffffffff80200010, %rdi\n"
+    "    mov (%rdi), %eax\n"
+    "    out %eax, $0x80\n"                         /* 0xcafef00d: the device */
+    "    mov $0x40000000, %esi\n"
+    "    rdtsc\n"
+    "    mov %eax, %r8d\n"
+    "    call *%rsi\n"
+    "    rdtsc\n"
+    "    sub %r8d, %eax\n"
+    "    out %eax, $0x80\n"                         /* A: base + 6 */
+    "    mov $0x209000, %eax\n"
+    "    mov %rax, %cr3\n"
+    "    rdtsc\n"
+    "    mov %eax, %r8d\n"
+    "    call *%rsi\n"
+    "    rdtsc\n"
+    "    sub %r8d, %eax\n"
+    "    out %eax, $0x80\n"                         /* B: base + 2 */
+    "    cli\n"
+    "    hlt\n"
+    "g_highva_end:\n"
+
+    /* The CPU model: CPUID.1 EDX, CPUID.80000001 EDX, then EFER with SCE and NXE set
+     * (QEMU drops them unless its feature words have SYSCALL and NX). */
+    ".globl g_cpuid, g_cpuid_end\n"
+    "g_cpuid:\n"
+    "    LONGMODE g_cpuid\n"
+    "    mov $1, %eax\n"
+    "    cpuid\n"
+    "    mov %edx, %eax\n"
+    "    out %eax, $0x80\n"
+    "    mov $0x80000001, %eax\n"
+    "    cpuid\n"
+    "    mov %edx, %eax\n"
+    "    out %eax, $0x80\n"
+    "    mov $0xc0000080, %ecx\n"
+    "    rdmsr\n"
+    "    or $0x801, %eax\n"
+    "    wrmsr\n"
+    "    rdmsr\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_cpuid_end:\n"
+
+    /* User mode: a GDT with user segments and a TSS (RSP0 0x2f0000), U bits on the
+     * tables of 0-4 MiB, SYSCALL MSRs; iretq to CPL 3 (IOPL 3 for the reports), a #PF
+     * there (read at 0x100000000000, not mapped), then two system calls. */
+    ".globl g_user, g_user_end\n"
+    "g_user:\n"
+    "    LONGMODE g_user\n"
+    "    SET_GATE 14, user_pf\n"
+    "    LOAD_IDT\n"
+    "    orl $4, 0x200000\n"
+    "    orl $4, 0x201000\n"
+    "    orl $4, 0x202000\n"
+    "    orl $4, 0x202008\n"
+    "    mov $0x230000, %edi\n"
+    "    movq $0, (%rdi)\n"
+    "    movabs $0x00af9a000000ffff, %rax\n"      /* 0x08 kernel code64 */
+    "    mov %rax, 8(%rdi)\n"
+    "    movabs $0x00cf92000000ffff, %rax\n"      /* 0x10 kernel data */
+    "    mov %rax, 16(%rdi)\n"
+    "    movabs $0x00cffa000000ffff, %rax\n"      /* 0x18 user code32 */
+    "    mov %rax, 24(%rdi)\n"
+    "    movabs $0x00cff2000000ffff, %rax\n"      /* 0x20 user data */
+    "    mov %rax, 32(%rdi)\n"
+    "    movabs $0x00affa000000ffff, %rax\n"      /* 0x28 user code64 */
+    "    mov %rax, 40(%rdi)\n"
+    "    movabs $0x0000892310000067, %rax\n"      /* 0x30 TSS at 0x231000 */
+    "    mov %rax, 48(%rdi)\n"
+    "    movq $0, 56(%rdi)\n"
+    "    movq $0x2f0000, 0x231004\n"               /* TSS.RSP0 */
+    "    sub $16, %rsp\n"
+    "    movw $63, (%rsp)\n"
+    "    movq $0x230000, 2(%rsp)\n"
+    "    lgdt (%rsp)\n"
+    "    add $16, %rsp\n"
+    "    mov $0x30, %ax\n"
+    "    ltr %ax\n"
+    "    mov $0xc0000081, %ecx\n"                  /* STAR */
+    "    xor %eax, %eax\n"
+    "    mov $0x00180008, %edx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000082, %ecx\n"                  /* LSTAR */
+    "    lea user_sys(%rip), %rax\n"
+    "    mov %rax, %rdx\n"
+    "    shr $32, %rdx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000084, %ecx\n"                  /* FMASK: IF */
+    "    mov $0x200, %eax\n"
+    "    xor %edx, %edx\n"
+    "    wrmsr\n"
+    "    mov $0xc0000080, %ecx\n"                  /* EFER.SCE */
+    "    rdmsr\n"
+    "    or $1, %eax\n"
+    "    wrmsr\n"
+    "    push $0x23\n"
+    "    push $0x2e0000\n"
+    "    push $0x3002\n"
+    "    push $0x2b\n"
+    "    lea user_code(%rip), %rax\n"
+    "    push %rax\n"
+    "    iretq\n"
+    "user_code:\n"
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x2b */
+    "    movabs $0x100000000000, %rdi\n"
+    "    .byte 0x8b, 0x07\n"                        /* #PF at CPL 3 */
+    "    mov $42, %eax\n"
+    "    syscall\n"
+    "    out %eax, $0x80\n"                         /* 0x1234 from the kernel */
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x2b again after sysret */
+    "    mov $60, %eax\n"
+    "    syscall\n"
+    "user_pf:\n"
+    "    mov (%rsp), %rax\n"
+    "    out %eax, $0x80\n"                         /* error code: user, read, not present */
+    "    mov 16(%rsp), %rax\n"
+    "    out %eax, $0x80\n"                         /* the interrupted CS: 0x2b */
+    "    mov %rsp, %rax\n"
+    "    shr $12, %rax\n"
+    "    out %eax, $0x80\n"                         /* on the TSS.RSP0 stack: 0x2ef */
+    "    addq $2, 8(%rsp)\n"
+    "    add $8, %rsp\n"
+    "    iretq\n"
+    "user_sys:\n"
+    "    mov %rax, %rbx\n"
+    "    mov %cs, %eax\n"
+    "    out %eax, $0x80\n"                         /* 0x08 */
+    "    cmp $60, %rbx\n"
+    "    je 1f\n"
+    "    mov %r11, %rax\n"
+    "    out %eax, $0x80\n"                         /* the user's RFLAGS */
+    "    mov $0x1234, %eax\n"
+    "    sysretq\n"
+    "1:  cli\n"
+    "    hlt\n"
+    "g_user_end:\n"
+
     /* #GP-free exception without a gate: #DE with an empty IDT */
     ".globl g_de_nogate, g_de_nogate_end\n"
     "g_de_nogate:\n"
@@ -589,7 +769,7 @@ __asm__(
 GUEST(g_pio); GUEST(g_smc); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
-GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
+GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_user); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
 
 /* ---- the machine around a guest ---- */
 
@@ -1044,6 +1224,60 @@ START_TEST(page_fault_error_code)
 }
 END_TEST
 
+/* unicorn 2.0.1 fills its TLB with virtual = physical; sim/unicorn_mmu.c translates */
+START_TEST(virtual_addresses_translate)
+{
+    struct vm *vm = RUN(g_highva, 0);
+    ck_assert_msg(vm->st.reason == CPU_STOP_HALTED, "stop %d: %s", vm->st.reason,
+                  vm->st.detail);
+    ck_assert_uint_eq(vm->nreport, 5);
+    ck_assert_uint_eq(vm->report[0], 0xffffffff);
+    ck_assert_uint_eq(vm->report[1], 0x1234);
+    ck_assert_uint_eq(vm->report[2], 0xcafef00d);
+    int seen = 0;                                       /* the device saw its offset */
+    for (unsigned i = 0; i < vm->nlog; i++)
+        seen |= vm->log[i].addr == 0x10 && !vm->log[i].write;
+    ck_assert(seen);
+    /* same block address and size, two address spaces: each counted as what it is */
+    ck_assert_uint_eq(vm->report[3] - vm->report[4], 4);
+    vm_free(vm);
+}
+END_TEST
+
+/* unicorn 2.0.1's bare feature words, completed by sim/unicorn_cpuid.c */
+START_TEST(cpu_model_has_apic_pae_syscall_nx)
+{
+    struct vm *vm = RUN(g_cpuid, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 3);
+    /* FPU TSC MSR PAE CX8 APIC SEP PGE CMOV PAT FXSR SSE SSE2 */
+    const uint64_t want1 = 1u | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 |
+                           1u << 13 | 1u << 15 | 1u << 16 | 1u << 24 | 1u << 25 | 1u << 26;
+    ck_assert_uint_eq(vm->report[0] & want1, want1);
+    ck_assert_uint_eq(vm->report[0] & (1u << 21 | 1u << 7), 0);     /* no x2APIC, MCE */
+    const uint64_t wantx = 1u << 11 | 1u << 20 | 1u << 29;         /* SYSCALL NX LM */
+    ck_assert_uint_eq(vm->report[1] & wantx, wantx);
+    ck_assert_uint_eq(vm->report[2] & 0xd01, 0xd01);                /* SCE LME LMA NXE */
+    vm_free(vm);
+}
+END_TEST
+
+/* CPL 3: SYSCALL (a no-op in unicorn 2.0.1, sim/unicorn_syscall.c), SYSRET, and a #PF
+ * delivered on the TSS.RSP0 stack with QEMU's error code (sim/unicorn_irq.c) */
+START_TEST(user_mode_syscall_and_page_fault)
+{
+    struct vm *vm = RUN(g_user, 0);
+    ck_assert_msg(vm->st.reason == CPU_STOP_HALTED, "stop %d: %s", vm->st.reason,
+                  vm->st.detail);
+    static const uint64_t want[] = { 0x2b, 4, 0x2b, 0x2ef, 0x08, 0x3002, 0x1234, 0x2b, 0x08 };
+    ck_assert_uint_eq(vm->nreport, sizeof(want) / sizeof(want[0]));
+    for (unsigned i = 0; i < vm->nreport; i++)
+        ck_assert_msg(vm->report[i] == want[i], "report %u: %#llx, want %#llx", i,
+                      (unsigned long long)vm->report[i], (unsigned long long)want[i]);
+    vm_free(vm);
+}
+END_TEST
+
 START_TEST(de_without_gate_faults)
 {
     struct vm *vm = RUN(g_de_nogate, 0);
@@ -1193,6 +1427,9 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, pvh32_enters_long_mode);
     tcase_add_test(tc, guest_idt_handles_de);
     tcase_add_test(tc, exception_retires_exactly);
+    tcase_add_test(tc, virtual_addresses_translate);
+    tcase_add_test(tc, cpu_model_has_apic_pae_syscall_nx);
+    tcase_add_test(tc, user_mode_syscall_and_page_fault);
     tcase_add_test(tc, page_fault_error_code);
     tcase_add_test(tc, de_without_gate_faults);
     tcase_add_test(tc, lapic_periodic_timer_in_hlt);

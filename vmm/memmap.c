@@ -17,6 +17,7 @@ const struct memmap_entry memmap_table[] = {
     { "serial",      MEMMAP_PIO,  MEMMAP_SERIAL_PORT,       8,                      MEMMAP_SERIAL_IRQ },
     { "debug-exit",  MEMMAP_PIO,  MEMMAP_DEBUG_EXIT_PORT,   4,                      -1 },
     { "i8042",       MEMMAP_PIO,  MEMMAP_I8042_PORT,        5,                      -1 },
+    { "i8254",       MEMMAP_PIO,  MEMMAP_PIT_PORT,          4,                      -1 },
     { NULL, 0, 0, 0, -1 },
 };
 

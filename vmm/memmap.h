@@ -54,6 +54,7 @@ struct memmap_entry {
 #define MEMMAP_SERIAL_IRQ        4
 #define MEMMAP_DEBUG_EXIT_PORT   0xf4
 #define MEMMAP_I8042_PORT        0x60
+#define MEMMAP_PIT_PORT          0x40
 
 /* The whole table, terminated by an entry with name == NULL. */
 extern const struct memmap_entry memmap_table[];

@@ -142,6 +142,10 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
      * the machine they always had (so their traces stay as recorded). */
     if (!rc && opt->kernel)
         rc = add_device(vm, "i8042", "", BUS_PIO, MEMMAP_I8042_PORT, -1, err, errlen);
+    /* Linux reads the PIT before it has any other timer (KASLR seed, TSC calibration). No
+     * interrupt line: the ACPI machine is hardware-reduced, Linux takes no IRQ 0. */
+    if (!rc && opt->kernel)
+        rc = add_device(vm, "i8254", "", BUS_PIO, MEMMAP_PIT_PORT, -1, err, errlen);
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
         if (keyed_args(opt->blocks[i], "path", args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);

@@ -4,6 +4,11 @@
  *   #UD from `ud2` (0f 0b): fault, RIP at the ud2; the handler skips it and sets RAX.
  *   #BP from `int3` (cc): trap, RIP after it.
  * Option rounds=N repeats the three checks N times (lines after the first round only on failure).
+ * Flag `late`: after the rounds, spin for 3 M loop iterations (more than 2 ms of vmlab's
+ *   virtual time, so the software CPU has restarted its run loop a few times), then take a
+ *   handled #PF from `mov (%rdi), %eax` (8b 07) at 64 MiB, whose 2 MiB page it marks not
+ *   present first (RAM behind it, so only the page tables make it fault): vector 14,
+ *   error 0, CR2 the address, RIP at the instruction; the handler skips it.
  * Flags (each ends the run after the three checks):
  *   `unhandled`  a second ud2 with the default handler back: report, status (0x7e<<1)|1
  *   `pagefault`  a read beyond the 4 GiB identity map: unhandled #PF, same status
@@ -32,6 +37,13 @@ __asm__(".text\n"
         "exc_do_ud2_unhandled:\n"
         "  .byte 0x0f, 0x0b\n"              /* ud2, its own site for the default-handler check */
         "  ret\n"
+        ".globl exc_do_read\n"
+        "exc_do_read:\n"
+        "  xor %eax, %eax\n"
+        ".globl exc_read_insn\n"
+        "exc_read_insn:\n"
+        "  .byte 0x8b, 0x07\n"              /* mov (%rdi), %eax */
+        "  ret\n"
         ".globl exc_do_int3\n"
         "exc_do_int3:\n"
         ".globl exc_int3_insn\n"
@@ -43,11 +55,26 @@ void exc_do_div0(void);
 uint64_t exc_do_ud2(void);
 void exc_do_ud2_unhandled(void);
 void exc_do_int3(void);
-extern char exc_div_insn[], exc_ud2_insn[], exc_int3_insn[];
+uint32_t exc_do_read(uint64_t addr);
+extern char exc_div_insn[], exc_ud2_insn[], exc_int3_insn[], exc_read_insn[];
+
+/* a 2 MiB page of the runtime's identity map (guest/rt/boot.S) the `late` check marks not
+ * present */
+#define EXC_LATE_ADDR 0x4000000ull
+extern uint64_t rt_pml4[];
+
+/* the page-directory entry mapping EXC_LATE_ADDR (the tables are identity-mapped) */
+static volatile uint64_t *late_pde(void)
+{
+    uint64_t *pdpt = (uint64_t *)(uintptr_t)(rt_pml4[0] & ~0xfffull);
+    uint64_t *pd = (uint64_t *)(uintptr_t)(pdpt[0] & ~0xfffull);
+    return &pd[EXC_LATE_ADDR >> 21];
+}
 
 static volatile int hits[32];
 static volatile uint64_t last_vector, last_error, last_rip_off;
 static volatile uint64_t expect_rip;
+static volatile uint64_t last_cr2;
 
 static void on_exception(struct rt_irq_frame *f)
 {
@@ -60,6 +87,9 @@ static void on_exception(struct rt_irq_frame *f)
     else if (f->vector == 6) {
         f->rip += 2;
         f->rax = 0x600d;
+    } else if (f->vector == 14) {
+        __asm__ volatile("mov %%cr2, %0" : "=r"(last_cr2));
+        f->rip += 2;
     }
 }
 
@@ -122,6 +152,29 @@ int main(int argc, char **argv)
     if (ok != 3 * rounds)
         return 1;
 
+    if (rt_cmdline_get("late", NULL, 0)) {
+        for (volatile uint32_t spin = 3000000; spin; spin--)
+            ;
+        for (int i = 0; i < 32; i++)
+            hits[i] = 0;
+        volatile uint64_t *pdep = late_pde();
+        uint64_t pde = *pdep;
+        *pdep = 0;
+        __asm__ volatile("invlpg (%0)" ::"r"(EXC_LATE_ADDR) : "memory");
+        rt_set_handler(14, on_exception);
+        expect_rip = (uintptr_t)exc_read_insn;
+        (void)exc_do_read(EXC_LATE_ADDR);
+        rt_set_handler(14, NULL);
+        *pdep = pde;
+        __asm__ volatile("invlpg (%0)" ::"r"(EXC_LATE_ADDR) : "memory");
+        if (!check("#PF", 14, 0, 0))
+            return 1;
+        if (last_cr2 != EXC_LATE_ADDR) {
+            printf("exception: CR2 0x%llx, want 0x%llx\n", (unsigned long long)last_cr2,
+                   EXC_LATE_ADDR);
+            return 1;
+        }
+    }
     if (rt_cmdline_get("assert", NULL, 0))
         GUEST_ASSERT_EQ(1 + 1, 3);
     if (rt_cmdline_get("unhandled", NULL, 0)) {

@@ -1,5 +1,7 @@
 """Running one scenario on one backend and checking what came out."""
+import codecs
 import collections
+import glob
 import json
 import os
 import re
@@ -50,6 +52,35 @@ class Env:
     def program(self, name):
         return os.path.join(self.guests, name + ".elf")
 
+    def kernel(self, name):
+        """A kernel path, or "newest": the newest /boot/vmlinuz-* (None if there is none)."""
+        if name != "newest":
+            return name
+        found = sorted(glob.glob("/boot/vmlinuz-*"),
+                       key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", p)])
+        return found[-1] if found else None
+
+    def initrd(self, name):
+        return os.path.join(self.build, name) if name else None
+
+    def guest_files(self, sc):
+        """The files the guest boots from, or (None, why) when one is missing."""
+        g = sc.guest
+        if g["program"]:
+            prog = self.program(g["program"])
+            return ([prog], None) if os.path.exists(prog) else \
+                (None, f"guest program {g['program']} not found at {prog}")
+        k = self.kernel(g["kernel"])
+        if not k or not os.path.exists(k):
+            return None, f"kernel {g['kernel']} not found (linux-image-amd64: make deps)"
+        files = [k]
+        if g["initrd"]:
+            i = self.initrd(g["initrd"])
+            if not os.path.exists(i):
+                return None, f"initrd {i} not built (make test-build)"
+            files.append(i)
+        return files, None
+
 
 def _block_spec(spec, workdir, index):
     """'file:SIZE[,opts]' makes a zero-filled file in the work dir; others pass through."""
@@ -98,10 +129,28 @@ def vmlab_command(env, sc, backend, workdir, trace_path=None):
         cmd += ["--at", f"{a['at_ns']}:{json.dumps(a['request'], separators=(',', ':'))}"]
     if trace_path:
         cmd += ["--trace", trace_path]
-    cmd += [env.program(sc.guest["program"])]
-    if sc.guest["args"]:
-        cmd += ["--"] + [str(a) for a in sc.guest["args"]]
+    g = sc.guest
+    if g["kernel"]:
+        cmd += ["--kernel", env.kernel(g["kernel"])]
+        if g["initrd"]:
+            cmd += ["--initrd", env.initrd(g["initrd"])]
+        if g["cmdline"]:
+            cmd += ["--cmdline", g["cmdline"]]
+        return cmd, serial
+    cmd += [env.program(g["program"])]
+    if g["args"]:
+        cmd += ["--"] + [str(a) for a in g["args"]]
     return cmd, serial
+
+
+def host_tsc_khz():
+    """The host CPU clock from /proc/cpuinfo (QEMU TCG's TSC runs at the host's rate)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", f.read(), re.M)
+        return int(float(m.group(1)) * 1000) if m else 1000000
+    except OSError:
+        return 1000000
 
 
 def qemu_command(env, sc, workdir):
@@ -130,8 +179,25 @@ def qemu_command(env, sc, workdir):
             raise ValueError(f"net = {m['net']!r}: only user networking has a QEMU peer here")
         # restricted like vmlab's default: the guest reaches slirp and nothing else
         cmd += ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0"]
-    args = sc.qemu["args"] if sc.qemu["args"] is not None else sc.guest["args"]
-    cmd += ["-kernel", env.program(sc.guest["program"]), "-append", " ".join(str(a) for a in args)]
+    g = sc.guest
+    if g["kernel"]:
+        # Linux: QEMU's own microvm defaults, the console and reset vmlab's loader puts on
+        # the command line, reboot ends the run. The serial line is QEMU's stdio: run_once
+        # feeds it the typed input (vmlab's --serial-in escapes, decoded) and keeps what
+        # comes out. QEMU 7.2's TCG fails Linux's TSC calibration (its TSC is the host's,
+        # its PIT virtual) and the kernel then waits for a tick forever: the host rate goes
+        # on the command line.
+        cmd[cmd.index("-M") + 1] = "microvm"
+        cmd[cmd.index("-serial") + 1] = "stdio"
+        cmd += ["-no-reboot", "-kernel", env.kernel(g["kernel"])]
+        if g["initrd"]:
+            cmd += ["-initrd", env.initrd(g["initrd"])]
+        cmd += ["-append", " ".join(["console=ttyS0 reboot=k panic=-1",
+                                     f"tsc_early_khz={host_tsc_khz()}"] +
+                                    ([g["cmdline"]] if g["cmdline"] else []))]
+        return cmd, serial
+    args = sc.qemu["args"] if sc.qemu["args"] is not None else g["args"]
+    cmd += ["-kernel", env.program(g["program"]), "-append", " ".join(str(a) for a in args)]
     return cmd, serial
 
 
@@ -185,14 +251,24 @@ def perf_metrics(sc, run):
 Run = collections.namedtuple("Run", "status serial stderr wall_s cpu_s trace")
 
 
-def _measured(cmd, cwd, timeout):
+def _measured(cmd, cwd, timeout, stdin_bytes=None, stdout_path=None):
     """Runs cmd; returns (status or None after a timeout, stderr, wall s, CPU s). The CPU time
     (user + system, from wait4) is this child's alone, even with other jobs running, and load
-    from other processes hardly moves it: the steadier host-time figure on a shared machine."""
-    with tempfile.TemporaryFile() as err:
-        t = time.perf_counter()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=err, cwd=cwd)
+    from other processes hardly moves it: the steadier host-time figure on a shared machine.
+    stdin_bytes: what the child reads on stdin (else nothing); stdout_path: where its stdout
+    goes (else nowhere)."""
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
+        if stdin_bytes is not None:
+            inp.write(stdin_bytes)
+            inp.seek(0)
+        out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+        try:
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, stdin=inp if stdin_bytes is not None else subprocess.DEVNULL,
+                                 stdout=out, stderr=err, cwd=cwd)
+        finally:
+            if stdout_path:
+                out.close()
         expired = threading.Event()
 
         def kill():
@@ -220,7 +296,14 @@ def run_once(env, sc, backend, workdir, record_trace=False, vmlab=None):
     else:
         e = env if vmlab is None else Env(env.root, env.build, vmlab)
         cmd, serial_path = vmlab_command(e, sc, backend, workdir, trace)
-    status, stderr, wall, cpu = _measured(cmd, workdir, sc.timeout_s)
+    # A Linux guest under QEMU: its serial line is QEMU's stdio, fed the typed input
+    # (vmlab's --serial-in escapes, decoded) and kept as the serial output.
+    stdio_serial = backend == "qemu" and sc.guest["kernel"]
+    typed = None
+    if stdio_serial:
+        typed = codecs.decode(sc.machine["serial_in"] or "", "unicode_escape").encode("latin-1")
+    status, stderr, wall, cpu = _measured(cmd, workdir, sc.timeout_s, stdin_bytes=typed,
+                                          stdout_path=serial_path if stdio_serial else None)
     try:
         with open(serial_path, errors="replace") as f:
             serial = f.read()
@@ -231,9 +314,9 @@ def run_once(env, sc, backend, workdir, record_trace=False, vmlab=None):
 
 def run_scenario(env, sc, backend, base, keep_dir=None, update=False, repeat=None):
     res = Result(sc, backend)
-    prog = env.program(sc.guest["program"])
-    if not os.path.exists(prog):
-        res.fail(f"guest program {sc.guest['program']} not found at {prog}")
+    files, why = env.guest_files(sc)
+    if files is None:
+        res.fail(why)
         return res
     workdir = tempfile.mkdtemp(prefix=f"vmlab-{sc.name}-{backend}-")
     try:

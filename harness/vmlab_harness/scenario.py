@@ -18,7 +18,11 @@ MACHINE_KEYS = {
     "net": (str, None),
 }
 TSC_MODES = ("virtual", "host")
-GUEST_KEYS = {"program": (str, None), "args": (list, [])}
+# A guest is a PVH test program (guest/progs) or a Linux kernel: "newest" is the newest
+# /boot/vmlinuz-* (linux-image-amd64, make deps), an initrd path is relative to the build
+# directory (kvm/linux-initramfs.cpio.gz is vmm/kvm/linux's busybox initramfs).
+GUEST_KEYS = {"program": (str, None), "args": (list, []), "kernel": (str, None),
+              "initrd": (str, None), "cmdline": (str, None)}
 ACTION_KEYS = {"at_ns": (int, None), "request": (dict, None)}
 EXPECT_KEYS = {
     "exit_status": (int, 1), "serial_exact": (str, None), "serial_contains": (list, []),
@@ -83,8 +87,10 @@ class Scenario:
         if self.machine["tsc"] is not None:
             _one_of(path, "machine", "tsc", self.machine["tsc"], TSC_MODES)
         self.guest = _check_table(path, "guest", data.get("guest", {}), GUEST_KEYS)
-        if not self.guest["program"]:
-            raise ScenarioError(f"{path}: [guest] program is missing")
+        if bool(self.guest["program"]) == bool(self.guest["kernel"]):
+            raise ScenarioError(f"{path}: [guest] needs a program or a kernel (one of them)")
+        if not self.guest["kernel"] and (self.guest["initrd"] or self.guest["cmdline"]):
+            raise ScenarioError(f"{path}: [guest] initrd and cmdline go with a kernel")
         self.actions = []
         for i, a in enumerate(data.get("actions", [])):
             a = _check_table(path, f"actions[{i}]", a, ACTION_KEYS)

@@ -80,6 +80,12 @@ exception: caught #UD (vector 6) at the instruction: recovered
 exception: caught #BP (vector 3) after the instruction: recovered
 exception: 9 of 9 OK" exception rounds=3
 
+check "exception late: a #PF after 3 M loop iterations" 1 "exception: caught #DE (vector 0) at the instruction: recovered
+exception: caught #UD (vector 6) at the instruction: recovered
+exception: caught #BP (vector 3) after the instruction: recovered
+exception: 3 of 3 OK
+exception: caught #PF (vector 14) at the instruction: recovered" exception late
+
 check "UART THR-empty interrupt through the I/O APIC" 1 "uartirq: this line was sent one byte per interrupt
 uartirq: 52 interrupts for 51 bytes" uartirq
 check_grep "uartirq refuses a GSI past the I/O APIC's pins" 5 '^uartirq: gsi 99 is past' uartirq gsi=99

@@ -21,17 +21,26 @@ same() {
     fi
 }
 
+# Every check of tests/cli/guest_qemu.sh, so the peer catches what vmlab gets wrong. Not here:
+# `hello fdt tsc_khz=`, whose output differs by design (vmlab passes a device tree and its
+# TSC rate; QEMU microvm neither).
 same hello
 same hello a b=c virtio_mmio.device=4K@0xd0000000:5 last
 same hello fmt
 same memtest
+same memtest size=32
 same memtest inject=4660
 same memtest size=512
 same exception
+same exception rounds=3
+same exception late
+same exception unhandled
+same exception pagefault
 same exception assert
 same timer
 same timer ticks=50 count=20000 div=1
 same uartirq
+same uartirq gsi=99
 
 out=$(timeout 60 "$VMLAB" run "$G/hello.elf" -- fdt 2>&1)
 rc=$?
