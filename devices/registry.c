@@ -10,6 +10,8 @@ extern const struct device_type i8042_type;
 extern const struct device_type virtio_blk_type;
 extern const struct device_type virtio_console_type;
 extern const struct device_type virtio_rng_type;
+extern const struct device_type virtio_input_type;
+extern const struct device_type virtio_balloon_type;
 
 static const struct device_type *const registry[] = {
     &uart8250_type,
@@ -18,6 +20,8 @@ static const struct device_type *const registry[] = {
     &virtio_blk_type,
     &virtio_console_type,
     &virtio_rng_type,
+    &virtio_input_type,
+    &virtio_balloon_type,
 };
 
 const struct device_type *device_type_at(unsigned index)
