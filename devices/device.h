@@ -63,13 +63,13 @@ struct device_type {
      * 0 or -errno with a message naming the field and value; a failure changes nothing. */
     int (*resize)(void *state, uint64_t new_size, char *err, size_t errlen);
     int (*inject_fault)(void *state, const char *plan, char *err, size_t errlen);
-    /* Optional: host input for the device (virtio-input: whole 8-byte evdev events
-     * {le16 type, le16 code, le32 value}). The VMM records what it passes here in the
-     * trace, and replay passes the same bytes at the same virtual time. */
+    /* Optional: a message from the host side to the device (virtio-input: whole 8-byte
+     * evdev events {le16 type, le16 code, le32 value}; virtio-balloon: a new target or a
+     * stats request, see virtio_balloon.h). Everything the host makes a device do goes
+     * through here: the VMM records the bytes in the trace, and replay passes the same
+     * bytes at the same virtual time. 0 or -errno with a message; a refusal changes nothing. */
     int (*host_input)(void *state, const uint8_t *data, size_t len, char *err, size_t errlen);
-    /* Optional: memory balloon (virtio-balloon). balloon_set asks the guest to give back
-     * target_bytes; balloon_query fills what the guest reports (devices/balloon_stats.h). */
-    int (*balloon_set)(void *state, uint64_t target_bytes, char *err, size_t errlen);
+    /* Optional: what the memory balloon (virtio-balloon) reports; reads only. */
     int (*balloon_query)(void *state, struct balloon_report *out);
     /* Optional: queue statistics for `stats` (virtio devices). */
     unsigned (*num_queues)(const void *state);

@@ -33,6 +33,20 @@ static struct balloon_report query(struct mock_virtio *m)
     return r;
 }
 
+static int set_target(struct mock_virtio *m, uint64_t bytes, char *err, size_t errlen)
+{
+    uint8_t msg[VIRTIO_BALLOON_HOST_TARGET_LEN] = { VIRTIO_BALLOON_HOST_TARGET };
+    memcpy(msg + 1, &bytes, 8);
+    return m->type->host_input(m->state, msg, sizeof(msg), err, errlen);
+}
+
+static void request_stats(struct mock_virtio *m)
+{
+    static const uint8_t msg = VIRTIO_BALLOON_HOST_STATS;
+    char err[128];
+    ck_assert_int_eq(m->type->host_input(m->state, &msg, 1, err, sizeof(err)), 0);
+}
+
 /* Sends one buffer of PFNs on queue q. */
 static void send_pfns(struct mock_virtio *m, unsigned q, const uint32_t *pfns, unsigned n)
 {
@@ -54,16 +68,20 @@ START_TEST(features_and_target)
     uint32_t f = mock_virtio_read32(&m, VIRTIO_MMIO_DEVICE_FEATURES);
     ck_assert_uint_eq(f & ALL_FEATURES, ALL_FEATURES);
     unsigned raises = m.irq_raises;
-    ck_assert_int_eq(m.type->balloon_set(m.state, 2u << 20, err, sizeof(err)), 0);
+    ck_assert_int_eq(set_target(&m, 2u << 20, err, sizeof(err)), 0);
     ck_assert_uint_eq(mock_virtio_read32(&m, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES),
                       512);
     ck_assert_uint_gt(m.irq_raises, raises);
     ck_assert(mock_virtio_ack_irq(&m) & VIRTIO_MMIO_INT_CONFIG);
     /* More than RAM: refused, nothing changes. */
-    ck_assert_int_eq(m.type->balloon_set(m.state, RAM + 4096, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(set_target(&m, RAM + 4096, err, sizeof(err)), -EINVAL);
     ck_assert(strstr(err, "more than guest RAM") != NULL);
     ck_assert_uint_eq(mock_virtio_read32(&m, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES),
                       512);
+    /* A host message that is neither a target nor a stats request. */
+    uint8_t junk[3] = { 'T', 1, 2 };
+    ck_assert_int_eq(m.type->host_input(m.state, junk, 3, err, sizeof(err)), -EINVAL);
+    ck_assert(strstr(err, "3-byte host message") != NULL);
     /* num_pages is the device's: a driver write is ignored. */
     mock_virtio_write32(&m, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES, 7);
     ck_assert_uint_eq(mock_virtio_read32(&m, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES),
@@ -179,7 +197,9 @@ START_TEST(stats_protocol)
     ck_assert_uint_eq(r.stats_valid, (1u << VIRTIO_BALLOON_S_MEMFREE) |
                                      (1u << VIRTIO_BALLOON_S_MEMTOT));
     ck_assert_uint_eq(r.stats_updates, 1);
-    /* The query asked for more: the buffer came back. */
+    /* A query only reads; a stats request returns the buffer for fresh stats. */
+    ck_assert_int_eq(mock_vq_get_used(&m, STATS_Q, &id, &len), 0);
+    request_stats(&m);
     ck_assert_int_eq(mock_vq_get_used(&m, STATS_Q, &id, &len), 1);
     /* The driver answers with a buffer of the wrong size: logged, whole entries used. */
     put_stat(s, VIRTIO_BALLOON_S_MEMFREE, 2000);
@@ -191,6 +211,7 @@ START_TEST(stats_protocol)
     ck_assert_uint_eq(r.stats_updates, 2);
     ck_assert(strstr(mock_virtio_log(&m), "stats buffer of 15 bytes") != NULL);
     /* A huge stats buffer: only the first entries are read. */
+    request_stats(&m);
     ck_assert_int_eq(mock_vq_get_used(&m, STATS_Q, &id, &len), 1);
     uint64_t huge = mock_virtio_alloc(&m, 1u << 20, 8);
     struct mock_buf h = { huge, 1u << 20, 0 };

@@ -429,6 +429,33 @@ static void rp_issue(struct replay *r, size_t i)
     r->exp = i + 1;
 }
 
+/* Host input: handed to the device at its virtual time, as the VMM did; what the device
+ * did with it (DMA, interrupts) precedes the event in the trace, like an access's. */
+static void rp_input(struct replay *r, size_t i)
+{
+    const struct trace_event *e = &r->ev[i];
+    const struct device *d = &r->dev[e->device];
+    char err[200] = "";
+
+    r->exp_end = i;
+    r->cur = i;
+    rp_advance(r, e->time_ns);
+    if (r->diverged)
+        return;
+    if (!r->built[e->device] || !d->type->host_input) {
+        rp_diverge(r, i, "the trace hands host input to device %d (%s), which takes none",
+                   e->device, d->kind);
+        return;
+    }
+    if (d->type->host_input(d->state, e->data, e->len, err, sizeof(err))) {
+        rp_diverge(r, i, "device %s refused the recorded input: %s", d->kind, err);
+        return;
+    }
+    r->res->replayed++;
+    rp_window_done(r);
+    r->exp = i + 1;
+}
+
 int trace_replay(const struct trace_header *h, const struct trace_event *ev, size_t n,
                  const struct replay_opts *opts, struct replay_result *res)
 {
@@ -507,6 +534,8 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
             }
             if (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device])
                 rp_issue(r, i);
+            else if (e->kind == TRACE_EV_INPUT && e->device >= 0 && r->selected[e->device])
+                rp_input(r, i);
         }
         if (!ended && !r->diverged && n) {
             /* An intact prefix without its end: check what it holds. */

@@ -37,7 +37,8 @@ enum trace_kind {
     TRACE_EV_CONTROL    = 9,    /* data = control-socket request (JSON text) */
     TRACE_EV_FAULT      = 10,   /* data = injected fault description (text) */
     TRACE_EV_END        = 11,   /* value = exit status (int) */
-    TRACE_EV_KIND_MAX   = 11,
+    TRACE_EV_INPUT      = 12,   /* host input handed to device: data = its bytes */
+    TRACE_EV_KIND_MAX   = 12,
 };
 
 /* One decoded event. `data` points into the reader's buffer (valid while it lives). */
@@ -45,7 +46,7 @@ struct trace_event {
     uint64_t time_ns;
     uint64_t addr;          /* bus address, DMA gpa, IRQ gsi, NOTIFY queue */
     uint64_t value;         /* access value, IRQ level, END status (sign-extended) */
-    const uint8_t *data;    /* DMA bytes, CONTROL/FAULT text (not NUL-terminated) */
+    const uint8_t *data;    /* DMA bytes, CONTROL/FAULT text (not NUL-terminated), INPUT bytes */
     uint32_t len;           /* bytes at data */
     uint32_t vcpu;
     int16_t device;         /* index into the header's devices, -1 for none/unknown */

@@ -289,6 +289,17 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
             goto trunc;
         ev->value = (uint64_t)unzigzag(v);
         break;
+    case TRACE_EV_INPUT:
+        if (get_varint(&p, end, &dev) || get_varint(&p, end, &v))
+            goto trunc;
+        if (v > TRACE_TEXT_MAX)
+            return bad_event(r, "input length exceeds the limit", err, errlen);
+        if (v > (uint64_t)(end - p))
+            goto trunc;
+        ev->len = (uint32_t)v;
+        ev->data = p;
+        p += v;
+        break;
     }
     if (dev > r->hdr.machine.ndevices)
         return bad_event(r, "device index beyond the header's device list", err, errlen);

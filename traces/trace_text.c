@@ -13,7 +13,7 @@ static const char *const kind_names[TRACE_EV_KIND_MAX + 1] = {
     [TRACE_EV_DMA_READ] = "dma-read",   [TRACE_EV_DMA_WRITE] = "dma-write",
     [TRACE_EV_IRQ] = "irq",             [TRACE_EV_NOTIFY] = "notify",
     [TRACE_EV_CONTROL] = "control",     [TRACE_EV_FAULT] = "fault",
-    [TRACE_EV_END] = "end",
+    [TRACE_EV_END] = "end",             [TRACE_EV_INPUT] = "input",
 };
 
 const char *trace_kind_name(unsigned kind)
@@ -133,6 +133,10 @@ void trace_event_format(const struct trace_header *h, uint64_t index, const stru
         break;
     case TRACE_EV_END:
         snprintf(out + o, outlen - o, " status=%" PRId64, (int64_t)ev->value);
+        break;
+    case TRACE_EV_INPUT:
+        hex_bytes(ev->data, ev->len, extra, sizeof(extra));
+        snprintf(out + o, outlen - o, " %s len=%" PRIu32 " data=%s", dev, ev->len, extra);
         break;
     }
 }

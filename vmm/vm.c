@@ -152,6 +152,10 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
         rc = add_virtio(vm, "virtio-console", opt->console, err, errlen);
     if (!rc && opt->rng)
         rc = add_virtio(vm, "virtio-rng", "", err, errlen);
+    for (unsigned i = 0; !rc && i < opt->ninputs; i++)
+        rc = add_virtio(vm, "virtio-input", opt->inputs[i], err, errlen);
+    if (!rc && opt->balloon)
+        rc = add_virtio(vm, "virtio-balloon", opt->balloon, err, errlen);
     return rc;
 }
 
@@ -335,6 +339,23 @@ static void timed_request_fire(void *arg)
         fprintf(stderr, "vmlab: at %llu ns: %s -> %s\n", (unsigned long long)t->at_ns, t->json,
                 resp ? resp : "(out of memory)");
     free(resp);
+    t->fired = 2;           /* done: vm_schedule_request may reuse its place */
+}
+
+unsigned vm_timed_room(struct vm *vm)
+{
+    /* Requests that have run are forgotten (input gestures schedule many over a run);
+     * one still running (fired == 1) is not. */
+    unsigned kept = 0;
+
+    for (unsigned i = 0; i < vm->ntimed; i++) {
+        if (vm->timed[i]->fired == 2)
+            free(vm->timed[i]);
+        else
+            vm->timed[kept++] = vm->timed[i];
+    }
+    vm->ntimed = kept;
+    return VM_MAX_ARGS - kept;
 }
 
 int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,
@@ -344,7 +365,7 @@ int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *e
     size_t len = strlen(json);
     struct timed_request *t;
 
-    if (vm->ntimed == VM_MAX_ARGS) {
+    if (!vm_timed_room(vm)) {
         snprintf(err, errlen, "--at: at most %d timed requests", VM_MAX_ARGS);
         return -ENOSPC;
     }

@@ -14,6 +14,7 @@
 
 #define VM_MAX_BLOCKS 8
 #define VM_MAX_ARGS 64
+#define VM_MAX_INPUTS 4
 
 struct vm_options {
     const char *program;            /* PVH ELF guest program */
@@ -33,6 +34,9 @@ struct vm_options {
     unsigned nblocks;
     const char *console;            /* virtio-console args, NULL for none */
     int rng;                        /* add a virtio-rng */
+    const char *inputs[VM_MAX_INPUTS];  /* virtio-input args: kind=KIND[,width=..] */
+    unsigned ninputs;
+    const char *balloon;            /* virtio-balloon args, NULL for none */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
     /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the
@@ -97,6 +101,9 @@ int vm_snapshot_load_state(struct vm *vm, struct snapshot_reader *r, char *err,
 /* Re-creates a pending --at request from a snapshot with its saved clock id. */
 int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *json,
                        char *err, size_t errlen);
+
+/* Timed requests that can still be scheduled (requests that have run are forgotten). */
+unsigned vm_timed_room(struct vm *vm);
 
 /* Runs control request `json` when the VM's clock reaches at_ns (vm_control_ops). */
 int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,

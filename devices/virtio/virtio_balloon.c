@@ -244,19 +244,29 @@ static const struct virtio_dev_ops balloon_ops = {
     .reset = balloon_reset,
 };
 
-static int balloon_set(void *state, uint64_t target_bytes, char *err, size_t errlen)
+static int balloon_host_input(void *state, const uint8_t *data, size_t len, char *err,
+                              size_t errlen)
 {
     struct vballoon *b = state;
-    uint64_t pages = target_bytes >> VIRTIO_BALLOON_PAGE_SHIFT;
+    uint64_t target;
 
-    if (pages > ram_pages(b)) {
-        snprintf(err, errlen, "balloon size %" PRIu64 " bytes is more than guest RAM (%"
-                 PRIu64 " bytes)", target_bytes, b->vd.env.mem->ram_size);
+    if (len == 1 && data[0] == VIRTIO_BALLOON_HOST_STATS) {
+        balloon_stats_request(b);
+        return 0;
+    }
+    if (len != VIRTIO_BALLOON_HOST_TARGET_LEN || data[0] != VIRTIO_BALLOON_HOST_TARGET) {
+        snprintf(err, errlen, "virtio-balloon: a %zu-byte host message is neither a target "
+                 "nor a stats request", len);
         return -EINVAL;
     }
-    b->num_pages = (uint32_t)pages;
+    memcpy(&target, data + 1, 8);
+    if (target >> VIRTIO_BALLOON_PAGE_SHIFT > ram_pages(b)) {
+        snprintf(err, errlen, "balloon size %" PRIu64 " bytes is more than guest RAM (%"
+                 PRIu64 " bytes)", target, b->vd.env.mem->ram_size);
+        return -EINVAL;
+    }
+    b->num_pages = (uint32_t)(target >> VIRTIO_BALLOON_PAGE_SHIFT);
     virtio_dev_config_changed(&b->vd);
-    balloon_stats_request(b);
     return 0;
 }
 
@@ -268,8 +278,6 @@ static int balloon_query(void *state, struct balloon_report *out)
     *out = b->rep;
     out->target_bytes = (uint64_t)b->num_pages << VIRTIO_BALLOON_PAGE_SHIFT;
     out->actual_bytes = actual << VIRTIO_BALLOON_PAGE_SHIFT;
-    /* The next query sees what the guest reports in answer to this one. */
-    balloon_stats_request(b);
     return 0;
 }
 
@@ -316,7 +324,7 @@ const struct device_type virtio_balloon_type = {
     .create = balloon_create,
     .ops = &virtio_mmio_ops,
     .destroy = balloon_destroy,
-    .balloon_set = balloon_set,
+    .host_input = balloon_host_input,
     .balloon_query = balloon_query,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,

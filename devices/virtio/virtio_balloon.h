@@ -39,6 +39,13 @@ enum {
     VIRTIO_BALLOON_S_HTLB_PGFAIL, VIRTIO_BALLOON_S_NR
 };
 
+/* Host messages (device_type.host_input): 'T' and a le64 target in bytes (the balloon
+ * size the guest should reach; at most guest RAM), or 'S' alone (return the driver's stats
+ * buffer so it sends fresh stats). */
+#define VIRTIO_BALLOON_HOST_TARGET 'T'
+#define VIRTIO_BALLOON_HOST_STATS  'S'
+#define VIRTIO_BALLOON_HOST_TARGET_LEN 9
+
 /* What `balloon_stats` answers (device_type.balloon_query). */
 struct balloon_report {
     uint64_t target_bytes;          /* what the host asked for (num_pages) */
