@@ -211,6 +211,7 @@ START_TEST(pending_queue_is_bounded)
     mock_virtio_reset(&m);
     virtio_input_counters(m.state, &c);
     ck_assert_uint_eq(c.pending, 0);
+    ck_assert_uint_eq(c.discarded, VIRTIO_INPUT_PENDING_MAX - 64);
     mock_virtio_destroy(&m);
 }
 END_TEST

@@ -268,6 +268,7 @@ static void input_reset(struct virtio_dev *vd)
     struct vinput *in = (struct vinput *)vd;
 
     /* Events queued for the old driver would arrive out of context for a new one. */
+    in->ctr.discarded += in->count;
     in->head = in->count = 0;
     in->ctr.leds = 0;
     memset(in->cfg, 0, sizeof(in->cfg));
