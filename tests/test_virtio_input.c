@@ -207,11 +207,23 @@ START_TEST(pending_queue_is_bounded)
     }
     virtio_input_counters(m.state, &c);
     ck_assert_uint_eq(c.pending, VIRTIO_INPUT_PENDING_MAX - 64);
-    /* A reset forgets what was queued for the old driver. */
+    /* A reset forgets what was queued for the driver that went away ... */
     mock_virtio_reset(&m);
     virtio_input_counters(m.state, &c);
     ck_assert_uint_eq(c.pending, 0);
     ck_assert_uint_eq(c.discarded, VIRTIO_INPUT_PENDING_MAX - 64);
+    /* ... but what arrives before any driver started waits for the first one. */
+    ev(e, EV_KEY, 30, 77);
+    ck_assert_int_eq(inject(&m, e, 8), 0);
+    mock_virtio_reset(&m);
+    virtio_input_counters(m.state, &c);
+    ck_assert_uint_eq(c.pending, 1);
+    struct mock_virtio_opts o = { 0 };
+    ck_assert_int_eq(mock_virtio_setup(&m, &o), 0);
+    struct mock_buf b1 = { buf, 8, 1 };
+    ck_assert_int_ge(mock_vq_request(&m, VIRTIO_INPUT_EVENT_Q, &b1, 1, &len), 0);
+    ck_assert_uint_eq(len, 8);
+    ck_assert(memcmp(mock_virtio_host(&m, buf, 8), e, 8) == 0);
     mock_virtio_destroy(&m);
 }
 END_TEST

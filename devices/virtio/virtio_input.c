@@ -34,6 +34,7 @@ struct vinput {
     uint8_t pending[VIRTIO_INPUT_PENDING_MAX][VIRTIO_INPUT_EVENT_SIZE];
     uint32_t head, count;
     struct virtio_input_counters ctr;
+    int session;                        /* a driver reached DRIVER_OK since the last reset */
     struct vq_chain chain;
 };
 
@@ -267,11 +268,20 @@ static void input_reset(struct virtio_dev *vd)
 {
     struct vinput *in = (struct vinput *)vd;
 
-    /* Events queued for the old driver would arrive out of context for a new one. */
-    in->ctr.discarded += in->count;
-    in->head = in->count = 0;
+    /* Events queued for a driver that went away would arrive out of context for the next
+     * one; events from before any driver (input sent while the guest boots) wait for it. */
+    if (in->session) {
+        in->ctr.discarded += in->count;
+        in->head = in->count = 0;
+    }
+    in->session = 0;
     in->ctr.leds = 0;
     memset(in->cfg, 0, sizeof(in->cfg));
+}
+
+static void input_driver_ok(struct virtio_dev *vd)
+{
+    ((struct vinput *)vd)->session = 1;
 }
 
 static const struct virtio_dev_ops input_ops = {
@@ -282,6 +292,7 @@ static const struct virtio_dev_ops input_ops = {
     .config_read = input_config_read,
     .config_write = input_config_write,
     .queue_notify = input_notify,
+    .driver_ok = input_driver_ok,
     .reset = input_reset,
 };
 

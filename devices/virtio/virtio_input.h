@@ -73,7 +73,7 @@ struct virtio_input_counters {
     uint64_t injected;      /* events accepted from the host */
     uint64_t delivered;     /* events written to driver buffers */
     uint64_t dropped;       /* events refused because the pending queue was full */
-    uint64_t discarded;     /* events pending when the driver reset the device */
+    uint64_t discarded;     /* events pending when a driver that had started reset it */
     uint64_t status;        /* events received on the status queue */
     uint32_t pending;       /* events waiting now */
     uint32_t leds;          /* LED state the driver last set (bit n = LED n) */
