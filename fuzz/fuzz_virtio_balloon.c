@@ -4,7 +4,8 @@
  * Input: [option byte (fuzz/mock_common.h)][feature byte: bit 0 STATS_VQ, bit 1
  *   PAGE_REPORTING accepted] then 4-byte operations [op][a][b][c], op % 7:
  *   0 inflate / 1 deflate: a % 65 PFNs (a buffer of 4 * that bytes, plus c % 4 ragged
- *     bytes), PFN i = b * 7 + i * c: pages of RAM and far outside it;
+ *     bytes), PFN i = b * 7 + i * c: free pages of RAM and pages far outside it (the
+ *     mock's own rings and buffers are moved past RAM);
  *   2 stats buffer: a * 2 bytes of {tag, value} entries, tags b + i (known and unknown);
  *   3 free page report: segments of (a % 4 + 1) pages at page b % 64, c % 3 of them;
  *   4 config write: actual = a | b << 8 | c << 16 | (c & 0x80 ? 0xff000000 : 0);
@@ -73,14 +74,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0: case 1: {
             unsigned n = a % 65;
             uint32_t *pf = (uint32_t *)bh;
-            for (unsigned i = 0; i < n; i++)
+            for (unsigned i = 0; i < n; i++) {
                 pf[i] = (uint32_t)b * 7 + i * c;
+                /* Not the mock's own rings and buffers (a guest may balloon those away,
+                 * but then the mock, not the device, stops working): past RAM instead. */
+                if (pf[i] < free_from)
+                    pf[i] += (uint32_t)(ram / 4096);
+            }
             if (op == 0)
                 for (unsigned i = 0; i < n; i++)
                     if (pf[i] >= free_from && pf[i] < ram / 4096)
                         memset(mock_virtio_host(&m, (uint64_t)pf[i] * 4096, 4096), 0x5a, 4096);
             struct mock_buf mb = { buf, 4 * n + c % 4, 0 };
-            if (mock_vq_request(&m, op, &mb, 1, &len) < 0 && fz_live(&m))
+            /* Every buffer is answered (an empty one is not a buffer: the mock never
+             * publishes it, as rng's target notes). */
+            if (mock_vq_request(&m, op, &mb, 1, &len) < 0 && fz_live(&m) && mb.len)
                 fz_abort();
             m.type->balloon_query(m.state, &r1);
             uint64_t taken = (r1.inflated_pages - r0.inflated_pages) +

@@ -7,7 +7,8 @@
  *     c to a config byte past subsel, which must change nothing);
  *   1 host input: 1 + a % 8 events {type b, code c, value counter}, or (c & 0x80) a
  *     length that is not a multiple of 8 (refused, nothing changes);
- *   2 event buffer: a % 20 bytes (chains shorter than 8 are returned empty), kick;
+ *   2 event buffer: a % 20 bytes in the next of 64 slots (chains shorter than 8 are
+ *     returned empty), kick;
  *   3 status buffer of a % 12 bytes holding {b, c}, kick;
  *   4 collect used event buffers;
  *   5 driver reset and setup again (pending events are forgotten).
@@ -32,7 +33,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_OPS 512
-#define NBUF 32
+#define NBUF 64     /* event buffer slots, used in turn: more than a ring holds */
 
 static const char *const kind_args[4] = { "kind=keyboard", "kind=mouse",
                                           "kind=single-touch,width=640,height=480",
@@ -65,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mock_virtio m;
     char err[256];
     uint32_t counter = 0;
+    unsigned slot = 0;
     uint64_t bufs;
 
     if (size < 2)
@@ -79,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fzt_route(&m);
     if (fz_mock_setup(&m, data[0], 0) < 0)
         abort();
-    bufs = mock_virtio_alloc(&m, NBUF * 24, 8);
+    bufs = mock_virtio_alloc(&m, (NBUF + 1) * 24, 8);
     if (!bufs)
         abort();
 
@@ -133,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 2: {
-            struct mock_buf mb = { bufs + (uint64_t)(a % NBUF) * 24, (uint32_t)(a % 20), 1 };
+            struct mock_buf mb = { bufs + (uint64_t)(slot++ % NBUF) * 24, (uint32_t)(a % 20), 1 };
             int id = mock_vq_add(&m, VIRTIO_INPUT_EVENT_Q, &mb, 1);
             if (id >= 0) {
                 id_gpa[id % MOCK_QUEUE_MAX] = mb.gpa;
@@ -142,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 3: {
-            uint64_t st = bufs + (uint64_t)(NBUF - 1) * 24;
+            uint64_t st = bufs + (uint64_t)NBUF * 24;
             uint8_t *h = mock_virtio_host(&m, st, 12);
             h[0] = 0x11;
             h[1] = 0;
