@@ -152,8 +152,20 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
         rc = add_virtio(vm, "virtio-console", opt->console, err, errlen);
     if (!rc && opt->rng)
         rc = add_virtio(vm, "virtio-rng", "", err, errlen);
-    for (unsigned i = 0; !rc && i < opt->ninputs; i++)
-        rc = add_virtio(vm, "virtio-input", opt->inputs[i], err, errlen);
+    for (unsigned i = 0; !rc && i < opt->ninputs; i++) {
+        char path[sizeof(vm->input_path[0])];
+        /* path= is the VMM's (a socket it reads), not the device's: the trace header, and
+         * so replay, sees the device without it. */
+        if (input_source_split_args(opt->inputs[i], args, sizeof(args), path, sizeof(path))) {
+            snprintf(err, errlen, "--input '%.60s': too long", opt->inputs[i]);
+            return -EINVAL;
+        }
+        rc = add_virtio(vm, "virtio-input", args, err, errlen);
+        if (!rc && path[0]) {
+            memcpy(vm->input_path[vm->ninput_src], path, sizeof(path));
+            vm->input_dev[vm->ninput_src++] = vm->mc.ndevices - 1;
+        }
+    }
     if (!rc && opt->balloon)
         rc = add_virtio(vm, "virtio-balloon", opt->balloon, err, errlen);
     return rc;
@@ -457,6 +469,11 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
     if (!rc && opt->socket)
         vm->env.external_wakeups = 1;   /* a client may still wake an idle guest (KVM) */
+    for (unsigned i = 0; !rc && i < vm->ninput_src; i++) {
+        rc = input_source_open(&vm->input_src[i], vm->input_path[i], vm->input_dev[i], err,
+                               errlen);
+        vm->env.external_wakeups = 1;   /* so may an input socket */
+    }
     for (unsigned i = 0; !rc && i < opt->nat; i++)
         rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
     return rc;
@@ -667,6 +684,8 @@ static void vm_teardown(struct vm *vm, int engine_and_ram)
         return;
     if (vm->control)
         control_server_close(vm->control);
+    for (unsigned i = 0; i < vm->ninput_src; i++)
+        input_source_close(&vm->input_src[i]);
     for (unsigned i = vm->ndevices; i-- > 0;)
         device_destroy(&vm->devices[i]);
     if (vm->trace)

@@ -11,6 +11,7 @@
 #include "machine.h"
 #include "stats.h"
 #include "devices/device.h"
+#include "input_source.h"
 
 #define VM_MAX_BLOCKS 8
 #define VM_MAX_ARGS 64
@@ -76,7 +77,17 @@ struct vm {
     struct timed_request *timed[VM_MAX_ARGS];   /* --at requests, freed with the VM */
     unsigned ntimed;
     int quiet;
+    /* --input ...,path=SOCKET: the sockets, and (until connected) their paths/devices. */
+    struct input_source input_src[VM_MAX_INPUTS];
+    char input_path[VM_MAX_INPUTS][108];
+    unsigned input_dev[VM_MAX_INPUTS];
+    unsigned ninput_src;
 };
+
+/* A host message to device d (device_type.host_input), recorded in the trace when one is
+ * being recorded. 0 or -errno with a message. */
+int vm_host_input(struct vm *vm, struct device *d, const uint8_t *data, size_t len,
+                  char *err, size_t errlen);
 
 /* A --at request (vm.c); pending ones go into snapshots. */
 struct timed_request {

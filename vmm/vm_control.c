@@ -176,9 +176,8 @@ static struct device *find_kind(struct vm *vm, const char *kind, const char *wha
     return NULL;
 }
 
-/* A host message to a device now, recorded in the trace for replay. */
-static int host_input(struct vm *vm, struct device *d, const uint8_t *data, size_t len,
-                      char *err, size_t errlen)
+int vm_host_input(struct vm *vm, struct device *d, const uint8_t *data, size_t len,
+                  char *err, size_t errlen)
 {
     int rc = d->type->host_input(d->state, data, len, err, errlen);
 
@@ -190,7 +189,7 @@ static int host_input(struct vm *vm, struct device *d, const uint8_t *data, size
 static int input_now(struct vm *vm, struct device *d, const uint8_t *events, unsigned n,
                      char *err, size_t errlen)
 {
-    return host_input(vm, d, events, (size_t)n * CONTROL_EVENT_SIZE, err, errlen);
+    return vm_host_input(vm, d, events, (size_t)n * CONTROL_EVENT_SIZE, err, errlen);
 }
 
 /* Frames: runs of events ending in SYN_REPORT (a trailing run without one counts too).
@@ -261,7 +260,7 @@ static int op_balloon(void *opaque, uint64_t size, char *err, size_t errlen)
     if (!d)
         return -ENODEV;
     memcpy(msg + 1, &size, 8);
-    return host_input(opaque, d, msg, sizeof(msg), err, errlen);
+    return vm_host_input(opaque, d, msg, sizeof(msg), err, errlen);
 }
 
 static int op_balloon_stats(void *opaque, struct json_object *out, char *err, size_t errlen)
@@ -277,7 +276,7 @@ static int op_balloon_stats(void *opaque, struct json_object *out, char *err, si
     d->type->balloon_query(d->state, &r);
     /* The guest's answer to this arrives for the next query (crosvm waits for it; here
      * the request runs on the vCPU thread, which cannot wait for the guest). */
-    host_input(opaque, d, &refresh, 1, err, errlen);
+    vm_host_input(opaque, d, &refresh, 1, err, errlen);
     st = json_object_new_object();
     if (!st)
         return -ENOMEM;
@@ -324,10 +323,24 @@ const struct control_vm_ops vm_control_ops = {
     .record = op_record,
 };
 
+/* Whole events from an --input path= socket. */
+static int deliver_input(void *opaque, unsigned device, const uint8_t *data, size_t len)
+{
+    struct vm *vm = opaque;
+    char err[200];
+    int rc = vm_host_input(vm, &vm->devices[device], data, len, err, sizeof(err));
+
+    if (rc && !vm->quiet)
+        fprintf(stderr, "vmlab: input: %s\n", err);
+    return rc;
+}
+
 void vm_poll(void *opaque)
 {
     struct vm *vm = opaque;
 
+    for (unsigned i = 0; i < vm->ninput_src; i++)
+        input_source_poll(&vm->input_src[i], deliver_input, vm);
     if (!vm->control)
         return;
     control_server_poll(vm->control);
