@@ -2,6 +2,7 @@
 #include "devices/virtio/virtio_balloon.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -281,6 +282,65 @@ static int balloon_query(void *state, struct balloon_report *out)
     return 0;
 }
 
+/* Snapshots: the core, target and actual, the held stats buffer and the report. */
+static int balloon_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct vballoon *b = state;
+
+    (void)err;
+    (void)errlen;
+    virtio_dev_save(&b->vd, w);
+    snapshot_put_u32(w, b->num_pages);
+    snapshot_put_u32(w, b->actual);
+    snapshot_put_u8(w, (uint8_t)b->stats_held);
+    snapshot_put_u16(w, b->stats_id);
+    snapshot_put_u16(w, b->stats_ndesc);
+    snapshot_put_u32(w, b->stats_q);
+    for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+        snapshot_put_u64(w, b->rep.stats[i]);
+    snapshot_put_u32(w, b->rep.stats_valid);
+    snapshot_put_u64(w, b->rep.stats_updates);
+    snapshot_put_u64(w, b->rep.inflated_pages);
+    snapshot_put_u64(w, b->rep.deflated_pages);
+    snapshot_put_u64(w, b->rep.reported_pages);
+    snapshot_put_u64(w, b->rep.bad_pfns);
+    return 0;
+}
+
+static int balloon_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    struct vballoon *b = state;
+    int rc = virtio_dev_load(&b->vd, r, err, errlen);
+
+    if (rc)
+        return rc;
+    uint32_t num_pages = snapshot_get_u32(r, "balloon num_pages");
+    b->actual = snapshot_get_u32(r, "balloon actual");
+    b->stats_held = snapshot_get_u8(r, "balloon stats held") != 0;
+    b->stats_id = snapshot_get_u16(r, "balloon stats buffer id");
+    b->stats_ndesc = snapshot_get_u16(r, "balloon stats buffer slots");
+    b->stats_q = snapshot_get_u32(r, "balloon stats queue");
+    for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+        b->rep.stats[i] = snapshot_get_u64(r, "balloon stat");
+    b->rep.stats_valid = snapshot_get_u32(r, "balloon stats valid");
+    b->rep.stats_updates = snapshot_get_u64(r, "balloon stats updates");
+    b->rep.inflated_pages = snapshot_get_u64(r, "balloon inflated pages");
+    b->rep.deflated_pages = snapshot_get_u64(r, "balloon deflated pages");
+    b->rep.reported_pages = snapshot_get_u64(r, "balloon reported pages");
+    b->rep.bad_pfns = snapshot_get_u64(r, "balloon bad PFNs");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    if (num_pages > ram_pages(b))
+        return snapshot_fail(r, err, errlen, "balloon num_pages %u is more than guest RAM "
+                             "(%" PRIu64 " pages)", num_pages, ram_pages(b));
+    if (b->stats_held && (b->stats_q >= VIRTIO_MAX_QUEUES ||
+                          b->stats_id >= b->vd.vqs[b->stats_q].num))
+        return snapshot_fail(r, err, errlen, "balloon stats buffer %u on queue %u is not a "
+                             "buffer of that queue", b->stats_id, b->stats_q);
+    b->num_pages = num_pages;
+    return 0;
+}
+
 static void balloon_destroy(void *state)
 {
     free(state);
@@ -325,6 +385,8 @@ const struct device_type virtio_balloon_type = {
     .ops = &virtio_mmio_ops,
     .destroy = balloon_destroy,
     .host_input = balloon_host_input,
+    .save = balloon_save,
+    .load = balloon_load,
     .balloon_query = balloon_query,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,

@@ -2,6 +2,7 @@
 #include "devices/virtio/virtio_input.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -329,6 +330,63 @@ void virtio_input_counters(const void *state, struct virtio_input_counters *out)
     out->pending = in->count;
 }
 
+/* Snapshots: the core, the config selection, the pending events (oldest first) and the
+ * counters. */
+static int input_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct vinput *in = state;
+
+    (void)err;
+    (void)errlen;
+    virtio_dev_save(&in->vd, w);
+    snapshot_put_u8(w, in->cfg[VIRTIO_INPUT_CFG_SELECT]);
+    snapshot_put_u8(w, in->cfg[VIRTIO_INPUT_CFG_SUBSEL]);
+    snapshot_put_u8(w, (uint8_t)in->session);
+    snapshot_put_u32(w, in->count);
+    for (uint32_t i = 0; i < in->count; i++)
+        snapshot_put_bytes(w, in->pending[(in->head + i) % VIRTIO_INPUT_PENDING_MAX],
+                           VIRTIO_INPUT_EVENT_SIZE);
+    snapshot_put_u64(w, in->ctr.injected);
+    snapshot_put_u64(w, in->ctr.delivered);
+    snapshot_put_u64(w, in->ctr.dropped);
+    snapshot_put_u64(w, in->ctr.discarded);
+    snapshot_put_u64(w, in->ctr.status);
+    snapshot_put_u32(w, in->ctr.leds);
+    return 0;
+}
+
+static int input_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    struct vinput *in = state;
+    int rc = virtio_dev_load(&in->vd, r, err, errlen);
+
+    if (rc)
+        return rc;
+    in->cfg[VIRTIO_INPUT_CFG_SELECT] = snapshot_get_u8(r, "input config select");
+    in->cfg[VIRTIO_INPUT_CFG_SUBSEL] = snapshot_get_u8(r, "input config subsel");
+    in->session = snapshot_get_u8(r, "input driver session") != 0;
+    uint32_t n = snapshot_get_u32(r, "input pending events");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    if (n > VIRTIO_INPUT_PENDING_MAX)
+        return snapshot_fail(r, err, errlen, "input pending events %u exceed the limit of %u",
+                             n, VIRTIO_INPUT_PENDING_MAX);
+    for (uint32_t i = 0; i < n; i++)
+        snapshot_get_bytes(r, in->pending[i], VIRTIO_INPUT_EVENT_SIZE, "input pending event");
+    in->head = 0;
+    in->count = n;
+    in->ctr.injected = snapshot_get_u64(r, "input events injected");
+    in->ctr.delivered = snapshot_get_u64(r, "input events delivered");
+    in->ctr.dropped = snapshot_get_u64(r, "input events dropped");
+    in->ctr.discarded = snapshot_get_u64(r, "input events discarded");
+    in->ctr.status = snapshot_get_u64(r, "input status events");
+    in->ctr.leds = snapshot_get_u32(r, "input leds");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    cfg_select(in);
+    return 0;
+}
+
 static void input_destroy(void *state)
 {
     free(state);
@@ -415,6 +473,8 @@ const struct device_type virtio_input_type = {
     .ops = &virtio_mmio_ops,
     .destroy = input_destroy,
     .host_input = input_host_input,
+    .save = input_save,
+    .load = input_load,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_INPUT,

@@ -144,7 +144,23 @@ fi
 expect_error "--input path= to a socket nobody serves" "path=$TMP/none.sock: cannot connect" \
     --input "mouse,path=$TMP/none.sock" "$G/input.elf"
 
-# 8. Bad command lines.
+# 8. Snapshots: taken before a scripted tap / between inflate and deflate, restored runs
+# end as the originals do.
+TAPA='{"cmd":"input","index":0,"events":[[3,53,100],[0,0,0]]}'
+"$VMLAB" run --quiet --input multi-touch \
+    --at "10000000:{\"cmd\":\"snapshot\",\"op\":\"take\",\"path\":\"$TMP/in.snap\"}" \
+    --at "20000000:$TAPA" "$G/input.elf" -- n=2 >/dev/null 2>&1
+out=$("$VMLAB" run --quiet --restore "$TMP/in.snap" 2>&1); rc=$?
+expect "an input VM restored from a snapshot gets the tap scripted after it" 1 \
+    'event 0 type=3 code=53 value=100 ns=200[0-9]{5}$' 'input: done'
+"$VMLAB" run --quiet --balloon --at '5000000:{"cmd":"balloon","size":16777216}' \
+    --at "20000000:{\"cmd\":\"snapshot\",\"op\":\"take\",\"path\":\"$TMP/bl.snap\"}" \
+    --at '40000000:{"cmd":"balloon","size":4194304}' "$G/balloon.elf" -- rounds=2 >/dev/null 2>&1
+out=$("$VMLAB" run --quiet --restore "$TMP/bl.snap" 2>&1); rc=$?
+expect "a balloon VM restored between inflate and deflate deflates as the original" 1 \
+    'target 1024 pages, actual 1024' '1024 of 1024 inflated pages read zero' 'balloon: done'
+
+# 9. Bad command lines.
 expect_error "--input with an unknown kind" "kind=joystick" --input joystick "$G/input.elf"
 expect_error "--input with a zero width" "width=0" --input mouse,width=0 "$G/input.elf"
 expect_error "--balloon with a bad option" "deflate_on_oom=maybe" --balloon=deflate_on_oom=maybe "$G/balloon.elf"
