@@ -78,10 +78,12 @@ static int rp_relevant(const struct replay *r, const struct trace_event *e)
     }
     if (e->device >= 0)
         return r->selected[e->device];
-    /* DMA is attributed to the access that closes the window (see replay.h). */
+    /* DMA is attributed to the access (or host input) that closes the window (see
+     * replay.h). */
     if (r->exp_end < r->n) {
         const struct trace_event *c = &r->ev[r->exp_end];
-        return trace_kind_is_bus(c->kind) && c->device >= 0 && r->selected[c->device];
+        return (trace_kind_is_bus(c->kind) || c->kind == TRACE_EV_INPUT) && c->device >= 0 &&
+               r->selected[c->device];
     }
     return 0;
 }
@@ -512,7 +514,8 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
     for (r->exp_end = 0; r->exp_end < n; r->exp_end++) {
         const struct trace_event *e = &ev[r->exp_end];
         if (e->kind == TRACE_EV_END ||
-            (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device]))
+            ((trace_kind_is_bus(e->kind) || e->kind == TRACE_EV_INPUT) && e->device >= 0 &&
+             r->selected[e->device]))
             break;
     }
     if (rp_build(r)) {
