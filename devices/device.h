@@ -17,6 +17,7 @@
 struct disk;
 struct snapshot_writer;
 struct snapshot_reader;
+struct balloon_report;
 
 #define DEVICE_KIND_MAX 24
 #define DEVICE_ARGS_MAX 512
@@ -76,6 +77,16 @@ struct device_type {
      * 0 or -errno with a message naming the field and value; a failure changes nothing. */
     int (*resize)(void *state, uint64_t new_size, char *err, size_t errlen);
     int (*inject_fault)(void *state, const char *plan, char *err, size_t errlen);
+    /* Optional: a message from the host side to the device (virtio-input: whole 8-byte
+     * evdev events {le16 type, le16 code, le32 value}; virtio-balloon: a new target or a
+     * stats request, see virtio_balloon.h; virtio-net: a frame, as its backend delivers it).
+     * Everything the host makes a device do goes through here or through host_io: the VMM
+     * records the bytes in the trace (an `input` event, or host-in), and replay passes the
+     * same bytes at the same point, the device created without its backend. 0 or -errno with
+     * a message; a refusal changes nothing. */
+    int (*host_input)(void *state, const uint8_t *data, size_t len, char *err, size_t errlen);
+    /* Optional: what the memory balloon (virtio-balloon) reports; reads only. */
+    int (*balloon_query)(void *state, struct balloon_report *out);
     /* Optional: queue statistics for `stats` (virtio devices). */
     unsigned (*num_queues)(const void *state);
     int (*queue_stats)(const void *state, unsigned q, uint64_t *requests, uint64_t *notifies);
@@ -86,9 +97,6 @@ struct device_type {
      * reflect the device's. NULL: the device cannot be snapshotted. */
     int (*save)(void *state, struct snapshot_writer *w, char *err, size_t errlen);
     int (*load)(void *state, struct snapshot_reader *r, char *err, size_t errlen);
-    /* Optional: data from the host side, as a backend would deliver it (replay feeds the
-     * recorded host_io input here, the device created without its backend). 0 or -errno. */
-    int (*host_input)(void *state, const void *data, size_t len);
     /* Optional: host-side sockets to serve (virtio-vsock). Called from the VMM's poll on
      * the vCPU thread, like every other device entry point. NULL: nothing to poll. */
     void (*poll)(void *state);

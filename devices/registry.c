@@ -13,6 +13,8 @@ extern const struct device_type virtio_console_type;
 extern const struct device_type virtio_rng_type;
 extern const struct device_type virtio_net_type;
 extern const struct device_type virtio_vsock_type;
+extern const struct device_type virtio_input_type;
+extern const struct device_type virtio_balloon_type;
 
 static const struct device_type *const registry[] = {
     &uart8250_type,
@@ -24,6 +26,8 @@ static const struct device_type *const registry[] = {
     &virtio_rng_type,
     &virtio_net_type,
     &virtio_vsock_type,
+    &virtio_input_type,
+    &virtio_balloon_type,
 };
 
 const struct device_type *device_type_at(unsigned index)

@@ -110,6 +110,18 @@ static inline void fzt_begin(struct mock_virtio *m, const struct device_type *ty
     __sanitizer_set_death_callback(fzt_finish);
 }
 
+/* A host message to the device (device_type.host_input), recorded as the VMM does so the
+ * trace replays it. */
+static inline int fzt_host_input(struct mock_virtio *m, const uint8_t *data, size_t len,
+                                 char *err, size_t errlen)
+{
+    int rc = m->type->host_input(m->state, data, len, err, errlen);
+
+    if (!rc && fzt.rec)
+        trace_recorder_input(fzt.rec, 0, data, len);
+    return rc;
+}
+
 /* A target that has its own bus (virtio_mmio) lets the recorder tap it. */
 static inline void fzt_attach_bus(struct bus *b)
 {

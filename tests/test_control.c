@@ -173,7 +173,63 @@ static const struct bad_case {
     { "{\"cmd\":\"disk\",\"op\":\"resize\",\"index\":0,\"size\":512,\"index\":1}",
       "field \"index\" appears more than once" },
     { "{\"cmd\":\"stop\",\"\\u0063md\":\"stop\"}", "repeats a field name" },
+    { "{\"cmd\":\"input\",\"index\":0}", "missing field \"events\" for command \"input\"" },
+    { "{\"cmd\":\"input\",\"events\":[[1,30,1]]}", "missing field \"index\"" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[]}", "field \"events\": 0 events, expected 1..1024" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":{}}", "field \"events\": expected an array" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,30]]}", "event 0 is [1,30]" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,30,1],7]}", "event 1 is 7" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[65536,0,0]]}", "event 0 type 65536" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,-1,0]]}", "event 0 code -1" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,4294967296]]}", "value 4294967296" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,-2147483649]]}", "value -2147483649" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,\"x\"]]}", "value \"x\"" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,0.5]]}", "value 0.5" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,3]],\"frame_ns\":1000000001}",
+      "field \"frame_ns\": 1000000001 out of range" },
+    { "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,3]],\"delay\":1}",
+      "unexpected field \"delay\" for command \"input\"" },
+    { "{\"cmd\":\"balloon\"}", "missing field \"size\" for command \"balloon\"" },
+    { "{\"cmd\":\"balloon\",\"size\":-1}", "field \"size\": -1 out of range 0.." },
+    { "{\"cmd\":\"balloon\",\"size\":\"1G\"}", "field \"size\": expected an integer" },
+    { "{\"cmd\":\"balloon_stats\",\"size\":1}", "unexpected field \"size\"" },
 };
+
+/* input and balloon requests: what the parser keeps and the canonical form it records. */
+START_TEST(input_and_balloon_requests)
+{
+    static struct control_request req;
+    char err[256];
+    static const char msg[] = "{\"cmd\":\"input\",\"index\":1,\"frame_ns\":16666666,"
+                              "\"events\":[[3,53,720],[0,0,0],[3,57,-1],[1,330,0],[0,0,0]]}";
+
+    ck_assert_int_eq(control_request_parse(msg, strlen(msg), &req, err, sizeof err), 0);
+    ck_assert_int_eq(req.cmd, CONTROL_INPUT);
+    ck_assert_uint_eq(req.index, 1);
+    ck_assert_uint_eq(req.nevents, 5);
+    ck_assert_uint_eq(req.frame_ns, 16666666);
+    static const uint8_t want0[8] = { 3, 0, 53, 0, 0xd0, 2, 0, 0 };
+    static const uint8_t want2[8] = { 3, 0, 57, 0, 0xff, 0xff, 0xff, 0xff };
+    ck_assert(memcmp(req.events, want0, 8) == 0);
+    ck_assert(memcmp(req.events + 16, want2, 8) == 0);
+    struct json_object *j = control_request_to_json(&req);
+    ck_assert_str_eq(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN),
+                     "{\"cmd\":\"input\",\"index\":1,\"events\":[[3,53,720],[0,0,0],[3,57,-1],"
+                     "[1,330,0],[0,0,0]],\"frame_ns\":16666666}");
+    json_object_put(j);
+    /* Unsigned values above INT32_MAX are taken as their 32 bits. */
+    static const char big[] = "{\"cmd\":\"input\",\"index\":0,\"events\":[[1,2,4294967295]]}";
+    ck_assert_int_eq(control_request_parse(big, strlen(big), &req, err, sizeof err), 0);
+    ck_assert_uint_eq(req.frame_ns, 0);
+    static const char b0[] = "{\"cmd\":\"balloon\",\"size\":0}";
+    ck_assert_int_eq(control_request_parse(b0, strlen(b0), &req, err, sizeof err), 0);
+    ck_assert_int_eq(req.cmd, CONTROL_BALLOON);
+    ck_assert_uint_eq(req.size, 0);
+    static const char bs[] = "{\"cmd\":\"balloon_stats\"}";
+    ck_assert_int_eq(control_request_parse(bs, strlen(bs), &req, err, sizeof err), 0);
+    ck_assert_int_eq(req.cmd, CONTROL_BALLOON_STATS);
+}
+END_TEST
 
 START_TEST(bad_request_changes_nothing)
 {
@@ -1033,6 +1089,7 @@ static Suite *control_suite(void)
     TCase *cli = tcase_create("clients");
 
     tcase_add_test(proto, every_command_round_trips);
+    tcase_add_test(proto, input_and_balloon_requests);
     tcase_add_loop_test(proto, bad_request_changes_nothing, 0,
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(proto, long_and_nested_input);

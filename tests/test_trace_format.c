@@ -281,7 +281,7 @@ START_TEST(wrong_version_and_huge_lengths)
     v1[8] = 1;
     trace_fix_crcs(v1, len);
     ck_assert_int_lt(load_buf(v1, len, &cnt, err, sizeof(err)), 0);
-    ck_assert_msg(strstr(err, "host-in/host-out event in a version 1 trace"), "%s", err);
+    ck_assert_msg(strstr(err, "host-in/host-out/input event in a version 1 trace"), "%s", err);
     free(v1);
     b[8] = TRACE_VERSION;
 
@@ -352,9 +352,9 @@ static int crafted(const uint8_t *payload, size_t plen, uint32_t nev, char *err,
 START_TEST(crafted_payloads_with_valid_crc)
 {
     char err[300];
-    /* unknown kind 14 */
-    const uint8_t k14[] = { 0x0e, 0, 0 };
-    ck_assert_int_eq(crafted(k14, sizeof(k14), 1, err, sizeof(err)), -EBADMSG);
+    /* unknown kind 15 */
+    const uint8_t k15[] = { 0x0f, 0, 0 };
+    ck_assert_int_eq(crafted(k15, sizeof(k15), 1, err, sizeof(err)), -EBADMSG);
     ck_assert_msg(strstr(err, "chunk 0 at offset") && strstr(err, "event 0") &&
                   strstr(err, "unknown event kind"), "%s", err);
     /* DMA read claiming 2^40 bytes */

@@ -335,6 +335,16 @@ void trace_recorder_control(struct trace_recorder *r, const char *json)
     rec_text(r, TRACE_EV_CONTROL, json ? json : "");
 }
 
+void trace_recorder_input(struct trace_recorder *r, int device, const void *data, size_t len)
+{
+    struct trace_event ev = { .kind = TRACE_EV_INPUT, .device = (int16_t)device,
+                              .data = data, .len = (uint32_t)len };
+
+    pthread_mutex_lock(&r->lock);
+    rec_add(r, &ev);
+    pthread_mutex_unlock(&r->lock);
+}
+
 void trace_recorder_fault(struct trace_recorder *r, const char *text)
 {
     rec_text(r, TRACE_EV_FAULT, text ? text : "");

@@ -75,6 +75,10 @@ void trace_recorder_control(struct trace_recorder *r, const char *json);
 void trace_recorder_host_io(struct trace_recorder *r, int device, int dir, const void *data,
                             size_t len);
 void trace_recorder_fault(struct trace_recorder *r, const char *text);
+/* Host input handed to header device `device` (device_type.host_input), recorded after the
+ * device took it, like a bus access after its handler: replay hands the same bytes to the
+ * device at the same virtual time, so it needs no input source. */
+void trace_recorder_input(struct trace_recorder *r, int device, const void *data, size_t len);
 
 /* Ends the recording: writes the end event with `exit_status`, removes the taps it set,
  * flushes, closes the file and frees the recorder, including the wrapped irq sink. Call it

@@ -97,10 +97,12 @@ static int rp_relevant(const struct replay *r, const struct trace_event *e)
     }
     if (e->device >= 0)
         return r->selected[e->device];
-    /* DMA is attributed to the access that closes the window (see replay.h). */
+    /* DMA is attributed to the access (or host input) that closes the window (see
+     * replay.h). */
     if (r->exp_end < r->n) {
         const struct trace_event *c = &r->ev[r->exp_end];
-        return trace_kind_is_bus(c->kind) && c->device >= 0 && r->selected[c->device];
+        return (trace_kind_is_bus(c->kind) || c->kind == TRACE_EV_INPUT) && c->device >= 0 &&
+               r->selected[c->device];
     }
     return 0;
 }
@@ -212,7 +214,10 @@ static void rp_inject(struct replay *r, int dev, const struct trace_event *e)
                    "none", t->kind);
         return;
     }
-    t->host_input(r->dev[dev].state, e->data, e->len);
+    /* Not checked here: what the device did with the frame is checked against the events
+     * that follow it in the trace. */
+    char err[200] = "";
+    (void)t->host_input(r->dev[dev].state, e->data, e->len, err, sizeof(err));
 }
 
 static void rp_host_pull(void *opaque)
@@ -605,6 +610,33 @@ static void rp_host_input(struct replay *r, size_t i)
     rp_inject(r, e->device, e);
 }
 
+/* Host input: handed to the device at its virtual time, as the VMM did; what the device
+ * did with it (DMA, interrupts) precedes the event in the trace, like an access's. */
+static void rp_input(struct replay *r, size_t i)
+{
+    const struct trace_event *e = &r->ev[i];
+    const struct device *d = &r->dev[e->device];
+    char err[200] = "";
+
+    r->exp_end = i;
+    r->cur = i;
+    rp_advance(r, e->time_ns);
+    if (r->diverged)
+        return;
+    if (!r->built[e->device] || !d->type->host_input) {
+        rp_diverge(r, i, "the trace hands host input to device %d (%s), which takes none",
+                   e->device, d->kind);
+        return;
+    }
+    if (d->type->host_input(d->state, e->data, e->len, err, sizeof(err))) {
+        rp_diverge(r, i, "device %s refused the recorded input: %s", d->kind, err);
+        return;
+    }
+    r->res->replayed++;
+    rp_window_done(r);
+    r->exp = i + 1;
+}
+
 int trace_replay(const struct trace_header *h, const struct trace_event *ev, size_t n,
                  const struct replay_opts *opts, struct replay_result *res)
 {
@@ -674,7 +706,8 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
     for (r->exp_end = 0; r->exp_end < n; r->exp_end++) {
         const struct trace_event *e = &ev[r->exp_end];
         if (e->kind == TRACE_EV_END ||
-            (trace_kind_is_bus(e->kind) && e->device >= 0 && r->selected[e->device]))
+            ((trace_kind_is_bus(e->kind) || e->kind == TRACE_EV_INPUT) && e->device >= 0 &&
+             r->selected[e->device]))
             break;
     }
     if (rp_build(r)) {
@@ -699,6 +732,8 @@ int trace_replay(const struct trace_header *h, const struct trace_event *ev, siz
             else if (e->kind == TRACE_EV_HOST_IN && !e->value && e->device >= 0 &&
                      r->selected[e->device] && i >= r->exp)
                 rp_host_input(r, i);
+            else if (e->kind == TRACE_EV_INPUT && e->device >= 0 && r->selected[e->device])
+                rp_input(r, i);
         }
         if (!ended && !r->diverged && n) {
             /* An intact prefix without its end: check what it holds. */

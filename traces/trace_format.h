@@ -44,7 +44,8 @@ enum trace_kind {
      * inside the device's own call into its backend), host-out is checked. */
     TRACE_EV_HOST_IN    = 12,
     TRACE_EV_HOST_OUT   = 13,
-    TRACE_EV_KIND_MAX   = 13,
+    TRACE_EV_INPUT      = 14,   /* host message handed to a device: data = its bytes */
+    TRACE_EV_KIND_MAX   = 14,
 };
 
 /* One decoded event. `data` points into the reader's buffer (valid while it lives). */
@@ -52,7 +53,7 @@ struct trace_event {
     uint64_t time_ns;
     uint64_t addr;          /* bus address, DMA gpa, IRQ gsi, NOTIFY queue */
     uint64_t value;         /* access value, IRQ level, END status (sign-extended) */
-    const uint8_t *data;    /* DMA/HOST bytes, CONTROL/FAULT text (not NUL-terminated) */
+    const uint8_t *data;    /* DMA/HOST/INPUT bytes, CONTROL/FAULT text (not NUL-terminated) */
     uint32_t len;           /* bytes at data */
     uint32_t vcpu;
     int16_t device;         /* index into the header's devices, -1 for none/unknown */

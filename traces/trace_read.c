@@ -380,8 +380,9 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
     unsigned k = b0 & 0x0f;
     if (k < 1 || k > TRACE_EV_KIND_MAX || (b0 & 0x80))
         return bad_event(r, "unknown event kind byte", err, errlen);
-    if (r->hdr.version < 2 && (k == TRACE_EV_HOST_IN || k == TRACE_EV_HOST_OUT))
-        return bad_event(r, "host-in/host-out event in a version 1 trace", err, errlen);
+    if (r->hdr.version < 2 && (k == TRACE_EV_HOST_IN || k == TRACE_EV_HOST_OUT ||
+                               k == TRACE_EV_INPUT))
+        return bad_event(r, "host-in/host-out/input event in a version 1 trace", err, errlen);
     if ((b0 & 0x30) && !trace_kind_is_bus(k) && k != TRACE_EV_IRQ && k != TRACE_EV_HOST_IN)
         return bad_event(r, "size bits set on a non-access event", err, errlen);
     if (get_varint(&p, end, &dt))
@@ -457,6 +458,17 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, char *err,
         if (get_varint(&p, end, &v))
             goto trunc;
         ev->value = (uint64_t)unzigzag(v);
+        break;
+    case TRACE_EV_INPUT:
+        if (get_varint(&p, end, &dev) || get_varint(&p, end, &v))
+            goto trunc;
+        if (v > TRACE_TEXT_MAX)
+            return bad_event(r, "input length exceeds the limit", err, errlen);
+        if (v > (uint64_t)(end - p))
+            goto trunc;
+        ev->len = (uint32_t)v;
+        ev->data = p;
+        p += v;
         break;
     }
     if (dev > r->hdr.machine.ndevices)

@@ -15,6 +15,7 @@ static const char *const kind_names[TRACE_EV_KIND_MAX + 1] = {
     [TRACE_EV_CONTROL] = "control",     [TRACE_EV_FAULT] = "fault",
     [TRACE_EV_END] = "end",
     [TRACE_EV_HOST_IN] = "host-in",     [TRACE_EV_HOST_OUT] = "host-out",
+    [TRACE_EV_INPUT] = "input",
 };
 
 const char *trace_kind_name(unsigned kind)
@@ -151,6 +152,10 @@ void trace_event_format(const struct trace_header *h, uint64_t index, const stru
         break;
     case TRACE_EV_END:
         snprintf(out + o, outlen - o, " status=%" PRId64, (int64_t)ev->value);
+        break;
+    case TRACE_EV_INPUT:
+        hex_bytes(ev->data, ev->len, extra, sizeof(extra));
+        snprintf(out + o, outlen - o, " %s len=%" PRIu32 " data=%s", dev, ev->len, extra);
         break;
     }
 }

@@ -169,6 +169,10 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
         len = ev->len;
     else if (k == TRACE_EV_CONTROL || k == TRACE_EV_FAULT)
         len = ev->len > TRACE_TEXT_MAX ? TRACE_TEXT_MAX : ev->len;   /* text is cut, not lost */
+    else if (k == TRACE_EV_INPUT && ev->len > TRACE_TEXT_MAX)
+        return -EMSGSIZE;       /* input cut short would replay differently */
+    else if (k == TRACE_EV_INPUT)
+        len = ev->len;
     if (len > TRACE_DATA_MAX)
         return -EMSGSIZE;
     if (chunk_reserve(&w->ev, 64 + (size_t)len)) {
@@ -229,6 +233,13 @@ int trace_writer_add(struct trace_writer *w, const struct trace_event *ev)
         break;
     case TRACE_EV_END:
         p = put_varint(p, zigzag((int64_t)ev->value));
+        break;
+    case TRACE_EV_INPUT:
+        p = put_varint(p, (uint64_t)(ev->device + 1));
+        p = put_varint(p, len);
+        if (len)
+            memcpy(p, ev->data, len);
+        p += len;
         break;
     }
     *start = b0;

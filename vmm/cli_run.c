@@ -9,7 +9,7 @@
 enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_NET, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
-    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK,
+    OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK, OPT_INPUT, OPT_BALLOON,
 };
 
 static const struct option run_options[] = {
@@ -26,6 +26,8 @@ static const struct option run_options[] = {
     { "rng", no_argument, NULL, OPT_RNG },
     { "net", required_argument, NULL, OPT_NET },
     { "vsock", required_argument, NULL, OPT_VSOCK },
+    { "input", required_argument, NULL, OPT_INPUT },
+    { "balloon", optional_argument, NULL, OPT_BALLOON },
     { "trace", required_argument, NULL, OPT_TRACE },
     { "socket", required_argument, NULL, OPT_SOCKET },
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -67,6 +69,11 @@ void cli_run_usage(FILE *f)
           "                         uds=: Firecracker's hybrid socket (host clients send\n"
           "                         'CONNECT <port>\\n' to PATH; guest connects to CID 2 port\n"
           "                         P go to PATH_P)\n"
+          "  --input KIND[,width=W,height=H,name=N,serial=S,path=SOCKET]\n"
+          "                         add a virtio-input: keyboard, mouse, single-touch or\n"
+          "                         multi-touch; events come from `vmlab input`, --at, or\n"
+          "                         8-byte evdev events read from the Unix socket SOCKET\n"
+          "  --balloon[=deflate_on_oom=off]  add a virtio-balloon (`vmlab balloon`)\n"
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
           "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"
@@ -176,6 +183,20 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
             o->net = optarg;
             break;
         case OPT_VSOCK: o->vsock = optarg; break;
+        case OPT_INPUT:
+            if (o->ninputs == VM_MAX_INPUTS) {
+                snprintf(err, errlen, "--input: at most %d input devices", VM_MAX_INPUTS);
+                return -EINVAL;
+            }
+            if (snprintf(out->input_args[o->ninputs], sizeof(out->input_args[0]), "kind=%s",
+                         optarg) >= (int)sizeof(out->input_args[0])) {
+                snprintf(err, errlen, "--input '%.60s': too long", optarg);
+                return -EINVAL;
+            }
+            o->inputs[o->ninputs] = out->input_args[o->ninputs];
+            o->ninputs++;
+            break;
+        case OPT_BALLOON: o->balloon = optarg ? optarg : ""; break;
         case OPT_TRACE: o->trace = optarg; break;
         case OPT_SOCKET: o->socket = optarg; break;
         case OPT_KERNEL: o->kernel = optarg; break;

@@ -49,6 +49,11 @@ static const struct verb_spec verbs[] = {
       "Arms the disk fault plan PLAN on disk DISK from now on." },
     { "trace", "start", CONTROL_TRACE_START, "PATH", 1, "Starts recording a trace to PATH." },
     { "trace", "stop", CONTROL_TRACE_STOP, "", 0, "Stops recording and closes the trace." },
+    { "balloon", NULL, CONTROL_BALLOON, "SIZE", 1,
+      "Asks the guest to give SIZE bytes back to the host (0: none; K/M/G/T suffixes).\n"
+      "--wait: return once the guest reports the balloon at that size (up to --timeout)." },
+    { "balloon_stats", NULL, CONTROL_BALLOON_STATS, "", 0,
+      "Prints the balloon's target and actual size and the guest's memory statistics." },
 };
 #define NVERBS (sizeof verbs / sizeof verbs[0])
 
@@ -252,6 +257,88 @@ static int exchange(const char *verb, int fd, const char *req, int timeout_s, ch
     return 0;
 }
 
+int control_client_call(const char *name, const char *sock, const char *request,
+                        int timeout_s, int print_json, struct json_object **resp_out)
+{
+    struct json_object *resp = NULL, *okv, *errv;
+    char *line = NULL, *msg;
+    int status = EXIT_UNREACHABLE, fd = connect_socket(name, sock);
+
+    *resp_out = NULL;
+    if (fd < 0)
+        return EXIT_UNREACHABLE;
+    msg = malloc(strlen(request) + 2);
+    if (!msg)
+        goto out;
+    sprintf(msg, "%s\n", request);
+    if (exchange(name, fd, msg, timeout_s, &line) < 0) {
+        free(msg);
+        goto out;
+    }
+    free(msg);
+    resp = json_tokener_parse(line);
+    if (!resp || !json_object_is_type(resp, json_type_object) ||
+        !json_object_object_get_ex(resp, "ok", &okv) ||
+        !json_object_is_type(okv, json_type_boolean)) {
+        fprintf(stderr, "vmlab: %s: malformed answer from the VM: %.200s\n", name, line);
+        goto out;
+    }
+    if (print_json)
+        printf("%s\n", line);
+    if (!json_object_get_boolean(okv)) {
+        const char *m = "the VM refused the request";
+
+        if (json_object_object_get_ex(resp, "error", &errv) &&
+            json_object_is_type(errv, json_type_string))
+            m = json_object_get_string(errv);
+        fprintf(stderr, "vmlab: %s: %s\n", name, m);
+        status = EXIT_REFUSED;
+        goto out;
+    }
+    status = EXIT_OK;
+    *resp_out = resp;
+    resp = NULL;
+out:
+    close(fd);
+    json_object_put(resp);
+    free(line);
+    return status;
+}
+
+/* balloon --wait: polls balloon_stats until the guest reports `size` (crosvm's balloon
+ * --wait). Not done within timeout_s: exit status 1 with the sizes seen. */
+static int balloon_wait(const char *name, const char *sock, uint64_t size, int timeout_s,
+                        int print_json)
+{
+    int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
+    int64_t actual = -1;
+
+    for (;;) {
+        struct json_object *resp, *b, *a;
+        int st = control_client_call(name, sock, "{\"cmd\":\"balloon_stats\"}", timeout_s, 0,
+                                     &resp);
+        if (st != EXIT_OK)
+            return st;
+        if (json_object_object_get_ex(resp, "balloon", &b) &&
+            json_object_object_get_ex(b, "actual", &a))
+            actual = json_object_get_int64(a);
+        json_object_put(resp);
+        if (actual == (int64_t)size) {
+            if (print_json)
+                printf("{\"ok\":true,\"actual\":%" PRId64 "}\n", actual);
+            else
+                printf("balloon at %" PRIu64 " bytes\n", size);
+            return EXIT_OK;
+        }
+        if (mono_ms() >= deadline) {
+            fprintf(stderr, "vmlab: %s: the guest reports the balloon at %" PRId64 " bytes, "
+                    "not %" PRIu64 ", after %d s\n", name, actual, size, timeout_s);
+            return EXIT_REFUSED;
+        }
+        poll(NULL, 0, 50);
+    }
+}
+
 /* Stats as an indented key/value listing; works for whatever members the VM adds. */
 static void print_value(const char *key, struct json_object *v, int depth)
 {
@@ -311,6 +398,15 @@ static void print_human(const struct control_request *req, struct json_object *r
     case CONTROL_FAULT_INJECT: printf("fault plan armed on disk %u\n", req->index); break;
     case CONTROL_TRACE_START: printf("tracing to %s\n", req->path); break;
     case CONTROL_TRACE_STOP: printf("trace stopped\n"); break;
+    case CONTROL_INPUT: printf("input delivered\n"); break;
+    case CONTROL_BALLOON: printf("balloon target set to %" PRIu64 " bytes\n", req->size); break;
+    case CONTROL_BALLOON_STATS:
+        if (json_object_object_get_ex(resp, "balloon", &stats) &&
+            json_object_is_type(stats, json_type_object)) {
+            json_object_object_foreach(stats, k, v)
+                print_value(k, v, 0);
+        }
+        break;
     case CONTROL_CMD_COUNT: break;
     }
 }
@@ -330,16 +426,17 @@ int cmd_control(const char *verb, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
+        { "wait", no_argument, NULL, 'w' },
         { "timeout", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const struct verb_spec *v = NULL;
     struct control_request *req = NULL;
-    struct json_object *reqj = NULL, *resp = NULL, *okv, *errv;
-    char name[32], *line = NULL, *end;
+    struct json_object *reqj = NULL, *resp = NULL;
+    char name[32], *end;
     const char *sock;
-    int json = 0, timeout_s = 10, opt, npos, fd = -1, status = EXIT_USAGE;
+    int json = 0, wait = 0, timeout_s = 10, opt, npos, status = EXIT_USAGE;
     size_t i;
 
     for (i = 0; i < NVERBS; i++) {
@@ -356,6 +453,13 @@ int cmd_control(const char *verb, int argc, char **argv)
         switch (opt) {
         case 'j':
             json = 1;
+            break;
+        case 'w':
+            if (strcmp(verb, "balloon")) {
+                fprintf(stderr, "vmlab: %s: --wait is for balloon only\n", verb);
+                return EXIT_USAGE;
+            }
+            wait = 1;
             break;
         case 't':
             errno = 0;
@@ -430,6 +534,13 @@ int cmd_control(const char *verb, int argc, char **argv)
                 bad = parse_index(name, "DISK", a[0], &req->index) < 0 ||
                       copy_arg(name, "PLAN", a[1], req->plan, sizeof req->plan) < 0;
                 break;
+            case CONTROL_BALLOON:
+                /* 0 is a size here: the balloon gives all memory back. */
+                if (!strcmp(a[0], "0"))
+                    req->size = 0;
+                else
+                    bad = parse_size(name, a[0], &req->size) < 0;
+                break;
             default:
                 break;
             }
@@ -444,53 +555,17 @@ int cmd_control(const char *verb, int argc, char **argv)
         status = EXIT_UNREACHABLE;
         goto out;
     }
-    status = EXIT_UNREACHABLE;
-    fd = connect_socket(name, sock);
-    if (fd < 0)
-        goto out;
-    {
-        const char *s = json_object_to_json_string_ext(reqj, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
-        char *msg = malloc(strlen(s) + 2);
-
-        if (!msg)
-            goto out;
-        sprintf(msg, "%s\n", s);
-        if (exchange(name, fd, msg, timeout_s, &line) < 0) {
-            free(msg);
-            goto out;
-        }
-        free(msg);
-    }
-    resp = json_tokener_parse(line);
-    if (!resp || !json_object_is_type(resp, json_type_object) ||
-        !json_object_object_get_ex(resp, "ok", &okv) ||
-        !json_object_is_type(okv, json_type_boolean)) {
-        fprintf(stderr, "vmlab: %s: malformed answer from the VM: %.200s\n", name, line);
-        goto out;
-    }
-    if (json)
-        printf("%s\n", line);
-    if (!json_object_get_boolean(okv)) {
-        const char *msg = "the VM refused the request";
-
-        if (json_object_object_get_ex(resp, "error", &errv) &&
-            json_object_is_type(errv, json_type_string))
-            msg = json_object_get_string(errv);
-        fprintf(stderr, "vmlab: %s: %s\n", name, msg);
-        status = EXIT_REFUSED;
-        goto out;
-    }
-    if (!json)
+    status = control_client_call(name, sock, json_object_to_json_string_ext(
+                                     reqj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                 timeout_s, json, &resp);
+    if (status == EXIT_OK && req->cmd == CONTROL_BALLOON && wait)
+        status = balloon_wait(name, sock, req->size, timeout_s, json);
+    else if (status == EXIT_OK && !json)
         print_human(req, resp);
-    status = EXIT_OK;
 out:
     fflush(stdout);
-    if (fd >= 0)
-        close(fd);
     json_object_put(resp);
     json_object_put(reqj);
-    free(line);
     free(req);
     return status;
 }

@@ -29,6 +29,13 @@ struct control_vm_ops {
     int (*fault_inject)(void *vm, unsigned disk, const char *plan, char *err, size_t errlen);
     int (*trace_start)(void *vm, const char *path, char *err, size_t errlen);
     int (*trace_stop)(void *vm, char *err, size_t errlen);
+    /* Input device `index` (in --input order) gets n 8-byte events; with frame_ns, the
+     * k-th frame (events up to a SYN_REPORT) k * frame_ns of virtual time from now. */
+    int (*input)(void *vm, unsigned index, const uint8_t *events, unsigned n,
+                 uint64_t frame_ns, char *err, size_t errlen);
+    /* The balloon's target size in bytes; its report as members of `out`. */
+    int (*balloon)(void *vm, uint64_t size, char *err, size_t errlen);
+    int (*balloon_stats)(void *vm, struct json_object *out, char *err, size_t errlen);
     /* Optional: called after every well-formed request was handled, with the command in
      * canonical one-line JSON and the outcome (0 or the op's -errno); where the VM writes
      * the control-socket event into its trace. */

@@ -17,14 +17,18 @@ enum field_kind {
     FIELD_SIZE,     /* integer 1..INT64_MAX -> req->size */
     FIELD_PATH,     /* non-empty string -> req->path */
     FIELD_PLAN,     /* non-empty string -> req->plan */
+    FIELD_BYTES,    /* integer 0..INT64_MAX -> req->size */
+    FIELD_EVENTS,   /* array of 1..CONTROL_MAX_EVENTS [type, code, value] -> req->events */
+    FIELD_FRAME,    /* integer 0..1e9 -> req->frame_ns */
 };
 
 struct field_spec {
     const char *name;
     enum field_kind kind;
+    int optional;               /* may be left out (its value is then 0) */
 };
 
-#define MAX_FIELDS 2
+#define MAX_FIELDS 3
 
 struct cmd_spec {
     const char *cmd;
@@ -47,6 +51,11 @@ static const struct cmd_spec cmd_specs[CONTROL_CMD_COUNT] = {
                                { { "disk", FIELD_INDEX }, { "plan", FIELD_PLAN } }, 2 },
     [CONTROL_TRACE_START] = { "trace", "start", "trace start", { { "path", FIELD_PATH } }, 1 },
     [CONTROL_TRACE_STOP] = { "trace", "stop", "trace stop", {{0}}, 0 },
+    [CONTROL_INPUT] = { "input", NULL, "input",
+                        { { "index", FIELD_INDEX, 0 }, { "events", FIELD_EVENTS, 0 },
+                          { "frame_ns", FIELD_FRAME, 1 } }, 3 },
+    [CONTROL_BALLOON] = { "balloon", NULL, "balloon", { { "size", FIELD_BYTES, 0 } }, 1 },
+    [CONTROL_BALLOON_STATS] = { "balloon_stats", NULL, "balloon_stats", {{0}}, 0 },
 };
 
 const char *control_cmd_name(enum control_cmd cmd)
@@ -151,6 +160,59 @@ static int parse_string_field(struct json_object *v, const char *name, char *out
     return 0;
 }
 
+/* "events": [[type, code, value], ...]; type and code 0..65535, value any 32-bit integer
+ * (signed, as relative axes send, or unsigned). */
+static int parse_events_field(struct json_object *v, const char *name,
+                              struct control_request *req, char *err, size_t errlen)
+{
+    char vb[64];
+    size_t n;
+
+    if (!json_object_is_type(v, json_type_array)) {
+        set_err(err, errlen, "field \"%s\": expected an array of [type, code, value], got %s "
+                "%s", name, type_word(v), describe(v, vb, sizeof vb));
+        return -EINVAL;
+    }
+    n = json_object_array_length(v);
+    if (n < 1 || n > CONTROL_MAX_EVENTS) {
+        set_err(err, errlen, "field \"%s\": %zu events, expected 1..%d", name, n,
+                CONTROL_MAX_EVENTS);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        int64_t x[3];
+        static const int64_t lo[3] = { 0, 0, INT32_MIN }, hi[3] = { 0xffff, 0xffff, UINT32_MAX };
+        static const char *const what[3] = { "type", "code", "value" };
+
+        if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 3) {
+            set_err(err, errlen, "field \"%s\": event %zu is %s, expected [type, code, value]",
+                    name, i, describe(e, vb, sizeof vb));
+            return -EINVAL;
+        }
+        for (int k = 0; k < 3; k++) {
+            struct json_object *c = json_object_array_get_idx(e, (size_t)k);
+            errno = 0;
+            x[k] = json_object_is_type(c, json_type_int) ? json_object_get_int64(c) : 0;
+            if (!json_object_is_type(c, json_type_int) || errno || x[k] < lo[k] ||
+                x[k] > hi[k]) {
+                set_err(err, errlen, "field \"%s\": event %zu %s %s is not an integer in "
+                        "%" PRId64 "..%" PRId64, name, i, what[k], describe(c, vb, sizeof vb),
+                        lo[k], hi[k]);
+                return -EINVAL;
+            }
+        }
+        uint16_t type = (uint16_t)x[0], code = (uint16_t)x[1];
+        uint32_t value = (uint32_t)x[2];
+        uint8_t *p = req->events + i * CONTROL_EVENT_SIZE;
+        memcpy(p, &type, 2);
+        memcpy(p + 2, &code, 2);
+        memcpy(p + 4, &value, 4);
+    }
+    req->nevents = (unsigned)n;
+    return 0;
+}
+
 static int parse_field(const struct field_spec *f, struct json_object *v,
                        struct control_request *req, char *err, size_t errlen)
 {
@@ -172,6 +234,12 @@ static int parse_field(const struct field_spec *f, struct json_object *v,
         return parse_string_field(v, f->name, req->path, sizeof req->path, err, errlen);
     case FIELD_PLAN:
         return parse_string_field(v, f->name, req->plan, sizeof req->plan, err, errlen);
+    case FIELD_BYTES:
+        return parse_uint_field(v, f->name, 0, INT64_MAX, &req->size, err, errlen);
+    case FIELD_FRAME:
+        return parse_uint_field(v, f->name, 0, 1000000000, &req->frame_ns, err, errlen);
+    case FIELD_EVENTS:
+        return parse_events_field(v, f->name, req, err, errlen);
     }
     return -EINVAL;
 }
@@ -385,7 +453,7 @@ int control_request_parse(const char *msg, size_t len, struct control_request *r
     }
     if (k == CONTROL_CMD_COUNT || strlen(cmd) != (size_t)json_object_get_string_len(v)) {
         set_err(err, errlen, "field \"cmd\": unknown command %s (expected stop, suspend, "
-                "resume, stats, disk, snapshot, fault or trace)", describe(v, vb, sizeof vb));
+                "resume, stats, disk, snapshot, fault, trace, input, balloon or balloon_stats)", describe(v, vb, sizeof vb));
         goto out;
     }
 
@@ -440,6 +508,8 @@ int control_request_parse(const char *msg, size_t len, struct control_request *r
     }
     for (k = 0; k < spec->nfields; k++) {
         if (!json_object_object_get_ex(obj, spec->fields[k].name, &v)) {
+            if (spec->fields[k].optional)
+                continue;
             set_err(err, errlen, "missing field \"%s\" for command \"%s\"",
                     spec->fields[k].name, spec->name);
             goto out;
@@ -453,6 +523,30 @@ out:
     if (rc < 0)
         memset(req, 0, sizeof *req);
     return rc;
+}
+
+static struct json_object *events_to_json(const struct control_request *req)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (unsigned i = 0; a && i < req->nevents; i++) {
+        const uint8_t *p = req->events + i * CONTROL_EVENT_SIZE;
+        uint16_t type, code;
+        int32_t value;
+        struct json_object *e = json_object_new_array();
+        memcpy(&type, p, 2);
+        memcpy(&code, p + 2, 2);
+        memcpy(&value, p + 4, 4);
+        if (!e || json_object_array_add(a, e)) {
+            json_object_put(e);
+            json_object_put(a);
+            return NULL;
+        }
+        json_object_array_add(e, json_object_new_int(type));
+        json_object_array_add(e, json_object_new_int(code));
+        json_object_array_add(e, json_object_new_int(value));
+    }
+    return a;
 }
 
 struct json_object *control_request_to_json(const struct control_request *req)
@@ -480,6 +574,15 @@ struct json_object *control_request_to_json(const struct control_request *req)
         case FIELD_SIZE: v = json_object_new_int64((int64_t)req->size); break;
         case FIELD_PATH: v = json_object_new_string(req->path); break;
         case FIELD_PLAN: v = json_object_new_string(req->plan); break;
+        case FIELD_BYTES: v = json_object_new_int64((int64_t)req->size); break;
+        case FIELD_FRAME:
+            if (!req->frame_ns)
+                continue;       /* optional and 0: left out of the canonical form */
+            v = json_object_new_int64((int64_t)req->frame_ns);
+            break;
+        case FIELD_EVENTS:
+            v = events_to_json(req);
+            break;
         }
         bad |= json_object_object_add(o, fs->name, v);
     }
@@ -546,6 +649,13 @@ static int run_request(const struct control_vm_ops *ops, void *vm,
         return ops->trace_start ? ops->trace_start(vm, req->path, err, errlen) : -ENOTSUP;
     case CONTROL_TRACE_STOP:
         return ops->trace_stop ? ops->trace_stop(vm, err, errlen) : -ENOTSUP;
+    case CONTROL_INPUT:
+        return ops->input ? ops->input(vm, req->index, req->events, req->nevents, req->frame_ns,
+                                       err, errlen) : -ENOTSUP;
+    case CONTROL_BALLOON:
+        return ops->balloon ? ops->balloon(vm, req->size, err, errlen) : -ENOTSUP;
+    case CONTROL_BALLOON_STATS:
+        return ops->balloon_stats ? ops->balloon_stats(vm, stats, err, errlen) : -ENOTSUP;
     case CONTROL_CMD_COUNT:
         break;
     }
@@ -569,7 +679,7 @@ char *control_handle_message(const struct control_vm_ops *ops, void *vm,
         out = control_error_response(err);
         goto done;
     }
-    if (req->cmd == CONTROL_STATS) {
+    if (req->cmd == CONTROL_STATS || req->cmd == CONTROL_BALLOON_STATS) {
         stats = json_object_new_object();
         if (!stats)
             goto done;
@@ -598,7 +708,8 @@ char *control_handle_message(const struct control_vm_ops *ops, void *vm,
     if (!resp || json_object_object_add(resp, "ok", json_object_new_boolean(1)) < 0)
         goto done;
     if (stats) {
-        if (json_object_object_add(resp, "stats", stats) < 0)
+        if (json_object_object_add(resp, req->cmd == CONTROL_STATS ? "stats" : "balloon",
+                                   stats) < 0)
             goto done;
         stats = NULL;
     }

@@ -20,12 +20,17 @@ enum control_cmd {
     CONTROL_FAULT_INJECT,
     CONTROL_TRACE_START,
     CONTROL_TRACE_STOP,
+    CONTROL_INPUT,
+    CONTROL_BALLOON,
+    CONTROL_BALLOON_STATS,
     CONTROL_CMD_COUNT
 };
 
 #define CONTROL_MAX_PATH 4096   /* bytes of "path", NUL included */
 #define CONTROL_MAX_PLAN 4096   /* bytes of "plan", NUL included */
 #define CONTROL_MAX_INDEX 0xffffffffu
+#define CONTROL_MAX_EVENTS 1024 /* input events in one request */
+#define CONTROL_EVENT_SIZE 8    /* {le16 type, le16 code, le32 value} */
 
 struct control_request {
     enum control_cmd cmd;
@@ -33,6 +38,12 @@ struct control_request {
     uint64_t size;              /* disk resize */
     char path[CONTROL_MAX_PATH];    /* snapshot take, trace start */
     char plan[CONTROL_MAX_PLAN];    /* fault inject */
+    /* input: "events" [[type, code, value], ...] encoded as the device takes them, and
+     * the optional "frame_ns": the events form frames ending in SYN_REPORT, frame k is
+     * delivered k * frame_ns of virtual time after the request (0: all at once). */
+    uint8_t events[CONTROL_MAX_EVENTS * CONTROL_EVENT_SIZE];
+    unsigned nevents;
+    uint64_t frame_ns;
 };
 
 /* "stop", "disk resize", ...: the command as a user types it. */

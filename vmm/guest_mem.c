@@ -122,3 +122,19 @@ void *guest_mem_host(const struct guest_mem *m, uint64_t gpa, uint64_t len)
         return NULL;
     return r->host + (gpa - r->gpa);
 }
+
+int guest_mem_discard(struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+    const struct guest_mem_range *r = find_range(m, gpa, len);
+
+    if (!r || (gpa | len) & (GUEST_MEM_PAGE_SIZE - 1))
+        return -EFAULT;
+    if (!r->host || !len)
+        return 0;       /* replay: the guest's view of its RAM is not the device's */
+    uint8_t *p = r->host + (gpa - r->gpa);
+    /* Anonymous private mappings refill with zero pages; caller-owned buffers are cleared
+     * so they read the same. */
+    if (!m->owns_host || madvise(p, len, MADV_DONTNEED))
+        memset(p, 0, len);
+    return 0;
+}

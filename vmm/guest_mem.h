@@ -86,6 +86,14 @@ static inline int guest_mem_write(struct guest_mem *m, uint64_t gpa, const void 
     return guest_mem_write_slow(m, gpa, src, len);
 }
 
+#define GUEST_MEM_PAGE_SIZE 4096ULL
+
+/* Gives the host memory behind [gpa, gpa+len) back (memory balloon): the pages read as zero
+ * afterwards and cost no host RAM until the guest touches them again. gpa and len must be
+ * page-aligned and inside one RAM range: 0 or -EFAULT (nothing discarded). Not traced: it
+ * changes what the CPU sees, not a device access. */
+int guest_mem_discard(struct guest_mem *m, uint64_t gpa, uint64_t len);
+
 /* Host pointer to [gpa, gpa+len) for the loader and CPU backends (never for devices:
  * it bypasses the tap). NULL if out of range or not host-backed. */
 void *guest_mem_host(const struct guest_mem *m, uint64_t gpa, uint64_t len);

@@ -107,6 +107,8 @@ CONTROL_CMD(resume)
 CONTROL_CMD(stats)
 CONTROL_CMD(snapshot)
 CONTROL_CMD(fault)
+CONTROL_CMD(balloon)
+CONTROL_CMD(balloon_stats)
 
 static int cmd_help(int argc, char **argv);
 
@@ -122,6 +124,10 @@ static const struct command commands[] = {
     { "stats", "a running VM's statistics: vmlab stats SOCKET", cmd_stats },
     { "snapshot", "snapshot a running VM: vmlab snapshot take PATH SOCKET", cmd_snapshot },
     { "fault", "inject a disk fault plan: vmlab fault inject DISK PLAN SOCKET", cmd_fault },
+    { "input", "send touch/key input to a running VM: vmlab input SOCKET tap X Y", cmd_input },
+    { "balloon", "set a running VM's balloon: vmlab balloon SIZE SOCKET [--wait]", cmd_balloon },
+    { "balloon_stats", "a running VM's balloon and memory stats: vmlab balloon_stats SOCKET",
+      cmd_balloon_stats },
     { "help", "show help for a command", cmd_help },
 };
 

@@ -166,6 +166,22 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
     }
     if (!rc && opt->vsock)
         rc = add_virtio(vm, "virtio-vsock", opt->vsock, err, errlen);
+    for (unsigned i = 0; !rc && i < opt->ninputs; i++) {
+        char path[sizeof(vm->input_path[0])];
+        /* path= is the VMM's (a socket it reads), not the device's: the trace header, and
+         * so replay, sees the device without it. */
+        if (input_source_split_args(opt->inputs[i], args, sizeof(args), path, sizeof(path))) {
+            snprintf(err, errlen, "--input '%.60s': too long", opt->inputs[i]);
+            return -EINVAL;
+        }
+        rc = add_virtio(vm, "virtio-input", args, err, errlen);
+        if (!rc && path[0]) {
+            memcpy(vm->input_path[vm->ninput_src], path, sizeof(path));
+            vm->input_dev[vm->ninput_src++] = vm->mc.ndevices - 1;
+        }
+    }
+    if (!rc && opt->balloon)
+        rc = add_virtio(vm, "virtio-balloon", opt->balloon, err, errlen);
     return rc;
 }
 
@@ -381,6 +397,23 @@ static void timed_request_fire(void *arg)
         fprintf(stderr, "vmlab: at %llu ns: %s -> %s\n", (unsigned long long)t->at_ns, t->json,
                 resp ? resp : "(out of memory)");
     free(resp);
+    t->fired = 2;           /* done: vm_schedule_request may reuse its place */
+}
+
+unsigned vm_timed_room(struct vm *vm)
+{
+    /* Requests that have run are forgotten (input gestures schedule many over a run);
+     * one still running (fired == 1) is not. */
+    unsigned kept = 0;
+
+    for (unsigned i = 0; i < vm->ntimed; i++) {
+        if (vm->timed[i]->fired == 2)
+            free(vm->timed[i]);
+        else
+            vm->timed[kept++] = vm->timed[i];
+    }
+    vm->ntimed = kept;
+    return VM_MAX_ARGS - kept;
 }
 
 int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,
@@ -390,7 +423,7 @@ int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *e
     size_t len = strlen(json);
     struct timed_request *t;
 
-    if (vm->ntimed == VM_MAX_ARGS) {
+    if (!vm_timed_room(vm)) {
         snprintf(err, errlen, "--at: at most %d timed requests", VM_MAX_ARGS);
         return -ENOSPC;
     }
@@ -485,6 +518,11 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
     if (!rc && (opt->socket || opt->vsock))
         vm->env.external_wakeups = 1;   /* a client may still wake an idle guest (KVM) */
+    for (unsigned i = 0; !rc && i < vm->ninput_src; i++) {
+        rc = input_source_open(&vm->input_src[i], vm->input_path[i], vm->input_dev[i], err,
+                               errlen);
+        vm->env.external_wakeups = 1;   /* so may an input socket */
+    }
     for (unsigned i = 0; !rc && i < opt->nat; i++)
         rc = vm_schedule_request(vm, opt->at[i].at_ns, opt->at[i].json, err, errlen);
     return rc;
@@ -695,6 +733,8 @@ static void vm_teardown(struct vm *vm, int engine_and_ram)
         return;
     if (vm->control)
         control_server_close(vm->control);
+    for (unsigned i = 0; i < vm->ninput_src; i++)
+        input_source_close(&vm->input_src[i]);
     for (unsigned i = vm->ndevices; i-- > 0;)
         device_destroy(&vm->devices[i]);
     if (vm->trace)

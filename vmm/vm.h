@@ -12,9 +12,11 @@
 #include "stats.h"
 #include "devices/device.h"
 #include "traces/disk_tap.h"
+#include "input_source.h"
 
 #define VM_MAX_BLOCKS 8
 #define VM_MAX_ARGS 64
+#define VM_MAX_INPUTS 4
 
 struct vm_options {
     const char *program;            /* PVH ELF guest program */
@@ -36,6 +38,9 @@ struct vm_options {
     int rng;                        /* add a virtio-rng */
     const char *net;                /* virtio-net: user[,hostfwd=...], tap=NAME, tapfd=N */
     const char *vsock;              /* virtio-vsock args (cid=N,uds=PATH), NULL for none */
+    const char *inputs[VM_MAX_INPUTS];  /* virtio-input args: kind=KIND[,width=..] */
+    unsigned ninputs;
+    const char *balloon;            /* virtio-balloon args, NULL for none */
     const char *trace;              /* record a trace to this path */
     const char *socket;             /* control socket path */
     /* Control requests at fixed virtual times (--at NS:JSON): deterministic on the
@@ -80,7 +85,17 @@ struct vm {
     struct timed_request *timed[VM_MAX_ARGS];   /* --at requests, freed with the VM */
     unsigned ntimed;
     int quiet;
+    /* --input ...,path=SOCKET: the sockets, and (until connected) their paths/devices. */
+    struct input_source input_src[VM_MAX_INPUTS];
+    char input_path[VM_MAX_INPUTS][108];
+    unsigned input_dev[VM_MAX_INPUTS];
+    unsigned ninput_src;
 };
+
+/* A host message to device d (device_type.host_input), recorded in the trace when one is
+ * being recorded. 0 or -errno with a message. */
+int vm_host_input(struct vm *vm, struct device *d, const uint8_t *data, size_t len,
+                  char *err, size_t errlen);
 
 /* A --at request (vm.c); pending ones go into snapshots. */
 struct timed_request {
@@ -105,6 +120,9 @@ int vm_snapshot_load_state(struct vm *vm, struct snapshot_reader *r, char *err,
 /* Re-creates a pending --at request from a snapshot with its saved clock id. */
 int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *json,
                        char *err, size_t errlen);
+
+/* Timed requests that can still be scheduled (requests that have run are forgotten). */
+unsigned vm_timed_room(struct vm *vm);
 
 /* Runs control request `json` when the VM's clock reaches at_ns (vm_control_ops). */
 int vm_schedule_request(struct vm *vm, uint64_t at_ns, const char *json, char *err,

@@ -86,6 +86,23 @@ for opt in (0, 1, 6):
 for opt in (0, 1, 6):
     put("virtio_rng/seed-%d" % opt, bytes([opt, 7, 16, 0, 0, 0, 1, 1, 255, 15, 2, 8, 0, 4]))
 
+# --- virtio-input: option, kind, then [op][a][b][c] ---------------------------------------
+for opt in (0, 1, 6):
+    for kind in range(4):
+        ops = [(0, 1, 0, 0), (0, 0x11, 3, 0), (0, 0x12, 0x35, 1), (0, 0x11, 0, 0),
+               (2, 8, 0, 0), (2, 33, 0, 0), (2, 4, 0, 0), (1, 3, 3, 53), (4, 0, 0, 0),
+               (1, 7, 1, 0x80), (3, 8, 1, 1), (3, 5, 0, 0), (5, 0, 0, 0), (1, 2, 0, 0),
+               (2, 48, 0, 0), (4, 0, 0, 0)]
+        put("virtio_input/seed-%d-%d" % (opt, kind), bytes([opt, kind]) + b"".join(bytes(o) for o in ops))
+
+# --- virtio-balloon: option, features, then [op][a][b][c] --------------------------------
+for opt in (0, 1, 6):
+    for feats in (0, 1, 3):
+        ops = [(5, 0, 16, 1), (0, 16, 9, 1), (6, 0, 0, 0), (4, 16, 0, 0), (0, 64, 255, 255),
+               (1, 8, 9, 1), (2, 15, 4, 1), (6, 0, 0, 0), (5, 0, 0, 2), (2, 5, 0, 7),
+               (3, 1, 3, 2), (4, 255, 255, 255), (5, 1, 0, 0x53), (5, 0, 0, 0x24), (6, 0, 0, 0)]
+        put("virtio_balloon/seed-%d-%d" % (opt, feats), bytes([opt, feats]) + b"".join(bytes(o) for o in ops))
+
 # --- virtio-mmio: a driver bringing up queue 0 (split, 8 entries) and one request ---------
 def w(reg, val):
     return bytes([reg, 0]) + struct.pack("<I", val)

@@ -258,3 +258,13 @@ uint8_t virtio_config_read8(const struct virtio_dev *d, unsigned off)
 {
     return mmio_read8(d->base + VMMIO_CONFIG + off);
 }
+
+void virtio_config_write8(const struct virtio_dev *d, unsigned off, uint8_t v)
+{
+    mmio_write8(d->base + VMMIO_CONFIG + off, v);
+}
+
+void virtio_config_write32(const struct virtio_dev *d, unsigned off, uint32_t v)
+{
+    wr(d, VMMIO_CONFIG + off, v);
+}

@@ -123,6 +123,8 @@ uint32_t virtio_status(const struct virtio_dev *d);
 uint32_t virtio_config_read32(const struct virtio_dev *d, unsigned off);
 uint64_t virtio_config_read64(const struct virtio_dev *d, unsigned off);
 uint8_t virtio_config_read8(const struct virtio_dev *d, unsigned off);
+void virtio_config_write8(const struct virtio_dev *d, unsigned off, uint8_t v);
+void virtio_config_write32(const struct virtio_dev *d, unsigned off, uint32_t v);
 
 /* One element of a chain: the device reads (write=0) or writes (write=1) [addr, addr+len). */
 struct virtq_buf {

@@ -56,6 +56,8 @@
 #define VIRTIO_ID_CONSOLE        3
 #define VIRTIO_ID_RNG            4
 #define VIRTIO_ID_NET            1
+#define VIRTIO_ID_BALLOON        5
+#define VIRTIO_ID_INPUT          18
 
 /* split ring (spec 2.7) */
 #define VRING_DESC_F_NEXT        1

@@ -125,6 +125,10 @@ def vmlab_command(env, sc, backend, workdir, trace_path=None):
         cmd += ["--rng"]
     if m["net"] is not None:
         cmd += ["--net", m["net"]]
+    for spec in m["inputs"]:
+        cmd += ["--input", spec]
+    if m["balloon"]:
+        cmd += ["--balloon"]
     for a in sc.actions:
         cmd += ["--at", f"{a['at_ns']}:{json.dumps(a['request'], separators=(',', ':'))}"]
     if trace_path:
@@ -179,6 +183,13 @@ def qemu_command(env, sc, workdir):
             raise ValueError(f"net = {m['net']!r}: only user networking has a QEMU peer here")
         # restricted like vmlab's default: the guest reaches slirp and nothing else
         cmd += ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0"]
+    # QEMU 7.2's nearest devices: a keyboard, a mouse, and an absolute tablet for touch.
+    qemu_input = {"keyboard": "virtio-keyboard-device", "mouse": "virtio-mouse-device",
+                  "single-touch": "virtio-tablet-device", "multi-touch": "virtio-tablet-device"}
+    for spec in m["inputs"]:
+        cmd += ["-device", qemu_input[spec.split(",")[0]]]
+    if m["balloon"]:
+        cmd += ["-device", "virtio-balloon-device"]
     g = sc.guest
     if g["kernel"]:
         # Linux: QEMU's own microvm defaults, the console and reset vmlab's loader puts on

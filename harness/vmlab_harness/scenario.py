@@ -16,6 +16,7 @@ MACHINE_KEYS = {
     "console": (str, None), "serial_in": (str, None), "max_insns": (int, 4_000_000_000),
     "tsc": (str, None),
     "net": (str, None),
+    "inputs": (list, []), "balloon": (bool, False),
 }
 TSC_MODES = ("virtual", "host")
 # A guest is a PVH test program (guest/progs) or a Linux kernel: "newest" is the newest
@@ -24,6 +25,22 @@ TSC_MODES = ("virtual", "host")
 GUEST_KEYS = {"program": (str, None), "args": (list, []), "kernel": (str, None),
               "initrd": (str, None), "cmdline": (str, None)}
 ACTION_KEYS = {"at_ns": (int, None), "request": (dict, None)}
+# [[input]]: evdev events for input device `index` at virtual time `at` ("5ms", "250us",
+# "100ns" or an integer of ns); with frame_ns, frames (ending in [0,0,0]) that far apart.
+INPUT_KEYS = {"at": (object, None), "index": (int, 0), "events": (list, None),
+              "frame_ns": (int, 0)}
+TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_time(path, where, v):
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    if isinstance(v, str):
+        for unit in sorted(TIME_UNITS, key=len, reverse=True):
+            num = v[:-len(unit)]
+            if v.endswith(unit) and num.replace(".", "", 1).isdigit():
+                return int(round(float(num) * TIME_UNITS[unit]))
+    raise ScenarioError(f"{path}: [{where}] at = {v!r} is not a time such as \"5ms\", \"250us\" or ns")
 EXPECT_KEYS = {
     "exit_status": (int, 1), "serial_exact": (str, None), "serial_contains": (list, []),
     "serial_regex": (list, []), "serial_absent": (list, []), "golden_trace": (str, None),
@@ -39,7 +56,7 @@ METRIC_KEYS = {"regex": (str, None), "kind": (str, None), "higher_is_better": (b
 # recorded, kind host.
 METRIC_KINDS = ("virtual", "count", "host")
 TOP_KEYS = {"name", "description", "backends", "timeout_s", "machine", "guest", "actions",
-            "expect", "perf", "qemu"}
+            "expect", "perf", "qemu", "input"}
 QEMU_KEYS = {"expect": (dict, {}), "args": (list, None)}
 
 
@@ -97,6 +114,21 @@ class Scenario:
             if a["at_ns"] is None or a["request"] is None:
                 raise ScenarioError(f"{path}: actions[{i}] needs at_ns and request")
             self.actions.append(a)
+        # [[input]] entries become input requests at their virtual times, like [[actions]].
+        for i, e in enumerate(data.get("input", [])):
+            e = _check_table(path, f"input[{i}]", e, INPUT_KEYS)
+            if e["at"] is None or not e["events"]:
+                raise ScenarioError(f"{path}: input[{i}] needs at and events")
+            for j, ev in enumerate(e["events"]):
+                if not (isinstance(ev, list) and len(ev) == 3 and
+                        all(isinstance(x, int) and not isinstance(x, bool) for x in ev)):
+                    raise ScenarioError(f"{path}: input[{i}] events[{j}] = {ev!r} should be "
+                                        "[type, code, value]")
+            req = {"cmd": "input", "index": e["index"], "events": e["events"]}
+            if e["frame_ns"]:
+                req["frame_ns"] = e["frame_ns"]
+            self.actions.append({"at_ns": parse_time(path, f"input[{i}]", e["at"]),
+                                 "request": req})
         self.expect = _check_table(path, "expect", data.get("expect", {}), EXPECT_KEYS)
         self.perf = None
         if "perf" in data:
