@@ -90,6 +90,9 @@ static const struct command commands[] = {
     { "stats", "a running VM's statistics: vmlab stats SOCKET", cmd_stats },
     { "snapshot", "snapshot a running VM: vmlab snapshot take PATH SOCKET", cmd_snapshot },
     { "fault", "inject a disk fault plan: vmlab fault inject DISK PLAN SOCKET", cmd_fault },
+    { "virtmgr", "the VM manager daemon: many VMs, each held by reference", cmd_virtmgr },
+    { "vm", "the VM manager's client: run, list, info, stop, attach, create-partition",
+      cmd_vm },
     { "help", "show help for a command", cmd_help },
 };
 
