@@ -381,7 +381,7 @@ START_TEST(disk_fds_of_the_wrong_kind_refused)
         ck_assert_int_ge(kinds[i], 0);
         struct managed_vm *vm = vm_with("{\"program\":\"/p\",\"disks\":[{\"image_fd\":0}]}",
                                         &kinds[i], 1);
-        ck_assert_int_eq(mvm_prepare(vm, err, sizeof(err)), -EINVAL);
+        ck_assert_int_eq(mvm_check_fds(vm, err, sizeof(err)), -EINVAL);
         ck_assert_msg(strstr(err, "disks[0].image_fd: fd index 0") && strstr(err, want[i]),
                       "%s", err);
         mvm_free(vm);       /* closes the fd, removes the folder */
@@ -397,17 +397,17 @@ START_TEST(disk_fds_must_all_be_named_once)
     int fds[2] = { open("/dev/null", O_RDONLY), open("/dev/null", O_RDONLY) };
 
     struct managed_vm *vm = vm_with("{\"program\":\"/p\",\"console_fd\":0}", fds, 2);
-    ck_assert_int_eq(mvm_prepare(vm, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(mvm_check_fds(vm, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "carries 2 fds but the config names only 1"));
     mvm_free(vm);
     int fd = open("/dev/null", O_RDONLY);
     vm = vm_with("{\"program\":\"/p\",\"console_fd\":0,\"log_fd\":0}", &fd, 1);
-    ck_assert_int_eq(mvm_prepare(vm, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(mvm_check_fds(vm, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "log_fd: fd index 0 is already used"));
     mvm_free(vm);
     fd = open("/dev/null", O_RDONLY);
     vm = vm_with("{\"program\":\"/p\",\"log_fd\":3}", &fd, 1);
-    ck_assert_int_eq(mvm_prepare(vm, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(mvm_check_fds(vm, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "log_fd: fd index 3, but the request carries 1 fds"));
     mvm_free(vm);
 }
@@ -423,7 +423,8 @@ START_TEST(partitions_from_fds_become_a_composite)
     struct managed_vm *vm = vm_with("{\"program\":\"/p\",\"disks\":[{\"partitions\":["
                                     "{\"label\":\"a\",\"fd\":0,\"writable\":true},"
                                     "{\"label\":\"b\",\"fd\":1}]}]}", fds, 2);
-    ck_assert_int_eq(mvm_prepare(vm, err, sizeof(err)), 0);
+    ck_assert_int_eq(mvm_check_fds(vm, err, sizeof(err)), 0);
+    ck_assert_int_eq(mvm_build_composites(vm, err, sizeof(err)), 0);
     /* The composite names the descriptors, not the files behind them. */
     char comp[256];
     snprintf(comp, sizeof(comp), "%s/disk0.composite", vm->dir);

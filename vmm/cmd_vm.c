@@ -69,11 +69,14 @@ static struct json_object *call(int fd, const char *verb, struct json_object *re
 
     int r = vmsg_send(fd, req, fds, nfds);
     json_object_put(req);
-    if (r) {
-        fprintf(stderr, "vmlab: vm %s: send: %s\n", verb, strerror(-r));
+    /* A manager that refuses the connection (another uid) has answered and closed before
+     * the request went out: read why rather than report the broken pipe. */
+    int sent = r;
+    r = vmsg_recv(fd, &ans, got, &ngot, err, sizeof(err));
+    if (sent && r <= 0) {
+        fprintf(stderr, "vmlab: vm %s: send: %s\n", verb, strerror(-sent));
         return NULL;
     }
-    r = vmsg_recv(fd, &ans, got, &ngot, err, sizeof(err));
     for (unsigned i = 0; i < ngot; i++)
         close(got[i]);
     if (r <= 0) {

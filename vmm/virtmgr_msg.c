@@ -11,7 +11,8 @@
 int vmsg_send(int sock, struct json_object *msg, const int *fds, unsigned nfds)
 {
     size_t len;
-    const char *text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+    const char *text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     union {
         char buf[CMSG_SPACE(sizeof(int) * VIRTMGR_MAX_FDS)];
         struct cmsghdr align;

@@ -186,6 +186,10 @@ static void do_run(struct virtmgr *m, struct mgr_conn *c, struct json_object *ms
     if (!absolute(c, "kernel", vm->cfg.kernel) || !absolute(c, "program", vm->cfg.program) ||
         !absolute(c, "initrd", vm->cfg.initrd))
         goto refuse;
+    if (mvm_check_fds(vm, err, sizeof(err))) {
+        reply_error(c, "run: %s", err);
+        goto refuse;
+    }
     if (cid_alloc_take(&m->cids, &vm->cid, err, sizeof(err))) {
         vm->cid = 0;
         reply_error(c, "run: %s", err);
@@ -207,7 +211,7 @@ static void do_run(struct virtmgr *m, struct mgr_conn *c, struct json_object *ms
         reply_error(c, "run: %s/vm-%u: %s", m->o.state_dir, vm->cid, strerror(r));
         goto refuse;
     }
-    if (mvm_prepare(vm, err, sizeof(err)) || mvm_spawn(vm, m->o.exe, err, sizeof(err))) {
+    if (mvm_build_composites(vm, err, sizeof(err)) || mvm_spawn(vm, m->o.exe, err, sizeof(err))) {
         reply_error(c, "run: %s", err);
         goto refuse;
     }
@@ -292,7 +296,8 @@ static void do_list(struct virtmgr *m, struct mgr_conn *c, struct json_object *m
 
     if (only_fields(c, msg, "list", fields))
         return;
-    qsort(m->vms, m->nvms, sizeof(*m->vms), cmp_cid);
+    if (m->nvms)
+        qsort(m->vms, m->nvms, sizeof(*m->vms), cmp_cid);
     struct json_object *a = json_object_new_array();
     for (unsigned i = 0; i < m->nvms; i++)
         json_object_array_add(a, vm_info(m, m->vms[i]));

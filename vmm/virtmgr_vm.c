@@ -51,7 +51,7 @@ static int claim(struct managed_vm *vm, int idx, const char *field, int is_disk,
     return 0;
 }
 
-int mvm_prepare(struct managed_vm *vm, char *err, size_t errlen)
+int mvm_check_fds(struct managed_vm *vm, char *err, size_t errlen)
 {
     struct vm_config *c = &vm->cfg;
     unsigned used = 0;
@@ -77,6 +77,14 @@ int mvm_prepare(struct managed_vm *vm, char *err, size_t errlen)
                  "of them", vm->nfds, __builtin_popcount(used));
         return -EINVAL;
     }
+    return 0;
+}
+
+int mvm_build_composites(struct managed_vm *vm, char *err, size_t errlen)
+{
+    struct vm_config *c = &vm->cfg;
+    int r;
+
     for (unsigned i = 0; i < c->ndisks; i++) {
         struct vmcfg_disk *d = &c->disks[i];
         if (!d->nparts)

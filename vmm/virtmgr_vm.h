@@ -29,10 +29,13 @@ struct managed_vm {
     int64_t started_ms;
 };
 
-/* Checks the fds against the config (each named once, disks regular files or block
- * devices, nothing unnamed) and builds each partitions disk as a composite in vm->dir
- * whose components are /proc/self/fd/N. 0 or -errno with err naming the field. */
-int mvm_prepare(struct managed_vm *vm, char *err, size_t errlen);
+/* Checks the fds against the config: each named once, disks regular files or block
+ * devices, nothing unnamed. 0 or -errno with err naming the field. */
+int mvm_check_fds(struct managed_vm *vm, char *err, size_t errlen);
+
+/* Builds each partitions disk as a composite in vm->dir whose components are
+ * /proc/self/fd/N (the manager's fd numbers, which the child keeps). 0 or -errno. */
+int mvm_build_composites(struct managed_vm *vm, char *err, size_t errlen);
 
 /* Starts `exe run ...` for the VM. The child keeps exactly the disk fds (at the numbers
  * the manager holds them, which the composites name), has the console as stdout and the
