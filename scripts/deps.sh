@@ -19,6 +19,8 @@
 #   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
 #   kmod                modinfo: the initramfs takes virtio modules with their dependencies
 #   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
+#   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
+#                       for the static release binary)
 set -euo pipefail
 
 PKGS=(
@@ -28,7 +30,7 @@ PKGS=(
   gdisk qemu-system-x86 qemu-utils lcov
   clang llvm libclang-rt-14-dev afl++
   python3-matplotlib hyperfine
-  busybox-static cpio linux-image-amd64 kmod acpica-tools
+  busybox-static cpio linux-image-amd64 kmod acpica-tools libseccomp-dev
 )
 
 missing=()

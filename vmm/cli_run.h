@@ -9,6 +9,7 @@
 struct run_cli {
     struct vm_options vm;
     int stats;          /* --stats */
+    int sandbox;        /* --sandbox: seccomp allow-list before the guest runs */
 };
 
 /* 0 parsed, 1 --help was asked for, -EINVAL with a one-line message in err. */

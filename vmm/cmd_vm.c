@@ -158,7 +158,7 @@ static void run_usage(FILE *f)
           "VM lives while this command does (kill it, and the manager stops the VM).\n"
           "CONFIG.json (vmm/VIRTMGR.md): {\"kernel\"|\"program\", \"args\", \"initrd\",\n"
           "\"params\", \"memory_mib\", \"cpus\", \"cpu\", \"debug\", \"name\", \"devices\",\n"
-          "\"max_insns\", \"disks\": [{\"image\": PATH} | {\"partitions\": [{\"label\", \"path\",\n"
+          "\"max_insns\", \"sandbox\", \"disks\": [{\"image\": PATH} | {\"partitions\": [{\"label\", \"path\",\n"
           "\"writable\"}]}, \"writable\"]}. Disks and partitions are opened here and passed\n"
           "to the manager as file descriptors.\n"
           "\n"
@@ -173,6 +173,8 @@ static void run_usage(FILE *f)
           "  --log PATH             the VM process's messages (default: stderr; none when\n"
           "                         detached)\n"
           "  --max-insns N          stop after N guest instructions (software CPU)\n"
+          "  --no-sandbox           run the VM process without its sandbox (seccomp\n"
+          "                         allow-list, no_new_privs, own namespaces); vm info says so\n"
           "  --detach               print the CID and return; the manager holds the VM\n"
           "                         until `vmlab vm stop CID`\n"
           "  --socket PATH          the manager's socket (see vmlab virtmgr --help)\n"
@@ -211,7 +213,7 @@ static int make_absolute(char **p, const char *what)
 static int vm_run_cmd(int argc, char **argv)
 {
     enum { O_NAME = 256, O_MEM, O_CPUS, O_CPU, O_DEBUG, O_CONSOLE, O_LOG, O_DETACH, O_SOCKET,
-           O_PROGRAM, O_KERNEL, O_INITRD, O_PARAMS, O_MAXI, O_HELP };
+           O_PROGRAM, O_KERNEL, O_INITRD, O_PARAMS, O_MAXI, O_NOSANDBOX, O_HELP };
     static const struct option opts[] = {
         { "name", required_argument, NULL, O_NAME }, { "mem", required_argument, NULL, O_MEM },
         { "cpus", required_argument, NULL, O_CPUS }, { "cpu", required_argument, NULL, O_CPU },
@@ -224,12 +226,13 @@ static int vm_run_cmd(int argc, char **argv)
         { "initrd", required_argument, NULL, O_INITRD },
         { "params", required_argument, NULL, O_PARAMS },
         { "max-insns", required_argument, NULL, O_MAXI },
+        { "no-sandbox", no_argument, NULL, O_NOSANDBOX },
         { "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
     };
     struct vm_config cfg, flags;
     char sock[4096], err[600];
     const char *console = NULL, *log = NULL;
-    int detach = 0, c, rc = VM_EXIT_USAGE, fds[VIRTMGR_MAX_FDS], mem_given = 0;
+    int detach = 0, c, rc = VM_EXIT_USAGE, fds[VIRTMGR_MAX_FDS], mem_given = 0, no_sandbox = 0;
     unsigned nfds = 0;
     uint64_t v;
 
@@ -297,6 +300,7 @@ static int vm_run_cmd(int argc, char **argv)
             flags.max_insns = n;
             break;
         }
+        case O_NOSANDBOX: no_sandbox = 1; break;
         case O_HELP: run_usage(stdout); rc = 0; goto out;
         case ':': rc = die_usage("vm run: option '%s' needs a value", argv[optind - 1]); goto out;
         default:
@@ -362,6 +366,8 @@ static int vm_run_cmd(int argc, char **argv)
         cfg.debug = flags.debug;
     if (flags.max_insns)
         cfg.max_insns = flags.max_insns;
+    if (no_sandbox)
+        cfg.sandbox = 0;
     if (make_absolute(&cfg.kernel, cfg.kernel ? "kernel" : "") ||
         make_absolute(&cfg.program, "program") || make_absolute(&cfg.initrd, "initrd"))
         goto out;

@@ -8,6 +8,7 @@
 #include "cli_run.h"
 #include "cmd_control.h"
 #include "commands.h"
+#include "sandbox.h"
 #include "vm.h"
 
 static int cmd_run(int argc, char **argv)
@@ -36,6 +37,11 @@ static int cmd_run(int argc, char **argv)
         /* Nothing ran: a bad option, file or environment (e.g. no KVM). */
         fprintf(stderr, "vmlab: %s\n", err);
         return VM_EXIT_USAGE;
+    }
+    if (cli.sandbox && (rc = sandbox_enter(err, sizeof(err)))) {
+        fprintf(stderr, "vmlab: %s\n", err);
+        vm_destroy_before_exit(vm);
+        return VM_EXIT_INTERNAL;
     }
     int status = vm_run(vm, &stop);
     fflush(stdout);

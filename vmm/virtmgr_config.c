@@ -10,6 +10,7 @@ void vmcfg_init(struct vm_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->cpus = 1;
+    c->sandbox = 1;
     c->console.fd = c->log.fd = -1;
     for (unsigned i = 0; i < VMCFG_MAX_DISKS; i++) {
         c->disks[i].image.fd = -1;
@@ -267,6 +268,8 @@ int vmcfg_parse(struct json_object *o, enum vmcfg_form form, struct vm_config *c
                     c->rng = 1;
                 free(names[i]);
             }
+        } else if (!strcmp(key, "sandbox")) {
+            r = get_bool(v, path, &c->sandbox, err, errlen);
         } else if (!strcmp(key, "max_insns")) {
             r = get_u64(v, path, 1, UINT64_MAX >> 1, &c->max_insns, err, errlen);
         } else if (!strcmp(key, "disks")) {
@@ -373,6 +376,7 @@ struct json_object *vmcfg_to_json(const struct vm_config *c, enum vmcfg_form for
     }
     if (c->max_insns)
         json_object_object_add(o, "max_insns", json_object_new_uint64(c->max_insns));
+    json_object_object_add(o, "sandbox", json_object_new_boolean(c->sandbox));
     if (c->ndisks) {
         struct json_object *disks = json_object_new_array();
         for (unsigned i = 0; i < c->ndisks; i++) {

@@ -53,6 +53,7 @@ struct vm_config {
     enum vmcfg_debug debug;
     int rng;                            /* devices: ["rng"] */
     uint64_t max_insns;                 /* 0: unbounded (software CPU) */
+    int sandbox;                        /* vmlab run --sandbox + namespaces (default 1) */
     struct vmcfg_disk disks[VMCFG_MAX_DISKS];
     unsigned ndisks;
     struct vmcfg_file console, log;     /* wire form only */

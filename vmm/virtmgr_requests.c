@@ -1,6 +1,7 @@
 /* The manager's requests (vmm/VIRTMGR.md): run, open, stop, list, info. Each gets one
  * answer, {"ok":true,...} or {"ok":false,"error":"..."}; a refused request changes nothing. */
 #include "virtmgr_internal.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -94,6 +95,16 @@ static struct json_object *vm_info(struct virtmgr *m, const struct managed_vm *v
         c->debug == VMCFG_DEBUG_FULL ? "full" : "none"));
     json_object_object_add(o, "console", json_object_new_string(output_of(vm, &c->console)));
     json_object_object_add(o, "log", json_object_new_string(output_of(vm, &c->log)));
+    char sandbox[200];
+    if (!c->sandbox)
+        snprintf(sandbox, sizeof(sandbox), "off (--no-sandbox)");
+    else
+        snprintf(sandbox, sizeof(sandbox), "seccomp allow-list of %u system calls, "
+                 "no_new_privs, only its fds; %s%s", sandbox_allowed_count(),
+                 vm->ns_errno ? "no namespaces: the kernel refused: " :
+                                "own user and mount namespaces",
+                 vm->ns_errno ? strerror(vm->ns_errno) : "");
+    json_object_object_add(o, "sandbox", json_object_new_string(sandbox));
     json_object_object_add(o, "detached", json_object_new_boolean(vm->detached));
     json_object_object_add(o, "holders", json_object_new_int((int)vm->nholders));
     json_object_object_add(o, "uptime_ms",

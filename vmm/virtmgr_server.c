@@ -276,6 +276,33 @@ void virtmgr_drop_conn(struct virtmgr *m, struct mgr_conn *c)
     }
 }
 
+/* Closes a refused connection after its answer. A request already queued would make the
+ * close reset the connection, and the client would lose the answer: read it first (its
+ * fds are closed, it is not served). */
+static void refuse_close(int fd)
+{
+    for (int k = 0; k < 4; k++) {
+        char sink[256];
+        struct msghdr mh = { 0 };
+        struct iovec iov = { sink, sizeof(sink) };
+        union { char b[CMSG_SPACE(sizeof(int) * VIRTMGR_MAX_FDS)]; struct cmsghdr a; } u;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = u.b;
+        mh.msg_controllen = sizeof(u.b);
+        if (recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+            break;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                    int rfd;
+                    memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                    close(rfd);
+                }
+    }
+    close(fd);
+}
+
 static void accept_conns(struct virtmgr *m)
 {
     for (;;) {
@@ -288,7 +315,7 @@ static void accept_conns(struct virtmgr *m)
             snprintf(msg, sizeof(msg), "peer uid %ld differs from the manager's uid %ld", uid,
                      (long)geteuid());
             vmsg_send_error(fd, msg);
-            close(fd);
+            refuse_close(fd);
             continue;
         }
         struct mgr_conn *c = NULL;
@@ -300,7 +327,7 @@ static void accept_conns(struct virtmgr *m)
             snprintf(msg, sizeof(msg), "too many clients (at most %d at once)",
                      VIRTMGR_MAX_CLIENTS);
             vmsg_send_error(fd, msg);
-            close(fd);
+            refuse_close(fd);
             continue;
         }
         c->fd = fd;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +44,8 @@ static void build_argv(const struct managed_vm *vm, const char *exe, struct argv
     add(a, exe);
     add(a, "run");
     add(a, "--quiet");
+    if (c->sandbox)
+        add(a, "--sandbox");
     add(a, "--cpu");
     add(a, c->cpu ? c->cpu : "sim");
     if (c->memory_mib) {
@@ -89,6 +93,37 @@ static void build_argv(const struct managed_vm *vm, const char *exe, struct argv
     a->v[a->n] = NULL;
 }
 
+static int write_proc(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int r = write(fd, text, strlen(text)) < 0 ? errno : 0;
+    close(fd);
+    return r;
+}
+
+/* In the child, sandboxed: its own user namespace (uid and gid mapped to themselves, so
+ * files keep their owners) and mount namespace (private: nothing it mounts leaks out).
+ * 0 or the errno that shows the kernel does not allow it. */
+static int enter_namespaces(void)
+{
+    char uid_map[32], gid_map[32];
+    int e;
+
+    snprintf(uid_map, sizeof(uid_map), "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+    snprintf(gid_map, sizeof(gid_map), "%u %u 1\n", (unsigned)getegid(), (unsigned)getegid());
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+        return errno;
+    if ((e = write_proc("/proc/self/setgroups", "deny")) ||
+        (e = write_proc("/proc/self/uid_map", uid_map)) ||
+        (e = write_proc("/proc/self/gid_map", gid_map)))
+        return e;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return errno;
+    return 0;
+}
+
 static int cmp_int(const void *x, const void *y)
 {
     return *(const int *)x - *(const int *)y;
@@ -114,7 +149,7 @@ int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen)
     static char disk_paths[VMCFG_MAX_DISKS][4200];
     const struct vm_config *c = &vm->cfg;
     int debug = c->debug == VMCFG_DEBUG_FULL;
-    int keep[VIRTMGR_MAX_FDS];
+    int keep[VIRTMGR_MAX_FDS + 1];
     unsigned nkeep = 0;
     pid_t parent = getpid();
 
@@ -134,10 +169,22 @@ int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen)
     }
     int out = debug && c->console.fd >= 0 ? vm->fds[c->console.fd] : null;
     int log = debug && c->log.fd >= 0 ? vm->fds[c->log.fd] : null;
+    /* The child reports the namespace outcome, then exec's failure if any; EOF means the
+     * exec happened. */
+    int status[2];
+    if (pipe2(status, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(null);
+        snprintf(err, errlen, "pipe: %s", strerror(e));
+        return -e;
+    }
+    keep[nkeep] = status[1];    /* kept only until exec (close-on-exec) */
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(null);
+        close(status[0]);
+        close(status[1]);
         snprintf(err, errlen, "fork: %s", strerror(e));
         return -e;
     }
@@ -151,15 +198,35 @@ int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
+        int ns = c->sandbox ? enter_namespaces() : 0;
+        if (write(status[1], &ns, sizeof(ns)) != sizeof(ns))
+            _exit(127);
+        if (c->sandbox)
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0)
             _exit(127);
-        close_others(keep, nkeep);
+        close_others(keep, nkeep + 1);
+        fcntl(status[1], F_SETFD, FD_CLOEXEC);
         execv(exe, a.v);
-        dprintf(2, "vmlab virtmgr: exec %s: %s\n", exe, strerror(errno));
+        int e = errno;
+        (void)!write(status[1], &e, sizeof(e));
         _exit(127);
     }
     close(null);
+    close(status[1]);
     vm->pid = pid;
+    int got[2] = { 0, 0 };
+    ssize_t n, total = 0;
+    while ((n = read(status[0], (char *)got + total, sizeof(got) - (size_t)total)) > 0 ||
+           (n < 0 && errno == EINTR))
+        total += n > 0 ? n : 0;
+    close(status[0]);
+    vm->ns_errno = total >= (ssize_t)sizeof(int) ? got[0] : 0;
+    if (total == (ssize_t)sizeof(got)) {
+        /* exec failed: the child is exiting; the reaper reports "error at start". */
+        snprintf(err, errlen, "exec %s: %s", exe, strerror(got[1]));
+        return -got[1];
+    }
     return 0;
 }
 

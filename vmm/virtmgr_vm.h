@@ -27,6 +27,7 @@ struct managed_vm {
     int killed;                         /* SIGKILL sent after the stop timeout */
     int64_t stop_deadline_ms;
     int64_t started_ms;
+    int ns_errno;                       /* sandbox: why no namespaces (0: in them) */
 };
 
 /* Checks the fds against the config: each named once, disks regular files or block
