@@ -477,20 +477,43 @@ static int simple_parse(int argc, char **argv, const char *usage, int nargs,
     return 0;
 }
 
+/* parse [--socket PATH] [CID], connect, send `cmd`: the answer, or NULL with *rc the exit
+ * status (0 after --help). With fdp the connection stays open for the caller. */
+static struct json_object *simple_request(int argc, char **argv, const char *usage, int nargs,
+                                          const char *cmd, struct simple_opts *s, int *fdp,
+                                          int *rc)
+{
+    int r = simple_parse(argc, argv, usage, nargs, s);
+    if (r) {
+        *rc = r == 1 ? 0 : r;
+        return NULL;
+    }
+    int fd = connect_manager(argv[0], s->sock);
+    if (fd < 0) {
+        *rc = VM_EXIT_INTERNAL;
+        return NULL;
+    }
+    struct json_object *ans = call(fd, argv[0], request(cmd, s->cid ? atoll(s->cid) : -1),
+                                   NULL, 0);
+    *rc = ans ? 0 : VM_EXIT_USAGE;
+    if (ans && fdp)
+        *fdp = fd;
+    else
+        close(fd);
+    return ans;
+}
+
 static int vm_list(int argc, char **argv)
 {
     struct simple_opts s;
-    int r = simple_parse(argc, argv, "Usage: vmlab vm list [--socket PATH]\n\nThe VMs the "
-                         "manager runs: CID, state, pid, holders, detached, name.\n", 0, &s);
-    if (r)
-        return r == 1 ? 0 : r;
-    int fd = connect_manager("list", s.sock);
-    if (fd < 0)
-        return VM_EXIT_INTERNAL;
-    struct json_object *ans = call(fd, "list", request("list", -1), NULL, 0), *vms;
-    close(fd);
+    struct json_object *vms;
+    int rc;
+    struct json_object *ans = simple_request(argc, argv, "Usage: vmlab vm list [--socket PATH]"
+                                             "\n\nThe VMs the manager runs: CID, state, pid, "
+                                             "holders, detached, name.\n", 0, "list", &s, NULL,
+                                             &rc);
     if (!ans)
-        return VM_EXIT_USAGE;
+        return rc;
     json_object_object_get_ex(ans, "vms", &vms);
     printf("%-6s %-9s %-8s %-7s %-8s %s\n", "CID", "STATE", "PID", "HOLDERS", "DETACHED",
            "NAME");
@@ -512,17 +535,13 @@ static int vm_list(int argc, char **argv)
 static int vm_info_cmd(int argc, char **argv)
 {
     struct simple_opts s;
-    int r = simple_parse(argc, argv, "Usage: vmlab vm info [--socket PATH] CID\n\nOne VM's "
-                         "configuration and state, as JSON.\n", 1, &s);
-    if (r)
-        return r == 1 ? 0 : r;
-    int fd = connect_manager("info", s.sock);
-    if (fd < 0)
-        return VM_EXIT_INTERNAL;
-    struct json_object *ans = call(fd, "info", request("info", atoll(s.cid)), NULL, 0), *vm;
-    close(fd);
+    struct json_object *vm;
+    int rc;
+    struct json_object *ans = simple_request(argc, argv, "Usage: vmlab vm info [--socket PATH] "
+                                             "CID\n\nOne VM's configuration and state, as "
+                                             "JSON.\n", 1, "info", &s, NULL, &rc);
     if (!ans)
-        return VM_EXIT_USAGE;
+        return rc;
     json_object_object_get_ex(ans, "vm", &vm);
     printf("%s\n", json_object_to_json_string_ext(vm, JSON_C_TO_STRING_PRETTY |
                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -533,18 +552,15 @@ static int vm_info_cmd(int argc, char **argv)
 static int vm_stop(int argc, char **argv)
 {
     struct simple_opts s;
-    int r = simple_parse(argc, argv, "Usage: vmlab vm stop [--socket PATH] CID\n\nDrops the "
-                         "manager's reference to a VM started with --detach; the VM stops\n"
-                         "when no client holds it either.\n", 1, &s);
-    if (r)
-        return r == 1 ? 0 : r;
-    int fd = connect_manager("stop", s.sock);
-    if (fd < 0)
-        return VM_EXIT_INTERNAL;
-    struct json_object *ans = call(fd, "stop", request("stop", atoll(s.cid)), NULL, 0), *v;
-    close(fd);
+    struct json_object *v;
+    int rc;
+    struct json_object *ans = simple_request(argc, argv, "Usage: vmlab vm stop [--socket PATH] "
+                                             "CID\n\nDrops the manager's reference to a VM "
+                                             "started with --detach; the VM stops\nwhen no "
+                                             "client holds it either.\n", 1, "stop", &s, NULL,
+                                             &rc);
     if (!ans)
-        return VM_EXIT_USAGE;
+        return rc;
     json_object_object_get_ex(ans, "holders", &v);
     int holders = json_object_get_int(v);
     if (holders)
@@ -559,19 +575,14 @@ static int vm_stop(int argc, char **argv)
 static int vm_attach(int argc, char **argv)
 {
     struct simple_opts s;
-    int r = simple_parse(argc, argv, "Usage: vmlab vm attach [--socket PATH] CID\n\nHolds a "
-                         "reference to a running VM (it stays up while this command\nruns) and "
-                         "waits for its end; exits with its status, as vm run.\n", 1, &s);
-    if (r)
-        return r == 1 ? 0 : r;
-    int fd = connect_manager("attach", s.sock);
-    if (fd < 0)
-        return VM_EXIT_INTERNAL;
-    struct json_object *ans = call(fd, "attach", request("open", atoll(s.cid)), NULL, 0);
-    if (!ans) {
-        close(fd);
-        return VM_EXIT_USAGE;
-    }
+    int fd = -1, r;
+    struct json_object *ans = simple_request(argc, argv, "Usage: vmlab vm attach [--socket "
+                                             "PATH] CID\n\nHolds a reference to a running VM "
+                                             "(it stays up while this command\nruns) and waits "
+                                             "for its end; exits with its status, as vm run.\n",
+                                             1, "open", &s, &fd, &r);
+    if (!ans)
+        return r;
     json_object_put(ans);
     fprintf(stderr, "vm: holding VM %s\n", s.cid);
     r = wait_for_end(fd, (uint32_t)atoll(s.cid));

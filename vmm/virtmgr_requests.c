@@ -248,42 +248,54 @@ refuse:
     mvm_free(vm);
 }
 
-static void do_open(struct virtmgr *m, struct mgr_conn *c, struct json_object *msg)
+/* The VM a {"cmd":CMD,"cid":N} request names, or NULL after answering why not. */
+static struct managed_vm *vm_of_request(struct virtmgr *m, struct mgr_conn *c,
+                                        struct json_object *msg, const char *cmd)
 {
     static const char *const fields[] = { "cmd", "cid", NULL };
     uint32_t cid;
 
-    if (only_fields(c, msg, "open", fields) || get_cid(c, msg, "open", &cid))
-        return;
+    if (only_fields(c, msg, cmd, fields) || get_cid(c, msg, cmd, &cid))
+        return NULL;
     struct managed_vm *vm = virtmgr_find(m, cid);
-    if (!vm || vm->state != MVM_RUNNING) {
-        reply_error(c, "open: cid %u: %s", cid, vm ? "the VM is stopping" : "no such VM");
+    if (!vm)
+        reply_error(c, "%s: cid %u: no such VM", cmd, cid);
+    return vm;
+}
+
+static void reply_vm(struct virtmgr *m, struct mgr_conn *c, struct managed_vm *vm)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "vm", vm_info(m, vm));
+    reply(c, o);
+}
+
+static void do_open(struct virtmgr *m, struct mgr_conn *c, struct json_object *msg)
+{
+    struct managed_vm *vm = vm_of_request(m, c, msg, "open");
+
+    if (!vm)
+        return;
+    if (vm->state != MVM_RUNNING) {
+        reply_error(c, "open: cid %u: the VM is stopping", vm->cid);
         return;
     }
     if (mvm_add_holder(vm, c->id)) {
         reply_error(c, "open: out of memory");
         return;
     }
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "vm", vm_info(m, vm));
-    reply(c, o);
+    reply_vm(m, c, vm);
 }
 
 static void do_stop(struct virtmgr *m, struct mgr_conn *c, struct json_object *msg)
 {
-    static const char *const fields[] = { "cmd", "cid", NULL };
-    uint32_t cid;
+    struct managed_vm *vm = vm_of_request(m, c, msg, "stop");
 
-    if (only_fields(c, msg, "stop", fields) || get_cid(c, msg, "stop", &cid))
+    if (!vm)
         return;
-    struct managed_vm *vm = virtmgr_find(m, cid);
-    if (!vm) {
-        reply_error(c, "stop: cid %u: no such VM", cid);
-        return;
-    }
     if (!vm->detached && vm->state == MVM_RUNNING) {
         reply_error(c, "stop: cid %u: not started with --detach; it ends when its %u "
-                    "client%s let go", cid, vm->nholders, vm->nholders == 1 ? "" : "s");
+                    "client%s let go", vm->cid, vm->nholders, vm->nholders == 1 ? "" : "s");
         return;
     }
     vm->detached = 0;
@@ -319,19 +331,10 @@ static void do_list(struct virtmgr *m, struct mgr_conn *c, struct json_object *m
 
 static void do_info(struct virtmgr *m, struct mgr_conn *c, struct json_object *msg)
 {
-    static const char *const fields[] = { "cmd", "cid", NULL };
-    uint32_t cid;
+    struct managed_vm *vm = vm_of_request(m, c, msg, "info");
 
-    if (only_fields(c, msg, "info", fields) || get_cid(c, msg, "info", &cid))
-        return;
-    struct managed_vm *vm = virtmgr_find(m, cid);
-    if (!vm) {
-        reply_error(c, "info: cid %u: no such VM", cid);
-        return;
-    }
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "vm", vm_info(m, vm));
-    reply(c, o);
+    if (vm)
+        reply_vm(m, c, vm);
 }
 
 void virtmgr_handle(struct virtmgr *m, struct mgr_conn *c, struct json_object *msg,
