@@ -37,6 +37,25 @@ static void usage(FILE *f)
           "Stops every VM and exits on SIGTERM or SIGINT.\n", f);
 }
 
+/* Whether this vmlab's `run` has virtio-vsock (added separately): only then do the VMs get
+ * their CID as a device; otherwise it lives in the manager's record and `vm info`. */
+static int run_has_vsock(const char *exe)
+{
+    char cmd[PATH_MAX + 32], line[512];
+    int found = 0;
+
+    if (strchr(exe, '\''))
+        return 0;
+    snprintf(cmd, sizeof(cmd), "'%s' run --help 2>/dev/null", exe);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        found |= strstr(line, "--vsock") != NULL;
+    pclose(f);
+    return found;
+}
+
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
     char *end;
@@ -132,6 +151,7 @@ int cmd_virtmgr(int argc, char **argv)
     }
     exe[n] = '\0';
     o.exe = exe;
+    o.vsock = run_has_vsock(exe);
     struct virtmgr *m;
     int r = virtmgr_open(&m, &o, err, sizeof(err));
     if (r) {

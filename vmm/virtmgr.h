@@ -19,6 +19,7 @@ struct virtmgr_options {
     uint32_t cid_first, cid_last;
     int stop_timeout_ms;        /* graceful stop, then SIGKILL */
     int quiet;
+    int vsock;                  /* `exe run` takes --vsock cid=N,uds=PATH: pass the CID */
 };
 
 #define VIRTMGR_MAX_CLIENTS 256

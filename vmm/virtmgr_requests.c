@@ -80,6 +80,9 @@ static struct json_object *vm_info(struct virtmgr *m, const struct managed_vm *v
     struct json_object *o = json_object_new_object();
 
     json_object_object_add(o, "cid", json_object_new_int64(vm->cid));
+    json_object_object_add(o, "vsock", json_object_new_string(
+        m->o.vsock ? "virtio-vsock device with this CID" : "CID reserved (this vmlab run has "
+        "no --vsock)"));
     if (c->name)
         json_object_object_add(o, "name", json_object_new_string(c->name));
     json_object_object_add(o, "state", json_object_new_string(
@@ -124,7 +127,6 @@ static struct json_object *vm_info(struct virtmgr *m, const struct managed_vm *v
         json_object_array_add(disks, d);
     }
     json_object_object_add(o, "disks", disks);
-    (void)m;
     return o;
 }
 
@@ -222,7 +224,7 @@ static void do_run(struct virtmgr *m, struct mgr_conn *c, struct json_object *ms
         reply_error(c, "run: %s/vm-%u: %s", m->o.state_dir, vm->cid, strerror(r));
         goto refuse;
     }
-    if (mvm_build_composites(vm, err, sizeof(err)) || mvm_spawn(vm, m->o.exe, err, sizeof(err))) {
+    if (mvm_build_composites(vm, err, sizeof(err)) || mvm_spawn(vm, m->o.exe, m->o.vsock, err, sizeof(err))) {
         reply_error(c, "run: %s", err);
         goto refuse;
     }

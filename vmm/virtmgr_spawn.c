@@ -35,8 +35,8 @@ static const char *fmt(struct argv_buf *a, const char *f, unsigned long long v, 
     return s;
 }
 
-static void build_argv(const struct managed_vm *vm, const char *exe, struct argv_buf *a,
-                       char (*disk_paths)[4200])
+static void build_argv(const struct managed_vm *vm, const char *exe, int vsock,
+                       struct argv_buf *a, char (*disk_paths)[4200], char *vsock_arg)
 {
     const struct vm_config *c = &vm->cfg;
     int debug = c->debug == VMCFG_DEBUG_FULL;
@@ -62,6 +62,11 @@ static void build_argv(const struct managed_vm *vm, const char *exe, struct argv
     }
     if (c->rng)
         add(a, "--rng");
+    if (vsock) {
+        snprintf(vsock_arg, 4200, "cid=%u,uds=%s/vsock.sock", vm->cid, vm->dir);
+        add(a, "--vsock");
+        add(a, vsock_arg);
+    }
     for (unsigned i = 0; i < c->ndisks; i++) {
         const struct vmcfg_disk *d = &c->disks[i];
         const char *ro = d->writable ? "" : ",ro";
@@ -143,10 +148,10 @@ static void close_others(int *keep, unsigned n)
     close_range(lo, ~0u, 0);
 }
 
-int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen)
+int mvm_spawn(struct managed_vm *vm, const char *exe, int vsock, char *err, size_t errlen)
 {
     static struct argv_buf a;
-    static char disk_paths[VMCFG_MAX_DISKS][4200];
+    static char disk_paths[VMCFG_MAX_DISKS][4200], vsock_arg[4200];
     const struct vm_config *c = &vm->cfg;
     int debug = c->debug == VMCFG_DEBUG_FULL;
     int keep[VIRTMGR_MAX_FDS + 1];
@@ -154,7 +159,7 @@ int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen)
     pid_t parent = getpid();
 
     memset(&a, 0, sizeof(a));
-    build_argv(vm, exe, &a, disk_paths);
+    build_argv(vm, exe, vsock, &a, disk_paths, vsock_arg);
     for (unsigned i = 0; i < c->ndisks; i++) {
         if (c->disks[i].image.fd >= 0)
             keep[nkeep++] = vm->fds[c->disks[i].image.fd];

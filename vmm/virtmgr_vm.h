@@ -41,8 +41,9 @@ int mvm_build_composites(struct managed_vm *vm, char *err, size_t errlen);
 /* Starts `exe run ...` for the VM. The child keeps exactly the disk fds (at the numbers
  * the manager holds them, which the composites name), has the console as stdout and the
  * log as stderr (/dev/null for debug none or when absent), and dies with the manager.
+ * vsock: pass the CID as `--vsock cid=CID,uds=<dir>/vsock.sock`.
  * 0 or -errno. */
-int mvm_spawn(struct managed_vm *vm, const char *exe, char *err, size_t errlen);
+int mvm_spawn(struct managed_vm *vm, const char *exe, int vsock, char *err, size_t errlen);
 
 /* Why a child with wait status `status` ended: reason is one of shutdown, crash, killed,
  * error; detail says more in words. */

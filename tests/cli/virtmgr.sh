@@ -87,6 +87,10 @@ check "vm info: JSON with the VM's state" python3 -c '
 import json,sys; v=json.loads(sys.argv[1])
 assert v["cid"]==2050 and v["detached"] is True and v["state"]=="running" and v["debug"]=="full"
 assert v["disks"]==[{"kind":"image","writable":True}], v["disks"]' "$info"
+# The CID goes to the VM as a virtio-vsock device exactly when vmlab run has --vsock.
+if "$VMLAB" run --help | grep -q -- --vsock; then want="virtio-vsock device with this CID"
+else want="CID reserved (this vmlab run has no --vsock)"; fi
+check "vm info: the CID's vsock use ($want)" info_is 2050 "v['vsock'] == '$want'"
 # Another client holds it too; vm stop leaves it to that client.
 "$VMLAB" vm attach --socket "$SOCK" 2050 2>"$TMP/attach.err" & ATT=$!
 wait_for 30 info_is 2050 'v["holders"] == 1'
