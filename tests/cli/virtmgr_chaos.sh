@@ -48,6 +48,16 @@ consistent() {
 settled() { consistent >/dev/null; }
 
 start_mgr
+# The check can fail: a folder the manager does not know of, and a half-written file, are
+# each reported.
+mkdir "$STATE/vm-99999"
+out=$(consistent)
+check "the consistency check catches a stray VM folder ($out)" [ "$out" = "listed CIDs '' != folders '99999'" ]
+rmdir "$STATE/vm-99999"
+touch "$STATE/last-cid.tmp"
+out=$(consistent)
+check "the consistency check catches a temp file ($out)" [ "$out" = "a temp file is left" ]
+rm "$STATE/last-cid.tmp"
 bad=0 kills_mgr=0 kills_vm=0 kills_client=0 started=0
 for round in $(seq 1 "$ROUNDS"); do
     action=$((RANDOM % 20))
