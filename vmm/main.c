@@ -32,13 +32,15 @@ static int cmd_run(int argc, char **argv)
     const char *delay = getenv("VMLAB_TEST_DELAY_US");
     if (delay)
         usleep((useconds_t)strtoul(delay, NULL, 10));
+    if (cli.sandbox)
+        sandbox_request();
     rc = vm_create(&vm, &cli.vm, err, sizeof(err));
     if (rc) {
         /* Nothing ran: a bad option, file or environment (e.g. no KVM). */
         fprintf(stderr, "vmlab: %s\n", err);
         return VM_EXIT_USAGE;
     }
-    if (cli.sandbox && (rc = sandbox_enter(err, sizeof(err)))) {
+    if (cli.sandbox && (rc = sandbox_enter(SANDBOX_VMM, err, sizeof(err)))) {
         fprintf(stderr, "vmlab: %s\n", err);
         vm_destroy_before_exit(vm);
         return VM_EXIT_INTERNAL;

@@ -1,7 +1,8 @@
 /* The VM process's sandbox (`vmlab run --sandbox`, which the VM manager uses for every VM
  * unless `vm run --no-sandbox`): no new privileges, and a seccomp allow-list (libseccomp)
  * of the system calls a running VM makes, installed after the machine is built and before
- * guest code runs. A call outside the list kills the process with SIGSYS. The list and
+ * guest code runs, one list per thread role. A call outside the list kills the process
+ * with SIGSYS. The lists and
  * the reasons for its entries are in sandbox.c; the namespaces are set up by the manager
  * before the process starts (virtmgr_spawn.c). */
 #ifndef VMLAB_SANDBOX_H
@@ -9,10 +10,25 @@
 
 #include <stddef.h>
 
-/* Installs the filter on every thread of the process. 0 or -errno with err set. */
-int sandbox_enter(char *err, size_t errlen);
+/* Thread roles, each with its own allow-list, as Firecracker keeps for its threads:
+ * VMM is the thread that runs the guest, the devices and the control socket; HELPER the
+ * KVM backend's kick and resample threads (they wait, signal and poll eventfds). */
+enum sandbox_role { SANDBOX_VMM, SANDBOX_HELPER };
 
-/* Number of system calls the filter allows (for tests and `vm info`). */
-unsigned sandbox_allowed_count(void);
+/* `vmlab run --sandbox`: call before the machine is built, so that helper threads started
+ * while building it enter their role's filter as they start. */
+void sandbox_request(void);
+int sandbox_requested(void);
+
+/* Installs `role`'s filter with no_new_privs on the calling thread (threads it starts
+ * later inherit it). 0 or -errno with err set. */
+int sandbox_enter(enum sandbox_role role, char *err, size_t errlen);
+
+/* A helper thread's entry: enters SANDBOX_HELPER when the sandbox was requested; a failure
+ * ends the process (a helper must never run unfiltered in a sandboxed VM). */
+void sandbox_enter_helper(void);
+
+/* Number of system calls `role`'s filter allows (vm info). */
+unsigned sandbox_allowed_count(enum sandbox_role role);
 
 #endif

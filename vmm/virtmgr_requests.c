@@ -102,8 +102,9 @@ static struct json_object *vm_info(struct virtmgr *m, const struct managed_vm *v
     if (!c->sandbox)
         snprintf(sandbox, sizeof(sandbox), "off (--no-sandbox)");
     else
-        snprintf(sandbox, sizeof(sandbox), "seccomp allow-list of %u system calls, "
-                 "no_new_privs, only its fds; %s%s", sandbox_allowed_count(),
+        snprintf(sandbox, sizeof(sandbox), "seccomp allow-lists per thread role (vmm %u, "
+                 "kvm helpers %u system calls), no_new_privs, only its fds; %s%s",
+                 sandbox_allowed_count(SANDBOX_VMM), sandbox_allowed_count(SANDBOX_HELPER),
                  vm->ns_errno ? "no namespaces: the kernel refused: " :
                                 "own user and mount namespaces",
                  vm->ns_errno ? strerror(vm->ns_errno) : "");

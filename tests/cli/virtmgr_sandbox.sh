@@ -22,6 +22,19 @@ for cpu in sim kvm; do
         bash -c '[ "$0" = "$1" ] && [ "$2" = "$3" ] && [ "$2" = 1 ]' "$a" "$b" "$ra" "$rb"
 done
 
+# Every thread is filtered, the KVM backend's helper threads with their own role's list.
+if [ -w /dev/kvm ]; then
+    truncate -s 1M "$TMP/k.img"
+    "$VMLAB" run --quiet --sandbox --cpu kvm --block "$TMP/k.img" "$GUESTS/idle.elf" >/dev/null 2>&1 &
+    KP=$!
+    wait_for 30 bash -c '[ "$(ls /proc/$0/task | wc -l)" -ge 2 ] && grep -q "^Seccomp:[[:space:]]*2" /proc/$0/status' $KP
+    check "--sandbox, kvm: every thread of the VM process is filtered ($(ls /proc/$KP/task | wc -l) threads)" \
+        bash -c 'for t in /proc/$0/task/*; do grep -q "^Seccomp:[[:space:]]*2" $t/status || exit 1; done' $KP
+    kill $KP; wait $KP 2>/dev/null
+else
+    skip "kvm threads: /dev/kvm does not open here"
+fi
+
 # Every scenario passes with the sandbox on (a wrapper adds --sandbox to each vmlab run).
 REL=$(realpath "${VMLAB_REL:-$BUILD/vmlab}")
 cat >"$TMP/vmlab" <<SH
