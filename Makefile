@@ -28,7 +28,7 @@ UNICORN_WRAP = $(foreach f,tlb_protect_code page_collection_lock page_collection
                -Wl,-u,__wrap_helper_syscall_x86_64 -Wl,-u,__wrap_helper_rdtsc_x86_64
 UNICORN_LIBS = $(UNICORN_WRAP) -Wl,-Bstatic -lunicorn -Wl,-Bdynamic
 PKG_LIBS = $(shell pkg-config --libs json-c libprotobuf-c 2>/dev/null) $(UNICORN_LIBS) \
-           -lfdt -lcapstone -lzstd -lz -lslirp -lpthread -lm
+           -lfdt -lcapstone -lzstd -lz -lslirp -lseccomp -lpthread -lm
 CFLAGS_COMMON = $(CSTD) $(WARN) $(INCLUDES) $(PKG_CFLAGS) -DVMLAB_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS_REL := -O2 -g
 CFLAGS_ASAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -72,7 +72,7 @@ $(BUILD)/asan/libvmlab.a: $(LIB_OBJS_ASAN)
 # libslirp (--net user) is the exception: Debian ships no libslirp.a (and it needs glib),
 # so it and libc are linked dynamically, into a non-PIE executable.
 STATIC_LIBS = -no-pie $(UNICORN_WRAP) -Wl,-Bstatic -lunicorn -ljson-c -lprotobuf-c -lfdt \
-              -lcapstone -lzstd -lz -Wl,-Bdynamic -lslirp -lpthread -lm -lrt
+              -lcapstone -lzstd -lz -lseccomp -Wl,-Bdynamic -lslirp -lpthread -lm -lrt
 
 $(BUILD)/vmlab: $(BUILD)/rel/vmm/main.o $(BUILD)/libvmlab.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(STATIC_LIBS)
@@ -147,4 +147,14 @@ $(BUILD)/testdelay/main.o: vmm/main.c
 $(BUILD)/testdelay/vmlab: $(BUILD)/testdelay/main.o $(BUILD)/libvmlab.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(PKG_LIBS)
 
-test-build: $(BUILD)/testbug/vmlab $(BUILD)/testdelay/vmlab
+
+# A test-only vmlab whose UART makes a system call outside the VM sandbox's allow-list
+# (VMLAB_TEST_SANDBOX_TRIGGER), to show a sandboxed VM dying of SIGSYS. Never used otherwise.
+$(BUILD)/testsandbox/uart8250.o: devices/uart8250.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_ASAN) -DVMLAB_TEST_SANDBOX_TRIGGER -c $< -o $@
+
+$(BUILD)/testsandbox/vmlab: $(BUILD)/asan/vmm/main.o $(BUILD)/testsandbox/uart8250.o $(BUILD)/asan/libvmlab.a
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(PKG_LIBS)
+
+test-build: $(BUILD)/testbug/vmlab $(BUILD)/testdelay/vmlab $(BUILD)/testsandbox/vmlab

@@ -8,6 +8,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef VMLAB_TEST_SANDBOX_TRIGGER
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 #define LCR_DLAB   0x80
@@ -35,6 +40,9 @@ struct uart {
     struct irq_line irq;
 #ifdef VMLAB_TEST_DEVICE_BUG
     unsigned test_bug_reads;
+#endif
+#ifdef VMLAB_TEST_SANDBOX_TRIGGER
+    int test_trigger_fired;
 #endif
 };
 
@@ -121,6 +129,18 @@ static int uart_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
                 if (v == '\n')
                     fflush(u->out);
             }
+#ifdef VMLAB_TEST_SANDBOX_TRIGGER
+            /* Test-only build (never in production): at the end of the guest's first line
+             * the device opens a network socket, a call outside the VM sandbox's
+             * allow-list: sandboxed, the VM process dies of SIGSYS
+             * (tests/cli/virtmgr_sandbox.sh); unsandboxed, nothing changes. */
+            if (v == '\n' && !u->test_trigger_fired) {
+                u->test_trigger_fired = 1;
+                long fd = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+                if (fd >= 0)
+                    close((int)fd);
+            }
+#endif
             u->thri_pending = 1;
         }
         break;

@@ -23,6 +23,8 @@
 #                       linked into the release binary)
 #   libslirp-dev        virtio-net --net user (devices/net/net_slirp.c), QEMU's user networking
 #   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
+#   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
+#                       for the static release binary)
 set -euo pipefail
 
 PKGS=(
@@ -35,6 +37,7 @@ PKGS=(
   busybox-static cpio linux-image-amd64 kmod acpica-tools
   zlib1g-dev libzstd-dev
   libslirp-dev tcpdump tshark
+  libseccomp-dev
 )
 
 missing=()

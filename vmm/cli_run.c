@@ -10,6 +10,7 @@ enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_NET, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
     OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK, OPT_INPUT, OPT_BALLOON,
+    OPT_SANDBOX,
 };
 
 static const struct option run_options[] = {
@@ -34,6 +35,7 @@ static const struct option run_options[] = {
     { "initrd", required_argument, NULL, OPT_INITRD },
     { "cmdline", required_argument, NULL, OPT_CMDLINE },
     { "quiet", no_argument, NULL, OPT_QUIET },
+    { "sandbox", no_argument, NULL, OPT_SANDBOX },
     { "at", required_argument, NULL, OPT_AT },
     { "restore", required_argument, NULL, OPT_RESTORE },
     { "help", no_argument, NULL, OPT_HELP },
@@ -83,6 +85,9 @@ void cli_run_usage(FILE *f)
           "  --restore SNAPSHOT     continue a run from `snapshot take` (software CPU); only\n"
           "                         --trace, --socket, --stats, --serial, --at, --quiet may\n"
           "                         go with it (the machine comes from the snapshot)\n"
+          "  --sandbox              before the guest runs: no new privileges and a seccomp\n"
+          "                         allow-list of the system calls a VM makes (a call\n"
+          "                         outside it kills the process with SIGSYS)\n"
           "  --quiet                no informational notes on stderr\n"
           "  --help                 this text\n"
           "\n"
@@ -120,6 +125,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
     while ((c = getopt_long(argc, argv, "+:", run_options, NULL)) != -1) {
         if (!machine_opt && c != OPT_TRACE && c != OPT_SOCKET && c != OPT_STATS &&
             c != OPT_SERIAL && c != OPT_AT && c != OPT_QUIET && c != OPT_RESTORE &&
+            c != OPT_SANDBOX &&
             c != OPT_HELP && c != ':' && c != '?')
             /* "--mem 64M" leaves optind past the value; "--mem=64M" does not */
             machine_opt = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
@@ -166,6 +172,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
             }
             break;
         case OPT_STATS: out->stats = 1; break;
+        case OPT_SANDBOX: out->sandbox = 1; break;
         case OPT_BLOCK:
             if (o->nblocks == VM_MAX_BLOCKS) {
                 snprintf(err, errlen, "--block: at most %d disks", VM_MAX_BLOCKS);

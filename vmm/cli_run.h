@@ -10,6 +10,7 @@ struct run_cli {
     struct vm_options vm;
     int stats;          /* --stats */
     char input_args[VM_MAX_INPUTS][DEVICE_ARGS_MAX];   /* --input KIND,... as device args */
+    int sandbox;        /* --sandbox: seccomp allow-list before the guest runs */
 };
 
 /* 0 parsed, 1 --help was asked for, -EINVAL with a one-line message in err. */

@@ -11,5 +11,7 @@ struct command {
 
 int cmd_disk(int argc, char **argv);        /* vmm/cmd_disk.c: disk images */
 int cmd_trace(int argc, char **argv);       /* vmm/cmd_trace.c: trace tools */
+int cmd_virtmgr(int argc, char **argv);    /* vmm/cmd_virtmgr.c: the VM manager daemon */
+int cmd_vm(int argc, char **argv);          /* vmm/cmd_vm.c: the VM manager's client */
 
 #endif

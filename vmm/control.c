@@ -3,6 +3,7 @@
  * Framing: one request per line (CONTROL.md); a connection may carry many requests. */
 #include "control.h"
 #include "control_proto.h"
+#include "unix_listen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +37,7 @@ struct client {
 struct control_server {
     int lfd;
     char *path;
-    dev_t dev;              /* the socket file we created: unlink only that one */
-    ino_t ino;
+    struct stat st;         /* the socket file we created: unlink only that one */
     const struct control_vm_ops *ops;
     void *vm;
     int idle_ms;
@@ -54,135 +54,34 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void set_err(char *err, size_t errlen, const char *path, const char *what, int e)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "control socket %s: %s: %s", path, what, strerror(e));
-}
-
-/* An existing path may be replaced only if it is a socket nobody listens on. */
-static int check_existing(const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st, now;
-    int fd, rc;
-
-    if (lstat(path, &st) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        rc = -errno;
-        set_err(err, errlen, path, "cannot inspect", -rc);
-        return rc;
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        if (err && errlen)
-            snprintf(err, errlen, "control socket %s: refusing to replace an existing file "
-                     "that is not a socket", path);
-        return -EEXIST;
-    }
-    /* Non-blocking: a live server with a full backlog answers EAGAIN at once instead of
-     * blocking us; only ECONNREFUSED (nobody listens) marks the socket stale. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        rc = -errno;
-        set_err(err, errlen, path, "socket", -rc);
-        return rc;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? errno : 0;
-    close(fd);
-    if (rc == 0 || rc == EAGAIN || rc == EINPROGRESS) {
-        if (err && errlen)
-            snprintf(err, errlen, "control socket %s: in use by a running VM", path);
-        return -EADDRINUSE;
-    }
-    if (rc != ECONNREFUSED) {
-        if (err && errlen)
-            snprintf(err, errlen, "control socket %s: refusing to replace a socket that "
-                     "cannot be probed: %s", path, strerror(rc));
-        return -rc;
-    }
-    /* Remove exactly the socket file probed, not one put there since. */
-    if (lstat(path, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
-        if (err && errlen)
-            snprintf(err, errlen, "control socket %s: replaced while being checked", path);
-        return -EEXIST;
-    }
-    if (unlink(path) < 0 && errno != ENOENT) {
-        rc = -errno;
-        set_err(err, errlen, path, "cannot remove the stale socket", -rc);
-        return rc;
-    }
-    return 0;
-}
-
 int control_server_open(struct control_server **out, const char *path,
                         const struct control_vm_ops *ops, void *vm, char *err, size_t errlen)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct control_server *s;
     struct stat st;
-    mode_t old;
     unsigned i;
-    int rc;
+    int fd;
 
     *out = NULL;
-    if (!path || !path[0] || strlen(path) >= sizeof sa.sun_path) {
-        if (err && errlen)
-            snprintf(err, errlen, "control socket \"%s\": path must be 1..%zu bytes",
-                     path ? path : "", sizeof sa.sun_path - 1);
-        return path && path[0] ? -ENAMETOOLONG : -EINVAL;
-    }
-    rc = check_existing(path, err, errlen);
-    if (rc < 0)
-        return rc;
+    fd = unix_listen(path, SOCK_STREAM, "control socket", "a running VM", &st, err, errlen);
+    if (fd < 0)
+        return fd;
     s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        close(fd);
+        unlink(path);
         return -ENOMEM;
-    s->path = strdup(path);
+    }
+    s->lfd = fd;
     s->ops = ops;
     s->vm = vm;
     s->idle_ms = CONTROL_IDLE_MS;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
         s->clients[i].fd = -1;
-    s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (!s->path || s->lfd < 0) {
-        rc = s->path ? -errno : -ENOMEM;
-        set_err(err, errlen, path, "socket", -rc);
-        goto fail;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* No window in which another user could connect: the file is born 0600. */
-    old = umask(0177);
-    rc = bind(s->lfd, (struct sockaddr *)&sa, sizeof sa);
-    umask(old);
-    if (rc < 0) {
-        rc = -errno;
-        set_err(err, errlen, path, "bind", -rc);
-        goto fail;
-    }
-    if (chmod(path, 0600) < 0 || lstat(path, &st) < 0) {
-        rc = -errno;
-        set_err(err, errlen, path, "chmod", -rc);
-        unlink(path);
-        goto fail;
-    }
-    s->dev = st.st_dev;
-    s->ino = st.st_ino;
-    if (listen(s->lfd, 128) < 0) {
-        rc = -errno;
-        set_err(err, errlen, path, "listen", -rc);
-        unlink(path);
-        goto fail;
-    }
+    s->st = st;
     *out = s;
     return 0;
-fail:
-    if (s->lfd >= 0)
-        close(s->lfd);
-    free(s->path);
-    free(s);
-    return rc;
 }
 
 int control_server_fd(const struct control_server *s)
@@ -361,16 +260,6 @@ drop:
     client_drop(c);
 }
 
-static int peer_allowed(int fd)
-{
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return 0;
-    return cred.uid == geteuid();
-}
-
 static void accept_clients(struct control_server *s)
 {
     unsigned n;
@@ -385,7 +274,7 @@ static void accept_clients(struct control_server *s)
                 continue;
             return;     /* EAGAIN, or EMFILE and friends: try again next round */
         }
-        if (!peer_allowed(fd)) {
+        if (!unix_peer_same_uid(fd, NULL)) {
             static const char msg[] =
                 "{\"ok\":false,\"error\":\"peer uid differs from the VM's uid\"}\n";
             send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -487,7 +376,6 @@ int control_server_wait(struct control_server *s, int timeout_ms)
 
 void control_server_close(struct control_server *s)
 {
-    struct stat st;
     unsigned i;
 
     if (!s)
@@ -510,8 +398,7 @@ void control_server_close(struct control_server *s)
         client_drop(c);
     }
     close(s->lfd);
-    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-        unlink(s->path);
+    unix_listen_unlink(s->path, &s->st);
     free(s->path);
     free(s);
 }

@@ -8,6 +8,7 @@
 #include "cli_run.h"
 #include "cmd_control.h"
 #include "commands.h"
+#include "sandbox.h"
 #include "vm.h"
 
 #ifdef VMLAB_TEST_DELAY
@@ -63,11 +64,21 @@ static int cmd_run(int argc, char **argv)
         return VM_EXIT_USAGE;
     }
 #endif
+    if (cli.sandbox) {
+        sandbox_request();
+        if (cli.vm.vsock)
+            sandbox_allow_unix_connects();
+    }
     rc = vm_create(&vm, &cli.vm, err, sizeof(err));
     if (rc) {
         /* Nothing ran: a bad option, file or environment (e.g. no KVM). */
         fprintf(stderr, "vmlab: %s\n", err);
         return VM_EXIT_USAGE;
+    }
+    if (cli.sandbox && (rc = sandbox_enter(SANDBOX_VMM, err, sizeof(err)))) {
+        fprintf(stderr, "vmlab: %s\n", err);
+        vm_destroy_before_exit(vm);
+        return VM_EXIT_INTERNAL;
     }
     int status = vm_run(vm, &stop);
     fflush(stdout);
@@ -128,6 +139,9 @@ static const struct command commands[] = {
     { "balloon", "set a running VM's balloon: vmlab balloon SIZE SOCKET [--wait]", cmd_balloon },
     { "balloon_stats", "a running VM's balloon and memory stats: vmlab balloon_stats SOCKET",
       cmd_balloon_stats },
+    { "virtmgr", "the VM manager daemon: many VMs, each held by reference", cmd_virtmgr },
+    { "vm", "the VM manager's client: run, list, info, stop, attach, create-partition",
+      cmd_vm },
     { "help", "show help for a command", cmd_help },
 };
 

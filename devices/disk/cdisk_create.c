@@ -39,6 +39,10 @@ static int write_file(const char *path, const void *buf, size_t len, char *err, 
 static char *spec_path(const char *outdir, const char *path)
 {
     char real[PATH_MAX];
+    /* An inherited descriptor (the VM manager's disks from fds) is named as given:
+     * resolving it would name the file the descriptor stood for. */
+    if (strncmp(path, "/proc/self/fd/", 14) == 0)
+        return strdup(path);
     if (!realpath(path, real))
         return NULL;
     size_t n = strlen(outdir);

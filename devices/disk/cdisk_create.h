@@ -18,6 +18,7 @@ struct cdisk_partition {
  * 4 KiB zero filler when a read-only partition is not a multiple of 4 KiB. header/footer/
  * filler may be NULL: then "<out>.header.img", "<out>.footer.img", "<out>.filler.img".
  * GUIDs are derived from the label and paths, so equal inputs give equal files.
+ * Paths are stored resolved, except "/proc/self/fd/N" (an inherited descriptor) as given.
  * 0 or -errno with err set. */
 int cdisk_create(const char *out, const char *disk_label, const struct cdisk_partition *parts,
                  size_t n, const char *header, const char *footer, const char *filler,

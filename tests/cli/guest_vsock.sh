@@ -85,6 +85,22 @@ echo_run() {
         not_ok "$cpu: vsock_client against an echo server (status $rc)"
         tail -5 <<<"$out" | sed 's/^/#   /'
     fi
+    # The same guest in the VM manager's sandbox (seccomp): its connect to PATH_5000 is
+    # one of the few new sockets the filter allows.
+    rm -f "${sock}_5000"
+    "$PY" "$PEER" serve "${sock}_5000" &
+    srv=$!
+    for i in $(seq 100); do [ -S "${sock}_5000" ] && break; sleep 0.05; done
+    out=$(timeout 300 "$VMLAB" run --cpu "$cpu" --sandbox --vsock "cid=3,uds=$sock" \
+          "$G/vsock_client.elf" -- n=5 2>&1)
+    rc=$?
+    kill "$srv"
+    if [ $rc -eq 1 ] && [ "$(grep -cE '^RESULT size=(64|4096|65536) n=5 ' <<<"$out")" -eq 3 ]; then
+        ok "$cpu: --sandbox: the guest's connect to PATH_5000 is allowed and works"
+    else
+        not_ok "$cpu: --sandbox: vsock_client against an echo server (status $rc)"
+        tail -3 <<<"$out" | sed 's/^/#   /'
+    fi
     out=$(timeout 120 "$VMLAB" run --cpu "$cpu" --vsock "cid=3,uds=$sock" \
           "$G/vsock_client.elf" -- port=6000 2>&1)
     rc=$?

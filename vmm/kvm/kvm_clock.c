@@ -3,6 +3,7 @@
  * env->poll / stop_requested) and sends KVM_KICK_SIGNAL to the vCPU thread, which leaves
  * KVM_RUN with EINTR and runs what is due (kvm__service). */
 #include "kvm_internal.h"
+#include "vmm/sandbox.h"
 
 #if VMLAB_HAVE_KVM
 #include <errno.h>
@@ -84,6 +85,7 @@ static void kick_handler(int sig)
 static void *kick_main(void *arg)
 {
     struct cpu *cpu = arg;
+    sandbox_enter_helper();
     pthread_mutex_lock(&cpu->lock);
     while (!cpu->quit) {
         uint64_t now = kvm__now_ns(cpu);

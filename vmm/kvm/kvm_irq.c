@@ -22,6 +22,7 @@
  */
 #include "kvm_internal.h"
 #include "kvm_irq.h"
+#include "vmm/sandbox.h"
 
 #if VMLAB_HAVE_KVM
 #include <errno.h>
@@ -197,6 +198,7 @@ static void *resample_main(void *arg)
     struct pollfd pf[1 + MEMMAP_IOAPIC_PINS];
     unsigned gsi_of[1 + MEMMAP_IOAPIC_PINS];
 
+    sandbox_enter_helper();
     for (;;) {
         nfds_t n = 1;
         pthread_mutex_lock(&cpu->irq_lock);
