@@ -511,9 +511,6 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
 
     if (opt->trace)
         rc = vm_trace_start(vm, opt->trace, mid_run, err, errlen);
-    if (!rc && opt->trace && opt->vsock && strstr(opt->vsock, "uds=") && !opt->quiet)
-        fprintf(stderr, "vmlab: note: --trace does not record virtio-vsock host socket traffic: "
-                "replay diverges at the first packet from the host\n");
     if (!rc && opt->socket)
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
     if (!rc && (opt->socket || opt->vsock))

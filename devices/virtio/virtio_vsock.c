@@ -60,12 +60,119 @@ struct vsock_dev {
     uint64_t rsts_dropped;
     int event_pending;                  /* TRANSPORT_RESET owed to the guest */
     int in_rx;                          /* rx processing is running (no re-entry) */
+    int in_host;                        /* inside a host_ops call (host input is nested) */
+    /* Replay: the result the recorded host gave for the call being replayed. */
+    ssize_t replay_rc;
+    size_t replay_len;
+    uint8_t replay_data[VSOCK_RX_STAGE];
     /* One chain and packet buffer per direction: a host call made while a tx packet is
      * handled may fill rx buffers. */
     struct vq_chain tx_chain, rx_chain, ev_chain;
     uint8_t tx_pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PKT];
     uint8_t rx_pkt[VSOCK_HDR_SIZE + VSOCK_RX_STAGE];
 };
+
+/* Trace messages (host-in / host-out data, devices/virtio/README.md): a letter, le32 local
+ * port, le32 peer port, le32 value, then bytes. Host-in: what the host side made the device
+ * do or returned to it; host-out: what the device asked of the host. */
+#define VT_HDR 13
+enum {
+    VT_HOST_CONNECT = 'C', VT_READABLE = 'R', VT_WRITABLE = 'W', VT_HOST_CLOSE = 'X',
+    VT_RESULT = '=', VT_RECV_DATA = 'D',
+    VT_GUEST_CONNECT = 'c', VT_ESTABLISHED = 'e', VT_SEND = 's', VT_SHUTDOWN = 'h',
+    VT_CLOSED = 'x', VT_RECV = 'r',
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void trace_io(struct vsock_dev *d, int dir, int op, uint32_t local, uint32_t peer,
+                     int32_t val, const void *data, size_t len)
+{
+    uint8_t hdr[VT_HDR], *buf = hdr;
+
+    if (!d->vd.env.host_io)
+        return;
+    if (len && !(buf = malloc(VT_HDR + len)))
+        return;
+    buf[0] = (uint8_t)op;
+    put_le32(buf + 1, local);
+    put_le32(buf + 5, peer);
+    put_le32(buf + 9, (uint32_t)val);
+    if (len)
+        memcpy(buf + VT_HDR, data, len);
+    /* A host answer (VT_RESULT, VT_RECV_DATA) is delivered inside the call it answers. */
+    if (dir == DEVICE_HOST_IN && (d->in_host || op == VT_RESULT || op == VT_RECV_DATA))
+        dir = DEVICE_HOST_IN_NESTED;
+    d->vd.env.host_io(d->vd.env.host_io_opaque, dir, buf, VT_HDR + len);
+    if (buf != hdr)
+        free(buf);
+}
+
+static void trace_in(struct vsock_dev *d, int op, const struct vsock_conn *c, int32_t val,
+                     const void *data, size_t len)
+{
+    trace_io(d, DEVICE_HOST_IN, op, c ? c->local_port : 0, c ? c->peer_port : 0, val, data,
+             len);
+}
+
+static void trace_out(struct vsock_dev *d, int op, const struct vsock_conn *c, int32_t val,
+                      const void *data, size_t len)
+{
+    trace_io(d, DEVICE_HOST_OUT, op, c->local_port, c->peer_port, val, data, len);
+}
+
+/* Every call into the host goes through these, so the trace holds the request (host-out)
+ * and what the host answered (nested host-in). */
+static int host_connect(struct vsock_dev *d, struct vsock_conn *c, uint32_t port)
+{
+    trace_out(d, VT_GUEST_CONNECT, c, (int32_t)port, NULL, 0);
+    d->in_host++;
+    int rc = d->host_ops->connect(d->host, c, port, &c->hctx);
+    d->in_host--;
+    trace_in(d, VT_RESULT, c, rc < 0 ? rc : 0, NULL, 0);
+    return rc;
+}
+
+static ssize_t host_send(struct vsock_dev *d, struct vsock_conn *c)
+{
+    trace_out(d, VT_SEND, c, 0, c->held, c->held_len);
+    d->in_host++;
+    ssize_t n = d->host_ops->send(d->host, c->hctx, c->held, c->held_len);
+    d->in_host--;
+    trace_in(d, VT_RESULT, c, (int32_t)n, NULL, 0);
+    return n;
+}
+
+static ssize_t host_recv(struct vsock_dev *d, struct vsock_conn *c, size_t want)
+{
+    trace_out(d, VT_RECV, c, (int32_t)want, NULL, 0);
+    d->in_host++;
+    ssize_t n = d->host_ops->recv(d->host, c->hctx, c->stage, want);
+    d->in_host--;
+    if (n > (ssize_t)want)
+        n = (ssize_t)want;
+    trace_in(d, VT_RECV_DATA, c, (int32_t)n, c->stage, n > 0 ? (size_t)n : 0);
+    return n;
+}
+
+static void host_shutdown(struct vsock_dev *d, struct vsock_conn *c, uint32_t flags)
+{
+    trace_out(d, VT_SHUTDOWN, c, (int32_t)flags, NULL, 0);
+    if (d->host_ops->shutdown) {
+        d->in_host++;
+        d->host_ops->shutdown(d->host, c->hctx, flags);
+        d->in_host--;
+    }
+}
 
 static uint32_t peer_credit(const struct vsock_conn *c)
 {
@@ -110,8 +217,14 @@ static void conn_free(struct vsock_dev *d, struct vsock_conn *c, int tell_host)
             d->conns[i] = d->conns[--d->nconns];
             break;
         }
-    if (tell_host && c->hctx && d->host_ops && d->host_ops->closed)
-        d->host_ops->closed(d->host, c->hctx);
+    if (tell_host && c->hctx && d->host_ops) {
+        trace_out(d, VT_CLOSED, c, 0, NULL, 0);
+        if (d->host_ops->closed) {
+            d->in_host++;
+            d->host_ops->closed(d->host, c->hctx);
+            d->in_host--;
+        }
+    }
     free(c->held);
     free(c);
 }
@@ -144,7 +257,7 @@ static void rx_process(struct vsock_dev *d);
 static int conn_flush(struct vsock_dev *d, struct vsock_conn *c)
 {
     while (c->held_len) {
-        ssize_t n = d->host_ops->send(d->host, c->hctx, c->held, c->held_len);
+        ssize_t n = host_send(d, c);
         if (n < 0) {
             conn_reset(d, c, 1);
             return -EPIPE;
@@ -166,8 +279,7 @@ static int conn_flush(struct vsock_dev *d, struct vsock_conn *c)
         c->pend |= PEND_CREDIT;
     if (!c->held_len && (c->shut_by_guest & VSOCK_SHUTDOWN_SEND) && !c->host_shut_send) {
         c->host_shut_send = 1;
-        if (d->host_ops->shutdown)
-            d->host_ops->shutdown(d->host, c->hctx, VSOCK_SHUTDOWN_SEND);
+        host_shutdown(d, c, VSOCK_SHUTDOWN_SEND);
     }
     /* Both directions shut and everything delivered: the guest waits for our RST
      * (§5.10.6.6). */
@@ -235,7 +347,7 @@ static void pkt_from_guest(struct vsock_dev *d, const struct vsock_hdr *h, const
         c->state = CONN_ESTABLISHED;
         c->peer_buf_alloc = h->buf_alloc;
         c->peer_fwd_cnt = h->fwd_cnt;
-        if (d->host_ops->connect(d->host, c, h->dst_port, &c->hctx) < 0) {
+        if (host_connect(d, c, h->dst_port) < 0) {
             c->hctx = NULL;
             conn_reset(d, c, 0);
             return;
@@ -251,8 +363,12 @@ static void pkt_from_guest(struct vsock_dev *d, const struct vsock_hdr *h, const
         } else {
             c->state = CONN_ESTABLISHED;
             c->pend &= ~PEND_REQUEST;
-            if (d->host_ops->established)
+            trace_out(d, VT_ESTABLISHED, c, 0, NULL, 0);
+            if (d->host_ops->established) {
+                d->in_host++;
                 d->host_ops->established(d->host, c->hctx, c->local_port);
+                d->in_host--;
+            }
         }
         return;
     case VSOCK_OP_RST:
@@ -270,8 +386,8 @@ static void pkt_from_guest(struct vsock_dev *d, const struct vsock_hdr *h, const
             return;
         }
         c->shut_by_guest |= h->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
-        if ((h->flags & VSOCK_SHUTDOWN_RCV) && d->host_ops->shutdown)
-            d->host_ops->shutdown(d->host, c->hctx, VSOCK_SHUTDOWN_RCV);
+        if (h->flags & VSOCK_SHUTDOWN_RCV)
+            host_shutdown(d, c, VSOCK_SHUTDOWN_RCV);
         conn_flush(d, c);
         return;
     case VSOCK_OP_RW:
@@ -356,7 +472,7 @@ static int conn_fill(struct vsock_dev *d, struct vsock_conn *c)
         !credit || c->host_eof || (c->shut_by_guest & VSOCK_SHUTDOWN_RCV))
         return 0;
     size_t want = credit < VSOCK_RX_STAGE ? credit : VSOCK_RX_STAGE;
-    ssize_t n = d->host_ops->recv(d->host, c->hctx, c->stage, want);
+    ssize_t n = host_recv(d, c, want);
     if (n == -EAGAIN) {
         c->host_readable = 0;
     } else if (n == 0) {
@@ -583,6 +699,7 @@ int vsock_host_connect(struct vsock_dev *d, uint32_t port, void *hctx,
     uint32_t local = d->next_host_port;
 
     *out = NULL;
+    trace_io(d, DEVICE_HOST_IN, VT_HOST_CONNECT, 0, port, 0, NULL, 0);
     if (d->nconns >= VSOCK_MAX_CONNS) {
         virtio_dev_log(&d->vd, "virtio-vsock: connection limit (%u) reached: host connect "
                        "to guest port %u refused", VSOCK_MAX_CONNS, port);
@@ -605,18 +722,21 @@ int vsock_host_connect(struct vsock_dev *d, uint32_t port, void *hctx,
 
 void vsock_host_readable(struct vsock_dev *d, struct vsock_conn *c)
 {
+    trace_in(d, VT_READABLE, c, 0, NULL, 0);
     c->host_readable = 1;
     rx_process(d);
 }
 
 void vsock_host_writable(struct vsock_dev *d, struct vsock_conn *c)
 {
+    trace_in(d, VT_WRITABLE, c, 0, NULL, 0);
     if (!conn_flush(d, c))
         rx_process(d);
 }
 
 void vsock_host_close(struct vsock_dev *d, struct vsock_conn *c)
 {
+    trace_in(d, VT_HOST_CLOSE, c, 0, NULL, 0);
     conn_reset(d, c, 0);
     rx_process(d);
 }
@@ -650,6 +770,123 @@ static void vsock_destroy(void *state)
         return;
     vsock_dev_set_host(d, NULL, NULL);
     free(d);
+}
+
+/* Without uds= every guest connect is refused; going through a host that refuses keeps the
+ * trace the same whether or not replay (which drops uds=) knows there was none. */
+static int refuse_connect(void *host, struct vsock_conn *c, uint32_t port, void **hctx)
+{
+    (void)host;
+    (void)c;
+    (void)port;
+    (void)hctx;
+    return -ECONNREFUSED;
+}
+
+static const struct vsock_host_ops refuse_host_ops = { .connect = refuse_connect };
+
+/* Replay: the device has no host socket; each host call asks the replayer for what the
+ * recorded host answered at this point (a nested host-in, handed to vsock_host_input). */
+static void replay_pull(struct vsock_dev *d, ssize_t none)
+{
+    d->replay_rc = none;
+    d->replay_len = 0;
+    d->vd.env.host_pull(d->vd.env.host_io_opaque);
+}
+
+static int replay_connect(void *host, struct vsock_conn *c, uint32_t port, void **hctx)
+{
+    (void)port;
+    replay_pull(host, -ECONNREFUSED);
+    *hctx = c;
+    return (int)((struct vsock_dev *)host)->replay_rc;
+}
+
+static ssize_t replay_send(void *host, void *hctx, const void *buf, size_t len)
+{
+    (void)hctx;
+    (void)buf;
+    (void)len;
+    replay_pull(host, -EPIPE);
+    return ((struct vsock_dev *)host)->replay_rc;
+}
+
+static ssize_t replay_recv(void *host, void *hctx, void *buf, size_t len)
+{
+    struct vsock_dev *d = host;
+
+    (void)hctx;
+    replay_pull(d, -ECONNRESET);
+    if (d->replay_rc > 0) {
+        if (d->replay_len < len)
+            len = d->replay_len;
+        memcpy(buf, d->replay_data, len);
+        return (ssize_t)len;
+    }
+    return d->replay_rc;
+}
+
+static const struct vsock_host_ops replay_host_ops = {
+    .connect = replay_connect,
+    .send = replay_send,
+    .recv = replay_recv,
+};
+
+/* device_type.host_input: the recorded host events (the letters above trace_io), replay
+ * only; a live device's host side is its socket. */
+static int vsock_host_input(void *state, const uint8_t *data, size_t len, char *err,
+                            size_t errlen)
+{
+    struct vsock_dev *d = state;
+    struct vsock_conn *c = NULL;
+
+    if (d->host_ops != &replay_host_ops) {
+        snprintf(err, errlen, "virtio-vsock: host messages are taken in replay only (the "
+                 "host side is uds=)");
+        return -ENOTSUP;
+    }
+    if (len < VT_HDR) {
+        snprintf(err, errlen, "virtio-vsock: host message of %zu bytes (at least %d)", len,
+                 VT_HDR);
+        return -EINVAL;
+    }
+    uint32_t local = get_le32(data + 1), peer = get_le32(data + 5);
+    int32_t val = (int32_t)get_le32(data + 9);
+    switch (data[0]) {
+    case VT_HOST_CONNECT:
+        return vsock_host_connect(d, peer, d, &c);
+    case VT_RESULT:
+        d->replay_rc = val;
+        return 0;
+    case VT_RECV_DATA:
+        if (len - VT_HDR > VSOCK_RX_STAGE || (val > 0 && (size_t)val != len - VT_HDR)) {
+            snprintf(err, errlen, "virtio-vsock: host read of %d with %zu bytes (at most "
+                     "%u)", val, len - VT_HDR, VSOCK_RX_STAGE);
+            return -EINVAL;
+        }
+        d->replay_rc = val;
+        d->replay_len = len - VT_HDR;
+        memcpy(d->replay_data, data + VT_HDR, d->replay_len);
+        return 0;
+    case VT_READABLE:
+    case VT_WRITABLE:
+    case VT_HOST_CLOSE:
+        if (!(c = conn_find(d, local, peer))) {
+            snprintf(err, errlen, "virtio-vsock: host message '%c' for connection %u:%u, "
+                     "which does not exist", data[0], local, peer);
+            return -ENOENT;
+        }
+        if (data[0] == VT_READABLE)
+            vsock_host_readable(d, c);
+        else if (data[0] == VT_WRITABLE)
+            vsock_host_writable(d, c);
+        else
+            vsock_host_close(d, c);
+        return 0;
+    default:
+        snprintf(err, errlen, "virtio-vsock: host message kind 0x%02x unknown", data[0]);
+        return -EINVAL;
+    }
 }
 
 static int parse_cid(const char *s, uint64_t *out)
@@ -701,6 +938,8 @@ static int vsock_create(const char *args, const struct device_env *env, void **s
         free(d);
         return rc;
     }
+    if (!uds[0])
+        vsock_dev_set_host(d, env->host_pull ? &replay_host_ops : &refuse_host_ops, d);
     *state = d;
     return 0;
 }
@@ -747,6 +986,7 @@ const struct device_type virtio_vsock_type = {
     .save = vsock_save,
     .load = vsock_load,
     .poll = vsock_poll,
+    .host_input = vsock_host_input,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_VSOCK,
