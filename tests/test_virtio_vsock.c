@@ -1151,6 +1151,70 @@ START_TEST(parse_connect_lines)
 }
 END_TEST
 
+/* Host messages (what a trace's host-in events hand the device in replay): taken only by a
+ * device built for replay (env.host_pull set), each bad one refused with a line naming it. */
+static unsigned pulls;
+
+static void count_pull(void *opaque)
+{
+    (void)opaque;
+    pulls++;
+}
+
+static int host_msg(struct mock_virtio *m, char op, uint32_t local, uint32_t peer, int32_t val,
+                    const void *data, size_t len, char *err, size_t errlen)
+{
+    uint8_t b[64] = { (uint8_t)op };
+    memcpy(b + 1, &local, 4);           /* the test runs on little-endian x86-64 */
+    memcpy(b + 5, &peer, 4);
+    memcpy(b + 9, &val, 4);
+    ck_assert_uint_le(len, sizeof(b) - 13);
+    if (len)
+        memcpy(b + 13, data, len);
+    err[0] = '\0';
+    return virtio_vsock_type.host_input(m->state, b, 13 + len, err, errlen);
+}
+
+START_TEST(host_messages_in_replay_only)
+{
+    char err[256];
+    struct mock_virtio m;
+    struct mock_virtio_opts o = { .event_idx = 1, .indirect = 1 };
+
+    ck_assert_int_eq(mock_virtio_init(&m, 4 << 20, 9), 0);
+    m.env.host_pull = count_pull;
+    ck_assert_int_eq(mock_virtio_create(&m, &virtio_vsock_type, "cid=3", err, sizeof(err)), 0);
+    ck_assert_int_eq(mock_virtio_setup(&m, &o), 0);
+    ck_assert_int_eq(virtio_vsock_type.host_input(m.state, (const uint8_t *)"C", 1, err,
+                                                  sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "virtio-vsock: host message of 1 bytes (at least 13)");
+    ck_assert_int_eq(host_msg(&m, 'Z', 0, 0, 0, NULL, 0, err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "virtio-vsock: host message kind 0x5a unknown");
+    ck_assert_int_eq(host_msg(&m, 'R', 5, 6, 0, NULL, 0, err, sizeof(err)), -ENOENT);
+    ck_assert_str_eq(err, "virtio-vsock: host message 'R' for connection 5:6, which does "
+                     "not exist");
+    ck_assert_int_eq(host_msg(&m, 'D', 0, 0, 5000, "abcde", 5, err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "host read of 5000 with 5 bytes"));
+    ck_assert_uint_eq(vsock_dev_nconns(m.state), 0);
+    /* A recorded host connect makes the connection the recorded run had. */
+    ck_assert_int_eq(host_msg(&m, 'C', 0, 1234, 0, NULL, 0, err, sizeof(err)), 0);
+    ck_assert_uint_eq(vsock_dev_nconns(m.state), 1);
+    ck_assert_int_eq(host_msg(&m, 'R', VSOCK_HOST_PORT_BASE, 1234, 0, NULL, 0, err,
+                              sizeof(err)), 0);
+    ck_assert_int_eq(host_msg(&m, 'X', VSOCK_HOST_PORT_BASE, 1234, 0, NULL, 0, err,
+                              sizeof(err)), 0);
+    ck_assert_uint_eq(vsock_dev_nconns(m.state), 0);
+    mock_virtio_destroy(&m);
+
+    /* A live device's host side is its socket: the message changes nothing. */
+    struct vt *t = vt_open("cid=3", 0);
+    ck_assert_int_eq(host_msg(&t->m, 'C', 0, 1234, 0, NULL, 0, err, sizeof(err)), -ENOTSUP);
+    ck_assert_ptr_nonnull(strstr(err, "replay only"));
+    ck_assert_uint_eq(vsock_dev_nconns(t->d), 0);
+    vt_close(t);
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("virtio_vsock");
@@ -1159,6 +1223,7 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, config_and_args);
     tcase_add_test(tc, guest_connects_and_talks);
     tcase_add_test(tc, guest_connect_refused);
+    tcase_add_test(tc, host_messages_in_replay_only);
     tcase_add_test(tc, credit_flow_both_ways);
     tcase_add_test(tc, guest_overruns_credit);
     tcase_add_test(tc, shutdown_each_direction_and_both);
