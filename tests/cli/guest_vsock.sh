@@ -46,16 +46,22 @@ for i in $(seq 100); do [ -S "$TMP/rec.sock_5000" ] && break; sleep 0.05; done
 kill "$srv"
 check "recorded run: the guest's connect to PATH_5000 measured 3 sizes" \
     test "$(grep -c '^RESULT size=' "$TMP/client.out")" -eq 3
+# Refused guest connects: no PATH_6000, and no uds= at all (replay cannot tell the two apart).
+"$VMLAB" run --cpu sim --trace "$TMP/refused.vtr" --vsock "cid=3,uds=$TMP/rec.sock" \
+    "$G/vsock_client.elf" -- port=6000 >/dev/null 2>&1
+"$VMLAB" run --cpu sim --trace "$TMP/nouds.vtr" --vsock "cid=3" \
+    "$G/vsock_client.elf" -- port=6000 >/dev/null 2>&1
 mkdir -p "$TMP/elsewhere"
 vmlab_abs=$(realpath "$VMLAB")
-for t in host guest; do
+for case in host:6 guest:6 refused:1 nouds:1; do
+    t=${case%:*}
     out=$(cd "$TMP/elsewhere" && "$vmlab_abs" trace replay "$TMP/$t.vtr" 2>&1)
     rc=$?
     n=$("$VMLAB" trace dump --kind host --no-header "$TMP/$t.vtr" 2>/dev/null | grep -c host-in)
-    if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out" && [ "$n" -ge 6 ]; then
-        ok "$t-initiated: replay with no socket matches ($n host-in events): ${out%%$'\n'*}"
+    if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out" && [ "$n" -ge "${case#*:}" ]; then
+        ok "$t: replay with no socket matches ($n host-in events): ${out%%$'\n'*}"
     else
-        not_ok "$t-initiated replay (exit $rc, $n host-in): $(head -3 <<<"$out")"
+        not_ok "$t: replay (exit $rc, $n host-in): $(head -3 <<<"$out")"
     fi
 done
 check "replay created no socket" test -z "$(find "$TMP/elsewhere" -type s)"
