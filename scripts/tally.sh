@@ -1,6 +1,6 @@
 # Reading a test log's verdicts: passed, failed, skipped, and why each skip happened.
-# Sourced by scripts/run-tests.sh and scripts/test-kvm.sh; tests/cli/test_runner.sh feeds it
-# made-up logs. Each tally_* function sets T_PASS T_FAIL T_SKIP and T_WHY (the distinct skip
+# Sourced by scripts/run-tests.sh (scripts/test-kvm.sh, which also runs inside the nested-KVM
+# VM, applies the same rules to its own TAP); tests/cli/test_tally.sh feeds it made-up logs. Each tally_* function sets T_PASS T_FAIL T_SKIP and T_WHY (the distinct skip
 # reasons joined with " | ") and returns 1 when the log holds no verdict at all.
 #
 # What counts as a skip, everywhere:
@@ -32,7 +32,6 @@ tally_check() {   # LOG of a Check suite (CK_VERBOSITY normal or verbose)
 }
 
 tally_tap() {   # LOG of a TAP producer (tests/cli/*.sh)
-    T_WHY=
     T_PASS=$(grep -aE '^ok ' "$1" | grep -acviE '#[[:space:]]*skip')
     T_FAIL=$(grep -acE '^not ok ' "$1")
     T_SKIP=$(( $(grep -aE '^ok ' "$1" | grep -aciE '#[[:space:]]*skip') +
