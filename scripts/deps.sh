@@ -23,6 +23,7 @@
 #                       linked into the release binary)
 #   libslirp-dev        virtio-net --net user (devices/net/net_slirp.c), QEMU's user networking
 #   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
+#   iproute2            ip tuntap / ip addr in the TAP test's own network namespace
 #   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
 #                       for the static release binary)
 set -euo pipefail
@@ -36,7 +37,7 @@ PKGS=(
   python3-matplotlib hyperfine
   busybox-static cpio linux-image-amd64 kmod acpica-tools
   zlib1g-dev libzstd-dev
-  libslirp-dev tcpdump tshark
+  libslirp-dev tcpdump tshark iproute2
   libseccomp-dev
 )
 
