@@ -80,7 +80,7 @@ else:
              "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
              "-drive", f"id=d0,file={d},format=raw,if=none", "-device", "virtio-blk-device,drive=d0",
              "-kernel", kernel, "-initrd", initrd, "-append",
-             f"console=ttyS0 reboot=k panic=-1 tsc_early_khz={host_tsc_khz()}"],
+             f"console=ttyS0 reboot=t panic=-1 tsc_early_khz={host_tsc_khz()}"],
             stdin=TYPED.encode())
         res["qemu_tcg"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "exit": rc,
                            "booted": booted(out)}
