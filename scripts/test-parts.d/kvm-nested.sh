@@ -27,9 +27,11 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     echo "kvm-nested: 0 passed, 1 failed, 0 skipped"
     exit 1
 fi
-out=$(KVM_VIA_QEMU=1 make --no-print-directory BUILD="${BUILD:-build}" test-kvm 2>&1)
-echo "$out"
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -1)
+# Streamed, so a part killed by its timeout still shows how far it got.
+out=$(mktemp)
+KVM_VIA_QEMU=1 make --no-print-directory BUILD="${BUILD:-build}" test-kvm 2>&1 | tee "$out"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+rm -f "$out"
 if [ -n "$line" ]; then
     [[ $line == *skipped ]] || line="$line, 0 skipped"
     echo "kvm-nested: $line"

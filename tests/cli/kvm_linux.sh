@@ -39,7 +39,7 @@ linux_boot_or_skip "kvm_linux: boot" "$KERNEL" "$reason"
 
 linux_disk
 t0=${EPOCHREALTIME/./}
-timeout 600 "$VMLAB" run --cpu kvm --mem 512M --kernel "$KERNEL" --initrd "$INITRD" \
+timeout "${KVM_LINUX_TIMEOUT:-600}" "$VMLAB" run --cpu kvm --mem 512M --kernel "$KERNEL" --initrd "$INITRD" \
     --block "$LINUX_DISK" --serial-in "$LINUX_TYPED" >"$TMP/console" 2>"$TMP/err"
 rc=$?
 echo "# kvm_linux: boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
