@@ -17,7 +17,6 @@ expect() {
 # field FILE KEY: a member of the "stats" object of a --json answer
 field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"][sys.argv[2]])' "$1" "$2"; }
 # wait_for SECONDS CMD...: until CMD succeeds (bounded; a hung VM fails the test, not the run)
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 
 truncate -s $((SECTORS * 512)) "$DISK"
 "$VMLAB" run --socket "$SOCK" --block "$DISK" --serial "$TMP/serial.txt" "$GUESTS/idle.elf" \

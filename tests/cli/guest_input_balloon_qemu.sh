@@ -38,21 +38,6 @@ time.sleep(0.3)
 s.close()
 ' "$TMP/mon" "$1"
 }
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
-expect() {  # DESC WANT_RC REGEX... (on $out)
-    local desc=$1 want_rc=$2 re bad=""
-    shift 2
-    for re in "$@"; do
-        printf '%s\n' "$out" | grep -Eq -- "$re" || bad="$bad [$re]"
-    done
-    if [ "$rc" = "$want_rc" ] && [ -z "$bad" ]; then
-        ok "$desc"
-    else
-        not_ok "$desc"
-        echo "#   status $rc (want $want_rc); missing:$bad"
-        printf '%s\n' "$out" | tail -20 | sed 's/^/#   got: /'
-    fi
-}
 
 # Keyboard: identity, capabilities, and a key from the monitor arrives.
 qstart "-device virtio-keyboard-device" input "n=4 leds=1"
@@ -60,7 +45,7 @@ wait_for 60 grep -qs "input: ready" "$TMP/out"
 monitor "sendkey a"
 wait "$qpid"; rc=$?
 out=$(cat "$TMP/out")
-expect "QEMU virtio-keyboard-device: name, EV_KEY, LED status, sendkey a" 1 \
+expect_output "QEMU virtio-keyboard-device: name, EV_KEY, LED status, sendkey a" 1 \
     'name "QEMU Virtio Keyboard"' '^input: EV_KEY: ' '^input: EV_LED: 0x0 0x1 0x2' \
     'sent LED_CAPSL on' 'event 0 type=1 code=30 value=1 ' 'event 1 type=0 code=0 value=0 ' \
     'event 2 type=1 code=30 value=0 ' 'input: done'
@@ -69,7 +54,7 @@ expect "QEMU virtio-keyboard-device: name, EV_KEY, LED status, sendkey a" 1 \
 qstart "-device virtio-tablet-device" input "n=0"
 wait "$qpid"; rc=$?
 out=$(cat "$TMP/out")
-expect "QEMU virtio-tablet-device: name, EV_ABS, ABS_INFO" 1 'name "QEMU Virtio Tablet"' \
+expect_output "QEMU virtio-tablet-device: name, EV_ABS, ABS_INFO" 1 'name "QEMU Virtio Tablet"' \
     '^input: EV_ABS: 0x0 0x1 \(2\)$' '^input: abs 0x0 min 0 max 32767 ' '^input: done$'
 
 # Balloon: QEMU's `balloon 112` on a 128 MiB guest asks for 16 MiB (4096 pages).
@@ -78,7 +63,7 @@ wait_for 60 grep -qs "deflate_on_oom=1" "$TMP/out"
 monitor "balloon 112"
 wait "$qpid"; rc=$?
 out=$(cat "$TMP/out")
-expect "QEMU virtio-balloon-device: inflate to 4096 pages, pages read zero" 1 \
+expect_output "QEMU virtio-balloon-device: inflate to 4096 pages, pages read zero" 1 \
     'features stats_vq=1 deflate_on_oom=1' 'target 4096 pages, actual 4096' \
     '4096 of 4096 inflated pages read zero' 'balloon: done'
 finish

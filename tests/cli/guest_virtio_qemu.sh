@@ -24,21 +24,6 @@ qrun() {
     rc=$?
 }
 
-# expect DESC WANT_RC REGEX...: status and every regex matching some output line
-expect() {
-    local desc=$1 want_rc=$2 re bad=""
-    shift 2
-    for re in "$@"; do
-        printf '%s\n' "$out" | grep -Eq -- "$re" || bad="$bad [$re]"
-    done
-    if [ "$rc" = "$want_rc" ] && [ -z "$bad" ]; then
-        ok "$desc"
-    else
-        not_ok "$desc"
-        echo "#   status $rc (want $want_rc); missing:$bad"
-        printf '%s\n' "$out" | sed 's/^/#   got: /'
-    fi
-}
 
 for p in blk latency rng console idle; do
     if [ -r "$G/$p.elf" ]; then ok "$p.elf built"; else not_ok "$p.elf built ($G/$p.elf missing)"; fi
@@ -83,7 +68,7 @@ blkdev() { echo "-drive id=d0,file=$1,format=raw,if=none${2:-} -device virtio-bl
 # --- blk: everything, default ring, device found by scanning (ACPI on) ---
 cp "$TMP/base.img" "$TMP/d.img"
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" blk ""
-expect "blk: all ops, split ring, polled, found by scan" 1 \
+expect_output "blk: all ops, split ring, polled, found by scan" 1 \
     '^virtio: blk at 0xfeb02e00 irq 47 \(scan\)$' \
     '^virtio: blk ring=split mode=poll indirect=0 event_idx=0 qsize=128$' \
     "^blk: capacity 8192 sectors, checksum $SUM\$" \
@@ -113,64 +98,64 @@ for m in "${matrix[@]}"; do
     read -r ring mode ind eidx <<<"$want"
     cp "$TMP/base.img" "$TMP/d.img"
     qrun "$mext" "$MODERN $(blkdev "$TMP/d.img" "" "$devopt")" blk "ops=read,write,err $args"
-    expect "blk: ring=$ring mode=$mode indirect=$ind event_idx=$eidx ($args)" 1 \
+    expect_output "blk: ring=$ring mode=$mode indirect=$ind event_idx=$eidx ($args)" 1 \
         "^virtio: blk ring=$ring mode=$mode indirect=$ind event_idx=$eidx " \
         "^blk: capacity 8192 sectors, checksum $SUM\$" \
         '^blk: wrote and verified 8 sectors at 4096$' '^blk: read past end -> IOERR$'
 done
 cp "$TMP/base.img" "$TMP/d.img"
 qrun ",acpi=off" "$MODERN $(blkdev "$TMP/d.img")" blk "ops=read,write,err mode=irq"
-expect "blk: irq mode found the device on the cmdline" 1 \
+expect_output "blk: irq mode found the device on the cmdline" 1 \
     '^virtio: blk at 0xfeb00e00 irq 12 \(cmdline\)$' '^blk: done \(.* [1-9][0-9]* interrupts\)$'
 
 # --- blk: read-only disk, options the device lacks, bad options, legacy transport ---
 cp "$TMP/base.img" "$TMP/ro.img"
 qrun "" "$MODERN $(blkdev "$TMP/ro.img" ",readonly=on")" blk "ops=read,write,err"
-expect "blk: read-only disk: reads work, a write gives IOERR" 1 \
+expect_output "blk: read-only disk: reads work, a write gives IOERR" 1 \
     '^blk: disk of 8192 sectors, read-only$' "^blk: capacity 8192 sectors, checksum $SUM\$" \
     '^blk: write to read-only disk -> IOERR$'
 check "blk: read-only image unchanged" cmp -s "$TMP/ro.img" "$TMP/base.img"
 
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" blk "ops=getid ring=packed"
-expect "blk: ring=packed on a device without it falls back to split" 1 \
+expect_output "blk: ring=packed on a device without it falls back to split" 1 \
     '^virtio: ring=packed not offered by the device, not using it$' \
     '^virtio: blk ring=split ' '^blk: id "vmlab-disk0"$'
 
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" blk "ops=getid,err mode=irq"
-expect "blk: irq mode with ACPI on: GSI 47 on QEMU's second IOAPIC" 1 \
+expect_output "blk: irq mode with ACPI on: GSI 47 on QEMU's second IOAPIC" 1 \
     '^virtio: blk at 0xfeb02e00 irq 47 \(scan\)$' '^blk: read past end -> IOERR$' \
     '^blk: done \(.* [1-9][0-9]* interrupts\)$'
 
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" blk "ring=circular"
-expect "blk: bad ring= is rejected by name" 5 '^virtio: bad ring=circular \(want split or packed\)$'
+expect_output "blk: bad ring= is rejected by name" 5 '^virtio: bad ring=circular \(want split or packed\)$'
 
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" blk "wcount=3"
-expect "blk: odd wcount= is rejected by name" 5 '^blk: bad wcount=3 \(even, 2..64\)$'
+expect_output "blk: odd wcount= is rejected by name" 5 '^blk: bad wcount=3 \(even, 2..64\)$'
 
 qrun "" "$(blkdev "$TMP/d.img")" blk ""
-expect "blk: legacy (version 1) transport is refused with a hint" 3 \
+expect_output "blk: legacy (version 1) transport is refused with a hint" 3 \
     'is virtio-mmio version 1; this driver needs 2 \(QEMU: -global virtio-mmio.force-legacy=false\)$'
 
 qrun "" "$MODERN" blk ""
-expect "blk: no disk attached" 3 '^virtio: no virtio-blk device #0 found$'
+expect_output "blk: no disk attached" 3 '^virtio: no virtio-blk device #0 found$'
 
 # --- latency ---
 for op in read4k getid; do
     qrun "" "$MODERN $(blkdev "$TMP/d.img")" latency "op=$op n=300 tsc_khz=2000000"
-    expect "latency: op=$op prints a RESULT line in ns and ticks" 1 \
+    expect_output "latency: op=$op prints a RESULT line in ns and ticks" 1 \
         "^RESULT op=$op n=300 min_ns=[0-9]+ median_ns=[0-9]+ p90_ns=[0-9]+ p99_ns=[0-9]+ max_ns=[0-9]+ min_t=[0-9]+ median_t=[0-9]+ p90_t=[0-9]+ p99_t=[0-9]+ max_t=[0-9]+ ring=split indirect=0 event_idx=0 req_per_s=[0-9]+\$"
 done
 qrun "" "$MODERN $(blkdev "$TMP/d.img" "" ",packed=on")" latency "op=read512 n=100 ring=packed"
-expect "latency: packed ring, TSC rate unknown: ticks only" 1 \
+expect_output "latency: packed ring, TSC rate unknown: ticks only" 1 \
     '^RESULT op=read512 n=100 min_t=[0-9]+ median_t=[0-9]+ p90_t=[0-9]+ p99_t=[0-9]+ max_t=[0-9]+ ring=packed indirect=0 event_idx=0$'
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" latency "op=write"
-expect "latency: bad op= is rejected" 5 '^latency: bad op=write '
+expect_output "latency: bad op= is rejected" 5 '^latency: bad op=write '
 
 # --- rng ---
 qrun "" "$MODERN -device virtio-rng-device" rng "n=64"
-expect "rng: 64 bytes as two hex lines" 1 '^rng: 64 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{64}$' '^rng: done$'
+expect_output "rng: 64 bytes as two hex lines" 1 '^rng: 64 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{64}$' '^rng: done$'
 qrun ",acpi=off" "$MODERN -device virtio-rng-device,packed=on" rng "n=40 ring=packed mode=irq event_idx=1"
-expect "rng: packed ring, irq mode" 1 '^virtio: rng ring=packed mode=irq ' '^rng: 40 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{16}$'
+expect_output "rng: packed ring, irq mode" 1 '^virtio: rng ring=packed mode=irq ' '^rng: 40 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{16}$'
 
 # --- console: scripted input through a pipe chardev backed by plain files ---
 con_run() {  # MACHINE_EXTRA DEVOPT CMDLINE
@@ -180,11 +165,11 @@ con_run() {  # MACHINE_EXTRA DEVOPT CMDLINE
         -device virtconsole,chardev=c0" console "$3"
 }
 con_run "" "" ""
-expect "console: hello sent, a line received" 1 '^console: sent hello$' '^console: received "hello from host"$'
+expect_output "console: hello sent, a line received" 1 '^console: sent hello$' '^console: received "hello from host"$'
 check "console: host got the hello and the echo" \
     cmp -s "$TMP/p.out" <(printf 'console: hello via virtio\nhello from host\n')
 con_run ",acpi=off" ",packed=on" "ring=packed mode=irq indirect=1 event_idx=1"
-expect "console: packed ring, irq mode" 1 '^virtio: console ring=packed mode=irq ' \
+expect_output "console: packed ring, irq mode" 1 '^virtio: console ring=packed mode=irq ' \
     '^console: received "hello from host"$'
 check "console: host got the hello and the echo (packed, irq)" \
     cmp -s "$TMP/p.out" <(printf 'console: hello via virtio\nhello from host\n')
@@ -192,13 +177,13 @@ check "console: host got the hello and the echo (packed, irq)" \
 # --- idle: timer ticks, one sector written and read back per tick ---
 cp "$TMP/base.img" "$TMP/d.img"
 qrun "" "$MODERN $(blkdev "$TMP/d.img")" idle "ticks=150"
-expect "idle: 150 ticks, then exits" 1 '^idle: tick 100$' '^idle: done, 150 ticks, each sector written and verified$'
+expect_output "idle: 150 ticks, then exits" 1 '^idle: tick 100$' '^idle: done, 150 ticks, each sector written and verified$'
 check "idle: sector 149 holds tick number 149" "$PY" -c "
 import struct, sys
 d = open('$TMP/d.img', 'rb').read()
 sys.exit(0 if d[149*512:150*512] == struct.pack('<Q', 149) * 64 else 1)"
 cp "$TMP/base.img" "$TMP/d.img"
 qrun ",acpi=off" "$MODERN $(blkdev "$TMP/d.img")" idle "ticks=120 mode=irq"
-expect "idle: irq-mode disk between timer ticks" 1 '^idle: tick 100$' '^idle: done, 120 ticks'
+expect_output "idle: irq-mode disk between timer ticks" 1 '^idle: tick 100$' '^idle: done, 120 ticks'
 
 finish

@@ -20,20 +20,6 @@ vrun() {
     rc=$?
 }
 
-expect() {  # DESC WANT_RC REGEX...
-    local desc=$1 want_rc=$2 re bad=""
-    shift 2
-    for re in "$@"; do
-        printf '%s\n' "$out" | grep -Eq -- "$re" || bad="$bad [$re]"
-    done
-    if [ "$rc" = "$want_rc" ] && [ -z "$bad" ]; then
-        ok "$desc"
-    else
-        not_ok "$desc"
-        echo "#   status $rc (want $want_rc); missing:$bad"
-        printf '%s\n' "$out" | tail -25 | sed 's/^/#   got: /'
-    fi
-}
 
 "$PY" - "$TMP/base.img" <<'EOF'
 import struct, sys
@@ -63,7 +49,7 @@ EOF
 # --- blk ---
 cp "$TMP/base.img" "$TMP/d.img"
 vrun blk "" --block "$TMP/d.img,id=vmlab-disk0"
-expect "blk: all ops, split ring, polled, found in the FDT" 1 \
+expect_output "blk: all ops, split ring, polled, found in the FDT" 1 \
     '^virtio: blk at 0xd0000000 irq 5 \(fdt\)$' \
     "^blk: capacity 8192 sectors, checksum $SUM\$" '^blk: id "vmlab-disk0"$' \
     '^blk: wrote and verified 8 sectors at 4096$' '^blk: flush ok$' '^blk: read past end -> IOERR$'
@@ -78,25 +64,25 @@ for args in "mode=irq" "indirect=1 event_idx=1" "mode=irq indirect=1 event_idx=1
     ring=split; mode=poll
     case " $args" in *" ring=packed"*) ring=packed ;; esac
     case " $args" in *" mode=irq"*) mode=irq ;; esac
-    expect "blk: $args" 1 "^virtio: blk ring=$ring mode=$mode " \
+    expect_output "blk: $args" 1 "^virtio: blk ring=$ring mode=$mode " \
         "^blk: capacity 8192 sectors, checksum $SUM\$" \
         '^blk: wrote and verified 8 sectors at 4096$' '^blk: read past end -> IOERR$'
 done
 
 cp "$TMP/base.img" "$TMP/ro.img"
 vrun blk "ops=read,write,err" --block "$TMP/ro.img,ro"
-expect "blk: read-only disk: reads work, a write gives IOERR" 1 \
+expect_output "blk: read-only disk: reads work, a write gives IOERR" 1 \
     '^blk: disk of 8192 sectors, read-only$' "^blk: capacity 8192 sectors, checksum $SUM\$" \
     '^blk: write to read-only disk -> IOERR$'
 check "blk: read-only image unchanged" cmp -s "$TMP/ro.img" "$TMP/base.img"
 
 vrun blk "" --rng
-expect "blk: no disk attached" 3 '^virtio: no virtio-blk device #0 found$'
+expect_output "blk: no disk attached" 3 '^virtio: no virtio-blk device #0 found$'
 
 # --- rng: deterministic for a given seed ---
 vrun rng "n=64" --rng --seed 7
 first=$out
-expect "rng: 64 bytes" 1 '^rng: 64 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{64}$' '^rng: done$'
+expect_output "rng: 64 bytes" 1 '^rng: 64 bytes: [0-9a-f]{64}$' '^rng: [0-9a-f]{64}$' '^rng: done$'
 vrun rng "n=64 ring=packed mode=irq event_idx=1" --rng --seed 7
 if [ "$rc" = 1 ] && [ "$(grep '^rng: [0-9a-f ]*' <<<"$out" | sed 's/^rng: 64 bytes://')" = \
      "$(grep '^rng: [0-9a-f ]*' <<<"$first" | sed 's/^rng: 64 bytes://')" ]; then
@@ -116,7 +102,7 @@ fi
 # --- console: scripted input ---
 for args in "" "ring=packed mode=irq indirect=1 event_idx=1"; do
     vrun console "$args" --console "out=$TMP/con.out,in=hello from host\\nnot echoed\\n"
-    expect "console: hello sent, a line received ($args)" 1 '^console: sent hello$' \
+    expect_output "console: hello sent, a line received ($args)" 1 '^console: sent hello$' \
         '^console: received "hello from host"$'
     check "console: output file has the hello and the echo ($args)" \
         cmp -s "$TMP/con.out" <(printf 'console: hello via virtio\nhello from host\n')
@@ -125,19 +111,19 @@ done
 # --- idle ---
 cp "$TMP/base.img" "$TMP/d.img"
 vrun idle "ticks=150" --block "$TMP/d.img"
-expect "idle: 150 ticks, then exits" 1 '^idle: tick 100$' \
+expect_output "idle: 150 ticks, then exits" 1 '^idle: tick 100$' \
     '^idle: done, 150 ticks, each sector written and verified$'
 check "idle: sector 149 holds tick number 149" "$PY" -c "
 import struct, sys
 d = open('$TMP/d.img', 'rb').read()
 sys.exit(0 if d[149*512:150*512] == struct.pack('<Q', 149) * 64 else 1)"
 vrun idle "ticks=120 mode=irq ring=packed" --block "$TMP/d.img"
-expect "idle: irq mode, packed ring" 1 '^idle: done, 120 ticks'
+expect_output "idle: irq mode, packed ring" 1 '^idle: done, 120 ticks'
 
 # --- latency (short runs: the figures belong to benchmarks) ---
 for op in getid read4k; do
     vrun latency "op=$op n=500" --block "$TMP/d.img"
-    expect "latency: op=$op n=500 RESULT line" 1 "^RESULT op=$op n=500 .*median_t=[0-9]+ "
+    expect_output "latency: op=$op n=500 RESULT line" 1 "^RESULT op=$op n=500 .*median_t=[0-9]+ "
 done
 
 finish

@@ -45,6 +45,27 @@ expect_error() {
     fi
 }
 
+# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds (status 0) or
+# SECONDS have passed (status 1).
+wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
+
+# expect_output DESC WANT_RC REGEX...: the last command's status ($rc) is WANT_RC and its
+# output ($out) matches every extended REGEX; on failure, says which did not match.
+expect_output() {
+    local desc=$1 want_rc=$2 re bad=""
+    shift 2
+    for re in "$@"; do
+        printf '%s\n' "$out" | grep -Eq -- "$re" || bad="$bad [$re]"
+    done
+    if [ "$rc" = "$want_rc" ] && [ -z "$bad" ]; then
+        ok "$desc"
+    else
+        not_ok "$desc"
+        echo "#   status $rc (want $want_rc); missing:$bad"
+        printf '%s\n' "$out" | tail -25 | sed 's/^/#   got: /'
+    fi
+}
+
 # events_of TRACE [FILTER-ERE]: the trace's events, one per line, without event numbers and
 # time stamps, less the lines FILTER matches. Fails when `vmlab trace dump` fails.
 events_of() {

@@ -10,7 +10,6 @@ need_cmd python3 python3
 # (Background clients run $VMLAB directly, not through a shell function, so that $! is
 # the client itself.)
 # wait_for SECONDS CMD...: until CMD succeeds (bounded: a hang fails the check, not the run)
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 
 SOCK=$TMP/mgr.sock
 STATE=$TMP/state

@@ -13,7 +13,6 @@ SEED=${VIRTMGR_CHAOS_SEED:-21}
 ROUNDS=${VIRTMGR_CHAOS_ROUNDS:-200}
 RANDOM=$SEED
 
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 SOCK=$TMP/mgr.sock
 STATE=$TMP/state
 MGR=

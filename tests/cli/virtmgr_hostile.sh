@@ -7,7 +7,6 @@ source "$(dirname "$0")/lib.sh"
 need_built "$VMLAB"
 need_cmd python3 python3
 
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 SOCK=$TMP/mgr.sock
 touch "$TMP/mgr.log"
 "$VMLAB" virtmgr --socket "$SOCK" --state-dir "$TMP/state" >"$TMP/mgr.log" 2>&1 &

@@ -10,7 +10,6 @@ TESTSB=${TESTSB:-$BUILD/testsandbox/vmlab}
 need_built "$TESTSB"
 need_cmd python3 python3
 
-wait_for() { local n=$(( $1 * 10 )); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 HELLO=$GUESTS/hello.elf
 
 # Same guest, same output and status, with and without the sandbox, on both backends.
