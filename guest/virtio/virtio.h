@@ -85,6 +85,8 @@ struct virtq {
     void *indirect;             /* per head/ID: VIRTQ_MAX_SG descriptor table, or NULL */
     uint64_t notifies;          /* QueueNotify writes done */
     uint64_t kicks_suppressed;  /* kicks the device asked us to skip */
+    uint64_t irq_at_notify;     /* irq mode: dev->irq_count before the last notify */
+    int await_irq;              /* irq mode: that notify's interrupt not yet seen */
 };
 
 struct virtio_dev {
