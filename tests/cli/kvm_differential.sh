@@ -28,7 +28,7 @@ diff_run() {
         local opts=()
         for o in "$@"; do opts+=("${o//@DISK@/$TMP/$b.img}"); done
         cp "$TMP/base.img" "$TMP/$b.img"
-        timeout 300 "$VMLAB" run --cpu $b --trace "$TMP/$b.trace" "${opts[@]}" \
+        timeout "${KVM_RUN_TIMEOUT:-300}" "$VMLAB" run --cpu $b --trace "$TMP/$b.trace" "${opts[@]}" \
             "$G/${name%% *}.elf" -- $args >/dev/null 2>"$TMP/$b.err"
     done
     local why

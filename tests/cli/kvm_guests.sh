@@ -23,9 +23,9 @@ same() {
     for o in "$@"; do opts_s+=("${o//@DISK@/$TMP/sim.img}"); opts_k+=("${o//@DISK@/$TMP/kvm.img}"); done
     cp "$TMP/base.img" "$TMP/sim.img"
     cp "$TMP/base.img" "$TMP/kvm.img"
-    out_s=$(timeout 300 "$VMLAB" run --cpu sim "${opts_s[@]}" "$G/${what%% *}.elf" -- $args 2>/dev/null)
+    out_s=$(timeout "${KVM_RUN_TIMEOUT:-300}" "$VMLAB" run --cpu sim "${opts_s[@]}" "$G/${what%% *}.elf" -- $args 2>/dev/null)
     rc_s=$?
-    out_k=$(timeout 300 "$VMLAB" run --cpu kvm "${opts_k[@]}" "$G/${what%% *}.elf" -- $args 2>"$TMP/kvm.err")
+    out_k=$(timeout "${KVM_RUN_TIMEOUT:-300}" "$VMLAB" run --cpu kvm "${opts_k[@]}" "$G/${what%% *}.elf" -- $args 2>"$TMP/kvm.err")
     rc_k=$?
     LAST_KVM_OUT=$out_k
     if [ -n "${SAME_FILTER:-}" ]; then
