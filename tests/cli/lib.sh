@@ -174,3 +174,16 @@ linux_checks() {
         grep -E '^VMLAB-LINUX|ACPI|virtio' "$TMP/c" | head -60 | sed 's/^/#   console: /'
     fi
 }
+
+# linux_wait_console FILE ERE SECONDS: waits until a line of the guest's console FILE (still
+# being written) matches ERE; fails after SECONDS. For host actions that must come at a point
+# of the guest's run (a listener up, a device open).
+linux_wait_console() {
+    local n=$(($3 * 10))
+    while [ $n -gt 0 ]; do
+        tr -d '\r' <"$1" 2>/dev/null | grep -qE -- "$2" && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
