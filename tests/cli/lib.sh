@@ -175,13 +175,14 @@ linux_checks() {
     fi
 }
 
-# linux_wait_console FILE ERE SECONDS: waits until a line of the guest's console FILE (still
-# being written) matches ERE; fails after SECONDS. For host actions that must come at a point
-# of the guest's run (a listener up, a device open).
+# linux_wait_console FILE ERE SECONDS PID: waits until a line of the guest's console FILE
+# (still being written) matches ERE; fails after SECONDS or once process PID (the VM) ended.
+# For host actions that must come at a point of the guest's run (a listener up, a device open).
 linux_wait_console() {
     local n=$(($3 * 10))
     while [ $n -gt 0 ]; do
         tr -d '\r' <"$1" 2>/dev/null | grep -qE -- "$2" && return 0
+        kill -0 "$4" 2>/dev/null || return 1
         sleep 0.1
         n=$((n - 1))
     done

@@ -32,7 +32,7 @@ timeout 600 "$V" run --cpu "$CPU" --mem 512M --kernel "$KERNEL" --initrd "$LINUX
     --block "$LINUX_DISK" --vsock "cid=3,uds=$UDS" --serial-in "$TYPED" \
     >"$TMP/console" 2>"$TMP/err" &
 vm=$!
-if linux_wait_console "$TMP/console" '^VSOCK: listening on port 1234' 300; then
+if linux_wait_console "$TMP/console" '^VSOCK: listening on port 1234' 300 "$vm"; then
     host=$(timeout 120 /usr/bin/python3 "$HOST" connect "$UDS" 1234 $MIB 9 2>&1)
 else
     host="(the guest never listened)"
