@@ -68,13 +68,5 @@ else
     not_ok "linux_vsock: host CONNECT 1234 (guest '$g', host '$host')"
 fi
 check "linux_vsock: the guest saw the host as CID 2" grep -q '^VSOCK: accepted cid 2 port ' "$TMP/c"
-if [ $rc -eq 0 ] && grep -q '^VMLAB-LINUX: powering off' "$TMP/c"; then
-    ok "linux_vsock: the guest powers off, vmlab exits 0"
-else
-    not_ok "linux_vsock: the guest powers off, vmlab exits 0 (status $rc)"
-fi
-if [ "$_tap_failed" -gt 0 ]; then
-    tail -5 "$TMP/err" | sed 's/^/#   stderr: /'
-    grep -E '^VSOCK|^VMLAB-LINUX|vsock' "$TMP/c" | tail -20 | sed 's/^/#   console: /'
-fi
+linux_powered_off linux_vsock "$TMP/c" "$TMP/err" $rc '^VSOCK|^VMLAB-LINUX|vsock'
 finish
