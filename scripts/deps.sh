@@ -18,6 +18,8 @@
 #   hyperfine           boot-to-exit timing in make bench
 #   busybox-static cpio linux-image-amd64  Linux guests and the nested-KVM test VM
 #   kmod                modinfo: the initramfs takes virtio modules with their dependencies
+#                       (build-essential's libc6-dev and zlib1g-dev: the libc.a and libz.a
+#                       of the initramfs's static test programs, guest/linux/)
 #   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
 #   zlib1g-dev libzstd-dev  qcow2 compressed clusters (deflate and zstd; static archives
 #                       linked into the release binary)

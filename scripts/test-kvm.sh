@@ -174,7 +174,7 @@ run_nested() {
         cd "$stage/w" && mkdir -p scripts tests/cli build/tests build/asan build/guest
     )
     cp scripts/test-kvm.sh "$stage/w/scripts/"
-    cp tests/cli/lib.sh tests/cli/kvm_*.sh "$stage/w/tests/cli/"
+    cp tests/cli/lib.sh tests/cli/kvm_*.sh tests/cli/linux_input_balloon.sh "$stage/w/tests/cli/"
     for f in "$BUILD/tests/test_kvm" "$BUILD/asan/vmlab"; do
         copy_with_libs "$f" "$stage"
         mkdir -p "$stage/w/build/$(dirname "${f#$BUILD/}")"

@@ -54,7 +54,7 @@ void cli_run_usage(FILE *f)
           "  --mem SIZE             guest RAM, e.g. 128M, 1G (default 128M, minimum 2M)\n"
           "  --seed N               seed for every random choice in the run (default 0)\n"
           "  --serial stdio|none|PATH   where the 8250 UART's output goes (default stdio)\n"
-          "  --serial-in STRING     scripted UART input (escapes: \\n \\x2c ...)\n"
+          "  --serial-in STRING     scripted UART input (escapes: \\n \\t \\\\ \\xNN)\n"
           "  --max-insns N          stop after N guest instructions (software CPU)\n"
           "  --tsc virtual|host     what RDTSC reads on the software CPU: the virtual clock\n"
           "                         (default, deterministic) or the host's TSC, for timing\n"

@@ -117,6 +117,28 @@ static int keyed_args(const char *spec, const char *key, char *out, size_t outle
     return n < 0 || (size_t)n >= outlen ? -EINVAL : 0;
 }
 
+/* The uart's arguments for --serial PATH and --serial-in TEXT. TEXT is what the guest reads,
+ * commas included: each becomes \x2c (which the uart unescapes), not a next argument. */
+static int serial_args(const struct vm_options *opt, char *out, size_t outlen, char *err,
+                       size_t errlen)
+{
+    const char *path = opt->serial ? opt->serial : "stdio";
+    int n = snprintf(out, outlen, "out=%s%s", path, opt->serial_in ? ",in=" : "");
+    size_t len = n < 0 ? outlen : (size_t)n;
+
+    if (strchr(path, ',')) {
+        snprintf(err, errlen, "--serial: '%s' has a comma, which a path here cannot have", path);
+        return -EINVAL;
+    }
+    for (const char *p = opt->serial_in; p && *p && len < outlen; p++)
+        len += (size_t)snprintf(out + len, outlen - len, *p == ',' ? "\\x2c" : "%c", *p);
+    if (len >= outlen) {
+        snprintf(err, errlen, "--serial/--serial-in: longer than %zu bytes", outlen - 1);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int describe_machine(struct vm *vm, const struct vm_options *opt, char *err,
                             size_t errlen)
 {
@@ -128,12 +150,8 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
     snprintf(vm->mc.backend, sizeof(vm->mc.backend), "%s", vm->cpu_ops->name);
 
     /* Legacy devices first, then virtio in command-line order: slot order is stable. */
-    if (snprintf(args, sizeof(args), "out=%s%s%s", opt->serial ? opt->serial : "stdio",
-                 opt->serial_in ? ",in=" : "", opt->serial_in ? opt->serial_in : "")
-        >= (int)sizeof(args)) {
-        snprintf(err, errlen, "--serial/--serial-in: longer than %zu bytes", sizeof(args) - 1);
-        return -EINVAL;
-    }
+    if ((rc = serial_args(opt, args, sizeof(args), err, errlen)))
+        return rc;
     rc = add_device(vm, "uart8250", args, BUS_PIO, MEMMAP_SERIAL_PORT, MEMMAP_SERIAL_IRQ,
                     err, errlen);
     if (!rc)

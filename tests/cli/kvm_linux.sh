@@ -29,13 +29,7 @@ else
     not_ok "initrd-too-large check: no kernel in /boot (linux-image-amd64: make deps installs it)"
 fi
 
-reason=
-if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
-    reason="/dev/kvm does not open"
-elif [ -d /sys/module/kvm_pvm ] && [ "${KVM_LINUX:-0}" != 1 ]; then
-    reason="/dev/kvm is kvm-pvm (guest code emulated, boot too slow; KVM_LINUX=1 forces it)"
-fi
-linux_boot_or_skip "kvm_linux: boot" "$KERNEL" "$reason"
+linux_boot_or_skip "kvm_linux: boot" "$KERNEL" "$(linux_kvm_unfit)"
 
 linux_disk
 t0=${EPOCHREALTIME/./}

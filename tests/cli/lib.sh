@@ -130,6 +130,15 @@ linux_boot_or_skip() {
     fi
 }
 
+# linux_kvm_unfit: why this machine's KVM cannot boot Linux in a test's time (empty: it can).
+linux_kvm_unfit() {
+    if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
+        echo "/dev/kvm does not open"
+    elif [ -d /sys/module/kvm_pvm ] && [ "${KVM_LINUX:-0}" != 1 ]; then
+        echo "/dev/kvm is kvm-pvm (guest code emulated, boot too slow; KVM_LINUX=1 forces it)"
+    fi
+}
+
 # linux_disk: $LINUX_DISK, 4 MiB, its first MiB a pattern written here (the guest checksums
 # what it reads), the rest zero; /init writes "vmlab-linux-was-here" over the second MiB.
 linux_disk() {
@@ -193,5 +202,34 @@ linux_checks() {
     fi
     if ! has "^VMLAB-LINUX: vda 8192 sectors"; then
         grep -E '^VMLAB-LINUX|ACPI|virtio' "$TMP/c" | head -60 | sed 's/^/#   console: /'
+    fi
+}
+
+# linux_wait_console FILE ERE SECONDS PID: waits until a line of the guest's console FILE
+# (still being written) matches ERE; fails after SECONDS or once process PID (the VM) ended.
+# For host actions that must come at a point of the guest's run (a listener up, a device open).
+linux_wait_console() {
+    local n=$(($3 * 10))
+    while [ $n -gt 0 ]; do
+        tr -d '\r' <"$1" 2>/dev/null | grep -qE -- "$2" && return 0
+        kill -0 "$4" 2>/dev/null || return 1
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+# linux_powered_off TEST CONSOLE ERR RC ERE: the check that the guest powered off and vmlab
+# exited 0 (CONSOLE without CRs); then, when any check of the test failed, the end of ERR and
+# the console lines matching ERE, for the log.
+linux_powered_off() {
+    if [ "$4" -eq 0 ] && grep -q '^VMLAB-LINUX: powering off' "$2"; then
+        ok "$1: the guest powers off, vmlab exits 0"
+    else
+        not_ok "$1: the guest powers off, vmlab exits 0 (status $4)"
+    fi
+    if [ "$_tap_failed" -gt 0 ]; then
+        tail -5 "$3" | sed 's/^/#   stderr: /'
+        grep -E -- "$5" "$2" | tail -30 | sed 's/^/#   console: /'
     fi
 }

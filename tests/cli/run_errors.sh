@@ -62,6 +62,13 @@ else
     skip "unshare -m not permitted: cannot hide /dev/kvm"
 fi
 
+# --serial-in is text for the guest: a comma in it is the guest's (it was taken for the next
+# device argument: "unknown option 'b'", exit 2).
+out=$("$VMLAB" run --quiet --serial-in 'a,b\n' "$GUESTS/hello.elf" 2>&1); rc=$?
+check "--serial-in with a comma: the guest runs (exit 1), no error" \
+    bash -c '[ "$1" -eq 1 ] && [[ "$2" == *"hello from vmlab guest"* && "$2" != *vmlab:* ]]' _ "$rc" "$out"
+expect_error "--serial PATH with a comma" "--serial: '$TMP/a,b' has a comma" --serial "$TMP/a,b" "$GUESTS/hello.elf"
+
 out=$("$VMLAB" 2>&1); rc=$?
 check "no subcommand: usage on stderr, exit 2" test $rc -eq 2
 out=$("$VMLAB" frobnicate 2>&1); rc=$?

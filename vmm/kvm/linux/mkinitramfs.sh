@@ -38,8 +38,17 @@ add_module() {    # $1 module name: its dependencies, then itself, each once
 for m in virtio_mmio virtio_blk; do
     add_module "$m"
 done
+# vsock, input and balloon (tests/cli/linux_vsock.sh, linux_input_balloon.sh): each loads
+# after its dependencies; evdev gives the input devices their /dev/input/eventN.
+for m in vmw_vsock_virtio_transport virtio_input evdev virtio_balloon; do
+    add_module "$m"
+done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/order"
 cp /bin/busybox "$stage/bin/busybox"
 cp "$here/init" "$stage/init"
+# Test programs for /bin (guest/linux/, static): INITRAMFS_PROGS="FILE...".
+for p in ${INITRAMFS_PROGS:-}; do
+    cp "$p" "$stage/bin/"
+done
 chmod +x "$stage/init"
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -9) > "$out"
