@@ -24,6 +24,7 @@
 #   libslirp-dev        virtio-net --net user (the helper build/vmlab-slirp, slirp_helper/), QEMU's user networking
 #   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
 #   iproute2            ip tuntap / ip addr in the TAP test's own network namespace
+#   ethtool             ethtool -k: the TAP test reads the offloads vmlab set (TUNSETOFFLOAD)
 #   procps              pgrep: the VM manager's tests count its child processes
 #   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
 #                       for the static release binary)
@@ -38,7 +39,7 @@ PKGS=(
   python3-matplotlib hyperfine
   busybox-static cpio linux-image-amd64 kmod acpica-tools
   zlib1g-dev libzstd-dev
-  libslirp-dev tcpdump tshark iproute2 procps
+  libslirp-dev tcpdump tshark iproute2 ethtool procps
   libseccomp-dev
 )
 

@@ -6,6 +6,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "devices/net/net_backend.h"
+#include "devices/net/net_csum.h"
 #include "vmm/snapshot.h"
 
 #include <endian.h>
@@ -265,19 +266,6 @@ int virtio_net_receive(void *state, const void *frame, size_t len)
 
 /* ---- transmit ---- */
 
-static uint16_t csum_fold(const uint8_t *p, size_t len)
-{
-    uint32_t sum = 0;
-
-    for (size_t i = 0; i + 1 < len; i += 2)
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (len & 1)
-        sum += (uint32_t)p[len - 1] << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 /* VIRTIO_NET_HDR_F_NEEDS_CSUM (§5.1.6.2): the checksum over [csum_start, end), seeded by
  * the partial sum the driver left in place, stored at csum_start + csum_offset. */
 static int tx_checksum(struct vnet *n, uint8_t *frame, size_t len, const uint8_t *hdr)
@@ -288,18 +276,13 @@ static int tx_checksum(struct vnet *n, uint8_t *frame, size_t len, const uint8_t
     memcpy(&off, hdr + 8, 2);
     start = le16toh(start);
     off = le16toh(off);
-    if (!virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) || start >= len ||
-        (size_t)start + off + 2 > len) {
+    if (!virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) ||
+        net_csum_complete(frame, len, start, off)) {
         virtio_dev_log(&n->vd, "virtio-net: NEEDS_CSUM with csum_start %u csum_offset %u in "
                        "a %zu-byte frame%s: dropped", start, off, len,
                        virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) ? "" : " without CSUM");
         return -EINVAL;
     }
-    uint16_t c = csum_fold(frame + start, len - start);
-    if (c == 0 && frame[12] == 0x08 && frame[13] == 0x00 && frame[ETH_HLEN + 9] == 17)
-        c = 0xffff;                     /* UDP over IPv4 sends a zero sum as all ones */
-    frame[start + off] = (uint8_t)(c >> 8);
-    frame[start + off + 1] = (uint8_t)c;
     return 0;
 }
 
@@ -477,6 +460,8 @@ static void net_reset(struct virtio_dev *vd)
     n->cnt.rx_dropped += n->pcount;
     n->phead = n->pcount = 0;
     net_filter_reset(n);
+    if (n->be && n->be->ops->set_offloads)
+        n->be->ops->set_offloads(n->be, 0);     /* until the next driver negotiates */
     backend_resume(n);
 }
 

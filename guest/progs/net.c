@@ -9,7 +9,7 @@
  *   net: ping 4 sent 4 received rtt min/median/max ... ns
  * Everything but the rtt values is the same on every VMM with the same network. rtt uses
  * the TSC (rt_tsc_khz; cycles when unknown). Options: count=N (1..1000, default 4),
- * mrg=1 (negotiate MRG_RXBUF), flood=N (see flood_test; needs --net loop), ip=A gw=B
+ * mrg=1 (negotiate MRG_RXBUF), csum=1 (negotiate GUEST_CSUM), flood=N (see flood_test; needs --net loop), ip=A gw=B
  * (a static address instead of DHCP, e.g. on a TAP), and the ring options of every virtio
  * program. */
 #include "rt.h"
@@ -310,7 +310,7 @@ int main(int argc, char **argv)
     }
     printf("virtio: net at 0x%llx irq %u (%s)\n", (unsigned long long)loc.base, loc.irq,
            virtio_loc_source_name(loc.source));
-    if (vnet_init(&net, &loc, &o, mrg != 0))
+    if (vnet_init(&net, &loc, &o, mrg != 0, virtio_cmdline_u64("csum", 0) != 0))
         return 1;
     virtio_dev_describe(&net.dev, "net");
     print_mac("net: mac ", net.mac);
