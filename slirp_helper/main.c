@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+
 #include "devices/net/slirp_proto.h"
 #include "slirp_helper/slirp_sandbox.h"
 
@@ -49,11 +50,37 @@ static struct {
     char err[256];                      /* why CONFIG failed */
 } h;
 
+/* An answer is gathered here and written at once when it ends (DONE, ERROR): one write
+ * and one wakeup of vmlab per request, not one per message. */
+static uint8_t out[4 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+static size_t out_len;
+
 /* vmlab is gone or no longer listening: nothing left to do. */
+static void flush(void)
+{
+    for (size_t done = 0; done < out_len;) {
+        ssize_t n = write(SOCK_FD, out + done, out_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0);
+        done += (size_t)n;
+    }
+    out_len = 0;
+}
+
 static void say(uint32_t type, uint64_t arg, uint64_t at, const void *p, size_t len)
 {
-    if (slirp_msg_write(SOCK_FD, type, arg, at, p, len))
-        _exit(0);
+    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at };
+
+    if (out_len + sizeof(m) + len > sizeof(out))
+        flush();
+    memcpy(out + out_len, &m, sizeof(m));
+    if (len)
+        memcpy(out + out_len + sizeof(m), p, len);
+    out_len += sizeof(m) + len;
+    if (type == SLIRP_MSG_DONE || type == SLIRP_MSG_ERROR)
+        flush();
 }
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -52,8 +53,43 @@ struct net_slirp {
     int64_t poll_timer;                 /* clock timer id, 0 if none */
     struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
-    uint8_t buf[SLIRP_MSG_PAYLOAD_MAX + 1];
+    /* The helper's answers, read as they come: [pos, len) not yet taken. */
+    size_t pos, len;
+    uint8_t in[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+    char text[1025];                    /* a LOG or ERROR line, NUL-terminated */
 };
+
+/* Makes n bytes of the answer available at in + pos: reads whatever the helper has written
+ * (one read takes a whole answer), waiting up to HELPER_TIMEOUT_MS only when there is none.
+ * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
+static int have(struct net_slirp *s, size_t n)
+{
+    if (s->len - s->pos >= n)
+        return 0;
+    memmove(s->in, s->in + s->pos, s->len - s->pos);
+    s->len -= s->pos;
+    s->pos = 0;
+    while (s->len < n) {
+        ssize_t got = recv(s->fd, s->in + s->len, sizeof(s->in) - s->len, MSG_DONTWAIT);
+        if (got > 0) {
+            s->len += (size_t)got;
+            continue;
+        }
+        if (got == 0)
+            return -EPIPE;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+        int r = poll(&pfd, 1, HELPER_TIMEOUT_MS);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
 
 
 static void cancel_all(struct net_slirp *s)
@@ -120,15 +156,17 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
 {
     const struct clock *c = s->env.clock;
     struct slirp_msg m;
-    int rc = slirp_read_full(s->fd, &m, sizeof(m), HELPER_TIMEOUT_MS);
+    int rc = have(s, sizeof(m));
 
-    if (rc == 0 && m.len > SLIRP_MSG_PAYLOAD_MAX) {
-        snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
-                 m.len, SLIRP_MSG_PAYLOAD_MAX);
-        return -EPROTO;
+    if (rc == 0) {
+        memcpy(&m, s->in + s->pos, sizeof(m));
+        if (m.len > SLIRP_MSG_PAYLOAD_MAX) {
+            snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
+                     m.len, SLIRP_MSG_PAYLOAD_MAX);
+            return -EPROTO;
+        }
+        rc = have(s, sizeof(m) + m.len);
     }
-    if (rc == 0)
-        rc = slirp_read_full(s->fd, s->buf, m.len, HELPER_TIMEOUT_MS);
     if (rc == -EPIPE) {
         snprintf(err, errlen, "virtio-net: slirp helper: it exited (end of its stream)");
         return rc;
@@ -143,6 +181,14 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
                  strerror(-rc));
         return rc;
     }
+    /* The payload is in the buffer until the next have(): a frame is handed on from it. */
+    const uint8_t *payload = s->in + s->pos + sizeof(m);
+    s->pos += sizeof(m) + m.len;
+    if (m.type == SLIRP_MSG_LOG || m.type == SLIRP_MSG_ERROR) {
+        size_t n = m.len < sizeof(s->text) - 1 ? m.len : sizeof(s->text) - 1;
+        memcpy(s->text, payload, n);
+        s->text[n] = 0;
+    }
     switch (m.type) {
     case SLIRP_MSG_FRAME:
         if (m.len < SLIRP_FRAME_MIN) {
@@ -153,13 +199,12 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
         }
         /* slirp cannot hold a frame: one the device refuses is lost, as on a wire (TCP
          * retransmits; what the guest sees is a drop, never a stall). */
-        if (!config && s->be.port.receive(s->be.port.opaque, s->buf, m.len))
+        if (!config && s->be.port.receive(s->be.port.opaque, payload, m.len))
             s->dropped++;
         return 0;
     case SLIRP_MSG_LOG:
-        s->buf[m.len] = 0;
         if (s->env.log)
-            fprintf(s->env.log, "virtio-net: slirp: %s\n", (char *)s->buf);
+            fprintf(s->env.log, "virtio-net: slirp: %s\n", s->text);
         return 0;
     case SLIRP_MSG_TIMER_MOD:
     case SLIRP_MSG_TIMER_FREE: {
@@ -188,8 +233,7 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
         return 1;
     case SLIRP_MSG_ERROR:
         if (config) {
-            s->buf[m.len] = 0;
-            snprintf(err, errlen, "%s", (char *)s->buf);
+            snprintf(err, errlen, "%s", s->text);
             return -EINVAL;
         }
         /* fall through */
