@@ -16,9 +16,10 @@
  * every frame.
  *
  * What the helper sends is checked: a message type, length or timer it has no business
- * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log; the
- * helper is then stopped and the device's frames are dropped (the guest sees a dead link),
- * the VM runs on. A frame shorter than an Ethernet header is dropped with a line. */
+ * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
+ * vmlab then closes the stream (which ends the helper) and the device's frames are dropped
+ * (the guest sees a dead link), the VM runs on. A frame shorter than an Ethernet header is
+ * dropped with a line. */
 #include "devices/net/net_backend.h"
 #include "devices/net/slirp_proto.h"
 
