@@ -23,9 +23,10 @@
 #   acpica-tools        iasl -d / acpiexec checks of the ACPI tables we write (tests/test_acpi)
 #   zlib1g-dev libzstd-dev  qcow2 compressed clusters (deflate and zstd; static archives
 #                       linked into the release binary)
-#   libslirp-dev        virtio-net --net user (devices/net/net_slirp.c), QEMU's user networking
+#   libslirp-dev        virtio-net --net user (the helper build/vmlab-slirp, slirp_helper/), QEMU's user networking
 #   tcpdump tshark      tcpdump -r / tshark -r checks of the pcap that trace export writes
 #   iproute2            ip tuntap / ip addr in the TAP test's own network namespace
+#   ethtool             ethtool -k: the TAP test reads the offloads vmlab set (TUNSETOFFLOAD)
 #   procps              pgrep: the VM manager's tests count its child processes
 #   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
 #                       for the static release binary)
@@ -40,7 +41,7 @@ PKGS=(
   python3-matplotlib hyperfine
   busybox-static cpio linux-image-amd64 kmod acpica-tools
   zlib1g-dev libzstd-dev
-  libslirp-dev tcpdump tshark iproute2 procps
+  libslirp-dev tcpdump tshark iproute2 ethtool procps
   libseccomp-dev
 )
 

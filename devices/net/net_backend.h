@@ -3,7 +3,8 @@
  *   net=none   frames the guest sends are dropped, nothing arrives (replay uses it: the
  *              frames the backend delivered come from the trace)
  *   net=loop   every frame the guest sends comes back to it (tests, fuzzing, benchmarks)
- *   net=user   user-mode networking through libslirp (net_slirp.c), hostfwd=... rules
+ *   net=user   user-mode networking through libslirp in the helper process vmlab-slirp
+ *              (net_slirp.c, slirp_helper/), hostfwd=... rules
  *   tap=NAME / tapfd=N   a Linux TAP interface (net_tap.c)
  * A backend runs on the thread that drives the device: timers on env->clock, host fds
  * polled from a timer. Frames are Ethernet frames without the virtio header. */
@@ -53,6 +54,10 @@ int net_none_create(const char *args, const struct device_env *env, struct net_b
                     char *err, size_t errlen);
 int net_slirp_create(const char *args, const struct device_env *env, struct net_backend **out,
                      char *err, size_t errlen);
+/* net=user over a socket already connected to a slirp helper (net_slirp_create starts one;
+ * tests play the helper): sends CONFIG with args, takes fd. */
+int net_slirp_attach(int fd, const char *args, const struct device_env *env,
+                     struct net_backend **out, char *err, size_t errlen);
 int net_tap_create(const char *args, const struct device_env *env, struct net_backend **out,
                    char *err, size_t errlen);
 

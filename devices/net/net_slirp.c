@@ -1,206 +1,291 @@
 /* net=user: user-mode networking through libslirp (what QEMU's -netdev user uses): DHCP,
- * DNS, ICMP echo to the gateway, TCP/UDP through host sockets, hostfwd rules.
+ * DNS, ICMP echo to the gateway, TCP/UDP through host sockets, hostfwd rules. Addresses,
+ * restrict= and hostfwd= are slirp_helper/main.c's.
  *
- * Addresses are QEMU's: network 10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3, the guest
- * 10.0.2.15 by DHCP. IPv6 is off. restrict=on (the default) confines the guest to slirp
- * itself and the hostfwd rules: no outbound connections, no DNS forwarding; restrict=off
- * lets it out as QEMU's default does. hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:PORT
- * (repeatable) binds HOSTADDR, 127.0.0.1 when empty.
+ * libslirp runs in the helper process vmlab-slirp, found next to the running binary (or
+ * one directory up, for the test builds in build/asan/, build/tests/...), so that vmlab
+ * stays fully static; this file is vmlab's side of the stream (slirp_proto.h). The helper
+ * gets the socket on fd 3, dies with vmlab, and seccomp-sandboxes itself.
  *
- * Time: slirp reads env->clock and its timers are env->clock timers, so on the software CPU
- * a guest that talks only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at
- * the same virtual times on every run. Host sockets are polled (never blocking) from a
- * clock timer every SLIRP_POLL_NS while slirp has any; what they bring is not
- * deterministic, which is why the trace records every frame (env->host_io). */
+ * Time: every request carries env->clock's time, and slirp's timers are env->clock timers
+ * here (TIMER_MOD/TIMER_FREE from the helper), fired by asking the helper to run them; each
+ * request is answered before the guest runs on. So on the software CPU a guest that talks
+ * only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at the same virtual
+ * times on every run. Host sockets are polled (POLL) from a clock timer every 1 ms while
+ * slirp has any; what they bring is not deterministic, which is why the trace records
+ * every frame.
+ *
+ * What the helper sends is checked: a message type, length or timer it has no business
+ * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
+ * vmlab then closes the stream (which ends the helper) and the device's frames are dropped
+ * (the guest sees a dead link), the VM runs on. A frame shorter than an Ethernet header is
+ * dropped with a line. */
 #include "devices/net/net_backend.h"
+#include "devices/net/slirp_proto.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
-#include <slirp/libslirp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#define SLIRP_POLL_NS 1000000ull        /* host sockets: 1 ms of the device's clock */
-#define SLIRP_MAX_FDS 256
+#define HELPER_TIMEOUT_MS 10000
+#define MAX_TIMERS 64                   /* libslirp keeps a handful */
+
+extern char **environ;
 
 struct slirp_timer {
+    uint64_t helper_id;                 /* 0: slot free */
+    int64_t clock_id;                   /* clock timer, 0 if not armed */
     struct net_slirp *s;
-    SlirpTimerCb cb;
-    void *cb_opaque;
-    int64_t id;                         /* clock timer, 0 if not armed */
 };
 
 struct net_slirp {
     struct net_backend be;              /* first */
-    const struct device_env *env;
-    struct device_env env_copy;
-    Slirp *slirp;
+    struct device_env env;
+    int fd;                             /* -1 once the helper is gone */
     int64_t poll_timer;                 /* clock timer id, 0 if none */
-    struct pollfd fds[SLIRP_MAX_FDS];
-    unsigned nfds;
-    int overflow;                       /* more fds than fit: told slirp they errored */
+    struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
+    /* The helper's answers, read as they come: [pos, len) not yet taken. */
+    size_t pos, len;
+    uint8_t in[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+    char text[1025];                    /* a LOG or ERROR line, NUL-terminated */
 };
 
-static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
+/* Makes n bytes of the answer available at in + pos: reads whatever the helper has written
+ * (one read takes a whole answer), waiting up to HELPER_TIMEOUT_MS only when there is none.
+ * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
+static int have(struct net_slirp *s, size_t n)
 {
-    struct net_slirp *s = opaque;
-
-    /* slirp cannot hold a frame: one the device refuses is lost, as on a wire (TCP
-     * retransmits; what the guest sees is a drop, never a stall). */
-    if (s->be.port.receive(s->be.port.opaque, buf, len))
-        s->dropped++;
-    return (ssize_t)len;
-}
-
-static void cb_guest_error(const char *msg, void *opaque)
-{
-    struct net_slirp *s = opaque;
-
-    if (s->env->log)
-        fprintf(s->env->log, "virtio-net: slirp: %s\n", msg);
-}
-
-static int64_t cb_clock_get_ns(void *opaque)
-{
-    struct net_slirp *s = opaque;
-    return (int64_t)clock_now_ns(s->env->clock);
-}
-
-static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
-{
-    struct slirp_timer *t = calloc(1, sizeof(*t));
-
-    if (t) {
-        t->s = opaque;
-        t->cb = cb;
-        t->cb_opaque = cb_opaque;
+    if (s->len - s->pos >= n)
+        return 0;
+    memmove(s->in, s->in + s->pos, s->len - s->pos);
+    s->len -= s->pos;
+    s->pos = 0;
+    while (s->len < n) {
+        ssize_t got = recv(s->fd, s->in + s->len, sizeof(s->in) - s->len, MSG_DONTWAIT);
+        if (got > 0) {
+            s->len += (size_t)got;
+            continue;
+        }
+        if (got == 0)
+            return -EPIPE;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+        int r = poll(&pfd, 1, HELPER_TIMEOUT_MS);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0 && errno != EINTR)
+            return -errno;
     }
-    return t;
+    return 0;
 }
 
-static void timer_disarm(struct slirp_timer *t)
-{
-    if (t->id > 0)
-        t->s->env->clock->cancel(t->s->env->clock->opaque, t->id);
-    t->id = 0;
-}
 
-static void cb_timer_free(void *timer, void *opaque)
+static void cancel_all(struct net_slirp *s)
 {
-    (void)opaque;
-    if (timer) {
-        timer_disarm(timer);
-        free(timer);
+    const struct clock *c = s->env.clock;
+
+    if (s->poll_timer > 0)
+        c->cancel(c->opaque, s->poll_timer);
+    s->poll_timer = 0;
+    for (unsigned i = 0; i < MAX_TIMERS; i++) {
+        if (s->timers[i].clock_id > 0)
+            c->cancel(c->opaque, s->timers[i].clock_id);
+        s->timers[i] = (struct slirp_timer){ 0 };
     }
+}
+
+/* The helper is gone or misbehaved: said once, then nothing more is asked of it. Closing
+ * the socket ends a helper still running (a hung one dies with vmlab); the sandboxed VMM
+ * may not signal it. */
+static void helper_lost(struct net_slirp *s)
+{
+    cancel_all(s);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+static void timer_fire(void *arg);
+static void poll_fire(void *arg);
+
+static struct slirp_timer *timer_slot(struct net_slirp *s, uint64_t id, int create)
+{
+    struct slirp_timer *free_slot = NULL;
+
+    for (unsigned i = 0; i < MAX_TIMERS; i++) {
+        if (s->timers[i].helper_id == id)
+            return &s->timers[i];
+        if (!s->timers[i].helper_id && !free_slot)
+            free_slot = &s->timers[i];
+    }
+    if (!create || !free_slot)
+        return NULL;
+    *free_slot = (struct slirp_timer){ .helper_id = id, .s = s };
+    return free_slot;
+}
+
+static void arm_poll(struct net_slirp *s, uint64_t at)
+{
+    const struct clock *c = s->env.clock;
+
+    if (at == SLIRP_POLL_KEEP)
+        return;
+    if (s->poll_timer > 0)
+        c->cancel(c->opaque, s->poll_timer);
+    s->poll_timer = 0;
+    if (at != SLIRP_POLL_NONE) {
+        int64_t id = c->schedule(c->opaque, at, poll_fire, s);
+        s->poll_timer = id > 0 ? id : 0;
+    }
+}
+
+/* One message of the helper's answer. 1: DONE, 0: more follow, -errno: helper lost (said). */
+static int take_message(struct net_slirp *s, int config, char *err, size_t errlen)
+{
+    const struct clock *c = s->env.clock;
+    struct slirp_msg m;
+    int rc = have(s, sizeof(m));
+
+    if (rc == 0) {
+        memcpy(&m, s->in + s->pos, sizeof(m));
+        if (m.len > SLIRP_MSG_PAYLOAD_MAX) {
+            snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
+                     m.len, SLIRP_MSG_PAYLOAD_MAX);
+            return -EPROTO;
+        }
+        rc = have(s, sizeof(m) + m.len);
+    }
+    if (rc == -EPIPE) {
+        snprintf(err, errlen, "virtio-net: slirp helper: it exited (end of its stream)");
+        return rc;
+    }
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "virtio-net: slirp helper: no answer in %d ms",
+                 HELPER_TIMEOUT_MS);
+        return rc;
+    }
+    if (rc) {
+        snprintf(err, errlen, "virtio-net: slirp helper: reading its stream: %s",
+                 strerror(-rc));
+        return rc;
+    }
+    /* The payload is in the buffer until the next have(): a frame is handed on from it. */
+    const uint8_t *payload = s->in + s->pos + sizeof(m);
+    s->pos += sizeof(m) + m.len;
+    if (m.type == SLIRP_MSG_LOG || m.type == SLIRP_MSG_ERROR) {
+        size_t n = m.len < sizeof(s->text) - 1 ? m.len : sizeof(s->text) - 1;
+        memcpy(s->text, payload, n);
+        s->text[n] = 0;
+    }
+    switch (m.type) {
+    case SLIRP_MSG_FRAME:
+        if (m.len < SLIRP_FRAME_MIN) {
+            if (s->env.log)
+                fprintf(s->env.log, "virtio-net: slirp helper: frame of %u bytes is shorter "
+                        "than an Ethernet header; dropped\n", m.len);
+            return 0;
+        }
+        /* slirp cannot hold a frame: one the device refuses is lost, as on a wire (TCP
+         * retransmits; what the guest sees is a drop, never a stall). */
+        if (!config && s->be.port.receive(s->be.port.opaque, payload, m.len))
+            s->dropped++;
+        return 0;
+    case SLIRP_MSG_LOG:
+        if (s->env.log)
+            fprintf(s->env.log, "virtio-net: slirp: %s\n", s->text);
+        return 0;
+    case SLIRP_MSG_TIMER_MOD:
+    case SLIRP_MSG_TIMER_FREE: {
+        struct slirp_timer *t = m.arg ? timer_slot(s, m.arg, m.type == SLIRP_MSG_TIMER_MOD)
+                                      : NULL;
+        if (!t && m.type == SLIRP_MSG_TIMER_FREE && m.arg)
+            return 0;                   /* never armed */
+        if (!t) {
+            snprintf(err, errlen, "virtio-net: slirp helper: timer %llu: %s",
+                     (unsigned long long)m.arg, m.arg ? "more than 64 timers" : "bad id");
+            return -EPROTO;
+        }
+        if (t->clock_id > 0)
+            c->cancel(c->opaque, t->clock_id);
+        t->clock_id = 0;
+        if (m.type == SLIRP_MSG_TIMER_FREE) {
+            t->helper_id = 0;
+            return 0;
+        }
+        int64_t id = c->schedule(c->opaque, m.at, timer_fire, t);
+        t->clock_id = id > 0 ? id : 0;
+        return 0;
+    }
+    case SLIRP_MSG_DONE:
+        arm_poll(s, m.at);
+        return 1;
+    case SLIRP_MSG_ERROR:
+        if (config) {
+            snprintf(err, errlen, "%s", s->text);
+            return -EINVAL;
+        }
+        /* fall through */
+    default:
+        snprintf(err, errlen, "virtio-net: slirp helper: message type %u is not one it "
+                 "sends", m.type);
+        return -EPROTO;
+    }
+}
+
+/* Sends one request and takes the answer. 0 or -errno (helper lost, err filled). */
+static int ask(struct net_slirp *s, uint32_t type, uint64_t arg, const void *p, size_t len,
+               char *err, size_t errlen)
+{
+    int rc;
+
+    if (s->fd < 0)
+        return -EPIPE;
+    rc = slirp_msg_write(s->fd, type, arg, clock_now_ns(s->env.clock), p, len);
+    if (rc) {
+        snprintf(err, errlen, "virtio-net: slirp helper: it exited (writing to it: %s)",
+                 strerror(-rc));
+    } else {
+        while ((rc = take_message(s, type == SLIRP_MSG_CONFIG, err, errlen)) == 0)
+            ;
+        if (rc == 1)
+            return 0;
+    }
+    helper_lost(s);
+    return rc;
+}
+
+/* ask() from the running VM: a lost helper is said in the log. */
+static int ask_logged(struct net_slirp *s, uint32_t type, uint64_t arg, const void *p,
+                      size_t len)
+{
+    char err[256];
+    int was_up = s->fd >= 0;
+    int rc = ask(s, type, arg, p, len, err, sizeof(err));
+
+    if (rc && was_up && s->env.log)
+        fprintf(s->env.log, "%s; virtio-net has no link from now on\n", err);
+    return rc;
 }
 
 static void timer_fire(void *arg)
 {
     struct slirp_timer *t = arg;
 
-    t->id = 0;
-    t->cb(t->cb_opaque);
-}
-
-static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
-{
-    struct slirp_timer *t = timer;
-    const struct clock *c;
-
-    (void)opaque;
-    timer_disarm(t);
-    c = t->s->env->clock;
-    int64_t id = c->schedule(c->opaque, expire_ms < 0 ? 0 : (uint64_t)expire_ms * 1000000ull,
-                             timer_fire, t);
-    t->id = id > 0 ? id : 0;
-}
-
-static void cb_register_poll_fd(int fd, void *opaque)
-{
-    (void)fd;
-    (void)opaque;
-}
-
-static void cb_notify(void *opaque)
-{
-    (void)opaque;
-}
-
-static int add_poll(int fd, int events, void *opaque)
-{
-    struct net_slirp *s = opaque;
-    short ev = 0;
-
-    if (s->nfds == SLIRP_MAX_FDS) {
-        s->overflow = 1;
-        return -1;
-    }
-    if (events & SLIRP_POLL_IN)
-        ev |= POLLIN;
-    if (events & SLIRP_POLL_OUT)
-        ev |= POLLOUT;
-    if (events & SLIRP_POLL_PRI)
-        ev |= POLLPRI;
-    s->fds[s->nfds] = (struct pollfd){ .fd = fd, .events = ev };
-    return (int)s->nfds++;
-}
-
-static int get_revents(int idx, void *opaque)
-{
-    struct net_slirp *s = opaque;
-    short re;
-    int r = 0;
-
-    if (idx < 0 || (unsigned)idx >= s->nfds)
-        return 0;
-    re = s->fds[idx].revents;
-    if (re & POLLIN)
-        r |= SLIRP_POLL_IN;
-    if (re & POLLOUT)
-        r |= SLIRP_POLL_OUT;
-    if (re & POLLPRI)
-        r |= SLIRP_POLL_PRI;
-    if (re & (POLLERR | POLLNVAL))
-        r |= SLIRP_POLL_ERR;
-    if (re & POLLHUP)
-        r |= SLIRP_POLL_HUP;
-    return r;
-}
-
-static void poll_fire(void *arg);
-
-/* One round of slirp's host side: its timeouts (TCP timers run inside pollfds_poll) and
- * a non-blocking look at its sockets; then the next round is armed. */
-static void slirp_round(struct net_slirp *s)
-{
-    const struct clock *c = s->env->clock;
-    uint32_t timeout_ms = UINT32_MAX;
-    int err = 0;
-
-    if (s->poll_timer > 0)
-        c->cancel(c->opaque, s->poll_timer);
-    s->poll_timer = 0;
-    s->nfds = 0;
-    s->overflow = 0;
-    slirp_pollfds_fill(s->slirp, &timeout_ms, add_poll, s);
-    if (s->nfds) {
-        for (unsigned i = 0; i < s->nfds; i++)
-            s->fds[i].revents = 0;
-        err = poll(s->fds, s->nfds, 0) < 0;
-    }
-    slirp_pollfds_poll(s->slirp, err || s->overflow, get_revents, s);
-    uint64_t next = s->nfds ? SLIRP_POLL_NS : UINT64_MAX;
-    if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
-        next = (uint64_t)timeout_ms * 1000000ull;
-    if (next != UINT64_MAX) {
-        if (next == 0)
-            next = 1;
-        int64_t id = c->schedule(c->opaque, clock_now_ns(c) + next, poll_fire, s);
-        s->poll_timer = id > 0 ? id : 0;
-    }
+    t->clock_id = 0;
+    ask_logged(t->s, SLIRP_MSG_TIMER, t->helper_id, NULL, 0);
 }
 
 static void poll_fire(void *arg)
@@ -208,26 +293,27 @@ static void poll_fire(void *arg)
     struct net_slirp *s = arg;
 
     s->poll_timer = 0;
-    slirp_round(s);
+    ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
 }
 
 static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 {
     struct net_slirp *s = (struct net_slirp *)be;
 
-    slirp_input(s->slirp, frame, (int)len);
-    slirp_round(s);
-    return 0;
+    if (len > SLIRP_MSG_PAYLOAD_MAX)
+        return -EMSGSIZE;
+    return ask_logged(s, SLIRP_MSG_FRAME, 0, frame, len);
 }
 
+/* Closing the socket ends the helper; it is not waited for (the sandboxed VMM may not), the
+ * kernel reaps it when vmlab exits. */
 static void slirp_destroy(struct net_backend *be)
 {
     struct net_slirp *s = (struct net_slirp *)be;
 
-    if (s->poll_timer > 0)
-        s->env->clock->cancel(s->env->clock->opaque, s->poll_timer);
-    if (s->slirp)
-        slirp_cleanup(s->slirp);
+    cancel_all(s);
+    if (s->fd >= 0)
+        close(s->fd);
     free(s);
 }
 
@@ -235,149 +321,96 @@ static const struct net_backend_ops slirp_ops = {
     .name = "user", .send = slirp_send, .destroy = slirp_destroy,
 };
 
-static const SlirpCb slirp_callbacks = {
-    .send_packet = cb_send_packet,
-    .guest_error = cb_guest_error,
-    .clock_get_ns = cb_clock_get_ns,
-    .timer_new = cb_timer_new,
-    .timer_free = cb_timer_free,
-    .timer_mod = cb_timer_mod,
-    .register_poll_fd = cb_register_poll_fd,
-    .unregister_poll_fd = cb_register_poll_fd,
-    .notify = cb_notify,
-};
-
-/* "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" as QEMU spells it. */
-static int parse_port(const char *s, size_t n, int *out)
+int net_slirp_attach(int fd, const char *args, const struct device_env *env,
+                     struct net_backend **out, char *err, size_t errlen)
 {
-    char buf[8];
-    char *end;
+    struct net_slirp *s = calloc(1, sizeof(*s));
+    int rc;
 
-    if (n == 0 || n >= sizeof(buf))
-        return -EINVAL;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    long v = strtol(buf, &end, 10);
-    if (*end || v < 1 || v > 65535)
-        return -EINVAL;
-    *out = (int)v;
+    if (!s) {
+        close(fd);
+        snprintf(err, errlen, "virtio-net: out of memory");
+        return -ENOMEM;
+    }
+    s->env = *env;
+    s->be.ops = &slirp_ops;
+    s->fd = fd;
+    rc = ask(s, SLIRP_MSG_CONFIG, 0, args, strlen(args), err, errlen);
+    if (rc) {
+        slirp_destroy(&s->be);
+        return rc;
+    }
+    *out = &s->be;
     return 0;
 }
 
-static int parse_addr(const char *s, size_t n, const char *dflt, struct in_addr *out)
+/* The helper's path: next to this binary, else one directory up. */
+static int helper_path(char *path, size_t len, char *err, size_t errlen)
 {
-    char buf[INET_ADDRSTRLEN];
+    char self[4096], dir[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
-    if (n >= sizeof(buf))
-        return -EINVAL;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    return inet_pton(AF_INET, n ? buf : dflt, out) == 1 ? 0 : -EINVAL;
-}
-
-static int add_hostfwd(struct net_slirp *s, const char *rule, char *err, size_t errlen)
-{
-    const char *p = rule, *colon, *dash, *gcolon;
-    int udp = 0, hport, gport;
-    struct in_addr haddr, gaddr;
-
-    if (!strncmp(p, "tcp:", 4))
-        p += 4;
-    else if (!strncmp(p, "udp:", 4)) {
-        udp = 1;
-        p += 4;
+    if (n < 0) {
+        snprintf(err, errlen, "virtio-net: net=user: /proc/self/exe: %s", strerror(errno));
+        return -errno;
     }
-    colon = strchr(p, ':');
-    dash = strchr(p, '-');
-    if (!dash || (colon && colon > dash))
-        colon = NULL;
-    gcolon = dash ? strrchr(dash, ':') : NULL;
-    if (!dash || !gcolon ||
-        parse_addr(p, colon ? (size_t)(colon - p) : 0, "127.0.0.1", &haddr) ||
-        parse_port(colon ? colon + 1 : p, (size_t)(dash - (colon ? colon + 1 : p)), &hport) ||
-        parse_addr(dash + 1, (size_t)(gcolon - dash - 1), "0.0.0.0", &gaddr) ||
-        parse_port(gcolon + 1, strlen(gcolon + 1), &gport)) {
-        snprintf(err, errlen, "virtio-net: hostfwd=%s is not "
-                 "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", rule);
-        return -EINVAL;
-    }
-    if (slirp_add_hostfwd(s->slirp, udp, haddr, hport, gaddr, gport) < 0) {
-        int e = errno ? errno : EADDRINUSE;
-        snprintf(err, errlen, "virtio-net: hostfwd=%s: cannot listen on host port %d: %s",
-                 rule, hport, strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
-/* Every hostfwd=... of the args, in order (the key may repeat). */
-static int add_all_hostfwd(struct net_slirp *s, const char *args, char *err, size_t errlen)
-{
-    const char *p = args;
-
-    while (p && *p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > 8 && !strncmp(p, "hostfwd=", 8)) {
-            char rule[128];
-            if (n - 8 >= sizeof(rule)) {
-                snprintf(err, errlen, "virtio-net: hostfwd=%.*s is too long", (int)(n - 8),
-                         p + 8);
-                return -EINVAL;
-            }
-            memcpy(rule, p + 8, n - 8);
-            rule[n - 8] = 0;
-            int rc = add_hostfwd(s, rule, err, errlen);
-            if (rc)
-                return rc;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return 0;
+    self[n] = 0;
+    snprintf(dir, sizeof(dir), "%s", dirname(self));
+    snprintf(path, len, "%s/%s", dir, SLIRP_HELPER_NAME);
+    if (access(path, X_OK) == 0)
+        return 0;
+    snprintf(path, len, "%s/../%s", dir, SLIRP_HELPER_NAME);
+    if (access(path, X_OK) == 0)
+        return 0;
+    snprintf(err, errlen, "virtio-net: net=user needs %s next to vmlab (%s/): %s",
+             SLIRP_HELPER_NAME, dir, strerror(errno));
+    return -ENOENT;
 }
 
 int net_slirp_create(const char *args, const struct device_env *env, struct net_backend **out,
                      char *err, size_t errlen)
 {
-    char v[DEVICE_ARGS_MAX] = "on";
-    struct net_slirp *s;
-    SlirpConfig cfg = { 0 };
-    int rc;
+    char v[DEVICE_ARGS_MAX] = "on", path[4200], parent[24];
+    posix_spawn_file_actions_t fa;
+    int sv[2], rc;
+    pid_t pid;
 
     if (device_arg_get(args, "restrict", v, sizeof(v)) < 0 ||
         (strcmp(v, "on") && strcmp(v, "off"))) {
         snprintf(err, errlen, "virtio-net: restrict=%s is not on or off", v);
         return -EINVAL;
     }
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-        snprintf(err, errlen, "virtio-net: out of memory");
-        return -ENOMEM;
-    }
-    s->env_copy = *env;
-    s->env = &s->env_copy;
-    s->be.ops = &slirp_ops;
-    cfg.version = 3;
-    cfg.restricted = !strcmp(v, "on");
-    cfg.in_enabled = true;
-    inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
-    inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
-    inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
-    inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
-    inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
-    cfg.vhostname = "vmlab";
-    cfg.disable_dns = cfg.restricted;
-    s->slirp = slirp_new(&cfg, &slirp_callbacks, s);
-    if (!s->slirp) {
-        snprintf(err, errlen, "virtio-net: net=user: libslirp could not start");
-        free(s);
-        return -ENOMEM;
-    }
-    if ((rc = add_all_hostfwd(s, args, err, errlen))) {
-        slirp_destroy(&s->be);
+    if ((rc = helper_path(path, sizeof(path), err, errlen)))
+        return rc;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "virtio-net: net=user: socketpair: %s", strerror(errno));
         return rc;
     }
-    slirp_round(s);                     /* hostfwd sockets are polled from the start */
-    *out = &s->be;
+    /* The helper's end goes to its fd 3 (dup2 clears close-on-exec there). */
+    int child = sv[1] == 3 ? fcntl(sv[1], F_DUPFD_CLOEXEC, 4) : sv[1];
+    snprintf(parent, sizeof(parent), "%ld", (long)getpid());
+    char *argv[] = { path, "--parent", parent, NULL };
+    rc = child < 0 ? errno : posix_spawn_file_actions_init(&fa);
+    if (!rc) {
+        rc = posix_spawn_file_actions_adddup2(&fa, child, 3);
+        if (!rc)
+            rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    if (child >= 0 && child != sv[1])
+        close(child);
+    close(sv[1]);
+    if (rc) {
+        close(sv[0]);
+        snprintf(err, errlen, "virtio-net: net=user: starting %s: %s", path, strerror(rc));
+        return -rc;
+    }
+    rc = net_slirp_attach(sv[0], args, env, out, err, errlen);
+    if (rc) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return rc;
+    }
     return 0;
 }

@@ -1,7 +1,11 @@
 /* tap=NAME / tapfd=N: a Linux TAP interface, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR with
- * 12-byte headers (the virtio 1.x size). Offloads are set to none (TUNSETOFFLOAD 0): the
- * kernel hands over complete checksums and no GSO frames, so the device's frames need no
- * header translation; the device already completes NEEDS_CSUM frames from the guest.
+ * 12-byte headers (the virtio 1.x size, TUNSETVNETHDRSZ). Offloads (TUNSETOFFLOAD) follow
+ * what the driver negotiated: TUN_F_CSUM when it took GUEST_CSUM, none before DRIVER_OK
+ * and otherwise. The device offers no GUEST_TSO4/TSO6/UFO, so TSO and UFO are never set
+ * and the kernel hands over no GSO frames. A frame with a partial checksum (NEEDS_CSUM in
+ * its header) is completed here: the device's receive header carries no checksum flags
+ * (the trace records frames, not headers), so the guest always gets whole checksums. The
+ * device already completes NEEDS_CSUM frames from the guest; they go out with a zero header.
  *
  * The fd is non-blocking and read from a clock timer every TAP_POLL_NS. When the device's
  * receive queue is full the frame just read is held and reading stops (the kernel queue
@@ -9,6 +13,7 @@
  * reading restarts at once, so receive never stalls for good (Firecracker CVE-2020-16843
  * stopped reading for good when both queues were full). */
 #include "devices/net/net_backend.h"
+#include "devices/net/net_csum.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,11 +38,27 @@ struct net_tap {
     int64_t timer;
     int held;                           /* buf holds a frame the device refused */
     int reading;                        /* tap_read running: the device may resume us again */
+    unsigned bad_logged;                /* frames with a header we cannot take */
     size_t held_len;
     uint8_t buf[TAP_HDR + TAP_FRAME_MAX];
 };
 
 static void tap_arm(struct net_tap *t);
+
+/* The kernel's header for the frame in buf: a partial checksum is completed; GSO (never
+ * enabled) or a bad checksum position drops the frame, said once. 0 or -EINVAL. */
+static int tap_complete(struct net_tap *t, size_t len)
+{
+    uint8_t *h = t->buf, *frame = t->buf + TAP_HDR;
+    uint16_t start = (uint16_t)(h[6] | h[7] << 8), off = (uint16_t)(h[8] | h[9] << 8);
+
+    if (h[1] == 0 && (!(h[0] & 1) || net_csum_complete(frame, len, start, off) == 0))
+        return 0;                       /* flags bit 0: VIRTIO_NET_HDR_F_NEEDS_CSUM */
+    if (!t->bad_logged++ && t->env.log)
+        fprintf(t->env.log, "virtio-net: tap: a %zu-byte frame with gso_type %u, flags %u, "
+                "csum_start %u, csum_offset %u: dropped\n", len, h[1], h[0], start, off);
+    return -EINVAL;
+}
 
 /* Reads frames into the device until the fd is empty, the device is full, or the round's
  * budget is spent. */
@@ -53,6 +74,8 @@ static void tap_read(struct net_tap *t)
                 continue;
             if (n <= TAP_HDR)
                 break;
+            if (tap_complete(t, (size_t)n - TAP_HDR))
+                continue;
             t->held_len = (size_t)n - TAP_HDR;
             t->held = 1;
         }
@@ -115,8 +138,19 @@ static void tap_destroy(struct net_backend *be)
     free(t);
 }
 
+/* The driver reached DRIVER_OK: offloads follow its GUEST_CSUM. */
+static void tap_set_offloads(struct net_backend *be, int guest_csum)
+{
+    struct net_tap *t = (struct net_tap *)be;
+    unsigned long off = guest_csum ? TUN_F_CSUM : 0;
+
+    if (ioctl(t->fd, TUNSETOFFLOAD, off) < 0 && t->env.log)
+        fprintf(t->env.log, "virtio-net: tap: TUNSETOFFLOAD %#lx: %s\n", off, strerror(errno));
+}
+
 static const struct net_backend_ops tap_ops = {
-    .name = "tap", .send = tap_send, .resume = tap_resume, .destroy = tap_destroy,
+    .name = "tap", .send = tap_send, .resume = tap_resume,
+    .set_offloads = tap_set_offloads, .destroy = tap_destroy,
 };
 
 static int tap_setup_fd(struct net_tap *t, const char *what, char *err, size_t errlen)

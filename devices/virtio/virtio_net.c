@@ -6,6 +6,8 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "devices/net/net_backend.h"
+#include "devices/net/net_csum.h"
+#include "vmm/snapshot.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -264,19 +266,6 @@ int virtio_net_receive(void *state, const void *frame, size_t len)
 
 /* ---- transmit ---- */
 
-static uint16_t csum_fold(const uint8_t *p, size_t len)
-{
-    uint32_t sum = 0;
-
-    for (size_t i = 0; i + 1 < len; i += 2)
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (len & 1)
-        sum += (uint32_t)p[len - 1] << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 /* VIRTIO_NET_HDR_F_NEEDS_CSUM (§5.1.6.2): the checksum over [csum_start, end), seeded by
  * the partial sum the driver left in place, stored at csum_start + csum_offset. */
 static int tx_checksum(struct vnet *n, uint8_t *frame, size_t len, const uint8_t *hdr)
@@ -287,18 +276,13 @@ static int tx_checksum(struct vnet *n, uint8_t *frame, size_t len, const uint8_t
     memcpy(&off, hdr + 8, 2);
     start = le16toh(start);
     off = le16toh(off);
-    if (!virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) || start >= len ||
-        (size_t)start + off + 2 > len) {
+    if (!virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) ||
+        net_csum_complete(frame, len, start, off)) {
         virtio_dev_log(&n->vd, "virtio-net: NEEDS_CSUM with csum_start %u csum_offset %u in "
                        "a %zu-byte frame%s: dropped", start, off, len,
                        virtio_dev_has(&n->vd, VIRTIO_NET_F_CSUM) ? "" : " without CSUM");
         return -EINVAL;
     }
-    uint16_t c = csum_fold(frame + start, len - start);
-    if (c == 0 && frame[12] == 0x08 && frame[13] == 0x00 && frame[ETH_HLEN + 9] == 17)
-        c = 0xffff;                     /* UDP over IPv4 sends a zero sum as all ones */
-    frame[start + off] = (uint8_t)(c >> 8);
-    frame[start + off + 1] = (uint8_t)c;
     return 0;
 }
 
@@ -476,6 +460,8 @@ static void net_reset(struct virtio_dev *vd)
     n->cnt.rx_dropped += n->pcount;
     n->phead = n->pcount = 0;
     net_filter_reset(n);
+    if (n->be && n->be->ops->set_offloads)
+        n->be->ops->set_offloads(n->be, 0);     /* until the next driver negotiates */
     backend_resume(n);
 }
 
@@ -593,6 +579,113 @@ static int net_create(const char *args, const struct device_env *env, void **sta
     return 0;
 }
 
+/* Snapshots: the core and queues, the MAC and MTU, the receive filter, the counters and the
+ * frames waiting for receive buffers, oldest first. The backend's host side is not saved:
+ * the restored device gets a fresh backend from its args (a new slirp helper, as QEMU's
+ * user net has no connection state after migration; the TAP named again), and a backend's
+ * own frames in flight (net=loop's hold) are gone. */
+static void put_table(struct snapshot_writer *w, const struct mac_table *t)
+{
+    snapshot_put_u32(w, t->n);
+    snapshot_put_u8(w, (uint8_t)(t->overflow ? 1 : 0));
+    snapshot_put_bytes(w, t->mac, (size_t)t->n * 6);
+}
+
+static void get_table(struct snapshot_reader *r, struct mac_table *t, const char *field)
+{
+    t->n = snapshot_get_u32(r, field);
+    t->overflow = snapshot_get_u8(r, field);
+    if (!r->bad && t->n > VIRTIO_NET_MAC_TABLE)
+        t->n = VIRTIO_NET_MAC_TABLE + 1;        /* refused by the caller */
+    else
+        snapshot_get_bytes(r, t->mac, (size_t)t->n * 6, field);
+}
+
+static int net_save(void *state, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct vnet *n = state;
+
+    (void)err;
+    (void)errlen;
+    virtio_dev_save(&n->vd, w);
+    snapshot_put_bytes(w, n->mac, 6);
+    snapshot_put_u16(w, n->mtu);
+    snapshot_put_u8(w, (uint8_t)(n->promisc ? 1 : 0));
+    snapshot_put_u8(w, (uint8_t)(n->allmulti ? 1 : 0));
+    put_table(w, &n->uni);
+    put_table(w, &n->multi);
+    const uint64_t *c = &n->cnt.tx_frames;
+    for (unsigned i = 0; i < sizeof(n->cnt) / sizeof(uint64_t); i++)
+        snapshot_put_u64(w, c[i]);
+    snapshot_put_u32(w, n->pcount);
+    for (unsigned i = 0; i < n->pcount; i++) {
+        unsigned slot = (n->phead + i) % VIRTIO_NET_PENDING;
+        snapshot_put_u32(w, n->plen[slot]);
+        snapshot_put_bytes(w, n->pdata + (size_t)slot * frame_max(n), n->plen[slot]);
+    }
+    return 0;
+}
+
+static int net_load(void *state, struct snapshot_reader *r, char *err, size_t errlen)
+{
+    struct vnet *n = state;
+    struct virtio_net_counters cnt;
+    uint8_t mac[6];
+    int rc = virtio_dev_load(&n->vd, r, err, errlen);
+
+    if (rc)
+        return rc;
+    snapshot_get_bytes(r, mac, 6, "net mac");
+    uint16_t mtu = snapshot_get_u16(r, "net mtu");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    if (mtu != n->mtu)
+        return snapshot_fail(r, err, errlen, "net mtu %u does not match this device's mtu=%u",
+                             mtu, n->mtu);
+    if (mac[0] & 1)
+        return snapshot_fail(r, err, errlen, "net mac %02x:%02x:%02x:%02x:%02x:%02x is not a "
+                             "unicast address", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    memcpy(n->mac, mac, 6);
+    n->promisc = snapshot_get_u8(r, "net promisc") != 0;
+    n->allmulti = snapshot_get_u8(r, "net allmulti") != 0;
+    get_table(r, &n->uni, "net unicast table");
+    get_table(r, &n->multi, "net multicast table");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    if (n->uni.n > VIRTIO_NET_MAC_TABLE || n->multi.n > VIRTIO_NET_MAC_TABLE)
+        return snapshot_fail(r, err, errlen, "net mac table of %u entries (at most %u)",
+                             n->uni.n > VIRTIO_NET_MAC_TABLE ? n->uni.n : n->multi.n,
+                             VIRTIO_NET_MAC_TABLE);
+    uint64_t *c = &cnt.tx_frames;
+    for (unsigned i = 0; i < sizeof(cnt) / sizeof(uint64_t); i++)
+        c[i] = snapshot_get_u64(r, "net counters");
+    uint32_t pending = snapshot_get_u32(r, "net pending frames");
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    if (pending > VIRTIO_NET_PENDING)
+        return snapshot_fail(r, err, errlen, "net pending frames %u (at most %u)", pending,
+                             VIRTIO_NET_PENDING);
+    for (unsigned i = 0; i < pending; i++) {
+        uint32_t len = snapshot_get_u32(r, "net pending frame length");
+        if ((rc = snapshot_check(r, err, errlen)))
+            return rc;
+        if (len < ETH_HLEN || len > frame_max(n))
+            return snapshot_fail(r, err, errlen, "net pending frame %u of %u bytes is outside "
+                                 "%u..%u", i, len, ETH_HLEN, frame_max(n));
+        snapshot_get_bytes(r, n->pdata + (size_t)i * frame_max(n), len, "net pending frame");
+        n->plen[i] = len;
+    }
+    if ((rc = snapshot_check(r, err, errlen)))
+        return rc;
+    n->cnt = cnt;
+    n->phead = 0;
+    n->pcount = pending;
+    /* The new backend learns the offloads the driver negotiated before the snapshot. */
+    if ((n->vd.status & VIRTIO_STATUS_DRIVER_OK) && n->be && n->be->ops->set_offloads)
+        n->be->ops->set_offloads(n->be, virtio_dev_has(&n->vd, VIRTIO_NET_F_GUEST_CSUM));
+    return 0;
+}
+
 /* Replay's way in: a frame, as the backend would have delivered it. */
 static int net_host_input(void *state, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -610,6 +703,8 @@ const struct device_type virtio_net_type = {
     .create = net_create,
     .ops = &virtio_mmio_ops,
     .destroy = net_destroy,
+    .save = net_save,
+    .load = net_load,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_NET,

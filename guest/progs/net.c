@@ -1,5 +1,6 @@
 /* net: DHCP against user-mode networking (libslirp on vmlab, QEMU's -netdev user), ARP for
- * the gateway, then count= pings of the gateway, printing each round trip and a summary:
+ * the gateway, then count= pings of the gateway (answering ARP requests for its address
+ * meanwhile), printing each round trip and a summary:
  *   net: mac 52:54:00:12:34:56
  *   net: dhcp offer 10.0.2.15 from 10.0.2.2
  *   net: dhcp ack 10.0.2.15 [router 10.0.2.2 dns 10.0.2.3: not from a restricted slirp]
@@ -8,7 +9,7 @@
  *   net: ping 4 sent 4 received rtt min/median/max ... ns
  * Everything but the rtt values is the same on every VMM with the same network. rtt uses
  * the TSC (rt_tsc_khz; cycles when unknown). Options: count=N (1..1000, default 4),
- * mrg=1 (negotiate MRG_RXBUF), flood=N (see flood_test; needs --net loop), ip=A gw=B
+ * mrg=1 (negotiate MRG_RXBUF), csum=1 (negotiate GUEST_CSUM), flood=N (see flood_test; needs --net loop), ip=A gw=B
  * (a static address instead of DHCP, e.g. on a TAP), and the ring options of every virtio
  * program. */
 #include "rt.h"
@@ -172,6 +173,28 @@ static int arp_resolve(const uint8_t *me, const uint8_t *who, uint8_t *mac)
     }
 }
 
+/* Answers an ARP who-has for our address, as any host does: a peer that lost its table
+ * (a slirp started afresh when a snapshot is restored) asks before it replies. */
+static void arp_answer(const uint8_t *me, const uint8_t *req, int n)
+{
+    static uint8_t out[60];
+    const uint8_t *q = req + 14;
+
+    if (n < 42 || get16(req + 12) != 0x0806 || get16(q + 6) != 1 || memcmp(q + 24, me, 4))
+        return;
+    memset(out, 0, sizeof(out));
+    memcpy(out, q + 8, 6);
+    memcpy(out + 6, net.mac, 6);
+    put16(out + 12, 0x0806);
+    uint8_t *a = out + 14;
+    memcpy(a, q, 6);                /* hardware and protocol types and sizes */
+    put16(a + 6, 2);
+    memcpy(a + 8, net.mac, 6);
+    memcpy(a + 14, me, 4);
+    memcpy(a + 18, q + 8, 10);      /* the asker's MAC and address */
+    GUEST_ASSERT(vnet_send(&net, out, 60) == 0);
+}
+
 /* ---- ICMP echo ---- */
 
 static int ping(const uint8_t *me, const uint8_t *dst, const uint8_t *dst_mac, uint16_t seq,
@@ -191,6 +214,7 @@ static int ping(const uint8_t *me, const uint8_t *dst, const uint8_t *dst_mac, u
         if (n < 0)
             return -1;
         const uint8_t *ip = reply + 14, *r = ip + 20;
+        arp_answer(me, reply, n);
         if (n >= 14 + 20 + 64 && get16(reply + 12) == 0x0800 && ip[9] == 1 && r[0] == 0 &&
             get16(r + 4) == 0x766d && get16(r + 6) == seq && !memcmp(r + 8, icmp + 8, 56)) {
             *cycles = rt_rdtsc() - t0;
@@ -286,7 +310,7 @@ int main(int argc, char **argv)
     }
     printf("virtio: net at 0x%llx irq %u (%s)\n", (unsigned long long)loc.base, loc.irq,
            virtio_loc_source_name(loc.source));
-    if (vnet_init(&net, &loc, &o, mrg != 0))
+    if (vnet_init(&net, &loc, &o, mrg != 0, virtio_cmdline_u64("csum", 0) != 0))
         return 1;
     virtio_dev_describe(&net.dev, "net");
     print_mac("net: mac ", net.mac);

@@ -14,10 +14,11 @@ static int rx_post(struct vnet *n, unsigned slot)
 }
 
 int vnet_init(struct vnet *n, const struct virtio_mmio_loc *loc, const struct virtio_opts *o,
-              int mrg)
+              int mrg, int guest_csum)
 {
     uint64_t want = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
-                    (1ull << VIRTIO_NET_F_MTU) | (mrg ? 1ull << VIRTIO_NET_F_MRG_RXBUF : 0);
+                    (1ull << VIRTIO_NET_F_MTU) | (mrg ? 1ull << VIRTIO_NET_F_MRG_RXBUF : 0) |
+                    (guest_csum ? 1ull << VIRTIO_NET_F_GUEST_CSUM : 0);
     int rc;
 
     memset(n, 0, sizeof(*n));

@@ -6,6 +6,7 @@
 
 #include "virtio.h"
 
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU       3
 #define VIRTIO_NET_F_MAC       5
 #define VIRTIO_NET_F_MRG_RXBUF 15
@@ -27,10 +28,12 @@ struct vnet {
     uint64_t rx_frames, tx_frames;
 };
 
-/* Finds, negotiates (MAC, STATUS, MTU; MRG_RXBUF when mrg), sets up both queues and fills
- * the receive queue. 0 or -errno with a message printed. */
+/* Finds, negotiates (MAC, STATUS, MTU; MRG_RXBUF when mrg; GUEST_CSUM when guest_csum:
+ * receive buffers may then hold frames with a partial checksum, which this driver never
+ * checks), sets up both queues and fills the receive queue. 0 or -errno with a message
+ * printed. */
 int vnet_init(struct vnet *n, const struct virtio_mmio_loc *loc, const struct virtio_opts *o,
-              int mrg);
+              int mrg, int guest_csum);
 /* Sends one frame and waits until the device has taken it. 0 or -VIRTIO_EINVAL. */
 int vnet_send(struct vnet *n, const void *frame, uint32_t len);
 /* The next received frame copied into buf (at most max bytes), its buffer given back to the

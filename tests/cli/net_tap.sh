@@ -3,7 +3,8 @@
 # this test creates (unshare -n): traffic never leaves it. The host end of the TAP is
 # 10.0.3.1; net.elf takes 10.0.3.2 and pings it (the namespace's kernel answers ARP and
 # ICMP). Both --net tap=NAME and --net tapfd=N (a TAP opened by the caller, as crosvm's
-# --tap-fd); the run's trace holds the kernel's frames and replays with no TAP.
+# --tap-fd); the run's trace holds the kernel's frames and replays with no TAP. Offloads:
+# TUN_F_CSUM exactly when the driver negotiated GUEST_CSUM (ethtool -k).
 # env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab).
 cd "$(dirname "$0")/../.."
 source tests/cli/lib.sh
@@ -14,6 +15,7 @@ need_built "$VMLAB"
 need_cmd ip iproute2
 need_cmd unshare util-linux
 need_cmd tcpdump tcpdump
+need_cmd ethtool ethtool
 [ -r "$G/net.elf" ] || { not_ok "$G/net.elf not built (make test builds it)"; finish; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then
     skip_all "a network namespace with a TAP needs root (unshare -n, ip tuntap)"
@@ -44,6 +46,50 @@ else not_ok "echo replies in the trace: $replies"; fi
 out=$("$VMLAB" trace replay "$TMP/tap.trace" 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then ok "the TAP run replays with no TAP"
 else not_ok "replay (exit $rc): $(head -3 <<<"$out")"; fi
+
+# Offloads follow the driver: with csum=1 net.elf negotiates GUEST_CSUM and vmlab sets
+# TUN_F_CSUM (ethtool shows tx-checksumming on); the kernel then hands over UDP with a
+# partial checksum, which the backend completes (tcpdump: "udp sum ok" in the trace).
+csum_run() {    # csum_run TAP NET TRACE GUEST-ARGS...: samples tx-checksumming during the run
+    local tap=$1 net=$2 tr=$3; shift 3
+    "$VMLAB" run --net "tap=$tap" --trace "$tr" "$G/net.elf" -- "ip=$net.2" "gw=$net.1" "$@" \
+        >"$TMP/csum.out" 2>&1 &
+    local vm=$! i sent=
+    states=
+    for i in $(seq 40); do
+        states+=$(ethtool -k "$tap" | sed -n 's/^tx-checksumming: \(o[nf]*\).*/\1 /p')
+        # UDP to the guest once its driver is up (offloads are set at DRIVER_OK)
+        if [ -z "$sent" ] && [[ "$states" == *on* || $i -eq 10 ]]; then
+            sent=1
+            "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(b"vmlab-udp-" * 4, ("'"$net"'.2", 9)); time.sleep(0.02)'
+        fi
+        sleep 0.05
+    done
+    wait $vm
+}
+csum_run vmtap0 10.0.3 "$TMP/csum.trace" count=60 csum=1
+"$VMLAB" trace export --format pcap "$TMP/csum.trace" -o "$TMP/csum.pcap" 2>/dev/null
+good=$(tcpdump -vvnr "$TMP/csum.pcap" 2>/dev/null | grep -c '10.0.3.2.9: \[udp sum ok\]')
+bad=$(tcpdump -vvnr "$TMP/csum.pcap" 2>/dev/null | grep -c 'bad udp cksum')
+if [[ "$states" == *on* ]] && [ "$good" -ge 1 ] && [ "$bad" -eq 0 ] &&
+   grep -q '^net: ping 60 sent 60 received' "$TMP/csum.out"; then
+    ok "csum=1 (GUEST_CSUM): tx-checksumming on, $good UDP datagrams with whole checksums"
+else
+    not_ok "csum=1: tx-checksumming '$states', UDP sum ok $good, bad $bad; $(tail -2 "$TMP/csum.out")"
+fi
+# A fresh TAP: what is seen "on" could only come from this run.
+ip tuntap add dev vmtap2 mode tap vnet_hdr
+ip addr add 10.0.5.1/24 dev vmtap2 && ip link set vmtap2 up
+csum_run vmtap2 10.0.5 "$TMP/nocsum.trace" count=20
+if [[ "$states" != *on* ]] && [[ "$states" == *off* ]] && grep -q '^net: ping 20 sent 20 received' "$TMP/csum.out"; then
+    ok "no GUEST_CSUM: tx-checksumming stays off (TUNSETOFFLOAD 0)"
+else
+    not_ok "no GUEST_CSUM: tx-checksumming '$states'; $(tail -2 "$TMP/csum.out")"
+fi
 
 # tapfd=N: the caller opens and attaches the TAP, vmlab inherits the descriptor.
 ip tuntap add dev vmtap1 mode tap vnet_hdr

@@ -1,0 +1,75 @@
+#!/bin/bash
+# --net user's libslirp runs in the helper build/vmlab-slirp so that the release vmlab is
+# fully static: the release binary has no dynamic section; the helper is found next to
+# vmlab (a vmlab without it refuses --net user with one line); it runs sandboxed (seccomp),
+# dies with the VM; a helper killed mid-run costs the guest its link, with one line, and
+# the VM runs on to its normal end; a sandboxed VM talks to it. The stream's hostile cases
+# are build/tests/test_net_slirp's.
+# env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab).
+cd "$(dirname "$0")/../.."
+source tests/cli/lib.sh
+G=$BUILD/guest
+HELPER=$BUILD/vmlab-slirp
+
+need_built "$VMLAB"
+need_built "$BUILD/vmlab"
+need_built "$HELPER"
+need_cmd readelf binutils
+
+# The release binary: no interpreter, no shared libraries. The helper: libslirp's user.
+if ! readelf -l "$BUILD/vmlab" | grep -q INTERP && ! readelf -d "$BUILD/vmlab" 2>/dev/null | grep -q NEEDED &&
+   readelf -d "$HELPER" | grep -q 'NEEDED.*libslirp'; then
+    ok "build/vmlab is fully static; vmlab-slirp links libslirp"
+else
+    not_ok "build/vmlab: $(readelf -d "$BUILD/vmlab" 2>&1 | grep NEEDED | tr -s ' ' | head -3)"
+fi
+
+# The release binary runs net.elf through its helper.
+out=$(timeout 60 "$BUILD/vmlab" run --net user "$G/net.elf" -- count=2 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q '^net: ping 2 sent 2 received' <<<"$out"; then ok "static vmlab: DHCP and 2 pings through the helper"
+else not_ok "static vmlab (exit $rc): $(tail -3 <<<"$out")"; fi
+
+# No helper next to vmlab: one line, exit 2, nothing run.
+mkdir -p "$TMP/alone/bin"
+cp "$BUILD/vmlab" "$TMP/alone/bin/vmlab"
+out=$("$TMP/alone/bin/vmlab" run --net user "$G/net.elf" 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q 'needs vmlab-slirp next to vmlab' <<<"$out"; then
+    ok "no helper: '$out'"
+else not_ok "no helper (exit $rc): $out"; fi
+
+# A VM with hostfwd (so slirp is polled every ms) on a long spin, and its helper.
+start_vm() {
+    port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$VMLAB" run "$@" --net "user,hostfwd=tcp:127.0.0.1:$port-:22" --max-insns 400000000 \
+        "$G/spin.elf" -- n=400000000 >"$TMP/vm.out" 2>&1 &
+    vpid=$!
+    hpid=
+    for _ in $(seq 100); do
+        hpid=$(pgrep -P "$vpid" -x vmlab-slirp) && break
+        sleep 0.05
+    done
+}
+gone() { for _ in $(seq 100); do [ -e "/proc/$1" ] || return 0; sleep 0.05; done; return 1; }
+
+start_vm
+if [ -n "$hpid" ] && grep -q '^Seccomp:[[:space:]]*2' "/proc/$hpid/status"; then ok "the helper runs under a seccomp filter"
+else not_ok "helper pid '$hpid': $(grep Seccomp "/proc/$hpid/status" 2>&1)"; fi
+kill -KILL "$vpid"; wait "$vpid" 2>/dev/null
+if [ -n "$hpid" ] && gone "$hpid"; then ok "the helper dies with the VM (SIGKILL to vmlab)"
+else not_ok "helper $hpid still there after vmlab was killed"; fi
+
+# The helper killed mid-run: one line, no link, and the VM runs on to its instruction limit.
+start_vm
+[ -n "$hpid" ] && kill -KILL "$hpid"
+wait "$vpid"; rc=$?
+lines=$(grep -c 'slirp helper' "$TMP/vm.out")
+if [ -n "$hpid" ] && [ $rc -eq 8 ] && [ "$lines" -eq 1 ] &&
+   grep -q 'virtio-net: slirp helper: it exited.*virtio-net has no link from now on' "$TMP/vm.out"; then
+    ok "helper killed: one line, the VM runs on to its end (exit $rc)"
+else not_ok "helper killed (exit $rc, $lines lines): $(head -5 "$TMP/vm.out")"; fi
+
+# A sandboxed VM (no fork, exec or new sockets of its own) talks to its helper.
+out=$(timeout 60 "$VMLAB" run --sandbox --net user "$G/net.elf" -- count=2 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q '^net: ping 2 sent 2 received' <<<"$out"; then ok "--sandbox: DHCP and 2 pings"
+else not_ok "--sandbox (exit $rc): $(tail -3 <<<"$out")"; fi
+finish

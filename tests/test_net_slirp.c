@@ -1,0 +1,248 @@
+/* vmlab's side of the slirp helper stream (devices/net/net_slirp.c, slirp_proto.h), with
+ * the test playing the helper on a socketpair: requests carry the clock's time, the
+ * helper's frames reach the device in order, its timers become clock timers that ask it
+ * to run them; and what a broken or hostile helper sends (a short frame, an oversize
+ * length, a type it never sends, too many timers, dying) gives one clear log line, a
+ * backend that drops frames from then on, and nothing else. The real helper
+ * (build/vmlab-slirp) is tested end to end by test_virtio_net and tests/cli/net.sh. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "devices/net/net_backend.h"
+#include "devices/net/slirp_proto.h"
+#include "tests/mock_virtio.h"
+
+struct fake {
+    struct mock_virtio m;               /* its clock and its captured log */
+    int peer;                           /* the helper's end */
+    struct net_backend *be;
+    unsigned frames;
+    size_t last_len;
+    uint8_t last[64];
+};
+
+static int take_frame(void *opaque, const void *frame, size_t len)
+{
+    struct fake *f = opaque;
+
+    f->frames++;
+    f->last_len = len;
+    memcpy(f->last, frame, len < sizeof(f->last) ? len : sizeof(f->last));
+    return 0;
+}
+
+static void reply(struct fake *f, uint32_t type, uint64_t arg, uint64_t at, const void *p,
+                  size_t len)
+{
+    ck_assert_int_eq(slirp_msg_write(f->peer, type, arg, at, p, len), 0);
+}
+
+/* What vmlab sent: one request header (and its payload into buf). */
+static struct slirp_msg request(struct fake *f, void *buf, size_t buflen)
+{
+    struct slirp_msg m;
+
+    ck_assert_int_eq(slirp_read_full(f->peer, &m, sizeof(m), 1000), 0);
+    ck_assert_uint_le(m.len, buflen);
+    ck_assert_int_eq(slirp_read_full(f->peer, buf, m.len, 1000), 0);
+    return m;
+}
+
+/* A backend attached to the fake helper, CONFIG answered with DONE (no poll). */
+static void fake_open(struct fake *f)
+{
+    char err[256] = "", args[64];
+    int sv[2];
+
+    memset(f, 0, sizeof(*f));
+    ck_assert_int_eq(mock_virtio_init(&f->m, 1 << 20, 1), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    f->peer = sv[1];
+    f->m.now_ns = 5000;
+    reply(f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_msg(net_slirp_attach(sv[0], "net=user,restrict=on", &f->m.env, &f->be, err,
+                                   sizeof(err)) == 0, "%s", err);
+    f->be->port = (struct net_port){ .receive = take_frame, .opaque = f };
+    struct slirp_msg m = request(f, args, sizeof(args) - 1);
+    ck_assert_uint_eq(m.type, SLIRP_MSG_CONFIG);
+    ck_assert_uint_eq(m.at, 5000);
+    args[m.len] = 0;
+    ck_assert_str_eq(args, "net=user,restrict=on");
+}
+
+static void fake_close(struct fake *f)
+{
+    f->be->ops->destroy(f->be);
+    close(f->peer);
+    mock_virtio_destroy(&f->m);
+}
+
+static const uint8_t frame60[60] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x52, 0x55, 10, 0, 2,
+                                     2, 0x08, 0x06 };
+
+START_TEST(frames_timers_and_time)
+{
+    struct fake f;
+    uint8_t buf[128];
+
+    fake_open(&f);
+    /* The guest sends a frame at 7000 ns: the helper answers with two frames, a timer due
+     * at 9000 and a poll due at 12000. */
+    f.m.now_ns = 7000;
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 60);
+    reply(&f, SLIRP_MSG_TIMER_MOD, 42, 9000, NULL, 0);
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 42);
+    reply(&f, SLIRP_MSG_DONE, 0, 12000, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    struct slirp_msg m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_FRAME);
+    ck_assert_uint_eq(m.at, 7000);
+    ck_assert_uint_eq(m.len, 60);
+    ck_assert_uint_eq(f.frames, 2);
+    ck_assert_uint_eq(f.last_len, 42);
+    /* At 9000 the timer asks the helper to run timer 42, at 12000 the poll comes. */
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_KEEP, NULL, 0);
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    mock_virtio_advance(&f.m, 2000);
+    m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_TIMER);
+    ck_assert_uint_eq(m.arg, 42);
+    ck_assert_uint_eq(m.at, 9000);
+    mock_virtio_advance(&f.m, 3000);
+    m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_POLL);
+    ck_assert_uint_eq(m.at, 12000);
+    /* A timer freed before it is due never fires. */
+    reply(&f, SLIRP_MSG_TIMER_MOD, 7, 20000, NULL, 0);
+    reply(&f, SLIRP_MSG_TIMER_FREE, 7, 0, NULL, 0);
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    request(&f, buf, sizeof(buf));
+    mock_virtio_advance(&f.m, 100000);
+    ck_assert_int_eq(slirp_read_full(f.peer, buf, 1, 0), -ETIMEDOUT);
+    ck_assert_str_eq(mock_virtio_log(&f.m), "");
+    fake_close(&f);
+}
+END_TEST
+
+START_TEST(short_frame_is_dropped)
+{
+    struct fake f;
+    uint8_t buf[128];
+
+    fake_open(&f);
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 3);
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 60);
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(f.frames, 1);
+    ck_assert_uint_eq(f.last_len, 60);
+    ck_assert_ptr_nonnull(strstr(mock_virtio_log(&f.m), "frame of 3 bytes is shorter than an "
+                                 "Ethernet header; dropped"));
+    /* The link is still up. */
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    fake_close(&f);
+}
+END_TEST
+
+/* Each of these ends the link: one line naming what was wrong, frames dropped from then on,
+ * nothing delivered, and the line said once. */
+START_TEST(hostile_helper)
+{
+    struct fake f;
+    uint8_t buf[128];
+    struct slirp_msg huge = { .type = SLIRP_MSG_FRAME, .len = 1u << 30 };
+    static const char *const want[] = {
+        "message length 1073741824 is over 65536",
+        "message type 77 is not one it sends",
+        "timer 65: more than 64 timers",
+        "timer 0: bad id",
+        "it exited (end of its stream)",
+        "it exited (end of its stream)",
+    };
+
+    fake_open(&f);
+    switch (_i) {
+    case 0:
+        ck_assert_int_eq(write(f.peer, &huge, sizeof(huge)), (ssize_t)sizeof(huge));
+        break;
+    case 1:
+        reply(&f, 77, 0, 0, NULL, 0);
+        break;
+    case 2:
+        for (uint64_t id = 1; id <= 65; id++)
+            reply(&f, SLIRP_MSG_TIMER_MOD, id, 1u << 20, NULL, 0);
+        break;
+    case 3:
+        reply(&f, SLIRP_MSG_TIMER_MOD, 0, 1, NULL, 0);
+        break;
+    case 4:                             /* the frame cut short, then the helper is gone */
+        ck_assert_int_eq(write(f.peer, &huge, 8), 8);
+        shutdown(f.peer, SHUT_WR);
+        break;
+    case 5:
+        shutdown(f.peer, SHUT_WR);
+        break;
+    }
+    ck_assert_int_lt(f.be->ops->send(f.be, frame60, 60), 0);
+    ck_assert_uint_eq(f.frames, 0);
+    const char *log = mock_virtio_log(&f.m);
+    ck_assert_msg(strstr(log, want[_i]) && strstr(log, "virtio-net has no link from now on"),
+                  "log: %s", log);
+    size_t len = strlen(log);
+    /* No more asking: sends fail at once, timers the helper set are gone, nothing logged. */
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), -EPIPE);
+    mock_virtio_advance(&f.m, 1u << 21);
+    ck_assert_uint_eq(strlen(mock_virtio_log(&f.m)), len);
+    (void)buf;
+    fake_close(&f);
+}
+END_TEST
+
+START_TEST(config_error_is_the_helpers_line)
+{
+    struct mock_virtio m;
+    struct net_backend *be = NULL;
+    char err[256] = "";
+    int sv[2];
+    static const char line[] = "virtio-net: hostfwd=x is not [tcp|udp]:...";
+
+    ck_assert_int_eq(mock_virtio_init(&m, 1 << 20, 1), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(slirp_msg_write(sv[1], SLIRP_MSG_ERROR, 0, 0, line, strlen(line)), 0);
+    ck_assert_int_eq(net_slirp_attach(sv[0], "net=user,hostfwd=x", &m.env, &be, err,
+                                      sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, line);
+    ck_assert_ptr_null(be);
+    close(sv[1]);
+    mock_virtio_destroy(&m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("net_slirp");
+    TCase *t = tcase_create("helper stream");
+
+    tcase_add_test(t, frames_timers_and_time);
+    tcase_add_test(t, short_frame_is_dropped);
+    tcase_add_loop_test(t, hostile_helper, 0, 6);
+    tcase_add_test(t, config_error_is_the_helpers_line);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
