@@ -108,6 +108,9 @@ void kvm__set_running(struct cpu *cpu, int running);
 /* Chooses irqfd or KVM_IRQ_LINE, sets cpu->sink; starts the resample thread. */
 int kvm__irq_init(struct cpu *cpu);
 void kvm__irq_destroy(struct cpu *cpu);
+/* 1 when a device holds a line high on an unmasked IOAPIC pin: an interrupt is on its
+ * way (an irqfd's injection runs later, in a kernel worker) or waits for an EOI. */
+int kvm__irq_line_held(struct cpu *cpu);
 
 int kvm__boot(struct cpu *cpu, const struct cpu_boot *boot);
 int kvm__run(struct cpu *cpu, struct cpu_stop *stop);

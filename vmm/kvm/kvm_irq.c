@@ -72,6 +72,21 @@ static uint64_t redir_entry(struct cpu *cpu, unsigned gsi)
     return ic.chip.ioapic.redirtbl[gsi].bits;
 }
 
+int kvm__irq_line_held(struct cpu *cpu)
+{
+    struct kvm_irqchip ic = { .chip_id = KVM_IRQCHIP_IOAPIC };
+    int held = 0;
+
+    if (ioctl(cpu->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
+        return 1;                       /* cannot tell: assume it may wake the vCPU */
+    pthread_mutex_lock(&cpu->irq_lock);
+    for (unsigned gsi = 0; gsi < MEMMAP_IOAPIC_PINS && !held; gsi++)
+        held = (cpu->use_irqfd ? cpu->pins[gsi].level : cpu->irq_level[gsi]) &&
+               !(ic.chip.ioapic.redirtbl[gsi].bits & RTE_MASKED);
+    pthread_mutex_unlock(&cpu->irq_lock);
+    return held;
+}
+
 static int irqfd_assign(struct cpu *cpu, unsigned gsi, int deassign)
 {
     struct kvm_irqfd a = {

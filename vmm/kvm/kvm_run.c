@@ -150,8 +150,10 @@ static int lapic_can_wake(struct cpu *cpu)
 /* With the in-kernel irqchip the kernel sleeps through HLT; only a kick shows us a halted
  * vCPU. It is hung, as on the software CPU, when nothing can wake it: IF clear (we send no
  * NMIs), or IF set with no VMM timer pending (devices only act from timers, exits and the
- * poll), nothing outside that may wake it (env->external_wakeups: a control socket) and a
- * LAPIC that can raise nothing. The IF-set case must hold at two kicks in a row:
+ * poll), nothing outside that may wake it (env->external_wakeups: a control socket), a
+ * LAPIC that can raise nothing and no device line held high (a level line raised through
+ * an irqfd reaches the IRR only when a kernel worker runs: under nested KVM a uartirq
+ * guest was once called hung between the two). The IF-set case must hold at two kicks in a row:
  * a LAPIC timer that expired just before the kick shows neither in the count nor yet in
  * the IRR until the vCPU runs again. */
 static int halted_for_good(struct cpu *cpu, const char **why)
@@ -171,7 +173,8 @@ static int halted_for_good(struct cpu *cpu, const char **why)
     pthread_mutex_lock(&cpu->lock);
     int timers = cpu->timers != NULL;
     pthread_mutex_unlock(&cpu->lock);
-    if (timers || cpu->env->external_wakeups || lapic_can_wake(cpu)) {
+    if (timers || cpu->env->external_wakeups || lapic_can_wake(cpu) ||
+        kvm__irq_line_held(cpu)) {
         cpu->idle_checks = 0;
         return 0;
     }
