@@ -753,6 +753,10 @@ int vsock_conn_wants_send(const struct vsock_conn *c)
     return c->held_len != 0;
 }
 
+/* Every host event the poll finds fills rx buffers itself (vsock_host_readable, ...), as a
+ * guest notify or a timer does: the poll touches guest memory only for those and for a
+ * TRANSPORT_RESET owed since a restore, so a trace, which records the events and not the
+ * polls, replays it. */
 static void vsock_poll(void *state)
 {
     struct vsock_dev *d = state;
@@ -760,7 +764,6 @@ static void vsock_poll(void *state)
     event_process(d);
     if (d->host_ops && d->host_ops->poll)
         d->host_ops->poll(d->host);
-    rx_process(d);
 }
 
 static void vsock_destroy(void *state)
