@@ -65,6 +65,15 @@ for t in $DEVICE_TARGETS; do
     check_replays "$TMP/$t.stop.trace" "$t: the stopped run's trace replays"
 done
 
+# vsock's timeouts run on the device clock: a host connect the guest never answers is reset
+# 2 s after its REQUEST (virtual time), and the trace replays that timer's work.
+VMLAB_FUZZ_TRACE=$TMP/timeout.trace "$R/virtio_vsock" fuzz/corpus/virtio_vsock/seed-request-timeout \
+    >"$TMP/rec.out" 2>&1
+"$VMLAB" trace dump "$TMP/timeout.trace" >"$TMP/dump.out" 2>&1
+check "virtio_vsock: an unanswered host connect is closed at 2 s of device time" \
+    grep -q '^#[0-9]* 2000000000ns cpu0 host-out virtio-vsock#0 len=13 data=78' "$TMP/dump.out"
+check_replays "$TMP/timeout.trace" "virtio_vsock: the timeout's trace replays"
+
 "$R/split_vq" /nonexistent >"$TMP/bad.out" 2>&1
 rc=$?
 check "missing input file: exit 2 with a message" \
