@@ -1045,6 +1045,58 @@ START_TEST(uds_guest_refuses)
 }
 END_TEST
 
+static int fd_readable(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* The device's poll_fd (what the KVM backend wakes on) turns readable when a host socket has
+ * news (a client connects, sends a line, sends data, goes away) and is
+ * quiet again once the poll served it: the VMM wakes for host I/O, never spins on it. */
+START_TEST(uds_poll_fd_wakes_for_host_io)
+{
+    char path[128], buf[64];
+    struct vt *t = uds_open(path, sizeof(path));
+    struct vsock_hdr h;
+    uint8_t data[64];
+    uint32_t len;
+    int pfd = virtio_vsock_type.poll_fd(t->m.state);
+
+    ck_assert_int_ge(pfd, 0);
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    int fd = uds_client(path);
+    ck_assert(fd_readable(pfd));                        /* a client connected */
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
+    ck_assert(fd_readable(pfd));                        /* its line */
+    rx_post(t, 4, 0);
+    poll_dev(t, 1);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    tx(t, VSOCK_OP_RESPONSE, 7, VSOCK_HOST_PORT_BASE, 0, 65536, 0, NULL, 0);
+    ck_assert_int_eq(read(fd, buf, sizeof(buf)), 14);
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    ck_assert(fd_readable(pfd));                        /* stream data */
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert(rx_get(t, &h, data, &len));
+    ck_assert_uint_eq(h.op, VSOCK_OP_RW);
+    ck_assert_mem_eq(data, "ping", 4);
+    close(fd);
+    ck_assert(fd_readable(pfd));                        /* end of stream */
+    vt_close(t);
+
+    /* Without uds= there is no socket to wake for. */
+    t = vt_open("cid=3", 0);
+    ck_assert_int_eq(virtio_vsock_type.poll_fd(t->m.state), -1);
+    vt_close(t);
+}
+END_TEST
+
 /* A host CONNECT to a guest port nobody answers: the client is closed, no OK, after the
  * request timeout (the device's clock), never left hanging. */
 START_TEST(uds_guest_never_answers)
@@ -1334,6 +1386,7 @@ static Suite *vsock_suite(void)
     tcase_add_test(uds, uds_host_connect_ok_and_data);
     tcase_add_test(uds, uds_guest_refuses);
     tcase_add_test(uds, uds_guest_never_answers);
+    tcase_add_test(uds, uds_poll_fd_wakes_for_host_io);
     tcase_add_test(uds, uds_hostile_clients);
     tcase_add_test(uds, uds_guest_connects_to_port_path);
     tcase_add_test(uds, uds_2000_clients_bounded);

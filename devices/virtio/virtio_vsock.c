@@ -828,6 +828,13 @@ static void vsock_poll(void *state)
         d->host_ops->poll(d->host);
 }
 
+static int vsock_poll_fd(void *state)
+{
+    struct vsock_dev *d = state;
+
+    return d->host_ops && d->host_ops->poll_fd ? d->host_ops->poll_fd(d->host) : -1;
+}
+
 static void vsock_destroy(void *state)
 {
     struct vsock_dev *d = state;
@@ -1058,6 +1065,7 @@ const struct device_type virtio_vsock_type = {
     .save = vsock_save,
     .load = vsock_load,
     .poll = vsock_poll,
+    .poll_fd = vsock_poll_fd,
     .host_input = vsock_host_input,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,

@@ -66,6 +66,8 @@ struct vsock_host_ops {
     void (*poll)(void *host);
     /* Optional: the device is being destroyed. */
     void (*destroy)(void *host);
+    /* Optional: an fd readable when poll has work (device_type.poll_fd), or -1. */
+    int (*poll_fd)(void *host);
 };
 
 #define VSOCK_SHUTDOWN_RCV  1u
