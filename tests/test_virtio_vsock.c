@@ -1029,15 +1029,22 @@ START_TEST(uds_host_connect_ok_and_data)
 }
 END_TEST
 
+/* A client sends "CONNECT 7\n" and the guest gets its REQUEST: the client's fd. */
+static int uds_client_requests(struct vt *t, const char *path)
+{
+    int fd = uds_client(path);
+    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
+    rx_post(t, 2, 0);
+    poll_dev(t, 2);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    return fd;
+}
+
 START_TEST(uds_guest_refuses)
 {
     char path[128];
     struct vt *t = uds_open(path, sizeof(path));
-    int fd = uds_client(path);
-    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
-    rx_post(t, 1, 0);
-    poll_dev(t, 2);
-    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    int fd = uds_client_requests(t, path);
     tx(t, VSOCK_OP_RST, 7, VSOCK_HOST_PORT_BASE, 0, 0, 0, NULL, 0);
     ck_assert(closed_by_vmm(t, fd));
     close(fd);
@@ -1103,11 +1110,7 @@ START_TEST(uds_guest_never_answers)
 {
     char path[128];
     struct vt *t = uds_open(path, sizeof(path));
-    int fd = uds_client(path);
-    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
-    rx_post(t, 2, 0);
-    poll_dev(t, 2);
-    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    int fd = uds_client_requests(t, path);
     mock_virtio_advance(&t->m, VSOCK_REQUEST_TIMEOUT_NS - 1);
     poll_dev(t, 2);
     char c;
