@@ -100,6 +100,10 @@ struct device_type {
     /* Optional: host-side sockets to serve (virtio-vsock). Called from the VMM's poll on
      * the vCPU thread, like every other device entry point. NULL: nothing to poll. */
     void (*poll)(void *state);
+    /* Optional, with poll: an fd that turns readable when poll has host work (an epoll set
+     * of the device's sockets), or -1. On KVM it wakes the vCPU loop to poll at once; the
+     * software CPU still polls only at its deterministic points. NULL: polled on a timer. */
+    int (*poll_fd)(void *state);
 };
 
 struct device {

@@ -66,9 +66,7 @@ static struct {
 
 static void host_io(void *opaque, int dir, const void *p, size_t len)
 {
-    (void)opaque;
-    if (fzt.rec)
-        trace_recorder_host_io(fzt.rec, 0, dir, p, len);
+    fzt_host_io(opaque, dir, p, len);
     if (dir == DEVICE_HOST_OUT)
         return;
     if (len > FRAME_MAX)

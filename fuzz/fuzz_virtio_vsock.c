@@ -14,7 +14,8 @@
  *              4: host connection a blocks (b & 1) or takes guest bytes again
  *              5: host connection a reaches end of stream
  *              6: host connection a closes
- *              7: a == 0xff: device reset and set-up again; else the VMM's poll
+ *              7: a == 0xff: device reset and set-up again; a == 0xfe: the clock moves
+ *                 (b + 1) * 100 ms (request and shutdown timeouts); else the VMM's poll
  * Invariants (abort() on violation):
  *   - every rx packet fits its buffer, is addressed host -> guest CID, and its used length
  *     is header + hdr.len;
@@ -353,6 +354,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     bad("set-up after reset refused");
                 for (unsigned i = 0; i < npair; i++)
                     pairs[i].alloc = 0;   /* nothing advertised on the new driver */
+            } else if (a == 0xfe) {
+                mock_virtio_advance(&m, (b + 1) * 100000000ull);
             } else {
                 virtio_vsock_type.poll(m.state);
             }

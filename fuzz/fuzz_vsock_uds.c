@@ -3,7 +3,8 @@
  *
  * One device with uds=/dev/shm/... and a mock driver lives for the whole process. Per input:
  * a client connects, writes the input (after its first byte, at most MAXIN bytes) in chunks
- * of 1 + data[0] % 16 bytes with the device's poll between them, then shuts its sending side. The mock guest
+ * of 1 + data[0] % 16 bytes up to byte VSOCK_UDS_LINE_MAX (past any CONNECT line; the rest
+ * in one write) with the device's poll between them, then shuts its sending side. The mock guest
  * accepts every REQUEST, collects what arrives, and answers the host's end of stream with
  * RST.
  * Invariants (abort() on violation):
@@ -108,6 +109,7 @@ static struct {
 static void guest_run(void)
 {
     uint32_t id, used;
+    int reposted = 0;
 
     while (mock_vq_get_used(&m, VSOCK_RX_Q, &id, &used)) {
         struct vsock_hdr h;
@@ -139,8 +141,10 @@ static void guest_run(void)
             bad("unexpected packet to the guest");
         }
         post_rx(rx_gpa[id]);
-        mock_vq_kick(&m, VSOCK_RX_Q);
+        reposted = 1;
     }
+    if (reposted)                       /* one notification for the batch, as drivers do */
+        mock_vq_kick(&m, VSOCK_RX_Q);
 }
 
 static void poll_dev(int rounds)
@@ -193,8 +197,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa))
         abort();
-    for (size_t off = 0; off < n; off += chunk) {
-        size_t k = n - off < chunk ? n - off : chunk;
+    /* The line is split as the input says (no CONNECT line is longer than
+     * VSOCK_UDS_LINE_MAX); what follows it is stream data and goes in one write. */
+    for (size_t off = 0, k; off < n; off += k) {
+        k = off >= VSOCK_UDS_LINE_MAX ? n - off : n - off < chunk ? n - off : chunk;
         if (send(fd, s + off, k, MSG_NOSIGNAL) != (ssize_t)k)
             break;                      /* the VMM closed us: fine for a bad line */
         poll_dev(1);

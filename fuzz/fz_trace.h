@@ -1,16 +1,19 @@
 /* Recording a device-target run as a vmlab trace (fuzz_virtio_mmio.c, fuzz_virtio_blk.c,
- * fuzz_virtio_console.c, fuzz_virtio_rng.c).
+ * fuzz_virtio_console.c, fuzz_virtio_rng.c, fuzz_virtio_net.c, fuzz_virtio_vsock.c).
  *
  * With VMLAB_FUZZ_TRACE=FILE in the environment (the reproducer: `VMLAB_FUZZ_TRACE=t.trace
  * build/fuzz-repro/<target> INPUT`, fuzz/run.sh does it for every new crash), the run is
  * recorded with traces/record.h as if the device sat in a VM at virtio-mmio slot 0: its
  * register accesses through a bus with the recorder's tap, its DMA through the guest_mem
- * tap, its interrupt line through the recording sink. `vmlab trace replay FILE` then
- * rebuilds the device from the header and replays it. The trace is closed even when an
+ * tap, its interrupt line through the recording sink, what it exchanges with its host side
+ * (env.host_io: net frames, vsock's host calls and answers) as host-in/host-out events.
+ * `vmlab trace replay FILE` then rebuilds the device from the header and replays it, the
+ * host side standing in from those events. The trace is closed even when an
  * invariant (fz_abort) or a sanitizer stops the run.
  *
- * Every run, recorded or not, gives the device what a VM would: base, GSI and the seed
- * machine_device_seed(run_seed, 0), so a recording never changes what the input does.
+ * Every run, recorded or not, gives the device what a VM would: base, GSI, the seed
+ * machine_device_seed(run_seed, 0) and a host_io callback, so a recording never changes
+ * what the input does.
  *
  * Use, per input:
  *     mock_virtio_init(&m, ram, 0);
@@ -78,8 +81,18 @@ static inline void fzt_finish(void)
     __sanitizer_set_death_callback(NULL);
 }
 
-/* Before the device is created: the VM's view of the device (base, GSI, seed) and, when
- * recording, the recorder on the mock's memory and interrupt line. */
+/* env.host_io: what the device exchanged with its host side, recorded as the VMM does
+ * (vmm/vm.c), so replay needs no host side. A target that also checks those bytes sets its
+ * own callback and calls this one from it. */
+static inline void fzt_host_io(void *opaque, int dir, const void *data, size_t len)
+{
+    (void)opaque;
+    if (fzt.rec)
+        trace_recorder_host_io(fzt.rec, 0, dir, data, len);
+}
+
+/* Before the device is created: the VM's view of the device (base, GSI, seed, host_io) and,
+ * when recording, the recorder on the mock's memory and interrupt line. */
 static inline void fzt_begin(struct mock_virtio *m, const struct device_type *type, const char *args,
                       uint64_t run_seed)
 {
@@ -88,6 +101,7 @@ static inline void fzt_begin(struct mock_virtio *m, const struct device_type *ty
     m->env.base = FZT_BASE;
     m->env.irq.gsi = FZT_IRQ;
     m->env.seed = machine_device_seed(run_seed, 0);
+    m->env.host_io = fzt_host_io;
     if (!fzt_path())
         return;
     struct machine_config mc = { .ram_size = m->ram_size, .seed = run_seed, .backend = "sim",

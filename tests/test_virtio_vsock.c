@@ -538,6 +538,68 @@ START_TEST(host_connect_before_driver)
 }
 END_TEST
 
+/* Firecracker's request timeout: a guest that never answers a host connect's REQUEST gets
+ * RST 2 s (device clock) after the REQUEST reached it, and the host hears closed(); a
+ * REQUEST still waiting for an rx buffer does not expire (the guest may be booting). */
+START_TEST(host_connect_unanswered_times_out)
+{
+    struct vt *t = vt_open("cid=3", 1);
+    struct fake_conn *a = fake_new(&t->host), *b = fake_new(&t->host);
+    struct vsock_conn *ca, *cb;
+
+    ck_assert_int_eq(vsock_host_connect(t->d, 52, a, &ca), 0);
+    mock_virtio_advance(&t->m, 10 * VSOCK_REQUEST_TIMEOUT_NS);
+    ck_assert(!a->closed);
+    rx_post(t, 2, 0);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 52);
+    mock_virtio_advance(&t->m, VSOCK_REQUEST_TIMEOUT_NS / 2);
+    ck_assert_int_eq(vsock_host_connect(t->d, 53, b, &cb), 0);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE + 1, 53);
+    mock_virtio_advance(&t->m, VSOCK_REQUEST_TIMEOUT_NS / 2 - 1);
+    ck_assert(!a->closed);
+    ck_assert_uint_eq(vsock_dev_nconns(t->d), 2);
+    /* The first is due: RST to the guest, closed() to the host, the second still waits. */
+    rx_post(t, 2, 0);
+    mock_virtio_advance(&t->m, 1);
+    ck_assert(a->closed);
+    rx_expect(t, VSOCK_OP_RST, VSOCK_HOST_PORT_BASE, 52);
+    ck_assert_ptr_nonnull(strstr(mock_virtio_log(&t->m), "guest port 52 did not answer the "
+                                 "connect from host port 1073741824 within 2000 ms: reset"));
+    ck_assert(!b->closed);
+    /* The second is answered in time: it lives past its deadline. */
+    tx(t, VSOCK_OP_RESPONSE, 53, VSOCK_HOST_PORT_BASE + 1, 0, 4096, 0, NULL, 0);
+    ck_assert(b->established);
+    mock_virtio_advance(&t->m, 10 * VSOCK_REQUEST_TIMEOUT_NS);
+    ck_assert(!b->closed);
+    ck_assert_uint_eq(vsock_dev_nconns(t->d), 1);
+    rx_none(t);
+    vt_close(t);
+}
+END_TEST
+
+/* Firecracker's shutdown timeout: the guest shut both ways while the host still has not
+ * taken its bytes: reset 2 s later rather than held forever. */
+START_TEST(shutdown_with_bytes_the_host_never_takes)
+{
+    struct vt *t = vt_open("cid=3", 1);
+    struct fake_conn *a = guest_connect(t, 5, 80, 4096);
+
+    a->send_block = 1;
+    tx(t, VSOCK_OP_RW, 5, 80, 0, 4096, 0, "stuck", 5);
+    tx(t, VSOCK_OP_SHUTDOWN, 5, 80, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, 4096, 0, NULL, 0);
+    rx_post(t, 1, 0);
+    mock_virtio_advance(&t->m, VSOCK_SHUTDOWN_TIMEOUT_NS - 1);
+    ck_assert(!a->closed);
+    rx_none(t);
+    mock_virtio_advance(&t->m, 1);
+    ck_assert(a->closed);
+    rx_expect(t, VSOCK_OP_RST, 80, 5);
+    ck_assert_uint_eq(vsock_dev_nconns(t->d), 0);
+    ck_assert_ptr_nonnull(strstr(mock_virtio_log(&t->m), "did not take its last 5 bytes"));
+    vt_close(t);
+}
+END_TEST
+
 /* cloud-hypervisor 8bd96078a: a guest RST freed a host-allocated local port. Here a local
  * port belongs to its (local, peer) pair: RSTs from other guest ports change nothing, and
  * a new host connection never reuses a live port. */
@@ -967,17 +1029,97 @@ START_TEST(uds_host_connect_ok_and_data)
 }
 END_TEST
 
+/* A client sends "CONNECT 7\n" and the guest gets its REQUEST: the client's fd. */
+static int uds_client_requests(struct vt *t, const char *path)
+{
+    int fd = uds_client(path);
+    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
+    rx_post(t, 2, 0);
+    poll_dev(t, 2);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    return fd;
+}
+
 START_TEST(uds_guest_refuses)
 {
     char path[128];
     struct vt *t = uds_open(path, sizeof(path));
-    int fd = uds_client(path);
-    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
-    rx_post(t, 1, 0);
-    poll_dev(t, 2);
-    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    int fd = uds_client_requests(t, path);
     tx(t, VSOCK_OP_RST, 7, VSOCK_HOST_PORT_BASE, 0, 0, 0, NULL, 0);
     ck_assert(closed_by_vmm(t, fd));
+    close(fd);
+    vt_close(t);
+}
+END_TEST
+
+static int fd_readable(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* The device's poll_fd (what the KVM backend wakes on) turns readable when a host socket has
+ * news (a client connects, sends a line, sends data, goes away) and is
+ * quiet again once the poll served it: the VMM wakes for host I/O, never spins on it. */
+START_TEST(uds_poll_fd_wakes_for_host_io)
+{
+    char path[128], buf[64];
+    struct vt *t = uds_open(path, sizeof(path));
+    struct vsock_hdr h;
+    uint8_t data[64];
+    uint32_t len;
+    int pfd = virtio_vsock_type.poll_fd(t->m.state);
+
+    ck_assert_int_ge(pfd, 0);
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    int fd = uds_client(path);
+    ck_assert(fd_readable(pfd));                        /* a client connected */
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert_int_eq(write(fd, "CONNECT 7\n", 10), 10);
+    ck_assert(fd_readable(pfd));                        /* its line */
+    rx_post(t, 4, 0);
+    poll_dev(t, 1);
+    rx_expect(t, VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7);
+    tx(t, VSOCK_OP_RESPONSE, 7, VSOCK_HOST_PORT_BASE, 0, 65536, 0, NULL, 0);
+    ck_assert_int_eq(read(fd, buf, sizeof(buf)), 14);
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    ck_assert(fd_readable(pfd));                        /* stream data */
+    poll_dev(t, 1);
+    ck_assert(!fd_readable(pfd));
+    ck_assert(rx_get(t, &h, data, &len));
+    ck_assert_uint_eq(h.op, VSOCK_OP_RW);
+    ck_assert_mem_eq(data, "ping", 4);
+    close(fd);
+    ck_assert(fd_readable(pfd));                        /* end of stream */
+    vt_close(t);
+
+    /* Without uds= there is no socket to wake for. */
+    t = vt_open("cid=3", 0);
+    ck_assert_int_eq(virtio_vsock_type.poll_fd(t->m.state), -1);
+    vt_close(t);
+}
+END_TEST
+
+/* A host CONNECT to a guest port nobody answers: the client is closed, no OK, after the
+ * request timeout (the device's clock), never left hanging. */
+START_TEST(uds_guest_never_answers)
+{
+    char path[128];
+    struct vt *t = uds_open(path, sizeof(path));
+    int fd = uds_client_requests(t, path);
+    mock_virtio_advance(&t->m, VSOCK_REQUEST_TIMEOUT_NS - 1);
+    poll_dev(t, 2);
+    char c;
+    ck_assert_int_eq(recv(fd, &c, 1, MSG_DONTWAIT), -1);     /* still waiting */
+    ck_assert_int_eq(errno, EAGAIN);
+    mock_virtio_advance(&t->m, 1);
+    ck_assert(closed_by_vmm(t, fd));
+    rx_expect(t, VSOCK_OP_RST, VSOCK_HOST_PORT_BASE, 7);
+    ck_assert_uint_eq(vsock_dev_nconns(t->d), 0);
     close(fd);
     vt_close(t);
 }
@@ -1229,6 +1371,8 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, shutdown_each_direction_and_both);
     tcase_add_test(tc, host_connects_to_guest);
     tcase_add_test(tc, host_connect_before_driver);
+    tcase_add_test(tc, host_connect_unanswered_times_out);
+    tcase_add_test(tc, shutdown_with_bytes_the_host_never_takes);
     tcase_add_test(tc, host_ports_unique_and_not_freed_by_strangers);
     tcase_add_test(tc, hdr_len_past_its_buffer);
     tcase_add_test(tc, small_rx_buffers);
@@ -1244,6 +1388,8 @@ static Suite *vsock_suite(void)
     tcase_add_checked_fixture(uds, uds_setup, uds_teardown);
     tcase_add_test(uds, uds_host_connect_ok_and_data);
     tcase_add_test(uds, uds_guest_refuses);
+    tcase_add_test(uds, uds_guest_never_answers);
+    tcase_add_test(uds, uds_poll_fd_wakes_for_host_io);
     tcase_add_test(uds, uds_hostile_clients);
     tcase_add_test(uds, uds_guest_connects_to_port_path);
     tcase_add_test(uds, uds_2000_clients_bounded);

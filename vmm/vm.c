@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define MIN_MEM (2ULL << 20)
@@ -493,6 +494,28 @@ int vm_restore_request(struct vm *vm, uint64_t at_ns, int64_t id, const char *js
     return 0;
 }
 
+static int vm_wake_fd(void *opaque)
+{
+    return ((struct vm *)opaque)->wake_fd;
+}
+
+/* The devices' poll fds in one epoll set, the backend's wake_fd (KVM wakes its vCPU loop on
+ * it). Best effort: without it, host sockets are served at the periodic poll. */
+static void watch_device_fds(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct device *d = &vm->devices[i];
+        int fd = d->type->poll_fd ? d->type->poll_fd(d->state) : -1;
+        struct epoll_event e = { .events = EPOLLIN };
+
+        if (fd < 0)
+            continue;
+        if (vm->wake_fd < 0 && (vm->wake_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+            return;
+        epoll_ctl(vm->wake_fd, EPOLL_CTL_ADD, fd, &e);
+    }
+}
+
 /* Guest RAM, buses, the CPU backend and the devices of vm->mc: the part a fresh boot and
  * a restore share. */
 static int build_machine(struct vm *vm, uint64_t max_insns, char *err, size_t errlen)
@@ -511,8 +534,9 @@ static int build_machine(struct vm *vm, uint64_t max_insns, char *err, size_t er
         .stop_requested = &vm->stop_requested, .max_insns = max_insns, .seed = vm->mc.seed,
         .host_tsc = vm->host_tsc,
         /* Set before the backend copies the env; it does nothing until a socket exists. */
-        .poll = vm_poll, .poll_opaque = vm,
+        .poll = vm_poll, .poll_opaque = vm, .wake_fd = vm_wake_fd,
     };
+    vm->wake_fd = -1;
     rc = vm->cpu_ops->create(&vm->env, &vm->cpu);
     if (rc) {
         snprintf(err, errlen, "%s backend: create failed: %s", vm->cpu_ops->name, strerror(-rc));
@@ -520,7 +544,10 @@ static int build_machine(struct vm *vm, uint64_t max_insns, char *err, size_t er
     }
     vm->backend_sink = vm->irq_target = vm->cpu_ops->irq_sink(vm->cpu);
     vm->irq_sink = (struct irq_sink){ vm_irq_set_level, vm };
-    return create_devices(vm, err, errlen);
+    rc = create_devices(vm, err, errlen);
+    if (!rc)
+        watch_device_fds(vm);
+    return rc;
 }
 
 /* What a run adds around the machine: trace, control socket, timed requests. A restored
@@ -630,6 +657,7 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     *out = NULL;
     if (!vm)
         return -ENOMEM;
+    vm->wake_fd = -1;
     vm->quiet = opt->quiet;
     if (opt->restore) {
         rc = vm_create_restored(vm, opt, err, errlen);
@@ -759,8 +787,11 @@ static void vm_teardown(struct vm *vm, int engine_and_ram)
         vm_trace_stop(vm, VM_EXIT_INTERNAL, err, sizeof(err));
     if (!engine_and_ram)
         return;
-    if (vm->cpu)
-        vm->cpu_ops->destroy(vm->cpu);
+    if (vm->cpu) {
+        vm->cpu_ops->destroy(vm->cpu);      /* its wake watcher first, then the fd */
+        if (vm->wake_fd >= 0)
+            close(vm->wake_fd);
+    }
     guest_mem_destroy(&vm->mem);
     for (unsigned i = 0; i < vm->ntimed; i++)
         free(vm->timed[i]);

@@ -8,6 +8,7 @@
 #include "vmm/snapshot.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct vsock_conn {
     uint32_t shut_by_guest;             /* VSOCK_SHUTDOWN_* the guest sent */
     uint32_t shut_to_guest;             /* flags of the SHUTDOWN owed / sent to the guest */
     int host_readable, host_eof, host_shut_send;
+    uint64_t deadline;                  /* clock time it is reset at (0: none) */
     /* Credit (§5.10.6.3). The guest's: */
     uint32_t peer_buf_alloc, peer_fwd_cnt;
     uint32_t tx_cnt;                    /* bytes sent to the guest */
@@ -61,6 +63,8 @@ struct vsock_dev {
     int event_pending;                  /* TRANSPORT_RESET owed to the guest */
     int in_rx;                          /* rx processing is running (no re-entry) */
     int in_host;                        /* inside a host_ops call (host input is nested) */
+    int64_t timer_id;                   /* one clock timer, at the earliest deadline */
+    uint64_t timer_at;
     /* Replay: the result the recorded host gave for the call being replayed. */
     ssize_t replay_rc;
     size_t replay_len;
@@ -174,6 +178,60 @@ static void host_shutdown(struct vsock_dev *d, struct vsock_conn *c, uint32_t fl
     }
 }
 
+static void rx_process(struct vsock_dev *d);
+static void conn_reset(struct vsock_dev *d, struct vsock_conn *c, int tell_host);
+static void deadlines_due(void *arg);
+
+/* c is reset `after_ns` from now unless its deadline is cleared first. One timer per device
+ * (at the earliest deadline), so a thousand waiting connections cost one timer. */
+static void conn_set_deadline(struct vsock_dev *d, struct vsock_conn *c, uint64_t after_ns)
+{
+    const struct clock *clk = d->vd.env.clock;
+
+    c->deadline = clock_now_ns(clk) + after_ns;
+    if (d->timer_id > 0 && d->timer_at <= c->deadline)
+        return;
+    if (d->timer_id > 0)
+        clk->cancel(clk->opaque, d->timer_id);
+    int64_t id = clk->schedule(clk->opaque, c->deadline, deadlines_due, d);
+    d->timer_id = id > 0 ? id : 0;
+    d->timer_at = c->deadline;
+}
+
+/* The timer: connections past their deadline are reset; the timer moves to the next one. */
+static void deadlines_due(void *arg)
+{
+    struct vsock_dev *d = arg;
+    const struct clock *clk = d->vd.env.clock;
+    uint64_t now = clock_now_ns(clk), next = 0;
+
+    d->timer_id = 0;
+    for (unsigned i = d->nconns; i-- > 0;) {    /* a reset moves the last entry to i */
+        struct vsock_conn *c = d->conns[i];
+        if (!c->deadline)
+            continue;
+        if (c->deadline > now) {
+            next = next && next < c->deadline ? next : c->deadline;
+            continue;
+        }
+        if (c->state == CONN_REQUESTED)
+            virtio_dev_log(&d->vd, "virtio-vsock: guest port %u did not answer the connect "
+                           "from host port %u within %llu ms: reset", c->peer_port,
+                           c->local_port, VSOCK_REQUEST_TIMEOUT_NS / 1000000);
+        else
+            virtio_dev_log(&d->vd, "virtio-vsock: guest port %u shut down, the host did not "
+                           "take its last %zu bytes within %llu ms: reset", c->peer_port,
+                           c->held_len, VSOCK_SHUTDOWN_TIMEOUT_NS / 1000000);
+        conn_reset(d, c, 1);
+    }
+    if (next) {
+        int64_t id = clk->schedule(clk->opaque, next, deadlines_due, d);
+        d->timer_id = id > 0 ? id : 0;
+        d->timer_at = next;
+    }
+    rx_process(d);
+}
+
 static uint32_t peer_credit(const struct vsock_conn *c)
 {
     uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
@@ -243,14 +301,14 @@ static void queue_rst(struct vsock_dev *d, uint32_t local, uint32_t peer)
         (struct vsock_rst){ local, peer };
 }
 
-/* Ends c towards both sides: RST to the guest, closed() to the host (if tell_host). */
+/* Ends c towards both sides: RST to the guest, closed() to the host (if tell_host). A
+ * host connect whose REQUEST the guest never saw ends without one. */
 static void conn_reset(struct vsock_dev *d, struct vsock_conn *c, int tell_host)
 {
-    queue_rst(d, c->local_port, c->peer_port);
+    if (!(c->pend & PEND_REQUEST))
+        queue_rst(d, c->local_port, c->peer_port);
     conn_free(d, c, tell_host);
 }
-
-static void rx_process(struct vsock_dev *d);
 
 /* Hands held guest bytes to the host. -errno: c was reset (the host failed, or both sides
  * are done) and is gone. */
@@ -363,6 +421,7 @@ static void pkt_from_guest(struct vsock_dev *d, const struct vsock_hdr *h, const
         } else {
             c->state = CONN_ESTABLISHED;
             c->pend &= ~PEND_REQUEST;
+            c->deadline = 0;
             trace_out(d, VT_ESTABLISHED, c, 0, NULL, 0);
             if (d->host_ops->established) {
                 d->in_host++;
@@ -388,7 +447,10 @@ static void pkt_from_guest(struct vsock_dev *d, const struct vsock_hdr *h, const
         c->shut_by_guest |= h->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
         if (h->flags & VSOCK_SHUTDOWN_RCV)
             host_shutdown(d, c, VSOCK_SHUTDOWN_RCV);
-        conn_flush(d, c);
+        /* Still here with both ways shut: bytes wait for the host, for a bounded time. */
+        if (!conn_flush(d, c) && c->shut_by_guest == (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND) &&
+            !c->deadline)
+            conn_set_deadline(d, c, VSOCK_SHUTDOWN_TIMEOUT_NS);
         return;
     case VSOCK_OP_RW:
         if (!c || c->state != CONN_ESTABLISHED || (c->shut_by_guest & VSOCK_SHUTDOWN_SEND)) {
@@ -514,6 +576,7 @@ static uint32_t conn_packet(struct vsock_dev *d, struct vsock_conn *c, uint64_t 
     if (c->pend & PEND_REQUEST) {
         h.op = VSOCK_OP_REQUEST;
         c->pend &= ~PEND_REQUEST;
+        conn_set_deadline(d, c, VSOCK_REQUEST_TIMEOUT_NS);   /* the guest's time to answer */
     } else if (c->pend & PEND_RESPONSE) {
         h.op = VSOCK_OP_RESPONSE;
         c->pend &= ~PEND_RESPONSE;
@@ -752,6 +815,10 @@ int vsock_conn_wants_send(const struct vsock_conn *c)
     return c->held_len != 0;
 }
 
+/* Every host event the poll finds fills rx buffers itself (vsock_host_readable, ...), as a
+ * guest notify or a timer does: the poll touches guest memory only for those and for a
+ * TRANSPORT_RESET owed since a restore, so a trace, which records the events and not the
+ * polls, replays it. */
 static void vsock_poll(void *state)
 {
     struct vsock_dev *d = state;
@@ -759,7 +826,13 @@ static void vsock_poll(void *state)
     event_process(d);
     if (d->host_ops && d->host_ops->poll)
         d->host_ops->poll(d->host);
-    rx_process(d);
+}
+
+static int vsock_poll_fd(void *state)
+{
+    struct vsock_dev *d = state;
+
+    return d->host_ops && d->host_ops->poll_fd ? d->host_ops->poll_fd(d->host) : -1;
 }
 
 static void vsock_destroy(void *state)
@@ -769,6 +842,8 @@ static void vsock_destroy(void *state)
     if (!d)
         return;
     vsock_dev_set_host(d, NULL, NULL);
+    if (d->timer_id > 0)
+        d->vd.env.clock->cancel(d->vd.env.clock->opaque, d->timer_id);
     free(d);
 }
 
@@ -922,10 +997,14 @@ static int vsock_create(const char *args, const struct device_env *env, void **s
         snprintf(err, errlen, "virtio-vsock: uds= is too long");
         return -EINVAL;
     }
-    if (!(d = calloc(1, sizeof(*d)))) {
+    /* The packet buffers (68 KiB) are written before they are read: only the state before
+     * them is cleared, so a device costs no page faults for buffers it never uses (a
+     * fuzzer creates one per input). */
+    if (!(d = malloc(sizeof(*d)))) {
         snprintf(err, errlen, "virtio-vsock: out of memory");
         return -ENOMEM;
     }
+    memset(d, 0, offsetof(struct vsock_dev, tx_pkt));
     if (parse_cid(cid, &d->cid)) {
         snprintf(err, errlen, "virtio-vsock: cid=%s is not a guest CID (3..4294967294; 0, 1, "
                  "2 and 4294967295 are reserved)", cid);
@@ -986,6 +1065,7 @@ const struct device_type virtio_vsock_type = {
     .save = vsock_save,
     .load = vsock_load,
     .poll = vsock_poll,
+    .poll_fd = vsock_poll_fd,
     .host_input = vsock_host_input,
     .num_queues = virtio_dev_num_queues,
     .queue_stats = virtio_dev_queue_stats,

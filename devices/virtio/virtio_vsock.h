@@ -31,6 +31,13 @@ extern const struct device_type virtio_vsock_type;
 #define VSOCK_MAX_PKT     (64u * 1024)  /* largest payload accepted in one tx packet */
 #define VSOCK_RST_QUEUE   64            /* RSTs for unknown connections awaiting rx buffers */
 #define VSOCK_HOST_PORT_BASE (1u << 30) /* first local port of host-initiated connections */
+/* Bounded waits, Firecracker's (CONN_REQUEST_TIMEOUT_MS, CONN_SHUTDOWN_TIMEOUT_MS), on the
+ * device's clock (virtual time on the software CPU, so the same run expires at the same
+ * instruction): a guest that has not answered a host connect's REQUEST this long after it
+ * reached an rx buffer gets RST and the host client is closed; a connection the guest shut
+ * both ways whose last bytes the host has not taken this long is reset. */
+#define VSOCK_REQUEST_TIMEOUT_NS  2000000000ull
+#define VSOCK_SHUTDOWN_TIMEOUT_NS 2000000000ull
 
 struct vsock_dev;
 struct vsock_conn;
@@ -59,6 +66,8 @@ struct vsock_host_ops {
     void (*poll)(void *host);
     /* Optional: the device is being destroyed. */
     void (*destroy)(void *host);
+    /* Optional: an fd readable when poll has work (device_type.poll_fd), or -1. */
+    int (*poll_fd)(void *host);
 };
 
 #define VSOCK_SHUTDOWN_RCV  1u

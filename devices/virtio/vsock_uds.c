@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,12 +28,16 @@ struct uds_client {
     size_t line_len;
     char reply[24];                     /* "OK <port>\n" not yet written */
     size_t reply_len, reply_off;
+    int watch_out;                      /* EPOLLOUT is in its epoll interest */
 };
 
 struct vsock_uds {
     struct vsock_dev *d;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int lfd;
+    /* Every socket, edge-triggered: readable when one of them has news since the last
+     * poll, so the VMM can wake for it (poll_fd) instead of polling on a timer. */
+    int epfd;
     dev_t dev;
     ino_t ino;
     struct uds_client *clients[UDS_MAX_CLIENTS];
@@ -81,6 +86,26 @@ static void compact(struct vsock_uds *u)
     u->n = k;
 }
 
+/* Edges only: a socket that stays readable while the device has no room for its bytes
+ * does not keep waking the VMM; the device reads it at a later poll. Writable edges only
+ * while bytes wait for room (every read by the peer would be one). A failure leaves the
+ * socket to the periodic poll. */
+static void watch_fd(struct vsock_uds *u, int fd, int op, int out)
+{
+    struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0) };
+
+    if (u->epfd >= 0)
+        epoll_ctl(u->epfd, op, fd, &e);
+}
+
+static void watch_out(struct uds_client *cl, int out)
+{
+    if (cl->fd >= 0 && cl->watch_out != out) {
+        watch_fd(cl->u, cl->fd, EPOLL_CTL_MOD, out);
+        cl->watch_out = out;
+    }
+}
+
 static struct uds_client *client_add(struct vsock_uds *u, int fd, enum uds_state state)
 {
     struct uds_client *cl;
@@ -89,6 +114,7 @@ static struct uds_client *client_add(struct vsock_uds *u, int fd, enum uds_state
         compact(u);
     if (u->n == UDS_MAX_CLIENTS || !(cl = calloc(1, sizeof(*cl))))
         return NULL;
+    watch_fd(u, fd, EPOLL_CTL_ADD, 0);
     cl->u = u;
     cl->fd = fd;
     cl->state = state;
@@ -103,8 +129,10 @@ static void write_reply(struct uds_client *cl)
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch_out(cl, 1);
             return;
+        }
         if (w <= 0) {
             struct vsock_conn *c = cl->conn;
             client_close(cl);
@@ -204,7 +232,11 @@ static ssize_t uds_send(void *host, void *hctx, const void *buf, size_t len)
             return w;
         if (errno == EINTR)
             continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            watch_out(cl, 1);
+            return 0;
+        }
+        return -errno;
     }
 }
 
@@ -260,8 +292,13 @@ static void accept_clients(struct vsock_uds *u)
 static void uds_poll(void *host)
 {
     struct vsock_uds *u = host;
+    struct epoll_event evs[64];
     unsigned n;
 
+    /* Consume the edges first: news that comes while this poll serves is a new edge, so
+     * no wake-up is lost. The poll below looks at every socket anyway. */
+    while (u->epfd >= 0 && epoll_wait(u->epfd, evs, 64, 0) == 64)
+        ;
     compact(u);
     n = u->n;
     for (unsigned i = 0; i < n; i++) {
@@ -296,6 +333,12 @@ static void uds_poll(void *host)
     }
     if (u->pfds[n].revents)
         accept_clients(u);
+    for (unsigned i = 0; i < u->n; i++) {      /* writable edges no longer needed */
+        struct uds_client *cl = u->clients[i];
+        if (cl->watch_out && !(cl->reply_off < cl->reply_len ||
+                               (cl->conn && vsock_conn_wants_send(cl->conn))))
+            watch_out(cl, 0);
+    }
 }
 
 static void uds_destroy(void *host)
@@ -311,7 +354,14 @@ static void uds_destroy(void *host)
     if (stat(u->path, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino)
         unlink(u->path);
     close(u->lfd);
+    if (u->epfd >= 0)
+        close(u->epfd);
     free(u);
+}
+
+static int uds_poll_fd(void *host)
+{
+    return ((struct vsock_uds *)host)->epfd;
 }
 
 static const struct vsock_host_ops uds_ops = {
@@ -323,6 +373,7 @@ static const struct vsock_host_ops uds_ops = {
     .closed = uds_closed,
     .poll = uds_poll,
     .destroy = uds_destroy,
+    .poll_fd = uds_poll_fd,
 };
 
 int vsock_uds_open(struct vsock_dev *d, const char *path, char *err, size_t errlen)
@@ -358,6 +409,8 @@ int vsock_uds_open(struct vsock_dev *d, const char *path, char *err, size_t errl
     }
     u->dev = st.st_dev;
     u->ino = st.st_ino;
+    u->epfd = epoll_create1(EPOLL_CLOEXEC);
+    watch_fd(u, u->lfd, EPOLL_CTL_ADD, 0);
     vsock_dev_set_host(d, &uds_ops, u);
     return 0;
 }

@@ -5,7 +5,8 @@ opens), in one run. Per backend: connect time (CONNECT line to OK reply), and fo
 message echoed back in full) and the throughput they give (both directions counted).
 Then the guest side: the vsock_client guest connects to an echo server at PATH_5000 and
 times the same round trips with its TSC, which on the software CPU is virtual time (the
-host socket is served at the VMM's poll points, so these figures step with that interval).
+host socket is served at the VMM's poll points, so these figures step with that interval;
+on KVM a readable host socket wakes the vCPU loop at once, vmm/kvm/README.md).
 QEMU's vhost-vsock-device needs the host's vhost_vsock module (/dev/vhost-vsock): where it
 is absent the output says so and no QEMU figure is made up.
 Every run must end as vsock_echo ends (status 1: guest exit 0 after its connection).

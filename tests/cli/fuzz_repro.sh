@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The fuzz reproducers as a user runs them: a crash file is reported (non-zero exit, the
 # invariant named), a clean input passes, a directory argument runs every file, and an
-# input of every device target (virtio_mmio, virtio_blk, virtio_console, virtio_rng, virtio_net)
-# recorded as a trace (VMLAB_FUZZ_TRACE, fuzz/fz_trace.h) replays with `vmlab trace
+# input of every device target (virtio_mmio, virtio_blk, virtio_console, virtio_rng, virtio_net,
+# virtio_vsock) recorded as a trace (VMLAB_FUZZ_TRACE, fuzz/fz_trace.h) replays with `vmlab trace
 # replay`, also when an invariant stops the run half-way (the test-only
 # VMLAB_FUZZ_TEST_ABORT_AFTER fails the N-th status check).
 source "$(dirname "$0")/lib.sh"
 R=$BUILD/fuzz-repro
-DEVICE_TARGETS="virtio_mmio virtio_blk virtio_console virtio_rng virtio_net"
+DEVICE_TARGETS="virtio_mmio virtio_blk virtio_console virtio_rng virtio_net virtio_vsock"
 need=0
 for t in $DEVICE_TARGETS qcow2 split_vq; do [ -x "$R/$t" ] || need=1; done
 if [ $need = 1 ]; then
@@ -47,6 +47,13 @@ for t in $DEVICE_TARGETS; do
     check "$t input recorded as a trace (exit $rc)" \
         bash -c "[ $rc -eq 0 ] && [ -s '$TMP/$t.trace' ]"
     check_replays "$TMP/$t.trace" "$t: vmlab trace replay matches the recorded fuzz input"
+    case $t in virtio_net|virtio_vsock)
+        # The host side's traffic is in the trace (replay has no host side to ask).
+        "$VMLAB" trace dump "$TMP/$t.trace" >"$TMP/dump.out" 2>&1
+        hin=$(grep -c ' host-in ' "$TMP/dump.out"); hout=$(grep -c ' host-out ' "$TMP/dump.out")
+        check "$t: the trace carries host-in ($hin) and host-out ($hout) events" \
+            bash -c "[ $hin -ge 1 ] && [ $hout -ge 1 ]" ;;
+    esac
 
     # A run stopped by an invariant (here the test knob, at the 3rd status check): the
     # reproducer fails naming it, and the trace up to that point is closed and replays.
@@ -57,6 +64,15 @@ for t in $DEVICE_TARGETS; do
         bash -c "[ $rc -ne 0 ] && grep -q 'fuzz invariant violated' '$TMP/stop.out'"
     check_replays "$TMP/$t.stop.trace" "$t: the stopped run's trace replays"
 done
+
+# vsock's timeouts run on the device clock: a host connect the guest never answers is reset
+# 2 s after its REQUEST (virtual time), and the trace replays that timer's work.
+VMLAB_FUZZ_TRACE=$TMP/timeout.trace "$R/virtio_vsock" fuzz/corpus/virtio_vsock/seed-request-timeout \
+    >"$TMP/rec.out" 2>&1
+"$VMLAB" trace dump "$TMP/timeout.trace" >"$TMP/dump.out" 2>&1
+check "virtio_vsock: an unanswered host connect is closed at 2 s of device time" \
+    grep -q '^#[0-9]* 2000000000ns cpu0 host-out virtio-vsock#0 len=13 data=78' "$TMP/dump.out"
+check_replays "$TMP/timeout.trace" "virtio_vsock: the timeout's trace replays"
 
 "$R/split_vq" /nonexistent >"$TMP/bad.out" 2>&1
 rc=$?

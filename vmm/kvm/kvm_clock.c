@@ -1,14 +1,20 @@
 /* The KVM backend's clock: host CLOCK_MONOTONIC since the VM was created. Timers fire on
  * the vCPU thread: a kick thread sleeps until the next timer (or the next poll of
  * env->poll / stop_requested) and sends KVM_KICK_SIGNAL to the vCPU thread, which leaves
- * KVM_RUN with EINTR and runs what is due (kvm__service). */
+ * KVM_RUN with EINTR and runs what is due (kvm__service). A wake watcher thread polls
+ * env->wake_fd (the devices' host sockets): when it turns readable, the poll is due at once,
+ * so host I/O is served when it arrives, not at the next KVM_POLL_NS tick. */
 #include "kvm_internal.h"
 #include "vmm/sandbox.h"
 
 #if VMLAB_HAVE_KVM
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint64_t mono_ns(void)
 {
@@ -26,7 +32,7 @@ uint64_t kvm__now_ns(void *opaque)
 /* Under lock: the next moment the vCPU thread must come out and look around. */
 static void recompute_locked(struct cpu *cpu)
 {
-    uint64_t next = cpu->last_poll_ns + KVM_POLL_NS;
+    uint64_t next = cpu->io_ready ? 0 : cpu->last_poll_ns + KVM_POLL_NS;
     if (cpu->timers && cpu->timers->at_ns < next)
         next = cpu->timers->at_ns;
     atomic_store(&cpu->next_service_ns, next);
@@ -106,6 +112,44 @@ static void *kick_main(void *arg)
     return NULL;
 }
 
+/* Host I/O is ready: the poll is due now. One round at a time: the watcher waits until
+ * kvm__service has polled, so a socket that stays readable cannot spin it. */
+static void *wake_main(void *arg)
+{
+    struct cpu *cpu = arg;
+    int fd = cpu->env->wake_fd(cpu->env->poll_opaque);
+
+    sandbox_enter_helper();
+    for (;;) {
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { cpu->wake_quit_fd, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        pthread_mutex_lock(&cpu->lock);
+        if (cpu->quit || p[1].revents) {
+            pthread_mutex_unlock(&cpu->lock);
+            break;
+        }
+        if (p[0].revents) {
+            cpu->io_ready = 1;
+            recompute_locked(cpu);
+            pthread_cond_signal(&cpu->cond);
+            while (cpu->io_ready && !cpu->quit)
+                pthread_cond_wait(&cpu->io_cond, &cpu->lock);
+        }
+        pthread_mutex_unlock(&cpu->lock);
+    }
+    return NULL;
+}
+
+/* On the first run: the VMM sets env->wake_fd after the devices exist, after create. */
+static void wake_start(struct cpu *cpu)
+{
+    if (cpu->wake_thread_started || !cpu->env->wake_fd || cpu->wake_quit_fd < 0 ||
+        cpu->env->wake_fd(cpu->env->poll_opaque) < 0)
+        return;
+    cpu->wake_thread_started = !pthread_create(&cpu->wake_thread, NULL, wake_main, cpu);
+}
+
 int kvm__clock_init(struct cpu *cpu)
 {
     pthread_condattr_t ca;
@@ -113,6 +157,7 @@ int kvm__clock_init(struct cpu *cpu)
 
     cpu->t0_ns = mono_ns();
     cpu->clock = (struct clock){ kvm__now_ns, kvm_schedule, kvm_cancel, cpu };
+    cpu->wake_quit_fd = -1;
     sigemptyset(&sa.sa_mask);
     if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0)
         return -errno;
@@ -122,6 +167,8 @@ int kvm__clock_init(struct cpu *cpu)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int r = pthread_cond_init(&cpu->cond, &ca);
     pthread_condattr_destroy(&ca);
+    if (!r && (r = pthread_cond_init(&cpu->io_cond, NULL)))
+        pthread_cond_destroy(&cpu->cond);
     if (r) {
         pthread_mutex_destroy(&cpu->lock);
         return -r;
@@ -129,11 +176,13 @@ int kvm__clock_init(struct cpu *cpu)
     recompute_locked(cpu);
     r = pthread_create(&cpu->kick_thread, NULL, kick_main, cpu);
     if (r) {
+        pthread_cond_destroy(&cpu->io_cond);
         pthread_cond_destroy(&cpu->cond);
         pthread_mutex_destroy(&cpu->lock);
         return -r;
     }
     cpu->kick_thread_started = 1;
+    cpu->wake_quit_fd = eventfd(0, EFD_CLOEXEC);      /* -1: no watcher, the timer polls */
     return 0;
 }
 
@@ -144,13 +193,24 @@ void kvm__clock_destroy(struct cpu *cpu)
     pthread_mutex_lock(&cpu->lock);
     cpu->quit = 1;
     pthread_cond_signal(&cpu->cond);
+    pthread_cond_broadcast(&cpu->io_cond);
     pthread_mutex_unlock(&cpu->lock);
     pthread_join(cpu->kick_thread, NULL);
+    if (cpu->wake_thread_started) {
+        uint64_t one = 1;
+        if (write(cpu->wake_quit_fd, &one, sizeof(one)) == sizeof(one))
+            pthread_join(cpu->wake_thread, NULL);
+        cpu->wake_thread_started = 0;
+    }
+    if (cpu->wake_quit_fd >= 0)
+        close(cpu->wake_quit_fd);
+    cpu->wake_quit_fd = -1;
     while (cpu->timers) {
         struct kvm_timer *t = cpu->timers;
         cpu->timers = t->next;
         free(t);
     }
+    pthread_cond_destroy(&cpu->io_cond);
     pthread_cond_destroy(&cpu->cond);
     pthread_mutex_destroy(&cpu->lock);
     cpu->kick_thread_started = 0;
@@ -167,6 +227,8 @@ void kvm__set_running(struct cpu *cpu, int running)
     }
     pthread_cond_signal(&cpu->cond);
     pthread_mutex_unlock(&cpu->lock);
+    if (running)
+        wake_start(cpu);
 }
 
 void kvm__service(struct cpu *cpu)
@@ -196,12 +258,17 @@ void kvm__service(struct cpu *cpu)
         t->fn(t->arg);
         free(t);
     }
-    int do_poll = now >= cpu->last_poll_ns + KVM_POLL_NS;
+    int io = atomic_load(&cpu->io_ready);
+    int do_poll = io || now >= cpu->last_poll_ns + KVM_POLL_NS;
     if (do_poll && cpu->env->poll)
         cpu->env->poll(cpu->env->poll_opaque);
     pthread_mutex_lock(&cpu->lock);
     if (do_poll)
         cpu->last_poll_ns = now;
+    if (io) {                   /* the watcher may look again */
+        cpu->io_ready = 0;
+        pthread_cond_signal(&cpu->io_cond);
+    }
     cpu->kicked = 0;
     recompute_locked(cpu);
     pthread_cond_signal(&cpu->cond);

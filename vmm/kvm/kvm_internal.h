@@ -93,6 +93,14 @@ struct cpu {
     uint64_t last_poll_ns;
     _Atomic uint64_t next_service_ns; /* earliest timer or poll deadline */
 
+    /* The wake watcher (kvm_clock.c): polls env->wake_fd; when it turns readable, sets
+     * io_ready and waits on io_cond until kvm__service has run env->poll. */
+    pthread_cond_t io_cond;
+    _Atomic int io_ready;           /* written under lock */
+    int wake_quit_fd;               /* eventfd: the watcher ends */
+    pthread_t wake_thread;
+    int wake_thread_started;
+
     struct cpu_exit_record ring[CPU_RECENT_EXITS];
     unsigned ring_next, ring_count;
     unsigned idle_checks;           /* kicks in a row that found it halted, IF set, unwakeable */
