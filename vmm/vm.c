@@ -149,6 +149,20 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
      * CI-shaped runs, the first such hang; the KVM machine is kept as it was). */
     if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim"))
         rc = add_device(vm, "i8254", "", BUS_PIO, MEMMAP_PIT_PORT, -1, err, errlen);
+    /* The CMOS clock Linux takes the date from at boot, from a fixed base: deterministic.
+     * The software CPU's Linux machine only, as the PIT. */
+    if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim")) {
+        if (snprintf(args, sizeof(args), "%s%s", opt->rtc_base ? "base=" : "",
+                     opt->rtc_base ? opt->rtc_base : "") >= (int)sizeof(args)) {
+            snprintf(err, errlen, "--rtc-base: longer than %zu bytes", sizeof(args) - 6);
+            return -EINVAL;
+        }
+        rc = add_device(vm, "cmos-rtc", args, BUS_PIO, MEMMAP_RTC_PORT, -1, err, errlen);
+    } else if (!rc && opt->rtc_base) {
+        snprintf(err, errlen, "--rtc-base sets the CMOS clock of a Linux machine (--kernel) on "
+                 "the software CPU; this machine has none");
+        return -EINVAL;
+    }
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
         if (keyed_args(opt->blocks[i], "path", args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
