@@ -9,7 +9,7 @@
 # vmlinux inside the bzImage (scripts/extract-vmlinux.py) as --kernel, entered by its PVH
 # note with the initrd and the ACPI RSDP in hvm_start_info, passes the same checks.
 # Runs the release build ($BUILD/vmlab): the same code as the ASan one, and a boot is
-# 6.8 G guest instructions by the bzImage, 2.3 G by PVH (sim/README.md).
+# 6.7 G guest instructions by the bzImage, 2.2 G by PVH (sim/README.md).
 source "$(dirname "$0")/lib.sh"
 V=${SIM_LINUX_VMLAB:-$BUILD/vmlab}
 INITRD=$LINUX_INITRD
