@@ -273,6 +273,37 @@ START_TEST(linux_pvh_initrd_and_rsdp_in_start_info)
 }
 END_TEST
 
+/* A note segment aligned to 8 (as GNU property notes are) holding such a note, 32 bytes
+ * with no padding after its 4-byte name, then the PVH note: found (it was refused as
+ * "run past the note segment" when the name was padded to 8). */
+START_TEST(pvh_note_after_gnu_property_note_in_8_aligned_segment)
+{
+    struct img im;
+    struct elf_opts o = defaults();
+    struct guest_mem m;
+    struct pvh_image pi;
+    char err[256] = "";
+
+    build(&im, &o);
+    Elf64_Phdr *ph = (Elf64_Phdr *)(im.b + sizeof(Elf64_Ehdr));
+    uint8_t *n = im.b + 0x200;
+    uint32_t gnu[3] = { 4, 16, 5 };                 /* NT_GNU_PROPERTY_TYPE_0 */
+    uint32_t xen[3] = { 4, 8, 18 };
+    memset(n, 0, 64);
+    memcpy(n, gnu, 12);
+    memcpy(n + 12, "GNU", 4);                       /* desc at 16, 16 bytes: next at 32 */
+    memcpy(n + 32, xen, 12);
+    memcpy(n + 44, "Xen", 4);
+    memcpy(n + 48, &o.entry, 8);
+    ph[2].p_filesz = 56;
+    ph[2].p_align = 8;
+    ck_assert_int_eq(guest_mem_init(&m, RAM), 0);
+    ck_assert_msg(load(&im, &m, &pi, err) == 0, "%s", err);
+    ck_assert_uint_eq(pi.entry, 0x100010);
+    guest_mem_destroy(&m);
+}
+END_TEST
+
 START_TEST(start_info_written)
 {
     struct guest_mem m;
@@ -314,6 +345,7 @@ int main(void)
     tcase_add_test(tc, note_sizes_hostile);
     tcase_add_test(tc, start_info_written);
     tcase_add_test(tc, linux_pvh_initrd_and_rsdp_in_start_info);
+    tcase_add_test(tc, pvh_note_after_gnu_property_note_in_8_aligned_segment);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -48,7 +48,9 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
 {
     const uint8_t *n = img + p->offset;
     uint64_t left = p->filesz;
-    /* Notes are 4-byte aligned in practice; honour an 8-byte segment alignment too. */
+    /* Notes are 4-byte aligned in practice; honour an 8-byte segment alignment too (GNU
+     * property notes): there the descriptor and the next note start at multiples of 8 from
+     * the note's start, the 12-byte header included (a 4-byte name needs no padding). */
     uint64_t align = p->align == 8 ? 8 : 4;
 
     while (left >= 12) {
@@ -56,7 +58,7 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
         memcpy(&namesz, n, 4);
         memcpy(&descsz, n + 4, 4);
         memcpy(&type, n + 8, 4);
-        uint64_t name_pad = (namesz + align - 1) & ~(align - 1);
+        uint64_t name_pad = ((12 + (uint64_t)namesz + align - 1) & ~(align - 1)) - 12;
         uint64_t desc_pad = ((uint64_t)descsz + align - 1) & ~(align - 1);
         if (name_pad > left - 12 || desc_pad > left - 12 - name_pad) {
             snprintf(err, errlen, "ELF note at file offset %#llx: namesz %u / descsz %u run "

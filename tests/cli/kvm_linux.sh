@@ -17,8 +17,10 @@ INITRD=$LINUX_INITRD
 KERNEL=${KVM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
 
 # An ELF goes the PVH way (a vmlinux, sim_linux.sh): one that is no PVH executable is refused
+cp "$GUESTS/hello.elf" "$TMP/dyn.elf"     # e_type 3 (ET_DYN): a PVH note, but no executable
+printf '\003' | dd of="$TMP/dyn.elf" bs=1 seek=16 conv=notrunc status=none
 expect_error "--kernel: an ELF that is not an executable with the PVH note (exit 2)" \
-    "ELF type is 3, expected 2" --cpu sim --kernel /bin/true
+    "ELF type is 3, expected 2" --cpu sim --kernel "$TMP/dyn.elf"
 out=$("$VMLAB" run --cpu sim --kernel "$GUESTS/hello.elf" 2>&1)
 check "--kernel: a PVH ELF is entered by its PVH note, the Linux command line in its start info" \
     grep -q "^args: console=ttyS0 reboot=k" <<<"$out"
