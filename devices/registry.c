@@ -15,6 +15,7 @@ extern const struct device_type virtio_net_type;
 extern const struct device_type virtio_vsock_type;
 extern const struct device_type virtio_input_type;
 extern const struct device_type virtio_balloon_type;
+extern const struct device_type cmos_rtc_type;
 
 static const struct device_type *const registry[] = {
     &uart8250_type,
@@ -28,6 +29,7 @@ static const struct device_type *const registry[] = {
     &virtio_vsock_type,
     &virtio_input_type,
     &virtio_balloon_type,
+    &cmos_rtc_type,
 };
 
 const struct device_type *device_type_at(unsigned index)

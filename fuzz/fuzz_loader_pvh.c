@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (loader_pvh_load(&mem, data, size, &b, err, sizeof err) ||
             a.entry != b.entry || a.load_start != b.load_start || a.load_end != b.load_end)
             abort();    /* the same image loaded differently */
-        if (loader_pvh_start_info(&mem, "console=ttyS0", NULL, 0, &si, err, sizeof err))
+        if (loader_pvh_start_info(&mem, "console=ttyS0", NULL, 0, 0, &si, err, sizeof err))
             abort();
         /* Leave RAM zeroed for the next input (only what this one touched). */
         memset(ram + a.load_start, 0, a.load_end - a.load_start);

@@ -932,6 +932,7 @@ static void sim_destroy(struct cpu *c)
     unregister_apics(c);
     if (c->exc_ctx && !c->dead)
         uc_context_free(c->exc_ctx);
+    sim_stores_forget(c);
     if (c->uc && !c->dead)              /* a dead engine may not survive uc_close: leak it */
         uc_close(c->uc);
     if (c->cs)

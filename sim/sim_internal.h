@@ -112,7 +112,16 @@ struct cpu {
     void *qemu_cs, *qemu_env;
     int pending_ud;                 /* #UD at CPL 3: delivered at the next block (sim_cpu.c) */
     int syscall_checked;            /* unicorn_syscall.c: 1 layout verified, -1 refused */
+    /* unicorn_stores.c: TLB entries of this engine may be writable without the slow path */
+    int stores_fast;
+    struct cpu *stores_next;        /* the list of such engines */
 };
+
+/* unicorn_stores.c: after unicorn filled the TLB entry of vaddr (guest-physical page paddr,
+ * writable), let stores there skip the slow path when the page holds no translated code. */
+void sim_stores_filled(struct cpu *c, void *qemu_cs, uint64_t vaddr, uint64_t paddr);
+/* unicorn_stores.c: c's engine is about to be closed */
+void sim_stores_forget(struct cpu *c);
 
 /* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
 void sim_mmu_enter(struct cpu *c);

@@ -98,6 +98,8 @@ void __wrap_tlb_set_page_with_attrs_x86_64(struct CPUState *cpu, uint64_t vaddr,
             paddr = pa & ~0xfffULL;
     }
     __real_tlb_set_page_with_attrs_x86_64(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+    if (c && (prot & 2))                /* PAGE_WRITE */
+        sim_stores_filled(c, cpu, vaddr, paddr);
 }
 
 struct MemoryRegion *__wrap_memory_mapping(struct uc_struct *uc, uint64_t address)

@@ -18,6 +18,8 @@
  * Keys are QEMU ram_addr page numbers; engines in one process share the set (a page
  * number seen by one engine makes the others take the original path there too). Lookups
  * take no lock: a page is always added on the thread that then stores to it. */
+#include "sim_internal.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@
 
 struct uc_struct;
 struct page_collection;
+struct CPUState;
 
 /* A two-level bitmap over ram_addr pages: 2^17 leaves of 2^15 pages (128 MiB, a 4 KiB
  * leaf) each cover 16 TiB of ram_addr space; beyond it every page counts as holding code. */
@@ -86,6 +89,12 @@ static int range_may_hold_code(uint64_t start, uint64_t end)
     return 0;
 }
 
+/* QEMU's own dirty-TLB functions (cputlb.c), intact in unicorn 2.0.1, and its RAM maps */
+void tlb_set_dirty_x86_64(struct CPUState *cpu, uint64_t vaddr);
+void tlb_reset_dirty_x86_64(struct CPUState *cpu, uintptr_t host_start, uintptr_t length);
+uint64_t qemu_ram_addr_from_host_x86_64(struct uc_struct *uc, void *host);
+void *qemu_map_ram_ptr_x86_64(struct uc_struct *uc, void *ram_block, uint64_t ram_addr);
+
 void __real_tlb_protect_code_x86_64(struct uc_struct *uc, uint64_t ram_addr);
 struct page_collection *__real_page_collection_lock_x86_64(struct uc_struct *uc,
                                                           uint64_t start, uint64_t end);
@@ -106,10 +115,68 @@ void __wrap_tb_invalidate_phys_page_fast_x86_64(struct uc_struct *uc,
 static char no_code;
 #define NO_CODE ((struct page_collection *)(void *)&no_code)
 
+/* Engines whose TLB may hold writable entries without TLB_NOTDIRTY (sim_stores_filled). */
+static struct cpu *fast_engines;
+static pthread_mutex_t fast_engines_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A writable TLB entry of a page without translated code loses TLB_NOTDIRTY, which
+ * unicorn 2.0.1 sets on every entry (its pages are all "clean"): stores there then run
+ * inline in the translated code, as in QEMU, instead of through store_helper. QEMU's
+ * tlb_set_dirty() clears the flag; the page gets it back when code appears on it
+ * (__wrap_tlb_protect_code_x86_64). */
+void sim_stores_filled(struct cpu *c, void *qemu_cs, uint64_t vaddr, uint64_t paddr)
+{
+    void *host = guest_mem_host(c->env.mem, paddr & ~0xfffULL, 0x1000);
+    if (!host || atomic_load_explicit(&skipping_unsafe, memory_order_relaxed))
+        return;
+    uint64_t ram_addr = qemu_ram_addr_from_host_x86_64((struct uc_struct *)c->uc, host);
+    if (ram_addr == UINT64_MAX || page_may_hold_code(ram_addr >> 12))
+        return;
+    if (!c->stores_fast) {
+        pthread_mutex_lock(&fast_engines_lock);
+        c->stores_next = fast_engines;
+        fast_engines = c;
+        c->stores_fast = 1;
+        pthread_mutex_unlock(&fast_engines_lock);
+    }
+    tlb_set_dirty_x86_64(qemu_cs, vaddr);
+}
+
+void sim_stores_forget(struct cpu *c)
+{
+    pthread_mutex_lock(&fast_engines_lock);
+    for (struct cpu **p = &fast_engines; *p; p = &(*p)->stores_next)
+        if (*p == c) {
+            *p = c->stores_next;
+            break;
+        }
+    c->stores_fast = 0;
+    pthread_mutex_unlock(&fast_engines_lock);
+}
+
+/* The page receives translated code: every writable TLB entry of this engine that maps it
+ * goes back to the slow path, which invalidates the code a store overwrites. Called on
+ * the engine's own thread (it is translating), so its TLB is not in use meanwhile. */
+static void page_back_to_slow_stores(struct uc_struct *uc, uint64_t ram_addr)
+{
+    void *cs = NULL;
+
+    pthread_mutex_lock(&fast_engines_lock);
+    for (struct cpu *c = fast_engines; c; c = c->stores_next)
+        if ((struct uc_struct *)c->uc == uc)
+            cs = c->qemu_cs;
+    pthread_mutex_unlock(&fast_engines_lock);
+    if (!cs)
+        return;
+    uintptr_t host = (uintptr_t)qemu_map_ram_ptr_x86_64(uc, NULL, ram_addr & ~0xfffULL);
+    tlb_reset_dirty_x86_64(cs, host, 0x1000);
+}
+
 void __wrap_tlb_protect_code_x86_64(struct uc_struct *uc, uint64_t ram_addr)
 {
     if (page_mark_code(ram_addr >> 12))
         atomic_store(&skipping_unsafe, 1);
+    page_back_to_slow_stores(uc, ram_addr);
     __real_tlb_protect_code_x86_64(uc, ram_addr);
 }
 

@@ -1,6 +1,6 @@
 /* The deterministic virtual clock of the software CPU and its event queue.
- * Virtual time = instructions retired x VCLOCK_NS_PER_INSN, plus the time skipped while the
- * guest idles in HLT (the clock jumps to the next event instead of spinning). Events are a
+ * Virtual time = instructions retired x VCLOCK_NS_PER_INSN, plus VCLOCK_NS_PER_PAUSE per PAUSE,
+ * plus the time skipped while the guest idles in HLT (the clock jumps to the next event instead of spinning). Events are a
  * min-heap keyed by (time, sequence number): ties fire in the order they were scheduled,
  * whatever the host. Everything runs on the vCPU thread; nothing here is thread-safe. */
 #ifndef VMLAB_SIM_VCLOCK_H
@@ -12,6 +12,8 @@
 
 /* A 1 GHz virtual CPU: one instruction retires per virtual nanosecond. */
 #define VCLOCK_NS_PER_INSN 1ULL
+/* PAUSE takes 140 cycles of the 1 GHz virtual CPU, as from Skylake on (sim/unicorn_pause.c) */
+#define VCLOCK_NS_PER_PAUSE 140ULL
 /* The TSC ticks once per virtual nanosecond: RDTSC returns virtual ns. */
 #define VCLOCK_TSC_KHZ 1000000ULL
 /* Pending events at most (a guard against a runaway device, not a design limit). */

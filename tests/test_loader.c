@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmm/guest_mem.h"
+#include "vmm/loader_linux.h"
 #include "vmm/loader_pvh.h"
 #include "vmm/memmap.h"
 
@@ -219,6 +220,90 @@ START_TEST(note_sizes_hostile)
 }
 END_TEST
 
+/* A vmlinux with the PVH note given as --kernel: Linux's PVH entry reads the initrd from the
+ * first module, the RSDP from rsdp_paddr, and the memory map keeps the ACPI tables. */
+START_TEST(linux_pvh_initrd_and_rsdp_in_start_info)
+{
+    struct img im;
+    struct elf_opts o = defaults();
+    struct guest_mem m;
+    struct cpu_boot boot;
+    char err[256] = "";
+    uint8_t rd[5000];
+    uint64_t si[8], mod[2], map[18];
+
+    for (size_t i = 0; i < sizeof(rd); i++)
+        rd[i] = (uint8_t)(i * 7);
+    build(&im, &o);
+    ck_assert_int_eq(guest_mem_init(&m, RAM), 0);
+    ck_assert_msg(loader_linux_pvh_load_image(&m, im.b, im.len, rd, sizeof(rd), "quiet",
+                                              MEMMAP_ACPI_ADDR, &boot, err, sizeof(err)) == 0,
+                  "%s", err);
+    ck_assert_int_eq(boot.mode, CPU_BOOT_PVH32);
+    ck_assert_uint_eq(boot.entry, 0x100010);
+    ck_assert_uint_eq(boot.arg, MEMMAP_START_INFO_ADDR);
+    guest_mem_read(&m, MEMMAP_START_INFO_ADDR, si, sizeof(si));
+    ck_assert_uint_eq(si[1] >> 32, 1);                          /* nr_modules */
+    ck_assert_uint_eq(si[4], MEMMAP_ACPI_ADDR);                 /* rsdp_paddr */
+    guest_mem_read(&m, si[2], mod, sizeof(mod));                /* modlist[0] */
+    ck_assert_uint_eq(mod[1], sizeof(rd));
+    ck_assert_uint_eq(mod[0] & 0xfff, 0);
+    ck_assert_uint_ge(mod[0], 0x202000);                        /* above the kernel */
+    ck_assert_uint_le(mod[0] + sizeof(rd), RAM);
+    ck_assert_mem_eq(guest_mem_host(&m, mod[0], sizeof(rd)), rd, sizeof(rd));
+    /* memmap: one entry holds the ACPI area, reserved (type 2) */
+    unsigned n = (unsigned)si[6], acpi = 0;
+    ck_assert_uint_le(n, 6);
+    guest_mem_read(&m, si[5], map, n * 24);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t a = map[i * 3], len = map[i * 3 + 1];
+        uint32_t type = (uint32_t)map[i * 3 + 2];
+        if (a <= MEMMAP_ACPI_ADDR && MEMMAP_ACPI_ADDR < a + len) {
+            ck_assert_uint_eq(type, 2);
+            acpi = 1;
+        }
+    }
+    ck_assert_int_eq(acpi, 1);
+    /* an initrd larger than RAM is refused, naming it */
+    static uint8_t huge[RAM];
+    ck_assert_int_eq(loader_linux_pvh_load_image(&m, im.b, im.len, huge, sizeof(huge), "",
+                                                 0, &boot, err, sizeof(err)), -E2BIG);
+    ck_assert_ptr_nonnull(strstr(err, "initrd"));
+    guest_mem_destroy(&m);
+}
+END_TEST
+
+/* A note segment aligned to 8 (as GNU property notes are) holding such a note, 32 bytes
+ * with no padding after its 4-byte name, then the PVH note: found (it was refused as
+ * "run past the note segment" when the name was padded to 8). */
+START_TEST(pvh_note_after_gnu_property_note_in_8_aligned_segment)
+{
+    struct img im;
+    struct elf_opts o = defaults();
+    struct guest_mem m;
+    struct pvh_image pi;
+    char err[256] = "";
+
+    build(&im, &o);
+    Elf64_Phdr *ph = (Elf64_Phdr *)(im.b + sizeof(Elf64_Ehdr));
+    uint8_t *n = im.b + 0x200;
+    uint32_t gnu[3] = { 4, 16, 5 };                 /* NT_GNU_PROPERTY_TYPE_0 */
+    uint32_t xen[3] = { 4, 8, 18 };
+    memset(n, 0, 64);
+    memcpy(n, gnu, 12);
+    memcpy(n + 12, "GNU", 4);                       /* desc at 16, 16 bytes: next at 32 */
+    memcpy(n + 32, xen, 12);
+    memcpy(n + 44, "Xen", 4);
+    memcpy(n + 48, &o.entry, 8);
+    ph[2].p_filesz = 56;
+    ph[2].p_align = 8;
+    ck_assert_int_eq(guest_mem_init(&m, RAM), 0);
+    ck_assert_msg(load(&im, &m, &pi, err) == 0, "%s", err);
+    ck_assert_uint_eq(pi.entry, 0x100010);
+    guest_mem_destroy(&m);
+}
+END_TEST
+
 START_TEST(start_info_written)
 {
     struct guest_mem m;
@@ -229,7 +314,7 @@ START_TEST(start_info_written)
     struct pvh_module mod = { MEMMAP_FDT_ADDR, 0x100 };
 
     ck_assert_int_eq(guest_mem_init(&m, RAM), 0);
-    ck_assert_int_eq(loader_pvh_start_info(&m, "a b", &mod, 1, &si, err, sizeof(err)), 0);
+    ck_assert_int_eq(loader_pvh_start_info(&m, "a b", &mod, 1, 0, &si, err, sizeof(err)), 0);
     ck_assert_uint_eq(si, MEMMAP_START_INFO_ADDR);
     guest_mem_read(&m, si, &magic, 4);
     ck_assert_uint_eq(magic, 0x336ec578u);
@@ -238,7 +323,7 @@ START_TEST(start_info_written)
     char big[MEMMAP_CMDLINE_MAX + 10];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
-    ck_assert_int_eq(loader_pvh_start_info(&m, big, NULL, 0, &si, err, sizeof(err)), -E2BIG);
+    ck_assert_int_eq(loader_pvh_start_info(&m, big, NULL, 0, 0, &si, err, sizeof(err)), -E2BIG);
     guest_mem_destroy(&m);
 }
 END_TEST
@@ -259,6 +344,8 @@ int main(void)
     tcase_add_test(tc, entry_outside_segments);
     tcase_add_test(tc, note_sizes_hostile);
     tcase_add_test(tc, start_info_written);
+    tcase_add_test(tc, linux_pvh_initrd_and_rsdp_in_start_info);
+    tcase_add_test(tc, pvh_note_after_gnu_property_note_in_8_aligned_segment);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

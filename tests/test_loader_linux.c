@@ -179,7 +179,7 @@ END_TEST
 
 START_TEST(missing_files_are_named)
 {
-    int rc = loader_linux_load(&mem, "/nonexistent/bzImage", NULL, "", &boot, err, sizeof(err));
+    int rc = loader_linux_load(&mem, "/nonexistent/bzImage", NULL, "", 0, &boot, err, sizeof(err));
     ck_assert_int_lt(rc, 0);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/bzImage"));
 }

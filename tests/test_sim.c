@@ -140,6 +140,35 @@ __asm__(
     "    ret\n"
     "g_smc_end:\n"
     "\n"
+    /* Code written into a page nothing has run from yet (its stores took the fast path),
+     * called, rewritten and called again: the second call runs the new immediate */
+    /* 100 PAUSEs in a loop (a spin-wait's shape) */
+    ".globl g_pause, g_pause_end\n"
+    "g_pause:\n"
+    "    mov $100, %ecx\n"
+    "1:  pause\n"
+    "    dec %ecx\n"
+    "    jnz 1b\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_pause_end:\n"
+    "\n"
+    ".globl g_smc_fresh, g_smc_fresh_end\n"
+    "g_smc_fresh:\n"
+    "    mov $0x300000, %esp\n"
+    "    mov $0x200000, %edi\n"
+    "    movb $0xb8, (%edi)\n"               /* mov $imm32, %eax */
+    "    movl $0x11111111, 1(%edi)\n"
+    "    movb $0xc3, 5(%edi)\n"              /* ret */
+    "    call *%edi\n"
+    "    out %eax, $0x80\n"
+    "    movl $0x22222222, 1(%edi)\n"
+    "    call *%edi\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_smc_fresh_end:\n"
+    "\n"
     /* MMIO in 32-bit mode: write then read a device in the hole, read an unclaimed spot */
     ".globl g_mmio, g_mmio_end\n"
     "g_mmio:\n"
@@ -766,7 +795,7 @@ __asm__(
     ".text\n");
 
 #define GUEST(name) extern const unsigned char name[], name##_end[]
-GUEST(g_pio); GUEST(g_smc); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
+GUEST(g_pio); GUEST(g_smc); GUEST(g_smc_fresh); GUEST(g_pause); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
 GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_user); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
@@ -963,6 +992,33 @@ START_TEST(self_modifying_code_runs_the_new_code)
     ck_assert_uint_eq(vm->report[2], 0x33333333);
     ck_assert_uint_eq(vm->report[3], 0x42);            /* rewritten inside the running block */
     vm_free(vm);
+}
+END_TEST
+
+/* The first stores to a page without code run inline (unicorn_stores.c); once code is
+ * translated there, stores go the slow way again and drop the stale block. */
+START_TEST(code_written_by_fast_stores_is_rewritable)
+{
+    struct vm *vm = RUN(g_smc_fresh, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 2);
+    ck_assert_uint_eq(vm->report[0], 0x11111111);
+    ck_assert_uint_eq(vm->report[1], 0x22222222);      /* not the block translated first */
+    vm_free(vm);
+}
+END_TEST
+
+/* PAUSE takes VCLOCK_NS_PER_PAUSE of virtual time, as on silicon (unicorn_pause.c): a delay loop
+ * polling the TSC runs fewer rounds. Deterministic like the rest. */
+START_TEST(pause_takes_virtual_time)
+{
+    struct vm *a = RUN(g_pause, 0), *b = RUN(g_pause, 0);
+    ck_assert_int_eq(a->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(a->stats.insns, b->stats.insns);
+    ck_assert_uint_eq(a->stats.virtual_ns, b->stats.virtual_ns);
+    ck_assert_uint_eq(a->stats.virtual_ns - a->stats.insns, 100 * VCLOCK_NS_PER_PAUSE);
+    vm_free(a);
+    vm_free(b);
 }
 END_TEST
 
@@ -1410,6 +1466,8 @@ static Suite *sim_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, pio_reaches_bus);
     tcase_add_test(tc, self_modifying_code_runs_the_new_code);
+    tcase_add_test(tc, code_written_by_fast_stores_is_rewritable);
+    tcase_add_test(tc, pause_takes_virtual_time);
     tcase_add_test(tc, mmio_reaches_bus);
     tcase_add_test(tc, rdtsc_is_virtual_and_deterministic);
     tcase_add_test(tc, resume_after_poll_is_exact);

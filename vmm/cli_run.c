@@ -10,7 +10,7 @@ enum {
     OPT_CPU = 256, OPT_MEM, OPT_SEED, OPT_SERIAL, OPT_SERIAL_IN, OPT_MAX_INSNS, OPT_STATS,
     OPT_BLOCK, OPT_CONSOLE, OPT_RNG, OPT_NET, OPT_TRACE, OPT_SOCKET, OPT_KERNEL, OPT_INITRD,
     OPT_CMDLINE, OPT_HELP, OPT_QUIET, OPT_AT, OPT_RESTORE, OPT_TSC, OPT_VSOCK, OPT_INPUT, OPT_BALLOON,
-    OPT_SANDBOX,
+    OPT_SANDBOX, OPT_RTC_BASE,
 };
 
 static const struct option run_options[] = {
@@ -21,6 +21,7 @@ static const struct option run_options[] = {
     { "serial-in", required_argument, NULL, OPT_SERIAL_IN },
     { "max-insns", required_argument, NULL, OPT_MAX_INSNS },
     { "tsc", required_argument, NULL, OPT_TSC },
+    { "rtc-base", required_argument, NULL, OPT_RTC_BASE },
     { "stats", no_argument, NULL, OPT_STATS },
     { "block", required_argument, NULL, OPT_BLOCK },
     { "console", required_argument, NULL, OPT_CONSOLE },
@@ -59,6 +60,9 @@ void cli_run_usage(FILE *f)
           "  --tsc virtual|host     what RDTSC reads on the software CPU: the virtual clock\n"
           "                         (default, deterministic) or the host's TSC, for timing\n"
           "                         guest-visible latency against other VMMs (not deterministic)\n"
+          "  --rtc-base SECONDS     the date the CMOS clock of a Linux machine on the software\n"
+          "                         CPU starts at, in s since 1970 UTC (default 1767225600,\n"
+          "                         2026-01-01); it counts on in virtual time\n"
           "  --stats                print instructions retired, virtual time and exits by kind\n"
           "  --block SPEC           add a virtio-blk disk: PATH[,ro][,id=NAME] or mem=SIZE[,...]\n"
           "  --console ARGS         add a virtio-console: out=stdio|PATH|none[,in=STRING]\n"
@@ -79,7 +83,8 @@ void cli_run_usage(FILE *f)
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
           "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"
-          "  --kernel FILE          boot a Linux bzImage instead of a PVH program\n"
+          "  --kernel FILE          boot Linux instead of a PVH program: a bzImage, or a\n"
+          "                         vmlinux with the PVH note (scripts/extract-vmlinux.py)\n"
           "  --initrd FILE          initial ramdisk for --kernel\n"
           "  --cmdline STRING       kernel command line (virtio_mmio.device= entries are added)\n"
           "  --restore SNAPSHOT     continue a run from `snapshot take` (software CPU); only\n"
@@ -157,6 +162,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
             break;
         case OPT_SERIAL: o->serial = optarg; serial_given = 1; break;
         case OPT_SERIAL_IN: o->serial_in = optarg; break;
+        case OPT_RTC_BASE: o->rtc_base = optarg; break;
         case OPT_MAX_INSNS:
             if (parse_u64(optarg, &o->max_insns) || o->max_insns == 0) {
                 snprintf(err, errlen, "--max-insns '%s' is not a positive integer", optarg);

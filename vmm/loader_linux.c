@@ -189,7 +189,8 @@ int loader_linux_set_rsdp(struct guest_mem *mem, uint64_t rsdp)
 }
 
 int loader_linux_load(struct guest_mem *mem, const char *kernel, const char *initrd,
-                      const char *cmdline, struct cpu_boot *boot, char *err, size_t errlen)
+                      const char *cmdline, uint64_t rsdp, struct cpu_boot *boot, char *err,
+                      size_t errlen)
 {
     uint8_t *k = NULL, *i = NULL;
     size_t klen = 0, ilen = 0;
@@ -208,7 +209,11 @@ int loader_linux_load(struct guest_mem *mem, const char *kernel, const char *ini
             return rc;
         }
     }
-    rc = loader_linux_load_image(mem, k, klen, i, ilen, cmdline, boot, msg, sizeof(msg));
+    if (klen >= 4 && !memcmp(k, "\177ELF", 4))
+        rc = loader_linux_pvh_load_image(mem, k, klen, i, ilen, cmdline, rsdp, boot, msg,
+                                         sizeof(msg));
+    else
+        rc = loader_linux_load_image(mem, k, klen, i, ilen, cmdline, boot, msg, sizeof(msg));
     if (rc)
         snprintf(err, errlen, "%s: %s", !strncmp(msg, "initrd", 6) ? initrd : kernel, msg);
     free(k);

@@ -48,7 +48,9 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
 {
     const uint8_t *n = img + p->offset;
     uint64_t left = p->filesz;
-    /* Notes are 4-byte aligned in practice; honour an 8-byte segment alignment too. */
+    /* Notes are 4-byte aligned in practice; honour an 8-byte segment alignment too (GNU
+     * property notes): there the descriptor and the next note start at multiples of 8 from
+     * the note's start, the 12-byte header included (a 4-byte name needs no padding). */
     uint64_t align = p->align == 8 ? 8 : 4;
 
     while (left >= 12) {
@@ -56,7 +58,7 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
         memcpy(&namesz, n, 4);
         memcpy(&descsz, n + 4, 4);
         memcpy(&type, n + 8, 4);
-        uint64_t name_pad = (namesz + align - 1) & ~(align - 1);
+        uint64_t name_pad = ((12 + (uint64_t)namesz + align - 1) & ~(align - 1)) - 12;
         uint64_t desc_pad = ((uint64_t)descsz + align - 1) & ~(align - 1);
         if (name_pad > left - 12 || desc_pad > left - 12 - name_pad) {
             snprintf(err, errlen, "ELF note at file offset %#llx: namesz %u / descsz %u run "
@@ -296,7 +298,7 @@ struct hvm_memmap_entry { uint64_t addr, size; uint32_t type, reserved; };
 #define MAX_MODULES    ((MEMMAP_OFFSET - MODLIST_OFFSET) / sizeof(struct hvm_modlist_entry))
 
 int loader_pvh_start_info(struct guest_mem *mem, const char *cmdline,
-                          const struct pvh_module *mods, unsigned nmods,
+                          const struct pvh_module *mods, unsigned nmods, uint64_t rsdp,
                           uint64_t *start_info, char *err, size_t errlen)
 {
     size_t clen = strlen(cmdline);
@@ -320,15 +322,19 @@ int loader_pvh_start_info(struct guest_mem *mem, const char *cmdline,
             return -EFAULT;
     }
     /* E820-style map: RAM below the boot-data page is usable, boot data is reserved so the
-     * guest does not reuse it, then the rest of RAM. */
-    struct hvm_memmap_entry map[4];
+     * guest does not reuse it, then the rest of RAM (around the ACPI tables, if any). */
+    struct hvm_memmap_entry map[6];
     unsigned n = 0;
+    uint64_t after_boot = MEMMAP_FDT_ADDR + MEMMAP_FDT_MAX;
     map[n++] = (struct hvm_memmap_entry){ 0, MEMMAP_START_INFO_ADDR, 1, 0 };
     map[n++] = (struct hvm_memmap_entry){ MEMMAP_START_INFO_ADDR,
-                                         MEMMAP_FDT_ADDR + MEMMAP_FDT_MAX - MEMMAP_START_INFO_ADDR,
-                                         2, 0 };
-    map[n++] = (struct hvm_memmap_entry){ MEMMAP_FDT_ADDR + MEMMAP_FDT_MAX,
-                                         r[0].size - (MEMMAP_FDT_ADDR + MEMMAP_FDT_MAX), 1, 0 };
+                                         after_boot - MEMMAP_START_INFO_ADDR, 2, 0 };
+    if (rsdp) {
+        map[n++] = (struct hvm_memmap_entry){ after_boot, MEMMAP_ACPI_ADDR - after_boot, 1, 0 };
+        map[n++] = (struct hvm_memmap_entry){ MEMMAP_ACPI_ADDR, MEMMAP_ACPI_MAX, 2, 0 };
+        after_boot = MEMMAP_ACPI_ADDR + MEMMAP_ACPI_MAX;
+    }
+    map[n++] = (struct hvm_memmap_entry){ after_boot, r[0].size - after_boot, 1, 0 };
     if (nr == 2)
         map[n++] = (struct hvm_memmap_entry){ r[1].base, r[1].size, 1, 0 };
     if (guest_mem_write(mem, MEMMAP_START_INFO_ADDR + MEMMAP_OFFSET, map, n * sizeof(map[0])))
@@ -336,6 +342,7 @@ int loader_pvh_start_info(struct guest_mem *mem, const char *cmdline,
     si.nr_modules = nmods;
     si.modlist_paddr = nmods ? MEMMAP_START_INFO_ADDR + MODLIST_OFFSET : 0;
     si.cmdline_paddr = MEMMAP_CMDLINE_ADDR;
+    si.rsdp_paddr = rsdp;
     si.memmap_paddr = MEMMAP_START_INFO_ADDR + MEMMAP_OFFSET;
     si.memmap_entries = n;
     if (guest_mem_write(mem, MEMMAP_START_INFO_ADDR, &si, sizeof(si)))

@@ -28,9 +28,11 @@ int loader_read_file(const char *path, uint8_t **data, size_t *len, char *err, s
 struct pvh_module { uint64_t paddr, size; };
 
 /* Writes hvm_start_info (version 1, with the memory map), the command line and the module
- * list at their memory-map addresses. Returns the start_info address via *start_info. */
+ * list at their memory-map addresses. Returns the start_info address via *start_info.
+ * rsdp: 0, or the ACPI RSDP the caller put at MEMMAP_ACPI_ADDR: its address goes in
+ * rsdp_paddr and the tables' area is reserved in the memory map. */
 int loader_pvh_start_info(struct guest_mem *mem, const char *cmdline,
-                          const struct pvh_module *mods, unsigned nmods,
+                          const struct pvh_module *mods, unsigned nmods, uint64_t rsdp,
                           uint64_t *start_info, char *err, size_t errlen);
 
 #endif

@@ -55,6 +55,7 @@ struct memmap_entry {
 #define MEMMAP_DEBUG_EXIT_PORT   0xf4
 #define MEMMAP_I8042_PORT        0x60
 #define MEMMAP_PIT_PORT          0x40
+#define MEMMAP_RTC_PORT          0x70
 
 /* The whole table, terminated by an entry with name == NULL. */
 extern const struct memmap_entry memmap_table[];

@@ -168,6 +168,20 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
      * CI-shaped runs, the first such hang; the KVM machine is kept as it was). */
     if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim"))
         rc = add_device(vm, "i8254", "", BUS_PIO, MEMMAP_PIT_PORT, -1, err, errlen);
+    /* The CMOS clock Linux takes the date from at boot, from a fixed base: deterministic.
+     * The software CPU's Linux machine only, as the PIT. */
+    if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim")) {
+        if (snprintf(args, sizeof(args), "%s%s", opt->rtc_base ? "base=" : "",
+                     opt->rtc_base ? opt->rtc_base : "") >= (int)sizeof(args)) {
+            snprintf(err, errlen, "--rtc-base: longer than %zu bytes", sizeof(args) - 6);
+            return -EINVAL;
+        }
+        rc = add_device(vm, "cmos-rtc", args, BUS_PIO, MEMMAP_RTC_PORT, -1, err, errlen);
+    } else if (!rc && opt->rtc_base) {
+        snprintf(err, errlen, "--rtc-base sets the CMOS clock of a Linux machine (--kernel) on "
+                 "the software CPU; this machine has none");
+        return -EINVAL;
+    }
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
         if (keyed_args(opt->blocks[i], "path", args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
@@ -402,7 +416,7 @@ static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_
     if (rc)
         return rc;
     struct pvh_module mod = { MEMMAP_FDT_ADDR, MEMMAP_FDT_MAX };
-    rc = loader_pvh_start_info(&vm->mem, cmdline, &mod, 1, &start_info, err, errlen);
+    rc = loader_pvh_start_info(&vm->mem, cmdline, &mod, 1, 0, &start_info, err, errlen);
     if (rc)
         return rc;
     *boot = (struct cpu_boot){ CPU_BOOT_PVH32, pi.entry, start_info };
@@ -619,7 +633,7 @@ static int vm_create_restored(struct vm *vm, const struct vm_options *opt, char 
     return rc;
 }
 
-/* A Linux bzImage: the 64-bit boot protocol. The serial console, reset through the i8042
+/* A Linux bzImage (the 64-bit boot protocol) or a vmlinux with the PVH note. The serial console, reset through the i8042
  * and the virtio_mmio.device= entries are added to what the user gave; ACPI tables
  * (vmm/acpi_build.h) describe the same devices. */
 static int load_kernel(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
@@ -639,11 +653,12 @@ static int load_kernel(struct vm *vm, const struct vm_options *opt, struct cpu_b
     int rc = build_cmdline(vm, &o, cmdline, sizeof(cmdline), err, errlen);
     if (rc)
         return rc;
-    rc = loader_linux_load(&vm->mem, opt->kernel, opt->initrd, cmdline, boot, err, errlen);
+    rc = loader_linux_load(&vm->mem, opt->kernel, opt->initrd, cmdline, MEMMAP_ACPI_ADDR, boot,
+                           err, errlen);
     /* ACPI describes the devices to kernels without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. */
     if (!rc)
         rc = acpi_install(&vm->mem, &vm->mc, err, errlen);
-    if (!rc)
+    if (!rc && boot->mode == CPU_BOOT_LINUX64)     /* a PVH vmlinux has it in its start info */
         rc = loader_linux_set_rsdp(&vm->mem, MEMMAP_ACPI_ADDR);
     return rc;
 }

@@ -28,6 +28,7 @@ struct vm_options {
     uint64_t mem;                   /* bytes */
     uint64_t seed;
     int host_tsc;                   /* --tsc host: RDTSC reads the host TSC (software CPU) */
+    const char *rtc_base;           /* --rtc-base: CMOS clock start, s since 1970 (NULL: default) */
     const char *cpu;                /* "sim", "kvm", "auto" */
     const char *serial;             /* "stdio", "none" or a path */
     const char *serial_in;          /* scripted input, escapes as in device args */

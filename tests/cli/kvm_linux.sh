@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Linux guests through `vmlab run --kernel`.
 #  - Bad input (any machine; the sim backend, since loading fails before a CPU runs): a file
-#    that is not a bzImage, and an initrd larger than the guest RAM: one clear error, exit 2.
+#    that is not a bzImage, an ELF that is not a PVH executable, and an initrd larger than
+#    the guest RAM: one clear error, exit 2.
 #  - Debian's kernel (linux-image-amd64) with the busybox initramfs of vmm/kvm/linux boots on
 #    `--cpu kvm`, prints on the 8250 console, finds the virtio-blk disk through vmlab's ACPI
 #    tables (LNRO0005 devices in the DSDT), reads what the host wrote (sha256), writes a
@@ -15,8 +16,14 @@ source "$(dirname "$0")/lib.sh"
 INITRD=$LINUX_INITRD
 KERNEL=${KVM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
 
-expect_error "--kernel: a PVH ELF is not a bzImage (exit 2)" "not a bzImage" \
-    --cpu sim --kernel "$GUESTS/hello.elf"
+# An ELF goes the PVH way (a vmlinux, sim_linux.sh): one that is no PVH executable is refused
+cp "$GUESTS/hello.elf" "$TMP/dyn.elf"     # e_type 3 (ET_DYN): a PVH note, but no executable
+printf '\003' | dd of="$TMP/dyn.elf" bs=1 seek=16 conv=notrunc status=none
+expect_error "--kernel: an ELF that is not an executable with the PVH note (exit 2)" \
+    "ELF type is 3, expected 2" --cpu sim --kernel "$TMP/dyn.elf"
+out=$("$VMLAB" run --cpu sim --kernel "$GUESTS/hello.elf" 2>&1)
+check "--kernel: a PVH ELF is entered by its PVH note, the Linux command line in its start info" \
+    grep -q "^args: console=ttyS0 reboot=k" <<<"$out"
 head -c 70000 /dev/zero | tr '\0' 'x' >"$TMP/junk"
 expect_error "--kernel: a text file is not a bzImage (exit 2)" "not a bzImage" \
     --cpu sim --kernel "$TMP/junk"

@@ -149,51 +149,52 @@ linux_disk() {
     yes vmlab-linux-was-here | head -c 1048576 >"$TMP/guest-pattern"
 }
 
-# linux_checks CONSOLE ERR RC: what a user sees of a boot of the disk linux_disk made.
+# linux_checks CONSOLE ERR RC [TAG]: what a user sees of a boot of the disk linux_disk made;
+# TAG (default linux) starts each check's name.
 linux_checks() {
-    local console=$1 errf=$2 rc=$3
+    local console=$1 errf=$2 rc=$3 tag=${4:-linux}
     tr -d '\r' <"$console" >"$TMP/c"
     has() { grep -q -- "$1" "$TMP/c"; }
     lacks() { ! grep -qE -- "$1" "$TMP/c"; }
     field() { sed -n "s/^VMLAB-LINUX: $1 //p" "$TMP/c" | head -1; }
-    check "linux: the kernel prints on the 8250 console" has "Linux version"
-    check "linux: the kernel finds vmlab's ACPI tables (RSDP at 0xe0000)" has "ACPI: RSDP 0x00000000000E0000"
-    check "linux: no ACPI errors or firmware-bug warnings in the kernel log" \
+    check "$tag: the kernel prints on the 8250 console" has "Linux version"
+    check "$tag: the kernel finds vmlab's ACPI tables (RSDP at 0xe0000)" has "ACPI: RSDP 0x00000000000E0000"
+    check "$tag: no ACPI errors or firmware-bug warnings in the kernel log" \
         lacks 'ACPI (BIOS )?(Error|Warning)|Firmware (Bug|Warn)'
-    check "linux: COM1 comes from the DSDT (PNP0501 through PnP ACPI, not the legacy probe)" \
+    check "$tag: COM1 comes from the DSDT (PNP0501 through PnP ACPI, not the legacy probe)" \
         has "00:0[0-9]: ttyS0 at I/O 0x3f8"
-    check "linux: the initramfs /init runs (busybox userspace, serial console)" has "^VMLAB-LINUX: up, kernel"
-    check "linux: virtio-mmio through ACPI: /dev/vda appears with the disk's 8192 sectors" \
+    check "$tag: the initramfs /init runs (busybox userspace, serial console)" has "^VMLAB-LINUX: up, kernel"
+    check "$tag: virtio-mmio through ACPI: /dev/vda appears with the disk's 8192 sectors" \
         has "^VMLAB-LINUX: vda 8192 sectors"
     if [ "$(field 'vda sha256 before')" = "$LINUX_SUM_BEFORE" ]; then
-        ok "linux: the guest reads the disk the host wrote (sha256 equal)"
+        ok "$tag: the guest reads the disk the host wrote (sha256 equal)"
     else
-        not_ok "linux: the guest reads the disk the host wrote (guest '$(field 'vda sha256 before')', host $LINUX_SUM_BEFORE)"
+        not_ok "$tag: the guest reads the disk the host wrote (guest '$(field 'vda sha256 before')', host $LINUX_SUM_BEFORE)"
     fi
-    check "linux: the guest reads back its own write after dropping caches" has "^VMLAB-LINUX: vda write read back OK"
+    check "$tag: the guest reads back its own write after dropping caches" has "^VMLAB-LINUX: vda write read back OK"
     local sum_after
     sum_after=$(sha256sum "$LINUX_DISK" | cut -d' ' -f1)
     if [ -n "$sum_after" ] && [ "$(field 'vda sha256 after')" = "$sum_after" ] &&
        [ "$sum_after" != "$LINUX_SUM_BEFORE" ] &&
        cmp -s <(dd if="$LINUX_DISK" bs=1M skip=1 count=1 2>/dev/null) "$TMP/guest-pattern" &&
        cmp -s <(head -c 1048576 "$LINUX_DISK") <(yes vmlab-host-wrote-this | head -c 1048576); then
-        ok "linux: the guest's write reached the image file (host sha256 = guest's, second MiB = pattern)"
+        ok "$tag: the guest's write reached the image file (host sha256 = guest's, second MiB = pattern)"
     else
-        not_ok "linux: the guest's write reached the image file (guest '$(field 'vda sha256 after')', host $sum_after)"
+        not_ok "$tag: the guest's write reached the image file (guest '$(field 'vda sha256 after')', host $sum_after)"
     fi
-    check "linux: /init ends in a shell prompt on the serial console" has "vmlab-linux# "
+    check "$tag: /init ends in a shell prompt on the serial console" has "vmlab-linux# "
     # (Not anchored: input typed before the shell reads it was echoed early, so the answer
     # follows the prompt on its line.)
-    check "linux: the shell runs a command typed on the serial line (6*7 = 42)" \
+    check "$tag: the shell runs a command typed on the serial line (6*7 = 42)" \
         has "VMLAB-LINUX: shell says 42"
-    check "linux: the typed power-off command runs" has "^VMLAB-LINUX: powering off"
+    check "$tag: the typed power-off command runs" has "^VMLAB-LINUX: powering off"
     # What the kernel said about the tables and the devices, for the log.
     grep -E 'ACPI: (RSDP|XSDT|FACP|DSDT|APIC) |ttyS0 at|virtio_blk|^VMLAB-LINUX: (vda|up)' "$TMP/c" |
         head -20 | sed 's/^/#   console: /'
     if [ "$rc" -eq 0 ]; then
-        ok "linux: vmlab exits 0 after the i8042 reset (reboot=k)"
+        ok "$tag: vmlab exits 0 after the i8042 reset (reboot=k)"
     else
-        not_ok "linux: vmlab exits 0 after the i8042 reset (status $rc)"
+        not_ok "$tag: vmlab exits 0 after the i8042 reset (status $rc)"
         tail -3 "$errf" | sed 's/^/#   /'
         tail -5 "$TMP/c" | sed 's/^/#   console: /'
     fi
