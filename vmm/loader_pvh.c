@@ -99,7 +99,8 @@ static void zero_fill(uint8_t *p, uint64_t len)
     }
 }
 
-int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+/* arm64: an EM_AARCH64 executable entered at e_entry (no PVH note); else x86 PVH. */
+static int elf_load(struct guest_mem *mem, const uint8_t *img, size_t len, int arm64,
                     struct pvh_image *out, char *err, size_t errlen)
 {
     int is64, found = 0, rc;
@@ -133,12 +134,21 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
         Elf64_Ehdr h;
         memcpy(&h, img, sizeof(h));
         machine = h.e_machine; type = h.e_type; phoff = h.e_phoff; phnum = h.e_phnum;
+        if (arm64) {
+            entry = h.e_entry;
+            found = 1;
+        }
     } else {
         Elf32_Ehdr h;
         memcpy(&h, img, sizeof(h));
         machine = h.e_machine; type = h.e_type; phoff = h.e_phoff; phnum = h.e_phnum;
     }
-    if (machine != EM_X86_64 && machine != EM_386) {
+    if (arm64 && machine != EM_AARCH64) {
+        snprintf(err, errlen, "ELF machine is %u, expected 183 (AArch64) on this arm64 vmlab",
+                 machine);
+        return -ENOEXEC;
+    }
+    if (!arm64 && machine != EM_X86_64 && machine != EM_386) {
         snprintf(err, errlen, "ELF machine is %u, expected 62 (x86-64) or 3 (i386)", machine);
         return -ENOEXEC;
     }
@@ -166,7 +176,7 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
             return -ENOEXEC;
         }
         if (p.type == PT_NOTE) {
-            if (!found) {
+            if (!found && !arm64) {
                 rc = find_pvh_note(img, &p, &entry, err, errlen);
                 if (rc < 0)
                     return rc;
@@ -211,8 +221,9 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
     for (unsigned j = 0; j < nloads; j++)
         if (entry >= loads[j].paddr && entry < loads[j].paddr + loads[j].memsz)
             entry_ok = 1;
-    if (!entry_ok || entry > 0xffffffffULL) {
-        snprintf(err, errlen, "PVH entry %#llx is not inside a loaded segment",
+    if (!entry_ok || (!arm64 && entry > 0xffffffffULL)) {
+        snprintf(err, errlen, "%s entry %#llx is not inside a loaded segment",
+                 arm64 ? "ELF" : "PVH",
                  (unsigned long long)entry);
         return -ENOEXEC;
     }
@@ -233,6 +244,18 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
     }
     out->entry = entry;
     return 0;
+}
+
+int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+                    struct pvh_image *out, char *err, size_t errlen)
+{
+    return elf_load(mem, img, len, 0, out, err, errlen);
+}
+
+int loader_arm64_elf_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+                          struct pvh_image *out, char *err, size_t errlen)
+{
+    return elf_load(mem, img, len, 1, out, err, errlen);
 }
 
 int loader_read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen)

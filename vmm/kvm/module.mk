@@ -15,3 +15,11 @@ test-build: $(BUILD)/kvm/linux-initramfs.cpio.gz
 $(BUILD)/kvm/linux-initramfs.cpio.gz: vmm/kvm/linux/init vmm/kvm/linux/mkinitramfs.sh
 	@mkdir -p $(dir $@)
 	vmm/kvm/linux/mkinitramfs.sh $@
+
+# The arm64 KVM backend under nested KVM (scripts/test-kvm-arm64.sh): cross-builds the
+# static arm64 vmlab and guest programs (make ARCH=arm64), boots them in qemu-system-aarch64
+# TCG with Debian's arm64 kernel, and compares with the x86 programs on the software CPU.
+.PHONY: test-kvm-arm64
+test-kvm-arm64: $(BUILD)/vmlab guests
+	@$(MAKE) --no-print-directory ARCH=arm64 all
+	@BUILD=$(BUILD) ./scripts/test-kvm-arm64.sh

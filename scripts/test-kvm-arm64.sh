@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make test-kvm-arm64`: the arm64 KVM backend, tested under nested KVM on this x86 host.
+# Boots qemu-system-aarch64 (TCG, -M virt,virtualization=on,gic-version=3 -cpu max without
+# pauth and SVE, which slow TCG down) with Debian's arm64 kernel (KVM built in, VHE) and an
+# initramfs holding the static arm64 busybox, the static arm64 vmlab and guest programs and
+# vmm/kvm/arm64/{init,tests.sh,cases.sh}. Inside, every run of cases.sh goes on arm64 KVM;
+# the results come back over the console (base64 tar.gz) and are checked here:
+#  - each guest program: the same output, exit status and disk as the same program built for
+#    x86 on the software CPU (build/vmlab --cpu sim), and the same device-side trace events
+#    (timestamps aside; the UART and exit device are ports on x86 and MMIO on arm64, mapped);
+#  - each arm64 trace replays clean on x86 (`vmlab trace replay`, no CPU);
+#  - bad input: exit 2 and one clear error line.
+# Prints TAP lines and ends with "N passed, N failed, K skipped".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+A64=$BUILD/arm64
+SYSROOT=$A64/sysroot
+VMLAB_X86=${VMLAB_X86:-$BUILD/vmlab}
+OUT=$A64/nested
+n=0; pass=0; fail=0; skip=0
+ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
+finish() { echo "1..$n"; echo "$pass passed, $fail failed, $skip skipped"; [ $fail -eq 0 ]; exit; }
+
+for f in "$A64/vmlab" "$SYSROOT/boot/vmlinuz" "$SYSROOT/bin/busybox" "$VMLAB_X86" \
+         "$A64/guest/hello.elf" "$BUILD/guest/hello.elf"; do
+    [ -e "$f" ] || { not_ok "arm64 nested KVM: $f missing (make ARCH=arm64 && make)"; finish; }
+done
+command -v qemu-system-aarch64 >/dev/null ||
+    { not_ok "arm64 nested KVM: qemu-system-aarch64 missing (qemu-system-arm: make deps)"; finish; }
+
+# KVM_ARM64_REUSE=1: check the results of the last nested run again (developing checks).
+if [ "${KVM_ARM64_REUSE:-0}" != 1 ] || [ ! -d "$OUT/results" ]; then
+rm -rf "$OUT"
+    stage=$OUT/root
+    mkdir -p "$stage"/{bin,proc,sys,dev,tmp,w/guest,w/x86,w/bad}
+    cp "$SYSROOT/bin/busybox" "$stage/bin/"
+    cp vmm/kvm/arm64/init "$stage/init"
+    chmod +x "$stage/init"
+    cp "$A64/vmlab" vmm/kvm/arm64/tests.sh vmm/kvm/arm64/cases.sh "$stage/w/"
+    [ -f vmm/kvm/arm64/linux.sh ] && cp vmm/kvm/arm64/linux.sh "$stage/w/"
+    cp "$A64"/guest/*.elf "$stage/w/guest/"
+    cp "$BUILD/guest/hello.elf" "$stage/w/x86/"
+    /usr/bin/python3 vmm/kvm/arm64/mkbad.py "$stage/w/bad"
+    initrd=$OUT/initramfs.cpio.gz
+    (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
+    log=$OUT/console.log
+    echo "# arm64 nested KVM: $(readlink -f "$SYSROOT/boot/vmlinuz" | xargs basename), initramfs $(du -h "$initrd" | cut -f1), qemu-system-aarch64 TCG"
+    t0=$(date +%s%N)
+    timeout "${KVM_ARM64_TIMEOUT:-600}" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 \
+        -cpu max,pauth=off,sve=off -m 1536 -smp 1 -accel tcg \
+        -kernel "$SYSROOT/boot/vmlinuz" -initrd "$initrd" \
+        -append "console=ttyAMA0 panic=-1 rdinit=/init" \
+        -display none -monitor none -serial "file:$log" -no-reboot </dev/null
+    qrc=$?
+    echo "# nested VM: $(( ($(date +%s%N) - t0) / 1000000 )) ms, qemu status $qrc"
+    grep -a '^VMLAB-ARM64: ' "$log" | tr -d '\r' | sed 's/^VMLAB-ARM64: /# /'
+    if ! grep -aq '^VMLAB-ARM64-RESULTS-END' "$log"; then
+        not_ok "arm64 nested VM finished and sent its results (console in $log)"
+        tail -8 "$log" | tr -d '\r' | sed 's/^/#   /'
+        finish
+    fi
+    ok "arm64 nested VM finished and sent its results"
+    R=$OUT/results
+    mkdir -p "$R"
+    sed -n '/^VMLAB-ARM64-RESULTS-BEGIN/,/^VMLAB-ARM64-RESULTS-END/p' "$log" | tr -d '\r' |
+        grep -v '^VMLAB-ARM64' | base64 -d | tar -xz -C "$R"
+
+else
+    R=$OUT/results
+    rm -rf "$OUT/x86"
+    echo "# KVM_ARM64_REUSE=1: the results of the last nested run"
+fi
+source vmm/kvm/arm64/checks.sh
+finish

@@ -1,0 +1,111 @@
+# The host's checks of `make test-kvm-arm64` (sourced by scripts/test-kvm-arm64.sh, bash):
+# each run of cases.sh in $R against the same program built for x86 on the software CPU.
+# Uses ok/not_ok of the caller, $R (arm64 results), $BUILD, $VMLAB_X86.
+
+# Device-side events, comparable across the two machines: no event numbers or times, and
+# accesses named by device and offset, read or write, whatever the bus (the UART and the
+# exit device are ports on x86, MMIO on arm64). Guest-physical addresses of the program's
+# rings and buffers differ with each build's code size (a CPU-side fact), so the values
+# written to the queue address registers (+0x80..+0xa4) and DMA addresses and payloads
+# (descriptors hold addresses) are masked; DMA kind, order and length stay, and the output
+# and disk checks cover the payloads. The x86 interrupt controllers' accesses (LAPIC,
+# IOAPIC: no device, "-") are left out: arm64's GIC is in the kernel and never seen.
+# At least MIN events, or it is a failure.
+MIN_EVENTS=20
+device_events() {
+    "$VMLAB_X86" trace dump --no-header "$1" 2>/dev/null |
+        sed -E 's/^#[0-9]+ [0-9]+ns //; s/ (mmio-read|pio-in) / read /; s/ (mmio-write|pio-out) / write /;
+                s/ (read|write) ([^ ]+) 0x[0-9a-f]+ \(/ \1 \2 (/;
+                s/(write [^ ]+ \(\+0x(80|84|90|94|a0|a4)\) size=4) value=0x[0-9a-f]+/\1 value=ADDR/;
+                s/ (dma-(read|write)) gpa=0x[0-9a-f]+ (len=[0-9]+).*/ \1 \3/' |
+        grep -vE ' - \(\+0xfe[ce]0'
+}
+
+X86=$OUT/x86
+mkdir -p "$X86"
+dd if=/dev/zero of="$X86/base.img" bs=1024 count=4096 2>/dev/null
+
+check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the comparisons
+    local name=$1 prog=$2 args=$3 o
+    shift 3
+    local opts=()
+    for o in "$@"; do
+        [[ $o == *@DISK@* ]] && cp "$X86/base.img" "$X86/$name.img"
+        opts+=("${o//@DISK@/$X86/$name.img}")
+    done
+    if [ ! -f "$R/$name.rc" ]; then
+        not_ok "arm64 $name: no result from the nested VM"; return
+    fi
+    timeout 120 "$VMLAB_X86" run --cpu sim --trace "$X86/$name.trace" "${opts[@]}" \
+        "$BUILD/guest/$prog.elf" -- $args >"$X86/$name.out" 2>"$X86/$name.err"
+    local rc_x=$? rc_a
+    rc_a=$(cat "$R/$name.rc")
+    # The generic timer's rate is the arm64 "TSC" rate: the one line allowed to differ.
+    local norm='s/^tsc: [0-9]+ kHz$/tsc: N kHz/'
+    if [ "$rc_a" = "$rc_x" ] && [ -s "$R/$name.out" ] &&
+        cmp -s <(sed -E "$norm" "$R/$name.out") <(sed -E "$norm" "$X86/$name.out"); then
+        ok "arm64 kvm = x86 sim: $name (status $rc_a, $(wc -l <"$R/$name.out") lines)"
+    else
+        not_ok "arm64 kvm = x86 sim: $name (status arm64 $rc_a, x86 $rc_x)"
+        diff <(sed -E "$norm" "$X86/$name.out") <(sed -E "$norm" "$R/$name.out") | head -8 | sed 's/^/#   /'
+        head -3 "$R/$name.err" | sed 's/^/#   arm64 stderr: /'
+    fi
+    if [ -f "$X86/$name.img" ]; then
+        if cmp -s "$X86/$name.img" "$R/$name.img"; then
+            ok "arm64 kvm = x86 sim: $name, the disk afterwards"
+        else
+            not_ok "arm64 kvm = x86 sim: $name, the disk afterwards"
+        fi
+    fi
+    local a x na
+    a=$(device_events "$R/$name.trace"); x=$(device_events "$X86/$name.trace")
+    na=$(grep -c . <<<"$a")
+    if [ "$na" -ge $MIN_EVENTS ] && [ "$a" = "$x" ]; then
+        ok "arm64 kvm = x86 sim, device side of the trace: $name ($na events)"
+    else
+        not_ok "arm64 kvm = x86 sim, device side of the trace: $name ($na and $(grep -c . <<<"$x") events, at least $MIN_EVENTS)"
+        diff <(printf '%s\n' "$x") <(printf '%s\n' "$a") | head -6 | sed 's/^/#   /'
+    fi
+    local out
+    out=$("$VMLAB_X86" trace replay "$R/$name.trace" 2>&1)
+    if [ $? -eq 0 ] && grep -q '^replay: match' <<<"$out"; then
+        ok "arm64 trace replays clean on x86: $name"
+    else
+        not_ok "arm64 trace replays clean on x86: $name"
+        head -4 <<<"$out" | sed 's/^/#   /'
+    fi
+}
+
+check_bad() {       # NAME "expected text in the error line"
+    local name=$1 want=$2 rc lines
+    rc=$(cat "$R/$name.rc" 2>/dev/null)
+    lines=$(grep -c . "$R/$name.err" 2>/dev/null)
+    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -qF -- "$want" "$R/$name.err" && [ ! -s "$R/$name.out" ]; then
+        ok "arm64 bad input: $name: exit 2, $(cat "$R/$name.err")"
+    else
+        not_ok "arm64 bad input: $name: exit 2 and one line naming '$want' (got status $rc, $lines lines)"
+        head -3 "$R/$name.err" 2>/dev/null | sed 's/^/#   /'
+    fi
+}
+
+c() {
+    case $1 in
+        bad-*) ;;
+        hello-fdt)  # the tree itself is each machine's own: found and read, the counter rate set
+            if grep -qE '^fdt: yes \([0-9]+ nodes\)$' "$R/$1.out" && grep -qE '^tsc: [1-9][0-9]* kHz$' "$R/$1.out"; then
+                ok "arm64 hello-fdt: the program reads the FDT from x0 and the counter rate ($(grep -E '^(fdt|tsc):' "$R/$1.out" | tr '\n' ' '))"
+            else
+                not_ok "arm64 hello-fdt: the program reads the FDT from x0 and the counter rate"
+                head -5 "$R/$1.out" | sed 's/^/#   /'
+            fi ;;
+        *) check_guest "$@" ;;
+    esac
+}
+. vmm/kvm/arm64/cases.sh
+cases
+check_bad bad-cpu-sim "--cpu sim: the software CPU (x86_64 unicorn) is not part of this arm64 build"
+check_bad bad-x86-elf "ELF machine is 62, expected 183 (AArch64)"
+check_bad bad-magic "magic at offset 56 is 0x12345678, expected 0x644d5241"
+check_bad bad-truncated "arm64 Image: 40 bytes, the header needs 64"
+check_bad bad-image-size "image_size 0x40000000 at 0x200000 goes past the end of RAM"
+check_bad bad-initrd "initrd of 83886080 bytes does not fit in RAM above the kernel"
