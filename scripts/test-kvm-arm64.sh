@@ -34,15 +34,21 @@ command -v qemu-system-aarch64 >/dev/null ||
 if [ "${KVM_ARM64_REUSE:-0}" != 1 ] || [ ! -d "$OUT/results" ]; then
 rm -rf "$OUT"
     stage=$OUT/root
-    mkdir -p "$stage"/{bin,proc,sys,dev,tmp,w/guest,w/x86,w/bad}
+    mkdir -p "$stage"/{bin,proc,sys,dev,tmp,w/guest,w/x86,w/images}
     cp "$SYSROOT/bin/busybox" "$stage/bin/"
     cp vmm/kvm/arm64/init "$stage/init"
     chmod +x "$stage/init"
     cp "$A64/vmlab" vmm/kvm/arm64/tests.sh vmm/kvm/arm64/cases.sh "$stage/w/"
     [ -f vmm/kvm/arm64/linux.sh ] && cp vmm/kvm/arm64/linux.sh "$stage/w/"
     cp "$A64"/guest/*.elf "$stage/w/guest/"
+    # Linux on vmlab inside (linux.sh): the same kernel, the busybox initramfs for arm64.
+    mkdir -p "$stage/w/linux"
+    cp -L "$SYSROOT/boot/vmlinuz" "$stage/w/linux/vmlinuz"
+    kver=$(basename "$(readlink -f "$SYSROOT/boot/vmlinuz")"); kver=${kver#vmlinuz-}
+    MODROOT=$SYSROOT BUSYBOX=$SYSROOT/bin/busybox vmm/kvm/linux/mkinitramfs.sh \
+        "$stage/w/linux/initramfs.cpio.gz" "$kver"
     cp "$BUILD/guest/hello.elf" "$stage/w/x86/"
-    /usr/bin/python3 vmm/kvm/arm64/mkbad.py "$stage/w/bad"
+    /usr/bin/python3 vmm/kvm/arm64/mkimages.py "$stage/w/images"
     initrd=$OUT/initramfs.cpio.gz
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
     log=$OUT/console.log

@@ -26,5 +26,8 @@ for p in libfdt-dev busybox-static "$kver"; do
   rm -f "$deb"
   touch "$DIR/debs/$p.done"
 done
+# modules.dep for modinfo -b (vmm/kvm/linux/mkinitramfs.sh): the .deb leaves it to depmod.
+kdir=$(cd "$DIR/lib/modules" && ls | sort -V | tail -1)
+[ -f "$DIR/lib/modules/$kdir/modules.dep" ] || /sbin/depmod -b "$DIR" "$kdir"
 # A stable name for the kernel, whatever its version.
 ln -sf "$(cd "$DIR/boot" && ls vmlinuz-*-arm64 | sort -V | tail -1)" "$DIR/boot/vmlinuz"
