@@ -48,6 +48,15 @@ rm -rf "$OUT"
     MODROOT=$SYSROOT BUSYBOX=$SYSROOT/bin/busybox vmm/kvm/linux/mkinitramfs.sh \
         "$stage/w/linux/initramfs.cpio.gz" "$kver"
     cp "$BUILD/guest/hello.elf" "$stage/w/x86/"
+    # KVM_ARM64_BENCH=1 (make bench-kvm-arm64): QEMU for arm64 and the timing runs too.
+    if [ "${KVM_ARM64_BENCH:-0}" = 1 ]; then
+        arch/arm64/fetch-qemu.sh "$A64/qemu" || { not_ok "arm64 figures: QEMU for arm64 (arch/arm64/fetch-qemu.sh)"; finish; }
+        mkdir -p "$stage/q"
+        cp -r "$A64/qemu/root/." "$stage/q/"
+        aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static \
+            -o "$stage/w/timeit" vmm/kvm/arm64/timeit.c
+        cp vmm/kvm/arm64/bench.sh "$stage/w/"
+    fi
     /usr/bin/python3 vmm/kvm/arm64/mkimages.py "$stage/w/images"
     initrd=$OUT/initramfs.cpio.gz
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
@@ -62,6 +71,7 @@ rm -rf "$OUT"
     qrc=$?
     echo "# nested VM: $(( ($(date +%s%N) - t0) / 1000000 )) ms, qemu status $qrc"
     grep -a '^VMLAB-ARM64: ' "$log" | tr -d '\r' | sed 's/^VMLAB-ARM64: /# /'
+grep -a '^VMLAB-ARM64-FIGURE: ' "$log" | tr -d '\r' | sed 's/^VMLAB-ARM64-FIGURE: /# figure: /'
     if ! grep -aq '^VMLAB-ARM64-RESULTS-END' "$log"; then
         not_ok "arm64 nested VM finished and sent its results (console in $log)"
         tail -8 "$log" | tr -d '\r' | sed 's/^/#   /'

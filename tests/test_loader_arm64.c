@@ -144,6 +144,47 @@ START_TEST(x86_elf_is_refused_by_the_arm64_elf_loader)
 }
 END_TEST
 
+/* An EM_AARCH64 executable: one PT_LOAD of 16 bytes at 1 MiB (entry there) and a PT_NOTE
+ * holding the "vmlab" entry-EL note asking for `el`. */
+static size_t make_elf(uint8_t *out, uint32_t el)
+{
+    Elf64_Ehdr h = { .e_type = ET_EXEC, .e_machine = EM_AARCH64, .e_version = EV_CURRENT,
+                     .e_entry = 0x100000, .e_phoff = sizeof(Elf64_Ehdr),
+                     .e_ehsize = sizeof(Elf64_Ehdr), .e_phentsize = sizeof(Elf64_Phdr),
+                     .e_phnum = 2 };
+    memcpy(h.e_ident, ELFMAG, SELFMAG);
+    h.e_ident[EI_CLASS] = ELFCLASS64;
+    h.e_ident[EI_DATA] = ELFDATA2LSB;
+    size_t code = sizeof(h) + 2 * sizeof(Elf64_Phdr), note = code + 16;
+    Elf64_Phdr ph[2] = {
+        { .p_type = PT_LOAD, .p_offset = code, .p_paddr = 0x100000, .p_vaddr = 0x100000,
+          .p_filesz = 16, .p_memsz = 16, .p_align = 4096 },
+        { .p_type = PT_NOTE, .p_offset = note, .p_filesz = 24, .p_align = 4 },
+    };
+    memcpy(out, &h, sizeof(h));
+    memcpy(out + sizeof(h), ph, sizeof(ph));
+    memset(out + code, 0xd5, 16);
+    uint32_t n[3] = { 6, 4, VMLAB_ELFNOTE_ENTRY_EL };
+    memcpy(out + note, n, 12);
+    memcpy(out + note + 12, "vmlab\0\0\0", 8);
+    memcpy(out + note + 20, &el, 4);
+    return note + 24;
+}
+
+START_TEST(program_asking_for_el2_is_refused)
+{
+    uint8_t elf[512] = { 0 };
+    struct pvh_image pi;
+    size_t len = make_elf(elf, 2);
+    ck_assert_int_eq(loader_arm64_elf_load(&mem, elf, len, &pi, err, sizeof(err)), -ENOEXEC);
+    ck_assert_ptr_nonnull(strstr(err, "vmlab entry-EL note asks for EL2: vmlab starts arm64 "
+                                      "guests at EL1"));
+    len = make_elf(elf, 1);
+    ck_assert_int_eq(loader_arm64_elf_load(&mem, elf, len, &pi, err, sizeof(err)), 0);
+    ck_assert_uint_eq(pi.entry, 0x100000);
+}
+END_TEST
+
 static int prop_u32(const void *fdt, const char *path, const char *name, int cell)
 {
     int node = fdt_path_offset(fdt, path), len = 0;
@@ -225,6 +266,7 @@ static Suite *loader_arm64_suite(void)
     tcase_add_test(tc, bad_header_fields_are_refused);
     tcase_add_test(tc, initrd_too_large_is_refused);
     tcase_add_test(tc, x86_elf_is_refused_by_the_arm64_elf_loader);
+    tcase_add_test(tc, program_asking_for_el2_is_refused);
     tcase_add_test(tc, fdt_describes_the_arm64_machine);
     tcase_add_test(tc, fdt_gicv2_and_errors);
     suite_add_tcase(s, tc);

@@ -42,14 +42,17 @@ static int get_phdr(const uint8_t *img, size_t len, int is64, uint64_t phoff, un
     return 0;
 }
 
-/* Scans one PT_NOTE segment for the PVH entry note. 1 found, 0 not, <0 malformed. */
-static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *entry,
-                         char *err, size_t errlen)
+/* Finds the note (name, type) in one PT_NOTE segment: 1 with its descriptor, 0 not there,
+ * <0 malformed. */
+static int find_note(const uint8_t *img, const struct phdr *p, const char *want,
+                     uint32_t want_type, const uint8_t **desc_out, uint32_t *descsz_out,
+                     char *err, size_t errlen)
 {
     const uint8_t *n = img + p->offset;
     uint64_t left = p->filesz;
     /* Notes are 4-byte aligned in practice; honour an 8-byte segment alignment too. */
     uint64_t align = p->align == 8 ? 8 : 4;
+    size_t want_len = strlen(want) + 1;
 
     while (left >= 12) {
         uint32_t namesz, descsz, type;
@@ -63,22 +66,61 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
                      "past the note segment", (unsigned long long)(n - img), namesz, descsz);
             return -ENOEXEC;
         }
-        const uint8_t *name = n + 12, *desc = name + name_pad;
-        if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(name, "Xen", 4) == 0) {
-            if (descsz == 4) {
-                uint32_t e;
-                memcpy(&e, desc, 4);
-                *entry = e;
-            } else if (descsz == 8) {
-                memcpy(entry, desc, 8);
-            } else {
-                snprintf(err, errlen, "PVH entry note: descsz is %u, expected 4 or 8", descsz);
-                return -ENOEXEC;
-            }
+        const uint8_t *name = n + 12;
+        if (type == want_type && namesz == want_len && memcmp(name, want, want_len) == 0) {
+            *desc_out = name + name_pad;
+            *descsz_out = descsz;
             return 1;
         }
         n += 12 + name_pad + desc_pad;
         left -= 12 + name_pad + desc_pad;
+    }
+    return 0;
+}
+
+/* The PVH entry note. 1 found, 0 not, <0 malformed. */
+static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *entry,
+                         char *err, size_t errlen)
+{
+    const uint8_t *desc;
+    uint32_t descsz;
+    int rc = find_note(img, p, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &desc, &descsz, err, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (descsz == 4) {
+        uint32_t e;
+        memcpy(&e, desc, 4);
+        *entry = e;
+    } else if (descsz == 8) {
+        memcpy(entry, desc, 8);
+    } else {
+        snprintf(err, errlen, "PVH entry note: descsz is %u, expected 4 or 8", descsz);
+        return -ENOEXEC;
+    }
+    return 1;
+}
+
+/* arm64: a "vmlab" entry-EL note, if any, must ask for EL1, the level KVM starts the vCPU
+ * at here (no nested virtualization). 0 or -ENOEXEC. */
+static int check_entry_el_note(const uint8_t *img, const struct phdr *p, char *err,
+                               size_t errlen)
+{
+    const uint8_t *desc;
+    uint32_t descsz, el;
+    int rc = find_note(img, p, "vmlab", VMLAB_ELFNOTE_ENTRY_EL, &desc, &descsz, err, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (descsz != 4) {
+        snprintf(err, errlen, "vmlab entry-EL note: descsz is %u, expected 4", descsz);
+        return -ENOEXEC;
+    }
+    memcpy(&el, desc, 4);
+    if (el != 1) {
+        snprintf(err, errlen, "vmlab entry-EL note asks for EL%u: vmlab starts arm64 guests "
+                 "at EL1 (no nested virtualization)", el);
+        return -ENOEXEC;
     }
     return 0;
 }
@@ -176,6 +218,8 @@ static int elf_load(struct guest_mem *mem, const uint8_t *img, size_t len, int a
             return -ENOEXEC;
         }
         if (p.type == PT_NOTE) {
+            if (arm64 && (rc = check_entry_el_note(img, &p, err, errlen)) < 0)
+                return rc;
             if (!found && !arm64) {
                 rc = find_pvh_note(img, &p, &entry, err, errlen);
                 if (rc < 0)

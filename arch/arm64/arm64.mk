@@ -9,8 +9,10 @@
 # (make deps); libfdt-dev is not co-installable with its amd64 twin, so its libfdt.a comes
 # unpacked into build/arm64/sysroot by arch/arm64/fetch-debs.sh (apt-get download).
 .DEFAULT_GOAL := all
-BUILD := build/arm64
-CC := aarch64-linux-gnu-gcc
+# Its own tree under the x86 one, even when BUILD comes from the command line (a make that
+# passes BUILD=build on, as make test does, must never mix arm64 objects into build/).
+override BUILD := $(BUILD)/arm64
+override CC := aarch64-linux-gnu-gcc
 ARM64_SYSROOT := $(BUILD)/sysroot
 ARM64_LIBDIR := /usr/lib/aarch64-linux-gnu
 PKGS := json-c libprotobuf-c

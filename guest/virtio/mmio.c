@@ -183,13 +183,18 @@ static int ioapic2_route(unsigned gsi, uint8_t vector)
 
 #endif
 
-/* f->vector is the IDT vector on x86, the GIC INTID on arm64: d->vector holds the same. */
 static void virtio_irq_handler(struct rt_irq_frame *f)
 {
+#if defined(__aarch64__)
+    /* f->vector is the GIC INTID, which d->vector holds. */
     struct virtio_dev *d = NULL;
     for (unsigned slot = 0; slot < MAX_IRQ_DEVS; slot++)
         if (irq_devs[slot] && irq_devs[slot]->vector == f->vector)
             d = irq_devs[slot];
+#else
+    unsigned slot = (unsigned)f->vector - VIRTIO_IRQ_VECTOR_BASE;
+    struct virtio_dev *d = slot < MAX_IRQ_DEVS ? irq_devs[slot] : NULL;
+#endif
     if (d) {
         /* Ack before EOI so the level-triggered line is low when the IOAPIC looks again. */
         uint32_t isr = rd(d, VMMIO_INTERRUPT_STATUS);

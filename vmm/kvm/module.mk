@@ -21,5 +21,12 @@ $(BUILD)/kvm/linux-initramfs.cpio.gz: vmm/kvm/linux/init vmm/kvm/linux/mkinitram
 # TCG with Debian's arm64 kernel, and compares with the x86 programs on the software CPU.
 .PHONY: test-kvm-arm64
 test-kvm-arm64: $(BUILD)/vmlab guests
-	@$(MAKE) --no-print-directory ARCH=arm64 all
+	@$(MAKE) --no-print-directory ARCH=arm64 BUILD=$(BUILD) all
 	@BUILD=$(BUILD) ./scripts/test-kvm-arm64.sh
+
+# Figures (not part of make test or make bench: the QEMU download and TCG boot take a
+# minute or two): boot-to-exit on vmlab vs QEMU -accel kvm inside the nested arm64 VM.
+.PHONY: bench-kvm-arm64
+bench-kvm-arm64: $(BUILD)/vmlab guests
+	@$(MAKE) --no-print-directory ARCH=arm64 BUILD=$(BUILD) all
+	@BUILD=$(BUILD) KVM_ARM64_BENCH=1 KVM_ARM64_TIMEOUT=900 ./scripts/test-kvm-arm64.sh

@@ -22,6 +22,7 @@ cases() {
     # Bad input: exit 2, one clear line, nothing ran.
     c bad-cpu-sim hello "" --cpu sim
     c bad-x86-elf @W@/x86/hello.elf ""
+    c bad-el2 @W@/images/el2.elf ""
     c bad-magic - "" --kernel @W@/images/magic.img
     c bad-truncated - "" --kernel @W@/images/truncated.img
     c bad-image-size - "" --mem 64M --kernel @W@/images/image-size.img

@@ -116,6 +116,7 @@ c() {
 cases
 check_bad bad-cpu-sim "--cpu sim: the software CPU (x86_64 unicorn) is not part of this arm64 build"
 check_bad bad-x86-elf "ELF machine is 62, expected 183 (AArch64)"
+check_bad bad-el2 "vmlab entry-EL note asks for EL2: vmlab starts arm64 guests at EL1"
 check_bad bad-magic "magic at offset 56 is 0x12345678, expected 0x644d5241"
 check_bad bad-truncated "arm64 Image: 40 bytes, the header needs 64"
 check_bad bad-image-size "image_size 0x40000000 at 0x200000 goes past the end of RAM"

@@ -29,3 +29,13 @@ code = struct.pack("<IIII", 0x52800100,   # movz w0, #0x0008
                    0x14000000)            # b .
 h = struct.pack("<IIQQQQQQII", 0x14000010, 0, 0, 0x10000, 0xa, 0, 0, 0, 0x644d5241, 0)
 open(f"{d}/psci-off.img", "wb").write(h + code + b"\0" * (4096 - len(h) - len(code)))
+
+# A guest program (EM_AARCH64 ELF, one PT_LOAD at 1 MiB) whose "vmlab" entry-EL note asks
+# for EL2: refused (vmm/loader_pvh.h, VMLAB_ELFNOTE_ENTRY_EL).
+ehdr = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 2, 183, 1,
+                   0x100000, 64, 0, 0, 64, 56, 2, 0, 0, 0)
+code_off, note_off = 64 + 2 * 56, 64 + 2 * 56 + 16
+phdrs = struct.pack("<IIQQQQQQ", 1, 7, code_off, 0x100000, 0x100000, 16, 16, 4096)
+phdrs += struct.pack("<IIQQQQQQ", 4, 4, note_off, 0, 0, 24, 24, 4)
+note = struct.pack("<III", 6, 4, 1) + b"vmlab\0\0\0" + struct.pack("<I", 2)
+open(f"{d}/el2.elf", "wb").write(ehdr + phdrs + b"\x1f\x20\x03\xd5" * 4 + note)
