@@ -6,7 +6,8 @@
 # machine has no RAM at 1 MiB). Lines "VMLAB-ARM64-FIGURE: ..." for the host.
 T=/w/timeit
 Q="/q/lib/ld-linux-aarch64.so.1 --library-path /q/lib /q/usr/bin/qemu-system-aarch64"
-QM="-M virt,gic-version=3 -accel kvm -cpu host -display none -nodefaults -no-reboot"
+# -serial null: a PL011 whose output goes nowhere, so QEMU's console writes trap as vmlab's do.
+QM="-M virt,gic-version=3 -accel kvm -cpu host -display none -nodefaults -serial null -no-reboot"
 fig() { echo "VMLAB-ARM64-FIGURE: $*"; }
 fig "psci-off Image, vmlab: $($T 10 /w/vmlab run --kernel /w/images/psci-off.img)"
 fig "psci-off Image, qemu-kvm: $($T 10 $Q $QM -m 128 -kernel /w/images/psci-off.img)"
