@@ -4,6 +4,12 @@
 
 SHELL := /bin/bash
 BUILD := build
+# `make ARCH=arm64`: cross-builds the static arm64 vmlab and guest programs under build/arm64
+# (arch/arm64/arm64.mk says what is left out and why).
+ARCH ?= x86_64
+ifeq ($(ARCH),arm64)
+include arch/arm64/arm64.mk
+endif
 CC ?= gcc
 ifeq ($(origin CC),default)
 CC := gcc
@@ -14,8 +20,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN := -Wall -Wextra -Werror
 CSTD := -std=c11 -D_GNU_SOURCE
 INCLUDES := -I. -I$(BUILD)/gen
-PKGS := unicorn json-c libprotobuf-c
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS ?= unicorn json-c libprotobuf-c
+PKG_CFLAGS = $(shell $(PKG_CONFIG_ENV) pkg-config --cflags $(PKGS) 2>/dev/null)
 # unicorn is linked statically everywhere, its store path, TLB fill, CPUID, SYSCALL, PAUSE and
 # RDTSC wrapped (sim/unicorn_{stores,mmu,cpuid,syscall,pause,rdtsc}.c say why): tests, fuzzers and benchmarks run the engine exactly as the release binary does.
 # -u pulls the wrappers out of the library archive before unicorn asks for them.
@@ -35,8 +41,8 @@ CFLAGS_ASAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # Host library sources: everything in these directories except program entry points.
-LIB_DIRS := vmm vmm/kvm sim devices devices/virtio devices/disk devices/net traces
-LIB_SRCS = $(filter-out %/main.c $(wildcard */bench_*.c */*/bench_*.c) $(wildcard */fuzz_*.c),\
+LIB_DIRS ?= vmm vmm/kvm sim devices devices/virtio devices/disk devices/net traces
+LIB_SRCS = $(filter-out %/main.c $(LIB_EXCLUDE) $(wildcard */bench_*.c */*/bench_*.c) $(wildcard */fuzz_*.c),\
              $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) $(GEN_SRCS)
 LIB_OBJS = $(patsubst %.c,$(BUILD)/rel/%.o,$(LIB_SRCS))
 LIB_OBJS_ASAN = $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRCS))
@@ -71,7 +77,7 @@ $(BUILD)/asan/libvmlab.a: $(LIB_OBJS_ASAN)
 # (hello: 6.0 ms dynamic PIE, 4.0 ms static libraries, 3.2 ms fully static). libslirp
 # (--net user), which Debian ships only as a shared library, runs in the helper
 # build/vmlab-slirp (slirp_helper/), so nothing here needs it.
-STATIC_LIBS = -static $(UNICORN_WRAP) -lunicorn -ljson-c -lprotobuf-c -lfdt -lcapstone -lzstd \
+STATIC_LIBS ?= -static $(UNICORN_WRAP) -lunicorn -ljson-c -lprotobuf-c -lfdt -lcapstone -lzstd \
               -lz -lseccomp -lpthread -lm -lrt
 
 $(BUILD)/vmlab: $(BUILD)/rel/vmm/main.o $(BUILD)/libvmlab.a
@@ -98,7 +104,7 @@ bench: deps
 clean:
 	rm -rf $(BUILD) reports/out reports/bench.json
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '*/sysroot' -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # Benchmarks: every bench_<name>.c under the source tree becomes $(BUILD)/bench/bench_<name>,
 # built -O2 against the release library.

@@ -30,6 +30,12 @@
 #   procps              pgrep: the VM manager's tests count its child processes
 #   libseccomp-dev      the VM process's system-call allow-list (vmm/sandbox.c; libseccomp.a
 #                       for the static release binary)
+#   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  `make ARCH=arm64`: the static arm64 vmlab and
+#                       arm64 guest programs (arch/arm64/arm64.mk)
+#   libjson-c-dev:arm64 libprotobuf-c-dev:arm64 zlib1g-dev:arm64 libzstd-dev:arm64
+#   libseccomp-dev:arm64  the arm64 vmlab's libraries (multiarch; libfdt-dev:arm64 cannot sit
+#                       beside libfdt-dev, so arch/arm64/fetch-debs.sh unpacks it into the build)
+#   qemu-system-arm     make test-kvm-arm64: the arm64 machine with nested KVM (TCG)
 set -euo pipefail
 
 PKGS=(
@@ -43,6 +49,9 @@ PKGS=(
   zlib1g-dev libzstd-dev
   libslirp-dev tcpdump tshark iproute2 ethtool procps
   libseccomp-dev
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+  libjson-c-dev:arm64 libprotobuf-c-dev:arm64 zlib1g-dev:arm64 libzstd-dev:arm64
+  libseccomp-dev:arm64
 )
 
 missing=()
@@ -60,6 +69,8 @@ export DEBIAN_FRONTEND=noninteractive
 # Another apt or dpkg (an unattended upgrade, a second make) may hold the locks: wait for it
 # (up to 10 minutes) rather than fail at once.
 APT=($SUDO apt-get -o DPkg::Lock::Timeout=600 -qq)
+# The :arm64 packages need the architecture known to dpkg before apt's lists are read.
+dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
 "${APT[@]}" update >/dev/null
 "${APT[@]}" install -y "${missing[@]}" >/dev/null
 echo "deps: done"

@@ -51,7 +51,7 @@ void cli_run_usage(FILE *f)
           "Boots a PVH guest program (an x86_64 ELF with a Xen PVH note) or a Linux kernel.\n"
           "\n"
           "Options:\n"
-          "  --cpu sim|kvm|auto     CPU backend (default sim; auto picks kvm when /dev/kvm opens)\n"
+          "  --cpu sim|kvm|auto     CPU backend (default " VM_DEFAULT_CPU "; auto picks kvm when /dev/kvm opens)\n"
           "  --mem SIZE             guest RAM, e.g. 128M, 1G (default 128M, minimum 2M)\n"
           "  --seed N               seed for every random choice in the run (default 0)\n"
           "  --serial stdio|none|PATH   where the 8250 UART's output goes (default stdio)\n"
@@ -123,7 +123,7 @@ int cli_run_parse(int argc, char **argv, struct run_cli *out, char *err, size_t 
 
     memset(out, 0, sizeof(*out));
     o->mem = 128ULL << 20;
-    o->cpu = "sim";
+    o->cpu = VM_DEFAULT_CPU;
     o->serial = "stdio";
     optind = 0;         /* getopt keeps global state: reset for every parse */
     opterr = 0;

@@ -52,12 +52,14 @@ struct cpu_stop {
 enum cpu_boot_mode {
     CPU_BOOT_PVH32,         /* 32-bit flat protected mode, paging off, EBX = hvm_start_info */
     CPU_BOOT_LINUX64,       /* 64-bit mode with identity page tables, RSI = boot_params */
+    CPU_BOOT_ARM64,         /* arm64 EL1h, MMU and caches off, DAIF masked, X0 = FDT (Linux
+                             * arm64 booting.rst; guest programs start the same way) */
 };
 
 struct cpu_boot {
     enum cpu_boot_mode mode;
     uint64_t entry;
-    uint64_t arg;           /* EBX for PVH, RSI for Linux */
+    uint64_t arg;           /* EBX for PVH, RSI for Linux, X0 for arm64 */
 };
 
 /* What the VMM hands a backend. The backend owns none of it. */
@@ -102,8 +104,11 @@ struct cpu_backend_ops {
     /* The clock devices read: virtual on the software CPU, host monotonic on KVM. */
     const struct clock *(*clock)(struct cpu *cpu);
     void (*destroy)(struct cpu *cpu);
-    /* The guest TSC rate in kHz (put in the device tree for guests). */
+    /* The guest TSC rate in kHz (put in the device tree for guests); on arm64 the generic
+     * timer's (CNTFRQ_EL0). */
     uint64_t (*tsc_khz)(struct cpu *cpu);
+    /* arm64 only (NULL elsewhere): the version of the in-kernel GIC it made, 3 or 2. */
+    int (*gic_version)(struct cpu *cpu);
     /* Optional (NULL: snapshots not supported, e.g. KVM). Snapshots (vmm/SNAPSHOT.md):
      * save writes the vCPU, interrupt controllers and clock as fields of the current chunk;
      * it may refuse (-ENOTSUP, message) when the vCPU is in a state it cannot capture.

@@ -42,9 +42,11 @@ static int get_phdr(const uint8_t *img, size_t len, int is64, uint64_t phoff, un
     return 0;
 }
 
-/* Scans one PT_NOTE segment for the PVH entry note. 1 found, 0 not, <0 malformed. */
-static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *entry,
-                         char *err, size_t errlen)
+/* Finds the note (name, type) in one PT_NOTE segment: 1 with its descriptor, 0 not there,
+ * <0 malformed. */
+static int find_note(const uint8_t *img, const struct phdr *p, const char *want,
+                     uint32_t want_type, const uint8_t **desc_out, uint32_t *descsz_out,
+                     char *err, size_t errlen)
 {
     const uint8_t *n = img + p->offset;
     uint64_t left = p->filesz;
@@ -52,6 +54,7 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
      * property notes): there the descriptor and the next note start at multiples of 8 from
      * the note's start, the 12-byte header included (a 4-byte name needs no padding). */
     uint64_t align = p->align == 8 ? 8 : 4;
+    size_t want_len = strlen(want) + 1;
 
     while (left >= 12) {
         uint32_t namesz, descsz, type;
@@ -65,22 +68,61 @@ static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *ent
                      "past the note segment", (unsigned long long)(n - img), namesz, descsz);
             return -ENOEXEC;
         }
-        const uint8_t *name = n + 12, *desc = name + name_pad;
-        if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(name, "Xen", 4) == 0) {
-            if (descsz == 4) {
-                uint32_t e;
-                memcpy(&e, desc, 4);
-                *entry = e;
-            } else if (descsz == 8) {
-                memcpy(entry, desc, 8);
-            } else {
-                snprintf(err, errlen, "PVH entry note: descsz is %u, expected 4 or 8", descsz);
-                return -ENOEXEC;
-            }
+        const uint8_t *name = n + 12;
+        if (type == want_type && namesz == want_len && memcmp(name, want, want_len) == 0) {
+            *desc_out = name + name_pad;
+            *descsz_out = descsz;
             return 1;
         }
         n += 12 + name_pad + desc_pad;
         left -= 12 + name_pad + desc_pad;
+    }
+    return 0;
+}
+
+/* The PVH entry note. 1 found, 0 not, <0 malformed. */
+static int find_pvh_note(const uint8_t *img, const struct phdr *p, uint64_t *entry,
+                         char *err, size_t errlen)
+{
+    const uint8_t *desc;
+    uint32_t descsz;
+    int rc = find_note(img, p, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &desc, &descsz, err, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (descsz == 4) {
+        uint32_t e;
+        memcpy(&e, desc, 4);
+        *entry = e;
+    } else if (descsz == 8) {
+        memcpy(entry, desc, 8);
+    } else {
+        snprintf(err, errlen, "PVH entry note: descsz is %u, expected 4 or 8", descsz);
+        return -ENOEXEC;
+    }
+    return 1;
+}
+
+/* arm64: a "vmlab" entry-EL note, if any, must ask for EL1, the level KVM starts the vCPU
+ * at here (no nested virtualization). 0 or -ENOEXEC. */
+static int check_entry_el_note(const uint8_t *img, const struct phdr *p, char *err,
+                               size_t errlen)
+{
+    const uint8_t *desc;
+    uint32_t descsz, el;
+    int rc = find_note(img, p, "vmlab", VMLAB_ELFNOTE_ENTRY_EL, &desc, &descsz, err, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (descsz != 4) {
+        snprintf(err, errlen, "vmlab entry-EL note: descsz is %u, expected 4", descsz);
+        return -ENOEXEC;
+    }
+    memcpy(&el, desc, 4);
+    if (el != 1) {
+        snprintf(err, errlen, "vmlab entry-EL note asks for EL%u: vmlab starts arm64 guests "
+                 "at EL1 (no nested virtualization)", el);
+        return -ENOEXEC;
     }
     return 0;
 }
@@ -101,7 +143,8 @@ static void zero_fill(uint8_t *p, uint64_t len)
     }
 }
 
-int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+/* arm64: an EM_AARCH64 executable entered at e_entry (no PVH note); else x86 PVH. */
+static int elf_load(struct guest_mem *mem, const uint8_t *img, size_t len, int arm64,
                     struct pvh_image *out, char *err, size_t errlen)
 {
     int is64, found = 0, rc;
@@ -135,12 +178,21 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
         Elf64_Ehdr h;
         memcpy(&h, img, sizeof(h));
         machine = h.e_machine; type = h.e_type; phoff = h.e_phoff; phnum = h.e_phnum;
+        if (arm64) {
+            entry = h.e_entry;
+            found = 1;
+        }
     } else {
         Elf32_Ehdr h;
         memcpy(&h, img, sizeof(h));
         machine = h.e_machine; type = h.e_type; phoff = h.e_phoff; phnum = h.e_phnum;
     }
-    if (machine != EM_X86_64 && machine != EM_386) {
+    if (arm64 && machine != EM_AARCH64) {
+        snprintf(err, errlen, "ELF machine is %u, expected 183 (AArch64) on this arm64 vmlab",
+                 machine);
+        return -ENOEXEC;
+    }
+    if (!arm64 && machine != EM_X86_64 && machine != EM_386) {
         snprintf(err, errlen, "ELF machine is %u, expected 62 (x86-64) or 3 (i386)", machine);
         return -ENOEXEC;
     }
@@ -168,7 +220,9 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
             return -ENOEXEC;
         }
         if (p.type == PT_NOTE) {
-            if (!found) {
+            if (arm64 && (rc = check_entry_el_note(img, &p, err, errlen)) < 0)
+                return rc;
+            if (!found && !arm64) {
                 rc = find_pvh_note(img, &p, &entry, err, errlen);
                 if (rc < 0)
                     return rc;
@@ -213,8 +267,9 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
     for (unsigned j = 0; j < nloads; j++)
         if (entry >= loads[j].paddr && entry < loads[j].paddr + loads[j].memsz)
             entry_ok = 1;
-    if (!entry_ok || entry > 0xffffffffULL) {
-        snprintf(err, errlen, "PVH entry %#llx is not inside a loaded segment",
+    if (!entry_ok || (!arm64 && entry > 0xffffffffULL)) {
+        snprintf(err, errlen, "%s entry %#llx is not inside a loaded segment",
+                 arm64 ? "ELF" : "PVH",
                  (unsigned long long)entry);
         return -ENOEXEC;
     }
@@ -235,6 +290,18 @@ int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
     }
     out->entry = entry;
     return 0;
+}
+
+int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+                    struct pvh_image *out, char *err, size_t errlen)
+{
+    return elf_load(mem, img, len, 0, out, err, errlen);
+}
+
+int loader_arm64_elf_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+                          struct pvh_image *out, char *err, size_t errlen)
+{
+    return elf_load(mem, img, len, 1, out, err, errlen);
 }
 
 int loader_read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen)

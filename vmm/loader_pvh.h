@@ -22,6 +22,14 @@ struct pvh_image {
 int loader_pvh_load(struct guest_mem *mem, const uint8_t *img, size_t len,
                     struct pvh_image *out, char *err, size_t errlen);
 
+/* The arm64 guest programs' loader: the same checks and copy for an EM_AARCH64 ELF
+ * executable, entered at e_entry at EL1 with the FDT address in X0 (CPU_BOOT_ARM64). A
+ * PT_NOTE "vmlab" of type VMLAB_ELFNOTE_ENTRY_EL (4-byte descriptor: the exception level
+ * the program wants at entry) other than 1 is refused. */
+#define VMLAB_ELFNOTE_ENTRY_EL 1
+int loader_arm64_elf_load(struct guest_mem *mem, const uint8_t *img, size_t len,
+                          struct pvh_image *out, char *err, size_t errlen);
+
 /* Reads a whole file (at most LOADER_MAX_IMAGE bytes) into a malloc'ed buffer. */
 int loader_read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen);
 

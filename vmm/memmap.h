@@ -57,6 +57,22 @@ struct memmap_entry {
 #define MEMMAP_PIT_PORT          0x40
 #define MEMMAP_RTC_PORT          0x70
 
+/* The arm64 machine (KVM on aarch64 hosts): RAM, boot data and the virtio windows are where
+ * they are on x86 (so guest programs load at the same address and their device traffic
+ * matches), with no port space: the 16550 UART and the exit device sit in the MMIO hole,
+ * and the GIC takes the APICs' place. GSI n is SPI n (INTID 32 + n). */
+#define MEMMAP_ARM64_SERIAL_BASE     0xfe000000ULL   /* ns16550a, reg-shift 0, 8 bytes */
+#define MEMMAP_ARM64_DEBUG_EXIT_BASE 0xfe001000ULL   /* 4 bytes, as isa-debug-exit */
+#define MEMMAP_ARM64_GICD_BASE       0xfef00000ULL   /* distributor, 64 KiB */
+#define MEMMAP_ARM64_GICD_SIZE       0x10000ULL
+#define MEMMAP_ARM64_GICC_BASE       0xfef10000ULL   /* v2 CPU interface, 8 KiB */
+#define MEMMAP_ARM64_GICC_SIZE       0x2000ULL
+#define MEMMAP_ARM64_GICR_BASE       0xfef20000ULL   /* v3 redistributor of vCPU 0, 128 KiB */
+#define MEMMAP_ARM64_GICR_SIZE       0x20000ULL
+#define MEMMAP_ARM64_GIC_NR_IRQS     64              /* 32 private + 32 SPIs (GSI 0..31) */
+/* Linux arm64 Image: loaded at a 2 MiB-aligned base plus its text_offset. */
+#define MEMMAP_ARM64_KERNEL_BASE     0x200000ULL
+
 /* The whole table, terminated by an entry with name == NULL. */
 extern const struct memmap_entry memmap_table[];
 

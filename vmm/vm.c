@@ -1,6 +1,7 @@
 #include "vm.h"
 #include "acpi_build.h"
 #include "fdt_build.h"
+#include "loader_arm64.h"
 #include "loader_linux.h"
 #include "loader_pvh.h"
 #include "memmap.h"
@@ -18,6 +19,14 @@
 
 #define MIN_MEM (2ULL << 20)
 
+/* The machine follows the host: an arm64 vmlab builds the arm64 machine (memmap.h, GIC,
+ * no ports, FDT in X0) for KVM, its only CPU backend. */
+#if defined(__aarch64__)
+#define VM_ARM64 1
+#else
+#define VM_ARM64 0
+#endif
+
 void vm_request_exit(void *opaque, int status)
 {
     struct vm *vm = opaque;
@@ -34,6 +43,12 @@ static int pick_backend(struct vm *vm, const char *cpu, int quiet, char *err, si
     char why[160] = "";
 
     if (!strcmp(cpu, "sim")) {
+        /* An arm64 build has no software CPU: its probe says so. */
+        int src = sim_cpu_backend.probe(why, sizeof(why));
+        if (src) {
+            snprintf(err, errlen, "--cpu sim: %s", why);
+            return src;
+        }
         vm->cpu_ops = &sim_cpu_backend;
         return 0;
     }
@@ -50,6 +65,11 @@ static int pick_backend(struct vm *vm, const char *cpu, int quiet, char *err, si
     }
     if (!strcmp(cpu, "kvm")) {
         snprintf(err, errlen, "--cpu kvm: KVM is not available here: %s", why);
+        return rc;
+    }
+    char simwhy[160];
+    if (sim_cpu_backend.probe(simwhy, sizeof(simwhy))) {
+        snprintf(err, errlen, "--cpu auto: KVM is not available here (%s) and %s", why, simwhy);
         return rc;
     }
     vm->cpu_ops = &sim_cpu_backend;
@@ -80,11 +100,16 @@ static int add_device(struct vm *vm, const char *kind, const char *args, enum bu
     return 0;
 }
 
+static int is_virtio(const struct machine_device *d)
+{
+    return strncmp(d->kind, "virtio-", 7) == 0;
+}
+
 static unsigned virtio_slots_used(const struct machine_config *mc)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < mc->ndevices; i++)
-        n += mc->devices[i].space == BUS_MMIO;
+        n += is_virtio(&mc->devices[i]);
     return n;
 }
 
@@ -153,6 +178,15 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
     /* Legacy devices first, then virtio in command-line order: slot order is stable. */
     if ((rc = serial_args(opt, args, sizeof(args), err, errlen)))
         return rc;
+    if (VM_ARM64) {
+        /* No ports on arm64: both sit in the MMIO hole; Linux powers off through PSCI. */
+        rc = add_device(vm, "uart8250", args, BUS_MMIO, MEMMAP_ARM64_SERIAL_BASE,
+                        MEMMAP_SERIAL_IRQ, err, errlen);
+        if (!rc)
+            rc = add_device(vm, "debug-exit", "", BUS_MMIO, MEMMAP_ARM64_DEBUG_EXIT_BASE, -1,
+                            err, errlen);
+        goto virtio;
+    }
     rc = add_device(vm, "uart8250", args, BUS_PIO, MEMMAP_SERIAL_PORT, MEMMAP_SERIAL_IRQ,
                     err, errlen);
     if (!rc)
@@ -182,6 +216,7 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
                  "the software CPU; this machine has none");
         return -EINVAL;
     }
+virtio:
     for (unsigned i = 0; !rc && i < opt->nblocks; i++) {
         if (keyed_args(opt->blocks[i], "path", args, sizeof(args))) {
             snprintf(err, errlen, "--block '%.60s': too long", opt->blocks[i]);
@@ -348,7 +383,7 @@ static int build_cmdline(const struct vm *vm, const struct vm_options *opt, char
     }
     for (unsigned i = 0; i < vm->mc.ndevices; i++) {
         const struct machine_device *d = &vm->mc.devices[i];
-        if (d->space != BUS_MMIO)
+        if (!is_virtio(d))
             continue;
         w = snprintf(out + n, outlen - n, "%svirtio_mmio.device=4K@%#llx:%d", n ? " " : "",
                      (unsigned long long)d->base, d->irq);
@@ -420,6 +455,81 @@ static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_
     if (rc)
         return rc;
     *boot = (struct cpu_boot){ CPU_BOOT_PVH32, pi.entry, start_info };
+    return 0;
+}
+
+/* The arm64 device tree at MEMMAP_FDT_ADDR (the kernel's or the program's X0). */
+static int install_fdt_arm64(struct vm *vm, const char *cmdline, uint64_t initrd_addr,
+                             uint64_t initrd_size, char *err, size_t errlen)
+{
+    void *fdt = guest_mem_host(&vm->mem, MEMMAP_FDT_ADDR, MEMMAP_FDT_MAX);
+    struct fdt_arm64_config cfg = {
+        .mc = &vm->mc,
+        .cmdline = cmdline,
+        .gic_version = vm->cpu_ops->gic_version ? vm->cpu_ops->gic_version(vm->cpu) : 3,
+        .timer_khz = vm->cpu_ops->tsc_khz ? vm->cpu_ops->tsc_khz(vm->cpu) : 0,
+        .initrd_addr = initrd_addr,
+        .initrd_size = initrd_size,
+    };
+
+    if (!fdt)
+        return -EFAULT;
+    return fdt_build_arm64(fdt, MEMMAP_FDT_MAX, &cfg, err, errlen);
+}
+
+/* An arm64 guest program: EM_AARCH64 ELF, entered at EL1 with the FDT in X0; the command
+ * line is the FDT's /chosen/bootargs. */
+static int load_program_arm64(struct vm *vm, const struct vm_options *opt,
+                              struct cpu_boot *boot, char *err, size_t errlen)
+{
+    uint8_t *img;
+    size_t len;
+    struct pvh_image pi;
+    char cmdline[MEMMAP_CMDLINE_MAX];
+    int rc = loader_read_file(opt->program, &img, &len, err, errlen);
+
+    if (rc)
+        return rc;
+    rc = loader_arm64_elf_load(&vm->mem, img, len, &pi, err, errlen);
+    free(img);
+    if (rc) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s", opt->program, err);
+        snprintf(err, errlen, "%s", msg);
+        return rc;
+    }
+    rc = build_cmdline(vm, opt, cmdline, sizeof(cmdline), err, errlen);
+    if (!rc)
+        rc = install_fdt_arm64(vm, cmdline, 0, 0, err, errlen);
+    if (rc)
+        return rc;
+    *boot = (struct cpu_boot){ CPU_BOOT_ARM64, pi.entry, MEMMAP_FDT_ADDR };
+    return 0;
+}
+
+/* Linux arm64: the Image (loader_arm64.c), initrd, FDT; console on the 16550 (ttyS0). */
+static int load_kernel_arm64(struct vm *vm, const struct vm_options *opt,
+                             struct cpu_boot *boot, char *err, size_t errlen)
+{
+    char cmdline[MEMMAP_CMDLINE_MAX];
+    struct vm_options o = *opt;
+    char base[MEMMAP_CMDLINE_MAX];
+    struct arm64_kernel k;
+
+    if (snprintf(base, sizeof(base), "console=ttyS0 panic=-1%s%s", opt->cmdline ? " " : "",
+                 opt->cmdline ? opt->cmdline : "") >= (int)sizeof(base)) {
+        snprintf(err, errlen, "--cmdline is longer than %zu bytes", sizeof(base) - 40);
+        return -E2BIG;
+    }
+    o.cmdline = base;
+    int rc = build_cmdline(vm, &o, cmdline, sizeof(cmdline), err, errlen);
+    if (!rc)
+        rc = loader_arm64_load(&vm->mem, opt->kernel, opt->initrd, &k, err, errlen);
+    if (!rc)
+        rc = install_fdt_arm64(vm, cmdline, k.initrd_addr, k.initrd_size, err, errlen);
+    if (rc)
+        return rc;
+    *boot = (struct cpu_boot){ CPU_BOOT_ARM64, k.entry, MEMMAP_FDT_ADDR };
     return 0;
 }
 
@@ -685,7 +795,7 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     }
     rc = check_mem(opt->mem, err, errlen);
     if (!rc)
-        rc = pick_backend(vm, opt->cpu ? opt->cpu : "sim", opt->quiet, err, errlen);
+        rc = pick_backend(vm, opt->cpu ? opt->cpu : VM_DEFAULT_CPU, opt->quiet, err, errlen);
     if (!rc && opt->max_insns && strcmp(vm->cpu_ops->name, "sim")) {
         snprintf(err, errlen, "--max-insns counts instructions, which only the software CPU "
                  "can do; it does not work with --cpu %s", vm->cpu_ops->name);
@@ -697,8 +807,10 @@ int vm_create(struct vm **out, const struct vm_options *opt, char *err, size_t e
     if (!rc)
         rc = build_machine(vm, opt->max_insns, err, errlen);
     if (!rc)
-        rc = opt->kernel ? load_kernel(vm, opt, &boot, err, errlen)
-                         : load_program(vm, opt, &boot, err, errlen);
+        rc = VM_ARM64 ? (opt->kernel ? load_kernel_arm64(vm, opt, &boot, err, errlen)
+                                     : load_program_arm64(vm, opt, &boot, err, errlen))
+                      : opt->kernel ? load_kernel(vm, opt, &boot, err, errlen)
+                                    : load_program(vm, opt, &boot, err, errlen);
     /* Recording starts after the loader wrote the guest: its copies are not DMA. */
     if (!rc)
         rc = attach_run_services(vm, opt, 0, err, errlen);

@@ -18,6 +18,13 @@
 #define VM_MAX_ARGS 64
 #define VM_MAX_INPUTS 4
 
+/* --cpu's default: the software CPU on x86_64; KVM, the only backend, on arm64. */
+#if defined(__aarch64__)
+#define VM_DEFAULT_CPU "kvm"
+#else
+#define VM_DEFAULT_CPU "sim"
+#endif
+
 struct vm_options {
     const char *program;            /* PVH ELF guest program */
     const char *kernel;             /* or a Linux bzImage */

@@ -1,5 +1,7 @@
 /* vmlab guest runtime: a freestanding x86_64 environment for small PVH test programs.
- * The same ELF boots on vmlab and on QEMU microvm (see guest/README.md). */
+ * The same ELF boots on vmlab and on QEMU microvm (see guest/README.md). The arm64 build
+ * (guest/rt/arm64/) keeps this API where the logic is the same; the x86-only parts (port
+ * I/O, LAPIC, IOAPIC) give way to the GIC and the generic timer there. */
 #ifndef GUEST_RT_H
 #define GUEST_RT_H
 
@@ -45,12 +47,22 @@ unsigned long strtoul(const char *s, char **end, int base);
 unsigned long long strtoull(const char *s, char **end, int base);
 
 /* ---- time ---- */
+#if defined(__aarch64__)
+/* The generic timer's virtual count (CNTVCT_EL0), the arm64 counterpart of the TSC. */
+static inline uint64_t rt_rdtsc(void)
+{
+    uint64_t v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v)::"memory");
+    return v;
+}
+#else
 static inline uint64_t rt_rdtsc(void)
 {
     uint32_t lo, hi;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
 }
+#endif
 /* TSC rate: FDT /cpus tsc-frequency-khz, else cmdline tsc_khz=N, else 0 (unknown). */
 uint64_t rt_tsc_khz(void);
 
@@ -64,6 +76,13 @@ static inline void mmio_write16(uint64_t a, uint16_t v) { *(volatile uint16_t *)
 static inline void mmio_write32(uint64_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
 static inline void mmio_write64(uint64_t a, uint64_t v) { *(volatile uint64_t *)a = v; }
 
+#if defined(__aarch64__)
+static inline void rt_mb(void) { __asm__ volatile("dsb sy" ::: "memory"); }
+static inline void rt_rmb(void) { __asm__ volatile("dsb ld" ::: "memory"); }
+static inline void rt_wmb(void) { __asm__ volatile("dsb st" ::: "memory"); }
+static inline void rt_barrier(void) { __asm__ volatile("" ::: "memory"); }
+static inline void rt_pause(void) { __asm__ volatile("yield"); }
+#else
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0,%1" ::"a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0,%1" ::"a"(v), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(port)); }
@@ -77,7 +96,34 @@ static inline void rt_wmb(void) { __asm__ volatile("sfence" ::: "memory"); }
 static inline void rt_barrier(void) { __asm__ volatile("" ::: "memory"); }
 static inline void rt_pause(void) { __asm__ volatile("pause"); }
 
+#endif
+
 /* ---- interrupts ---- */
+#if defined(__aarch64__)
+/* Saved by the vector stubs (guest/rt/arm64/boot.S). */
+struct rt_irq_frame {
+    uint64_t x[31];
+    uint64_t elr, spsr;
+    uint64_t vector;        /* IRQs: the GIC INTID; exceptions: the vector-table entry */
+};
+typedef void (*rt_handler_fn)(struct rt_irq_frame *f);
+
+/* Install fn for GIC INTID 0..255 (NULL: counted as spurious). The runtime acknowledges
+ * (ICC_IAR1) before and ends (ICC_EOIR1) after the handler. Synchronous exceptions and
+ * SErrors report ESR/ELR/FAR and exit 0x7e. */
+void rt_set_handler(unsigned intid, rt_handler_fn fn);
+void rt_irq_enable(void);       /* DAIF.I clear */
+void rt_irq_disable(void);      /* DAIF.I set */
+void rt_halt(void);             /* wfi, then IRQs on: returns after an interrupt */
+uint64_t rt_spurious_count(void);
+
+/* ---- GICv3 (distributor and redistributor at the vmlab memmap addresses) ---- */
+#define GIC_SPI_BASE 32u
+#define GIC_PPI_VTIMER 27u      /* the EL1 virtual timer's PPI */
+void gic_init(void);            /* distributor + this CPU's redistributor + ICC, all priorities */
+void gic_route_spi(unsigned spi, int level_triggered);  /* group 1, to this CPU, enabled */
+void gic_enable_ppi(unsigned intid);
+#else
 /* Pushed by the common entry stub; the CPU frame (rip..ss) is last. */
 struct rt_irq_frame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
@@ -112,6 +158,8 @@ uint32_t lapic_timer_current(void);
 void ioapic_route(unsigned gsi, uint8_t vector, int level_triggered);
 void ioapic_mask(unsigned gsi, int masked);
 unsigned ioapic_max_gsi(void);  /* from the version register */
+
+#endif
 
 /* ---- assertions: print and exit with status RT_EXIT_ASSERT ---- */
 _Noreturn void rt_assert_fail(const char *file, int line, const char *expr, const char *vals);

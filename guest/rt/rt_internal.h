@@ -25,6 +25,7 @@ typedef void (*rt_out_fn)(char c, void *ctx);
 int rt_vformat(rt_out_fn out, void *ctx, const char *fmt, va_list ap);
 
 void rt_cmdline_set(const char *s);
+_Noreturn void rt_run_main(const char *cmdline);
 void rt_fdt_set(const void *fdt);
 void rt_ram_end_set(uint64_t end);
 void rt_idt_init(void);

@@ -1,4 +1,5 @@
-/* C entry: read hvm_start_info, split the cmdline into argv, run main, exit with its value. */
+/* C entry: read hvm_start_info (x86 PVH; arm64/start.c reads the FDT and calls rt_run_main
+ * instead), split the cmdline into argv, run main, exit with its value. */
 #include <libfdt.h>
 
 #include "rt_internal.h"
@@ -46,6 +47,28 @@ static int split_args(void)
     return argc;
 }
 
+static void copy_cmdline(const char *c)
+{
+    size_t n = strnlen(c, sizeof cmdline_copy - 1);
+    memcpy(cmdline_copy, c, n);
+    cmdline_copy[n] = 0;
+}
+
+static _Noreturn void run_main(void)
+{
+    int argc = split_args();
+    int rc = main(argc, argv_tab);
+    rt_exit((unsigned)rc);
+}
+
+#if defined(__aarch64__)
+_Noreturn void rt_run_main(const char *cmdline)
+{
+    copy_cmdline(cmdline);
+    rt_cmdline_set(cmdline_copy);
+    run_main();
+}
+#else
 static void find_ram_end(const struct hvm_start_info *si)
 {
     if (si->version < 1 || !si->memmap_paddr)
@@ -67,12 +90,8 @@ void rt_main(const struct hvm_start_info *si)
         printf("rt: bad hvm_start_info magic\n");
         rt_exit(RT_EXIT_EXCEPTION);
     }
-    if (si->cmdline_paddr) {
-        const char *c = (const char *)(uintptr_t)si->cmdline_paddr;
-        size_t n = strnlen(c, sizeof cmdline_copy - 1);
-        memcpy(cmdline_copy, c, n);
-        cmdline_copy[n] = 0;
-    }
+    if (si->cmdline_paddr)
+        copy_cmdline((const char *)(uintptr_t)si->cmdline_paddr);
     rt_cmdline_set(cmdline_copy);
     if (si->nr_modules >= 1 && si->modlist_paddr) {
         const struct hvm_modlist_entry *m = (const void *)(uintptr_t)si->modlist_paddr;
@@ -82,7 +101,6 @@ void rt_main(const struct hvm_start_info *si)
             rt_fdt_set(fdt);
     }
     find_ram_end(si);
-    int argc = split_args();
-    int rc = main(argc, argv_tab);
-    rt_exit((unsigned)rc);
+    run_main();
 }
+#endif

@@ -107,7 +107,12 @@ static int fdt_collect(const uint8_t *fdt, struct virtio_mmio_loc *locs, int max
                 s->size = cells(val + 4 * c, c);
                 s->has_reg = 1;
             } else if (!strcmp(name, "interrupts") && len >= 4)
+#if defined(__aarch64__)
+                /* the GIC's <type SPI-number flags> */
+                s->irq = len == 12 ? be32(val + 4) : be32(val);
+#else
                 s->irq = be32(val);
+#endif
         } else if (tok == FDT_NOP) {
             continue;
         } else {

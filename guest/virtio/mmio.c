@@ -150,6 +150,7 @@ int virtio_queue_setup(struct virtio_dev *d, unsigned index, struct virtq **out)
     return 0;
 }
 
+#if !defined(__aarch64__)
 /* QEMU microvm with ACPI on puts virtio IRQs on a second IOAPIC at 0xfec10000, GSI base 24
  * (see guest/virtio/README.md); the runtime only drives the first one. */
 #define IOAPIC2_BASE 0xfec10000ull
@@ -180,10 +181,20 @@ static int ioapic2_route(unsigned gsi, uint8_t vector)
     return 0;
 }
 
+#endif
+
 static void virtio_irq_handler(struct rt_irq_frame *f)
 {
+#if defined(__aarch64__)
+    /* f->vector is the GIC INTID, which d->vector holds. */
+    struct virtio_dev *d = NULL;
+    for (unsigned slot = 0; slot < MAX_IRQ_DEVS; slot++)
+        if (irq_devs[slot] && irq_devs[slot]->vector == f->vector)
+            d = irq_devs[slot];
+#else
     unsigned slot = (unsigned)f->vector - VIRTIO_IRQ_VECTOR_BASE;
     struct virtio_dev *d = slot < MAX_IRQ_DEVS ? irq_devs[slot] : NULL;
+#endif
     if (d) {
         /* Ack before EOI so the level-triggered line is low when the IOAPIC looks again. */
         uint32_t isr = rd(d, VMMIO_INTERRUPT_STATUS);
@@ -191,7 +202,9 @@ static void virtio_irq_handler(struct rt_irq_frame *f)
         d->isr_seen |= isr;
         d->irq_count++;
     }
-    lapic_eoi();
+#if !defined(__aarch64__)
+    lapic_eoi();        /* arm64: the runtime ends the interrupt at the GIC */
+#endif
 }
 
 int virtio_dev_ready(struct virtio_dev *d)
@@ -203,6 +216,17 @@ int virtio_dev_ready(struct virtio_dev *d)
         if (slot == MAX_IRQ_DEVS)
             return fail(d, "too many devices in irq mode");
         irq_devs[slot] = d;
+#if defined(__aarch64__)
+        /* SPI n is INTID 32 + n, level-triggered like the x86 pins. */
+        if (d->irq > 255 - GIC_SPI_BASE) {
+            irq_devs[slot] = NULL;
+            return fail(d, "IRQ not routable");
+        }
+        d->vector = (uint8_t)(GIC_SPI_BASE + d->irq);
+        rt_set_handler(d->vector, virtio_irq_handler);
+        gic_init();
+        gic_route_spi(d->irq, 1);
+#else
         d->vector = (uint8_t)(VIRTIO_IRQ_VECTOR_BASE + slot);
         rt_set_handler(d->vector, virtio_irq_handler);
         lapic_init();
@@ -216,6 +240,7 @@ int virtio_dev_ready(struct virtio_dev *d)
             irq_devs[slot] = NULL;
             return fail(d, "IRQ not routable");
         }
+#endif
     }
     wr(d, VMMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);

@@ -5,7 +5,7 @@
  * __BOOT_DS 0x18, RSI = boot_params). */
 #include "kvm_internal.h"
 
-#if VMLAB_HAVE_KVM
+#if VMLAB_HAVE_KVM && defined(__x86_64__)
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>

@@ -1,7 +1,8 @@
-/* The KVM CPU backend: a VM with the in-kernel irqchip (PIC + IOAPIC + LAPIC), one vCPU,
- * memory slots from the guest_mem ranges. Exits go to the same buses as on the software
- * CPU (kvm_run.c); timers and the kick thread are in kvm_clock.c, device interrupt lines
- * (irqfd) in kvm_irq.c, entry state in kvm_boot.c. */
+/* The KVM CPU backend: a VM with the in-kernel interrupt controller (x86: PIC + IOAPIC +
+ * LAPIC, kvm_x86.c; arm64: vGIC, kvm_arm64.c), one vCPU, memory slots from the guest_mem
+ * ranges. Exits go to the same buses as on the software CPU (kvm_run.c); timers and the
+ * kick thread are in kvm_clock.c, device interrupt lines in kvm_irq.c, entry state in
+ * kvm_boot.c (x86) and kvm_arm64.c. */
 #include "kvm_internal.h"
 
 #include <errno.h>
@@ -14,20 +15,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-struct kvm_required_cap {
-    int cap;
-    const char *name;
-};
-
-static const struct kvm_required_cap required_caps[] = {
-    { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-    { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-    { KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-    { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
-    { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
-    { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
-};
 
 /* Opens /dev/kvm and checks the API version and capabilities; the fd or -errno. */
 static int kvm_open_checked(char *why, size_t whylen)
@@ -45,9 +32,9 @@ static int kvm_open_checked(char *why, size_t whylen)
         close(fd);
         return -ENOTSUP;
     }
-    for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-        if (ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-            snprintf(why, whylen, "/dev/kvm: missing capability %s", required_caps[i].name);
+    for (const struct kvm_required_cap *c = kvm__arch_required_caps; c->name; c++) {
+        if (ioctl(fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
+            snprintf(why, whylen, "/dev/kvm: missing capability %s", c->name);
             close(fd);
             return -ENOTSUP;
         }
@@ -70,58 +57,14 @@ static int kvm_probe(char *why, unsigned whylen)
     return 0;
 }
 
-static int kvm_set_cpuid(struct cpu *cpu)
-{
-    int nent = 64;
-    for (;;) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
-        if (!c)
-            return -ENOMEM;
-        c->nent = (uint32_t)nent;
-        if (ioctl(cpu->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-            int e = errno;
-            free(c);
-            if (e == E2BIG && nent < 4096) {
-                nent *= 2;
-                continue;
-            }
-            return -e;
-        }
-        for (uint32_t i = 0; i < c->nent; i++) {
-            struct kvm_cpuid_entry2 *e = &c->entries[i];
-            if (e->function == 1) {
-                e->ebx &= 0x00ffffffu;          /* initial APIC ID 0 */
-                e->ecx |= 1u << 31;             /* running under a hypervisor */
-            }
-        }
-        int r = ioctl(cpu->vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
-        free(c);
-        return r;
-    }
-}
-
-/* BIOS-like state: both PICs masked, so a line raised before the guest programs its
- * interrupt controllers never arrives as a stray ExtINT vector. Linux re-initialises
- * the PICs itself. */
-static int kvm_mask_pics(struct cpu *cpu)
-{
-    for (uint32_t chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
-        struct kvm_irqchip ic = { .chip_id = chip };
-        if (ioctl(cpu->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
-            return -errno;
-        ic.chip.pic.imr = 0xff;
-        if (ioctl(cpu->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
-            return -errno;
-    }
-    return 0;
-}
-
 static void kvm_destroy(struct cpu *cpu)
 {
     if (!cpu)
         return;
     kvm__clock_destroy(cpu);
     kvm__irq_destroy(cpu);
+    if (cpu->gic_fd >= 0)
+        close(cpu->gic_fd);
     if (cpu->run)
         munmap(cpu->run, cpu->run_size);
     if (cpu->vcpu_fd >= 0)
@@ -145,7 +88,7 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
     if (!cpu)
         return -ENOMEM;
     cpu->env = env;
-    cpu->kvm_fd = cpu->vm_fd = cpu->vcpu_fd = -1;
+    cpu->kvm_fd = cpu->vm_fd = cpu->vcpu_fd = cpu->gic_fd = -1;
 
     r = kvm_open_checked(why, sizeof(why));
     if (r < 0)
@@ -156,17 +99,8 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
         r = -errno;
         goto fail;
     }
-    /* Intel's real-mode helpers live in the MMIO hole; they must exist before the vCPU. */
-    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-    if (ioctl(cpu->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
-        ioctl(cpu->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
-        r = -errno;
+    if ((r = kvm__arch_vm_init(cpu)) < 0)
         goto fail;
-    }
-    if (ioctl(cpu->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
-        r = -errno;
-        goto fail;
-    }
     for (unsigned i = 0; i < env->mem->nranges; i++) {
         const struct guest_mem_range *g = &env->mem->ranges[i];
         if (!g->host || g->size == 0 || (g->gpa | g->size) & 0xfff) {
@@ -184,12 +118,6 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
             goto fail;
         }
     }
-    if (ioctl(cpu->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        r = -errno;
-        goto fail;
-    }
-    if ((r = kvm_mask_pics(cpu)) < 0)
-        goto fail;
     if ((r = kvm__irq_init(cpu)) < 0)
         goto fail;
     cpu->vcpu_fd = ioctl(cpu->vm_fd, KVM_CREATE_VCPU, 0);
@@ -209,9 +137,7 @@ static int kvm_create(const struct cpu_env *env, struct cpu **out)
         r = -errno;
         goto fail;
     }
-    int sync = ioctl(cpu->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
-    cpu->sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
-    if ((r = kvm_set_cpuid(cpu)) < 0)
+    if ((r = kvm__arch_vcpu_init(cpu)) < 0)
         goto fail;
     if ((r = kvm__clock_init(cpu)) < 0)
         goto fail;
@@ -232,18 +158,21 @@ static const struct clock *kvm_clock(struct cpu *cpu)
     return &cpu->clock;
 }
 
-/* The vCPU's TSC rate as KVM set it (the host's unless scaled); 0 if KVM cannot say. */
-static uint64_t kvm_tsc_khz(struct cpu *cpu)
+#if defined(__aarch64__)
+static int kvm_gic_version(struct cpu *cpu)
 {
-    int khz = ioctl(cpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
-    return khz > 0 ? (uint64_t)khz : 0;
+    return cpu->gic_version;
 }
+#endif
 
 const struct cpu_backend_ops kvm_cpu_backend = {
     .name = "kvm",
     .probe = kvm_probe,
     .create = kvm_create,
-    .tsc_khz = kvm_tsc_khz,
+#if defined(__aarch64__)
+    .gic_version = kvm_gic_version,
+#endif
+    .tsc_khz = kvm__arch_tsc_khz,
     .boot = kvm__boot,
     .run = kvm__run,
     .irq_sink = kvm_irq_sink,

@@ -2,7 +2,7 @@
 #ifndef VMLAB_KVM_INTERNAL_H
 #define VMLAB_KVM_INTERNAL_H
 
-#if defined(__linux__) && defined(__x86_64__) && defined(__has_include)
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && defined(__has_include)
 #if __has_include(<linux/kvm.h>)
 #define VMLAB_HAVE_KVM 1
 #endif
@@ -68,6 +68,8 @@ struct cpu {
     struct irq_sink sink;
     struct clock clock;
     uint64_t t0_ns;                 /* CLOCK_MONOTONIC at create */
+    int gic_fd;                     /* arm64: the in-kernel vGIC device, or -1 */
+    int gic_version;                /* arm64: 3 or 2 */
     uint8_t irq_level[MEMMAP_IOAPIC_PINS];  /* KVM_IRQ_LINE mode: the device's level */
 
     /* Device interrupts through irqfds (kvm_irq.c); use_irqfd 0: KVM_IRQ_LINE. */
@@ -105,6 +107,21 @@ struct cpu {
     unsigned ring_next, ring_count;
     unsigned idle_checks;           /* kicks in a row that found it halted, IF set, unwakeable */
 };
+
+/* Architecture parts of create (kvm_x86.c, kvm_arm64.c), called by kvm_cpu.c in this
+ * order: after KVM_CREATE_VM (before memory slots and vCPUs), after KVM_CREATE_VCPU. */
+extern const char *const kvm__arch_name;
+int kvm__arch_vm_init(struct cpu *cpu);
+int kvm__arch_vcpu_init(struct cpu *cpu);
+uint64_t kvm__arch_tsc_khz(struct cpu *cpu);
+/* The vCPU's instruction pointer (RIP, PC) for stop reports; 0 if it cannot be read. */
+uint64_t kvm__arch_pc(struct cpu *cpu);
+/* The capabilities create needs, NULL-terminated by name. */
+struct kvm_required_cap {
+    int cap;
+    const char *name;
+};
+extern const struct kvm_required_cap kvm__arch_required_caps[];
 
 uint64_t kvm__now_ns(void *opaque);
 int kvm__clock_init(struct cpu *cpu);

@@ -14,8 +14,12 @@
 
 static uint64_t exit_rip(struct cpu *cpu)
 {
+#if defined(__x86_64__)
     if (cpu->sync_regs)
         return cpu->run->s.regs.regs.rip;
+#else
+    (void)cpu;
+#endif
     return 0;
 }
 
@@ -94,13 +98,9 @@ static int handle_mmio(struct cpu *cpu)
 static void fill_stop(struct cpu *cpu, struct cpu_stop *stop, enum cpu_stop_reason reason,
                       const char *detail)
 {
-    struct kvm_regs regs;
-
     stop->reason = reason;
-    stop->rip = 0;
+    stop->rip = kvm__arch_pc(cpu);
     stop->fault_addr = 0;
-    if (ioctl(cpu->vcpu_fd, KVM_GET_REGS, &regs) == 0)
-        stop->rip = regs.rip;
     snprintf(stop->detail, sizeof(stop->detail), "%s", detail ? detail : "");
     unsigned n = cpu->ring_count;
     unsigned first = (cpu->ring_next + CPU_RECENT_EXITS - n) % CPU_RECENT_EXITS;
@@ -111,6 +111,7 @@ static void fill_stop(struct cpu *cpu, struct cpu_stop *stop, enum cpu_stop_reas
         cpu->env->stats->virtual_ns = kvm__now_ns(cpu);
 }
 
+#if defined(__x86_64__)
 /* Local APIC register offsets in struct kvm_lapic_state (the xAPIC page layout). */
 #define LAPIC_IRR       0x200
 #define LAPIC_LVT_TIMER 0x320
@@ -181,6 +182,17 @@ static int halted_for_good(struct cpu *cpu, const char **why)
     *why = "HLT with interrupts enabled and no timer armed: nothing can wake the vCPU";
     return ++cpu->idle_checks >= 2;
 }
+
+#else
+/* arm64: the kernel keeps a vCPU in WFI to itself (KVM_GET_MP_STATE says only runnable or
+ * stopped), so a hung guest is not told from a waiting one: it runs until killed. */
+static int halted_for_good(struct cpu *cpu, const char **why)
+{
+    (void)cpu;
+    (void)why;
+    return 0;
+}
+#endif
 
 static const char *internal_suberror(uint32_t s)
 {
@@ -305,8 +317,10 @@ int kvm__run(struct cpu *cpu, struct cpu_stop *stop)
     memset(stop, 0, sizeof(*stop));
     if ((r = kick_mask_enter(cpu, &saved)) < 0)
         return r;
+#if defined(__x86_64__)
     if (cpu->sync_regs)
         cpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+#endif
     kvm__set_running(cpu, 1);
     for (;;) {
         kvm__service(cpu);

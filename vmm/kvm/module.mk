@@ -15,3 +15,18 @@ test-build: $(BUILD)/kvm/linux-initramfs.cpio.gz
 $(BUILD)/kvm/linux-initramfs.cpio.gz: vmm/kvm/linux/init vmm/kvm/linux/mkinitramfs.sh $(LINUX_PROGS)
 	@mkdir -p $(dir $@)
 	INITRAMFS_PROGS="$(LINUX_PROGS)" vmm/kvm/linux/mkinitramfs.sh $@
+
+# The arm64 KVM backend under nested KVM (scripts/test-kvm-arm64.sh): cross-builds the
+# static arm64 vmlab and guest programs (make ARCH=arm64), boots them in qemu-system-aarch64
+# TCG with Debian's arm64 kernel, and compares with the x86 programs on the software CPU.
+.PHONY: test-kvm-arm64
+test-kvm-arm64: $(BUILD)/vmlab guests
+	@$(MAKE) --no-print-directory ARCH=arm64 BUILD=$(BUILD) all
+	@BUILD=$(BUILD) ./scripts/test-kvm-arm64.sh
+
+# Figures (not part of make test or make bench: the QEMU download and TCG boot take a
+# minute or two): boot-to-exit on vmlab vs QEMU -accel kvm inside the nested arm64 VM.
+.PHONY: bench-kvm-arm64
+bench-kvm-arm64: $(BUILD)/vmlab guests
+	@$(MAKE) --no-print-directory ARCH=arm64 BUILD=$(BUILD) all
+	@BUILD=$(BUILD) KVM_ARM64_BENCH=1 KVM_ARM64_TIMEOUT=900 ./scripts/test-kvm-arm64.sh

@@ -4,12 +4,16 @@
 # has virtio, virtio_ring, virtio_mmio and virtio_blk as modules: they go in /lib/modules,
 # with their dependencies (modinfo -F depends) first, and /lib/modules/order lists them in
 # load order for /init. A module built into the kernel (modinfo says "(builtin)") is skipped.
+# MODROOT=DIR and BUSYBOX=FILE build it for another architecture: modules from
+# DIR/lib/modules (arm64: Debian's arm64 kernel unpacked by arch/arm64/fetch-debs.sh).
 set -euo pipefail
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-kver=${2:-$(ls /lib/modules | sort -V | tail -1)}
+MODROOT=${MODROOT:-/}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+kver=${2:-$(ls "$MODROOT/lib/modules" | sort -V | tail -1)}
 mkdir -p "$stage"/{bin,proc,sys,dev,tmp,lib/modules}
 PATH=$PATH:/sbin:/usr/sbin
 
@@ -17,13 +21,13 @@ order=()
 add_module() {    # $1 module name: its dependencies, then itself, each once
     local m=$1 f d
     for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
-    f=$(modinfo -k "$kver" -F filename "$m" 2>/dev/null | head -1) || true
+    f=$(modinfo -b "$MODROOT" -k "$kver" -F filename "$m" 2>/dev/null | head -1) || true
     case $f in
         "") echo "mkinitramfs: module $m not found for kernel $kver" >&2; return 1 ;;
         *.ko|*.ko.xz|*.ko.zst|*.ko.gz) ;;
         *) return 0 ;;          # (builtin)
     esac
-    for d in $(modinfo -k "$kver" -F depends "$m" | tr ',' ' '); do
+    for d in $(modinfo -b "$MODROOT" -k "$kver" -F depends "$m" | tr ',' ' '); do
         add_module "$d"
     done
     for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
@@ -44,7 +48,7 @@ for m in vmw_vsock_virtio_transport virtio_input evdev virtio_balloon; do
     add_module "$m"
 done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/order"
-cp /bin/busybox "$stage/bin/busybox"
+cp "$BUSYBOX" "$stage/bin/busybox"
 cp "$here/init" "$stage/init"
 # Test programs for /bin (guest/linux/, static): INITRAMFS_PROGS="FILE...".
 for p in ${INITRAMFS_PROGS:-}; do

@@ -1,0 +1,30 @@
+# The runs of `make test-kvm-arm64`, shared by the inner VM (tests.sh, busybox sh: runs
+# them on arm64 KVM) and the host (scripts/test-kvm-arm64.sh, bash: runs the guest
+# programs again on the x86 software CPU and compares). Each line:
+#   c NAME PROGRAM "GUEST ARGS" VMLAB-OPTIONS...
+# PROGRAM is a guest program's name, or - for a --kernel run; @DISK@ is a fresh copy of a
+# 4 MiB zero disk, @W@ the tree the inner VM sees (/w).
+cases() {
+    c hello hello ""
+    c hello-fmt hello "fmt"
+    c hello-fdt hello "fdt"
+    c memtest memtest "size=512"
+    c blk blk "" --block @DISK@,id=vmlab-disk0
+    c blk-irq blk "ops=read,write,err mode=irq" --block @DISK@
+    c blk-packed blk "ops=read,write,err ring=packed indirect=1 event_idx=1" --block @DISK@
+    c rng rng "n=64" --rng --seed 7
+    c console console "" --console "out=/dev/null,in=hello from host\\n"
+    # One polled virtio-blk GET_ID round trip is one MMIO exit (QueueNotify) and the
+    # device's work: the figure of an exit's cost (its times are not compared).
+    c latency latency "op=getid n=2000" --block @DISK@
+    # An Image that powers off at once: PSCI SYSTEM_OFF is exit status 0.
+    c psci-off - "" --kernel @W@/images/psci-off.img
+    # Bad input: exit 2, one clear line, nothing ran.
+    c bad-cpu-sim hello "" --cpu sim
+    c bad-x86-elf @W@/x86/hello.elf ""
+    c bad-el2 @W@/images/el2.elf ""
+    c bad-magic - "" --kernel @W@/images/magic.img
+    c bad-truncated - "" --kernel @W@/images/truncated.img
+    c bad-image-size - "" --mem 64M --kernel @W@/images/image-size.img
+    c bad-initrd - "" --mem 64M --kernel @W@/images/small.img --initrd @W@/images/big.initrd
+}
