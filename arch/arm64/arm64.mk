@@ -3,8 +3,9 @@
 # Left out of this build, with a clear error when asked for:
 #   sim/           the software CPU is unicorn's x86_64 engine (arch/arm64/sim_absent.c:
 #                  `--cpu sim` says so and exits 2)
-#   net_slirp.c    `--net user`: Debian ships no static libslirp (nor glib) for a static
-#                  binary (arch/arm64/net_slirp_absent.c); --net tap works
+#   net_slirp.c    `--net user`: libslirp runs in the helper vmlab-slirp, which links Debian's
+#                  shared libslirp and glib and is not cross-built
+#                  (arch/arm64/net_slirp_absent.c); --net tap works
 # Libraries: json-c, protobuf-c, zlib, zstd, seccomp from the :arm64 multiarch -dev packages
 # (make deps); libfdt-dev is not co-installable with its amd64 twin, so its libfdt.a comes
 # unpacked into build/arm64/sysroot by arch/arm64/fetch-debs.sh (apt-get download).

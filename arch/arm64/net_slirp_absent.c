@@ -1,5 +1,5 @@
-/* `--net user` in an arm64 build: absent. Debian ships no static libslirp (nor glib) for
- * arm64, and this build's vmlab is one static binary (arch/arm64/arm64.mk). */
+/* `--net user` in an arm64 build: absent. libslirp runs in the helper vmlab-slirp, which is
+ * not cross-built (it links Debian's shared libslirp and glib: arch/arm64/arm64.mk). */
 #include <errno.h>
 #include <stdio.h>
 

@@ -13,13 +13,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>   /* after sys/socket.h: it uses struct sockaddr */
 #include <zlib.h>
 
 #define CHUNK 65536

@@ -84,6 +84,7 @@ static uint64_t redir_entry(struct cpu *cpu, unsigned gsi)
 #endif
 }
 
+#if defined(__x86_64__)    /* arm64 cannot tell a halted vCPU (no hung-guest check there) */
 int kvm__irq_line_held(struct cpu *cpu)
 {
     struct kvm_irqchip ic = { .chip_id = KVM_IRQCHIP_IOAPIC };
@@ -98,6 +99,7 @@ int kvm__irq_line_held(struct cpu *cpu)
     pthread_mutex_unlock(&cpu->irq_lock);
     return held;
 }
+#endif
 
 static int irqfd_assign(struct cpu *cpu, unsigned gsi, int deassign)
 {
