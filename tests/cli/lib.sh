@@ -174,3 +174,116 @@ linux_checks() {
         grep -E '^VMLAB-LINUX|ACPI|virtio' "$TMP/c" | head -60 | sed 's/^/#   console: /'
     fi
 }
+
+# ---- Linux guests on the network (sim_linux_net.sh, kvm_linux.sh): Debian's virtio_net
+# driver against --net user (libslirp); the guest side is vmm/kvm/linux/vmlab-net ----
+
+# linux_net_start: the host side of a networked boot. Serves $TMP/www/blob (256 KiB, seeded)
+# with python3 -m http.server on 127.0.0.1 (the guest reaches it as 10.0.2.2:PORT: slirp's
+# gateway address stands for the host's loopback when restrict=off); picks a free loopback
+# port for the hostfwd rule into the guest's nc -l on port 7000. Sets LINUX_NET_ARG (the
+# --net argument), LINUX_NET_TYPED (what is typed at the guest's shell) and LINUX_NET_PID.
+# Fails when the server does not start.
+linux_net_start() {
+    mkdir -p "$TMP/www"
+    /usr/bin/python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(18).randbytes(int(sys.argv[1])))' \
+        262144 >"$TMP/www/blob"
+    /usr/bin/python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(int(sys.argv[1])))' \
+        65536 >"$TMP/net-payload"
+    /usr/bin/python3 -u -m http.server 0 --bind 127.0.0.1 -d "$TMP/www" >"$TMP/http.log" 2>&1 &
+    LINUX_NET_PID=$!
+    local i http=
+    for i in $(seq 100); do
+        http=$(sed -n 's/^Serving HTTP on 127.0.0.1 port \([0-9]*\) .*/\1/p' "$TMP/http.log")
+        [ -n "$http" ] && break
+        sleep 0.05
+    done
+    [ -n "$http" ] || { echo "# http.server did not start: $(head -3 "$TMP/http.log")"; return 1; }
+    local fwd
+    fwd=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    LINUX_NET_ARG="user,restrict=off,hostfwd=tcp:127.0.0.1:$fwd-:7000"
+    LINUX_NET_FWD=$fwd
+    LINUX_NET_TYPED="\n\n\n\n\n\n\n\nvmlab-net $http 7000\nvmlab-poweroff\n"
+}
+
+linux_net_stop() { kill "$LINUX_NET_PID" 2>/dev/null; wait "$LINUX_NET_PID" 2>/dev/null; }
+
+# linux_net_peer CONSOLE: the host end of the hostfwd connection. Once the guest's console
+# says its nc listens (within 300 s), connects to 127.0.0.1:$LINUX_NET_FWD, sends
+# $TMP/net-payload, closes its sending side and keeps what the guest sent in
+# $TMP/net-greeting. Run it in the background while vmlab runs.
+linux_net_peer() {
+    /usr/bin/python3 - "$1" "$LINUX_NET_FWD" "$TMP/net-payload" "$TMP/net-greeting" <<'PY'
+import socket, sys, time
+console, port, payload, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+deadline = time.monotonic() + 300
+while b"VMLAB-NET: nc listening" not in open(console, "rb").read():
+    if time.monotonic() > deadline:
+        sys.exit("the guest's nc never listened")
+    time.sleep(0.1)
+with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    s.sendall(open(payload, "rb").read())
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+open(out, "wb").write(got)
+PY
+}
+
+# linux_net_boot NAME VMLAB KERNEL [ARGS...]: boots KERNEL with the initramfs on the network
+# (vmlab run ARGS, e.g. --cpu sim), the host peer alongside; console and stderr in
+# $TMP/NAME.console and $TMP/NAME.err. Returns vmlab's exit status.
+linux_net_boot() {
+    local name=$1 v=$2 kernel=$3 vpid ppid rc t0=${EPOCHREALTIME/./}
+    shift 3
+    timeout "${LINUX_NET_TIMEOUT:-300}" "$v" run --mem 512M --kernel "$kernel" --initrd "$LINUX_INITRD" \
+        --net "$LINUX_NET_ARG" --serial-in "$LINUX_NET_TYPED" "$@" \
+        >"$TMP/$name.console" 2>"$TMP/$name.err" &
+    vpid=$!
+    linux_net_peer "$TMP/$name.console" 2>"$TMP/$name.peer" &
+    ppid=$!
+    wait $vpid
+    rc=$?
+    echo "# $name: network boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
+    wait $ppid || sed "s/^/#   host peer: /" "$TMP/$name.peer"
+    return $rc
+}
+
+# linux_net_checks CONSOLE ERR RC: what a user sees of a networked boot (vmlab-net's lines).
+linux_net_checks() {
+    local console=$1 errf=$2 rc=$3 sum
+    tr -d '\r' <"$console" >"$TMP/c"
+    has() { grep -q -- "$1" "$TMP/c"; }
+    check "linux net: virtio_net binds the device: eth0 with vmlab's MAC 52:54:00:12:34:56" \
+        has "^VMLAB-NET: eth0 mac 52:54:00:12:34:56 mtu 1500"
+    check "linux net: udhcpc gets 10.0.2.15/24 from slirp, router 10.0.2.2" \
+        has "^VMLAB-NET: dhcp bound 10.0.2.15/24 router 10.0.2.2 on eth0"
+    check "linux net: the udhcpc script sets the address on eth0" has "^VMLAB-NET: eth0 10.0.2.15/24$"
+    check "linux net: busybox ping of the gateway: 3 sent, 3 received" \
+        has "^VMLAB-NET: ping 3 packets transmitted, 3 packets received"
+    sum=$(sha256sum "$TMP/www/blob" | cut -d' ' -f1)
+    check "linux net: wget over TCP of the host's 256 KiB file: sha256 equal" \
+        has "^VMLAB-NET: wget sha256 $sum bytes 262144$"
+    sum=$(sha256sum "$TMP/net-payload" | cut -d' ' -f1)
+    check "linux net: hostfwd into the guest's nc -l: the guest got the host's 64 KiB (sha256 equal)" \
+        has "^VMLAB-NET: nc received sha256 $sum bytes 65536$"
+    if [ "$(cat "$TMP/net-greeting" 2>/dev/null)" = vmlab-guest-says-hello ]; then
+        ok "linux net: hostfwd: the host got the guest's greeting back"
+    else
+        not_ok "linux net: hostfwd: the host got '$(head -c 60 "$TMP/net-greeting" 2>/dev/null)'"
+    fi
+    if [ "$rc" -eq 0 ]; then
+        ok "linux net: vmlab exits 0 after the guest powers off"
+    else
+        not_ok "linux net: vmlab exits 0 after the guest powers off (status $rc)"
+        tail -3 "$errf" | sed 's/^/#   /'
+    fi
+    grep -E '^VMLAB-NET' "$TMP/c" | head -20 | sed 's/^/#   console: /'
+    if ! has "^VMLAB-NET: nc received"; then
+        grep -E 'virtio|eth0|segfault|VMLAB' "$TMP/c" | tail -20 | sed 's/^/#   console: /'
+    fi
+}
