@@ -10,8 +10,11 @@
  * Time: slirp reads env->clock and its timers are env->clock timers, so on the software CPU
  * a guest that talks only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at
  * the same virtual times on every run. Host sockets are polled (never blocking) from a
- * clock timer every SLIRP_POLL_NS while slirp has any; what they bring is not
- * deterministic, which is why the trace records every frame (env->host_io). */
+ * clock timer while slirp has any: every SLIRP_POLL_BUSY_NS after traffic (a frame from
+ * the guest, a socket ready), doubling back to SLIRP_POLL_NS when quiet, since slirp takes
+ * one datagram per socket and round (a fixed 1 ms capped UDP receive at one datagram per
+ * millisecond of guest time). What they bring is not deterministic, which is why the trace
+ * records every frame (env->host_io). */
 #include "devices/net/net_backend.h"
 
 #include <arpa/inet.h>
@@ -22,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLIRP_POLL_NS 1000000ull        /* host sockets: 1 ms of the device's clock */
+#define SLIRP_POLL_NS 1000000ull        /* host sockets, when quiet: 1 ms of the device's clock */
+#define SLIRP_POLL_BUSY_NS 10000ull     /* ... right after traffic (slirp reads one datagram
+                                         * per socket and round): 10 us, doubling back */
 #define SLIRP_MAX_FDS 256
 
 struct slirp_timer {
@@ -42,6 +47,7 @@ struct net_slirp {
     unsigned nfds;
     int overflow;                       /* more fds than fit: told slirp they errored */
     uint64_t dropped;                   /* frames the device had no room for */
+    uint64_t poll_ns;                   /* the next round's delay while sockets are open */
 };
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -192,7 +198,12 @@ static void slirp_round(struct net_slirp *s)
         err = poll(s->fds, s->nfds, 0) < 0;
     }
     slirp_pollfds_poll(s->slirp, err || s->overflow, get_revents, s);
-    uint64_t next = s->nfds ? SLIRP_POLL_NS : UINT64_MAX;
+    int busy = 0;
+    for (unsigned i = 0; i < s->nfds && !busy; i++)
+        busy = s->fds[i].revents != 0;
+    s->poll_ns = busy ? SLIRP_POLL_BUSY_NS
+                      : (s->poll_ns * 2 > SLIRP_POLL_NS ? SLIRP_POLL_NS : s->poll_ns * 2);
+    uint64_t next = s->nfds ? s->poll_ns : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
     if (next != UINT64_MAX) {
@@ -216,6 +227,7 @@ static int slirp_send(struct net_backend *be, const void *frame, size_t len)
     struct net_slirp *s = (struct net_slirp *)be;
 
     slirp_input(s->slirp, frame, (int)len);
+    s->poll_ns = SLIRP_POLL_BUSY_NS / 2;  /* a reply may follow soon: look again quickly */
     slirp_round(s);
     return 0;
 }
@@ -357,6 +369,7 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
     s->env_copy = *env;
     s->env = &s->env_copy;
     s->be.ops = &slirp_ops;
+    s->poll_ns = SLIRP_POLL_NS;
     cfg.version = 3;
     cfg.restricted = !strcmp(v, "on");
     cfg.in_enabled = true;
