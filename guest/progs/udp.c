@@ -81,6 +81,17 @@ static uint64_t kib_per_s(uint64_t bytes, uint64_t cycles)
     return khz && ns ? bytes * 1000000000ull / 1024 / ns : 0;
 }
 
+/* The tx/rx result line; 0 when all n came through. */
+static int bulk_report(const char *dir, const char *got_what, uint64_t n, uint64_t got,
+                       uint64_t cycles)
+{
+    printf("net: udp %s %llu datagrams of %u bytes: %s%llu%s in %llu %s, %llu KiB/s\n", dir,
+           (unsigned long long)n, VINET_UDP_MAX, *dir == 't' ? "host got " : "",
+           (unsigned long long)got, got_what, (unsigned long long)to_ns(cycles), unit(),
+           (unsigned long long)kib_per_s(got * VINET_UDP_MAX, cycles));
+    return got == n ? 0 : 1;
+}
+
 static int echo_test(uint64_t count, uint16_t size)
 {
     uint64_t received = 0;
@@ -144,12 +155,7 @@ static int tx_test(uint64_t n)
         }
         got += g;
     }
-    uint64_t c = rt_rdtsc() - t0;
-    printf("net: udp tx %llu datagrams of %u bytes: host got %llu in %llu %s, %llu KiB/s\n",
-           (unsigned long long)n, VINET_UDP_MAX, (unsigned long long)got,
-           (unsigned long long)to_ns(c), unit(),
-           (unsigned long long)kib_per_s(got * VINET_UDP_MAX, c));
-    return got == n ? 0 : 1;
+    return bulk_report("tx", "", n, got, rt_rdtsc() - t0);
 }
 
 static int rx_test(uint64_t n)
@@ -175,12 +181,7 @@ static int rx_test(uint64_t n)
                 break;
         }
     }
-    uint64_t c = rt_rdtsc() - t0;
-    printf("net: udp rx %llu datagrams of %u bytes: %llu arrived in %llu %s, %llu KiB/s\n",
-           (unsigned long long)n, VINET_UDP_MAX, (unsigned long long)got,
-           (unsigned long long)to_ns(c), unit(),
-           (unsigned long long)kib_per_s(got * VINET_UDP_MAX, c));
-    return got == n ? 0 : 1;
+    return bulk_report("rx", " arrived", n, got, rt_rdtsc() - t0);
 }
 
 int main(int argc, char **argv)

@@ -109,6 +109,20 @@ linux_boot_or_skip() {
     fi
 }
 
+# linux_replay_check NAME VMLAB TRACE: the trace replays without a CPU (and without slirp or
+# a disk image: what the devices' backends delivered is in it).
+linux_replay_check() {
+    local out rc
+    out=$("$2" trace replay "$3" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then
+        ok "$1: the boot's trace replays without a CPU"
+    else
+        not_ok "$1: the boot's trace replays without a CPU (exit $rc)"
+        printf '%s\n' "$out" | tail -5 | sed 's/^/#   /'
+    fi
+}
+
 # linux_disk: $LINUX_DISK, 4 MiB, its first MiB a pattern written here (the guest checksums
 # what it reads), the rest zero; /init writes "vmlab-linux-was-here" over the second MiB.
 linux_disk() {

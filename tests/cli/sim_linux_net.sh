@@ -44,12 +44,5 @@ if "$V" trace export --format pcap "$TMP/net.trace" -o "$TMP/net.pcap" 2>"$TMP/e
 else
     not_ok "sim_linux_net: trace export --format pcap: $(cat "$TMP/exp.err")"
 fi
-out=$("$V" trace replay "$TMP/net.trace" 2>&1)
-rc=$?
-if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then
-    ok "sim_linux_net: the trace replays without a CPU or slirp"
-else
-    not_ok "sim_linux_net: the trace replays without a CPU or slirp (exit $rc)"
-    printf '%s\n' "$out" | tail -5 | sed 's/^/#   /'
-fi
+linux_replay_check sim_linux_net "$V" "$TMP/net.trace"
 finish
