@@ -192,60 +192,51 @@ linux_checks() {
 # ---- Linux guests on the network (sim_linux_net.sh, kvm_linux.sh): Debian's virtio_net
 # driver against --net user (libslirp); the guest side is vmm/kvm/linux/vmlab-net ----
 
-# linux_net_start: the host side of a networked boot. Serves $TMP/www/blob (256 KiB, seeded)
-# with python3 -m http.server on 127.0.0.1 (the guest reaches it as 10.0.2.2:PORT: slirp's
-# gateway address stands for the host's loopback when restrict=off); picks a free loopback
-# port for the hostfwd rule into the guest's nc -l on port 7000. Sets LINUX_NET_ARG (the
-# --net argument), LINUX_NET_TYPED (what is typed at the guest's shell) and LINUX_NET_PID.
-# Fails when the server does not start.
+# linux_net_start: the host side of a networked boot, in busybox alone (httpd, nc), so that
+# it runs wherever the Linux tests do, make test-kvm's nested VM included. Serves
+# $TMP/www/blob (256 KiB of /dev/urandom) over HTTP on 127.0.0.1 (the guest reaches it as
+# 10.0.2.2:PORT: slirp's gateway address stands for the host's loopback when
+# restrict=off); picks a loopback port for the hostfwd rule into the guest's nc -l on port
+# 7000. Sets LINUX_NET_ARG (the --net argument), LINUX_NET_TYPED (what is typed at the
+# guest's shell) and LINUX_NET_PID. Fails when no server starts.
 linux_net_start() {
-    mkdir -p "$TMP/www"
-    /usr/bin/python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(18).randbytes(int(sys.argv[1])))' \
-        262144 >"$TMP/www/blob"
-    /usr/bin/python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(int(sys.argv[1])))' \
-        65536 >"$TMP/net-payload"
-    /usr/bin/python3 -u -m http.server 0 --bind 127.0.0.1 -d "$TMP/www" >"$TMP/http.log" 2>&1 &
-    LINUX_NET_PID=$!
     local i http=
-    for i in $(seq 100); do
-        http=$(sed -n 's/^Serving HTTP on 127.0.0.1 port \([0-9]*\) .*/\1/p' "$TMP/http.log")
-        [ -n "$http" ] && break
-        sleep 0.05
+    mkdir -p "$TMP/www"
+    head -c 262144 /dev/urandom >"$TMP/www/blob"
+    head -c 65536 /dev/urandom >"$TMP/net-payload"
+    # busybox httpd cannot be asked for a free port: a random one, another on failure.
+    for i in 1 2 3 4 5; do
+        http=$((20000 + RANDOM % 20000))
+        busybox httpd -f -p "127.0.0.1:$http" -h "$TMP/www" 2>"$TMP/httpd.err" &
+        LINUX_NET_PID=$!
+        sleep 0.2
+        if kill -0 "$LINUX_NET_PID" 2>/dev/null &&
+           busybox wget -q -O /dev/null "http://127.0.0.1:$http/blob" 2>/dev/null; then
+            break
+        fi
+        kill "$LINUX_NET_PID" 2>/dev/null
+        http=
     done
-    [ -n "$http" ] || { echo "# http.server did not start: $(head -3 "$TMP/http.log")"; return 1; }
-    local fwd
-    fwd=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    LINUX_NET_ARG="user,restrict=off,hostfwd=tcp:127.0.0.1:$fwd-:7000"
-    LINUX_NET_FWD=$fwd
+    [ -n "$http" ] || { echo "# busybox httpd did not start: $(head -3 "$TMP/httpd.err")"; return 1; }
+    LINUX_NET_FWD=$((40000 + RANDOM % 20000))
+    LINUX_NET_ARG="user,restrict=off,hostfwd=tcp:127.0.0.1:$LINUX_NET_FWD-:7000"
     LINUX_NET_TYPED="\n\n\n\n\n\n\n\nvmlab-net $http 7000\nvmlab-poweroff\n"
 }
 
 linux_net_stop() { kill "$LINUX_NET_PID" 2>/dev/null; wait "$LINUX_NET_PID" 2>/dev/null; }
 
 # linux_net_peer CONSOLE: the host end of the hostfwd connection. Once the guest's console
-# says its nc listens (within 300 s), connects to 127.0.0.1:$LINUX_NET_FWD, sends
-# $TMP/net-payload, closes its sending side and keeps what the guest sent in
-# $TMP/net-greeting. Run it in the background while vmlab runs.
+# says its nc listens (within 300 s), busybox nc connects to 127.0.0.1:$LINUX_NET_FWD, sends
+# $TMP/net-payload, closes its sending side at the end of it and keeps what the guest sent
+# in $TMP/net-greeting. Run it in the background while vmlab runs.
 linux_net_peer() {
-    /usr/bin/python3 - "$1" "$LINUX_NET_FWD" "$TMP/net-payload" "$TMP/net-greeting" <<'PY'
-import socket, sys, time
-console, port, payload, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-deadline = time.monotonic() + 300
-while b"VMLAB-NET: nc listening" not in open(console, "rb").read():
-    if time.monotonic() > deadline:
-        sys.exit("the guest's nc never listened")
-    time.sleep(0.1)
-with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-    s.sendall(open(payload, "rb").read())
-    s.shutdown(socket.SHUT_WR)
-    got = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
-open(out, "wb").write(got)
-PY
+    local i
+    for i in $(seq 3000); do
+        grep -q "VMLAB-NET: nc listening" "$1" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q "VMLAB-NET: nc listening" "$1" || { echo "the guest's nc never listened" >&2; return 1; }
+    timeout 120 busybox nc 127.0.0.1 "$LINUX_NET_FWD" <"$TMP/net-payload" >"$TMP/net-greeting"
 }
 
 # linux_net_boot NAME VMLAB KERNEL [ARGS...]: boots KERNEL with the initramfs on the network
@@ -280,7 +271,7 @@ linux_net_checks() {
     check "linux net: busybox ping of the gateway: 3 sent, 3 received" \
         has "^VMLAB-NET: ping 3 packets transmitted, 3 packets received"
     sum=$(sha256sum "$TMP/www/blob" | cut -d' ' -f1)
-    check "linux net: wget over TCP of the host's 256 KiB file: sha256 equal" \
+    check "linux net: wget over TCP of the host's 256 KiB file (busybox httpd): sha256 equal" \
         has "^VMLAB-NET: wget sha256 $sum bytes 262144$"
     sum=$(sha256sum "$TMP/net-payload" | cut -d' ' -f1)
     check "linux net: hostfwd into the guest's nc -l: the guest got the host's 64 KiB (sha256 equal)" \

@@ -4,9 +4,10 @@
 # --net user (libslirp); busybox udhcpc gets 10.0.2.15 from slirp's DHCP server (the
 # initramfs's udhcpc script sets the address and route), ping reaches the gateway 10.0.2.2
 # (slirp answers echo requests to its own address itself, no ping socket needed), wget
-# fetches a 256 KiB file over TCP from python3 -m http.server on the host's 127.0.0.1
-# (reached as 10.0.2.2:PORT, restrict=off) with the sha256 compared, and a host connection to
-# a hostfwd port reaches the guest's nc -l (data both ways, checked). vmlab exits 0 after
+# fetches a 256 KiB file over TCP from a server on the host's 127.0.0.1 (busybox httpd, as
+# in make test-kvm's nested VM, which has no python3; reached as 10.0.2.2:PORT,
+# restrict=off) with the sha256 compared, and a host connection (busybox nc) to a hostfwd
+# port reaches the guest's nc -l (data both ways, checked). vmlab exits 0 after
 # the guest powers off (lib.sh linux_net_*; vmm/kvm/linux/vmlab-net is the guest side).
 # Then the trace: every frame is in it (tcpdump reads its pcap: the DHCP ACK, the echo
 # replies, the HTTP GET), and it replays without a CPU and without slirp.
@@ -22,8 +23,9 @@ KERNEL=${SIM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
 
 need_built "$V"
 need_cmd tcpdump tcpdump
+need_cmd busybox busybox-static
 linux_boot_or_skip sim_linux_net "$KERNEL"
-linux_net_start || { not_ok "sim_linux_net: the host's http.server did not start"; finish; exit 1; }
+linux_net_start || { not_ok "sim_linux_net: the host's busybox httpd did not start"; finish; exit 1; }
 trap 'linux_net_stop; rm -rf "$TMP"' EXIT
 
 linux_net_boot sim_linux_net "$V" "$KERNEL" --cpu sim --trace "$TMP/net.trace"
