@@ -10,11 +10,13 @@
  * Time: slirp reads env->clock and its timers are env->clock timers, so on the software CPU
  * a guest that talks only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at
  * the same virtual times on every run. Host sockets are polled (never blocking) from a
- * clock timer while slirp has any: every SLIRP_POLL_BUSY_NS after traffic (a frame from
- * the guest, a socket ready), doubling back to SLIRP_POLL_NS when quiet, since slirp takes
- * one datagram per socket and round (a fixed 1 ms capped UDP receive at one datagram per
- * millisecond of guest time). What they bring is not deterministic, which is why the trace
- * records every frame (env->host_io). */
+ * clock timer while slirp has any: every SLIRP_POLL_NS, and on the software CPU
+ * SLIRP_POLL_BUSY_NS after a frame from the guest (a reply may follow), doubling back; and
+ * since slirp takes one datagram per socket and round, a round repeats while a socket has
+ * more (a fixed 1 ms round with one pass capped UDP receive at one datagram per millisecond
+ * of guest time). On KVM, where each timer is a vCPU kick, rounds stay 1 ms apart. What
+ * they bring is not deterministic, which is why the trace records every frame
+ * (env->host_io). */
 #include "devices/net/net_backend.h"
 
 #include <arpa/inet.h>
@@ -26,8 +28,9 @@
 #include <string.h>
 
 #define SLIRP_POLL_NS 1000000ull        /* host sockets, when quiet: 1 ms of the device's clock */
-#define SLIRP_POLL_BUSY_NS 10000ull     /* ... right after traffic (slirp reads one datagram
-                                         * per socket and round): 10 us, doubling back */
+#define SLIRP_POLL_BUSY_NS 10000ull     /* ... after a guest frame on the software CPU: 10 us,
+                                         * doubling back */
+#define SLIRP_DRAIN 16                  /* rounds in a row while a socket has more */
 #define SLIRP_MAX_FDS 256
 
 struct slirp_timer {
@@ -189,20 +192,23 @@ static void slirp_round(struct net_slirp *s)
     if (s->poll_timer > 0)
         c->cancel(c->opaque, s->poll_timer);
     s->poll_timer = 0;
-    s->nfds = 0;
-    s->overflow = 0;
-    slirp_pollfds_fill(s->slirp, &timeout_ms, add_poll, s);
-    if (s->nfds) {
-        for (unsigned i = 0; i < s->nfds; i++)
-            s->fds[i].revents = 0;
-        err = poll(s->fds, s->nfds, 0) < 0;
+    /* slirp takes one datagram per socket and round: while a socket has more to read, look
+     * again at once (up to SLIRP_DRAIN times) rather than a round later. */
+    for (int pass = 0, more = 1; more && pass < SLIRP_DRAIN; pass++) {
+        s->nfds = 0;
+        s->overflow = 0;
+        slirp_pollfds_fill(s->slirp, &timeout_ms, add_poll, s);
+        if (s->nfds) {
+            for (unsigned i = 0; i < s->nfds; i++)
+                s->fds[i].revents = 0;
+            err = poll(s->fds, s->nfds, 0) < 0;
+        }
+        slirp_pollfds_poll(s->slirp, err || s->overflow, get_revents, s);
+        more = 0;
+        for (unsigned i = 0; i < s->nfds && !more && !err; i++)
+            more = (s->fds[i].revents & POLLIN) != 0;
     }
-    slirp_pollfds_poll(s->slirp, err || s->overflow, get_revents, s);
-    int busy = 0;
-    for (unsigned i = 0; i < s->nfds && !busy; i++)
-        busy = s->fds[i].revents != 0;
-    s->poll_ns = busy ? SLIRP_POLL_BUSY_NS
-                      : (s->poll_ns * 2 > SLIRP_POLL_NS ? SLIRP_POLL_NS : s->poll_ns * 2);
+    s->poll_ns = s->poll_ns * 2 > SLIRP_POLL_NS ? SLIRP_POLL_NS : s->poll_ns * 2;
     uint64_t next = s->nfds ? s->poll_ns : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
@@ -227,7 +233,11 @@ static int slirp_send(struct net_backend *be, const void *frame, size_t len)
     struct net_slirp *s = (struct net_slirp *)be;
 
     slirp_input(s->slirp, frame, (int)len);
-    s->poll_ns = SLIRP_POLL_BUSY_NS / 2;  /* a reply may follow soon: look again quickly */
+    /* A reply may follow soon: on the software CPU look again quickly (its clock runs on
+     * while the guest spins or idles). On KVM the clock is real time and each timer a vCPU
+     * kick: rounds stay every SLIRP_POLL_NS there. */
+    if (s->env->deterministic)
+        s->poll_ns = SLIRP_POLL_BUSY_NS / 2;
     slirp_round(s);
     return 0;
 }
