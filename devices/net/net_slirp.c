@@ -11,8 +11,9 @@
  * here (TIMER_MOD/TIMER_FREE from the helper), fired by asking the helper to run them; each
  * request is answered before the guest runs on. So on the software CPU a guest that talks
  * only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at the same virtual
- * times on every run. Host sockets are polled (POLL) from a clock timer every 1 ms while
- * slirp has any; what they bring is not deterministic, which is why the trace records
+ * times on every run. Host sockets are polled (POLL) from a clock timer while slirp has
+ * any, when the helper says (every 1 ms; on the software CPU 10 us after a guest frame,
+ * doubling back); what they bring is not deterministic, which is why the trace records
  * every frame.
  *
  * What the helper sends is checked: a message type, length or timer it has no business
@@ -302,7 +303,10 @@ static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 
     if (len > SLIRP_MSG_PAYLOAD_MAX)
         return -EMSGSIZE;
-    return ask_logged(s, SLIRP_MSG_FRAME, 0, frame, len);
+    /* A reply may follow soon: on the software CPU the helper looks again quickly (the
+     * clock runs on while the guest spins or idles). On KVM the clock is real time and each
+     * timer a vCPU kick: rounds stay 1 ms apart there. */
+    return ask_logged(s, SLIRP_MSG_FRAME, s->env.deterministic ? 1 : 0, frame, len);
 }
 
 /* Closing the socket ends the helper; it is not waited for (the sandboxed VMM may not), the

@@ -13,6 +13,8 @@
  *   vmlab -> helper                         helper -> vmlab
  *   CONFIG  payload: the --net args          FRAME      payload: a frame for the guest
  *   FRAME   payload: a frame from the guest  TIMER_MOD  arg: timer id, at: due time (ns)
+ *           arg 1: look again soon (software
+ *           CPU: a reply may follow)
  *   TIMER   arg: timer id now due            TIMER_FREE arg: timer id
  *   POLL    one round of host sockets        LOG        payload: slirp's message
  *                                            ERROR      payload: why CONFIG failed

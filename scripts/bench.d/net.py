@@ -1,13 +1,23 @@
-"""virtio-net ping round trip of the `net` guest (guest/progs/net.c): ICMP echo to the
-user-mode network's gateway, from the guest's TSC reading before the transmit notify to
-its reading when the reply is in the receive ring. One run, same guest ELF, on:
-  - vmlab on the software CPU, --net user (libslirp), --tsc host: the guest's TSC is the
-    host's, so the round trip is host time, as under QEMU TCG;
-  - vmlab on KVM (host TSC natively) where /dev/kvm opens;
-  - QEMU microvm TCG, -netdev user,restrict=on (libslirp too), tsc_khz= on the cmdline.
-Median and p99 of COUNT pings each (the first WARMUP dropped); the issue's target is the
-sim median <= 0.5 x QEMU TCG's. Writes $BENCH_JSON_DIR/net.json.
-env: BUILD (default build), VMLAB (default $BUILD/vmlab), COUNT (default 1000)."""
+"""virtio-net through user-mode networking (libslirp on both VMMs), measured by the guest
+programs themselves, one run, same guest ELFs, on:
+  - vmlab on the software CPU, --net user, --tsc host: the guest's TSC is the host's, so
+    every figure is host time, as under QEMU TCG;
+  - vmlab on KVM (host TSC natively) where /dev/kvm is real KVM (skipped on kvm-pvm, which
+    emulates guest code instruction by instruction: its figures would be the emulator's);
+  - QEMU microvm TCG, -netdev user, modern virtio-mmio, tsc_khz= on the command line.
+Figures:
+  - ping: net.elf's ICMP echo to the gateway 10.0.2.2 (slirp answers it itself), from the
+    guest's TSC before the transmit notify to the reply in the receive ring; median, p99;
+  - udp echo: udp.elf's 64-byte UDP echo round trip to guest/virtio/udp_peer.py on the host's
+    127.0.0.1 (reached as 10.0.2.2:PORT, restrict=off); median, p99;
+  - udp tx / rx: 1472-byte datagrams to / from the same peer in windows of 16, each window
+    counted by the other side (KiB/s of what arrived, guest TSC).
+COUNT round trips each (the first WARMUP dropped), in ROUNDS rounds that alternate the
+VMMs (this machine is shared: load comes and goes); each figure is the median of its
+rounds' figures, the rounds are kept in the JSON. The issue's target: round-trip medians
+of vmlab sim <= 0.5 x QEMU TCG's. Writes $BENCH_JSON_DIR/net.json.
+env: BUILD (default build), VMLAB (default $BUILD/vmlab), COUNT (default 1000),
+     BULK (datagrams each way, default 4000), ROUNDS (default 5)."""
 import json
 import os
 import re
@@ -20,67 +30,139 @@ from bench_latency import host_tsc_khz  # noqa: E402  (the same TSC probe as the
 
 BUILD = os.environ.get("BUILD", "build")
 VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
-ELF = os.path.join(BUILD, "guest", "net.elf")
+NET_ELF = os.path.join(BUILD, "guest", "net.elf")
+UDP_ELF = os.path.join(BUILD, "guest", "udp.elf")
+PEER = os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio", "udp_peer.py")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
 COUNT = int(os.environ.get("COUNT", "1000"))
+BULK = int(os.environ.get("BULK", "4000"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 WARMUP = 10
 
 
-def qemu_cmd(args):
+def qemu_cmd(elf, args, restrict):
     return ["qemu-system-x86_64", "-M", "microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=on",
             "-accel", "tcg", "-m", "128", "-nodefaults", "-no-user-config", "-nographic",
             "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-global", "virtio-mmio.force-legacy=false",
-            "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0",
-            "-kernel", ELF, "-append", " ".join(args)]
+            "-netdev", f"user,id=n0,restrict={restrict}", "-device", "virtio-net-device,netdev=n0",
+            "-kernel", elf, "-append", " ".join(args)]
 
 
-def rtts(cmd):
+def kvm_skip_reason():
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "/dev/kvm does not open"
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        return "/dev/kvm is kvm-pvm (guest code emulated instruction by instruction)"
+    return None
+
+
+def run(cmd):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                        timeout=600)
     out = r.stdout.decode(errors="replace")
-    got = [int(x) for x in re.findall(r"^net: ping \S+ seq=\d+ ttl=\d+ bytes=64 rtt=(\d+) ns$", out, re.M)]
-    if r.returncode != 1 or len(got) != COUNT:
-        raise RuntimeError(f"exit {r.returncode}, {len(got)} of {COUNT} round trips: {out[-300:]}")
-    return sorted(got[WARMUP:])
+    if r.returncode != 1 or "net: done" not in out:
+        raise RuntimeError(f"exit {r.returncode}: {out[-300:]}")
+    return out
+
+
+def dist(out, pattern):
+    v = [int(x) for x in re.findall(pattern, out, re.M)]
+    if len(v) != COUNT:
+        raise RuntimeError(f"{len(v)} of {COUNT} round trips")
+    v = sorted(v[WARMUP:])
+    return {"median_ns": pct(v, 50), "p99_ns": pct(v, 99), "n": len(v)}
 
 
 def pct(v, p):
     return v[min(len(v) - 1, int(p / 100.0 * len(v)))]
 
 
+def measure(ping_cmd, udp_cmd):
+    res = {"ping": dist(run(ping_cmd), r"^net: ping \S+ seq=\d+ ttl=\d+ bytes=64 rtt=(\d+) ns$")}
+    out = run(udp_cmd)
+    res["udp_echo"] = dist(out, r"^net: udp echo \S+ seq=\d+ bytes=64 rtt=(\d+) ns$")
+    for d, what in (("tx", "host got"), ("rx", "")):
+        m = re.search(rf"^net: udp {d} (\d+) datagrams of 1472 bytes: (?:{what} )?(\d+)(?: arrived)? in (\d+) ns, "
+                      r"(\d+) KiB/s$", out, re.M)
+        if not m:
+            raise RuntimeError(f"no udp {d} line")
+        res[f"udp_{d}"] = {"kib_per_s": int(m.group(4)), "datagrams": int(m.group(2)), "ns": int(m.group(3))}
+    return res
+
+
+def combine(rounds):
+    """Each figure: the median of the rounds' figures; the rounds themselves alongside."""
+    out = {"rounds": rounds}
+    for k in ("ping", "udp_echo", "udp_tx", "udp_rx"):
+        out[k] = {f: sorted(r[k][f] for r in rounds)[len(rounds) // 2] for f in rounds[0][k]}
+    return out
+
+
 def main():
-    if not os.path.exists(ELF) or not os.path.exists(VMLAB):
-        print(f"net: {ELF} or {VMLAB} not built")
-        return 1
+    for f in (NET_ELF, UDP_ELF, VMLAB):
+        if not os.path.exists(f):
+            print(f"net: {f} not built")
+            return 1
     with tempfile.TemporaryDirectory() as tmp:
         khz = host_tsc_khz(tmp)
-    args = [f"count={COUNT}"]
-    runs = {"vmlab-sim": [VMLAB, "run", "--tsc", "host", "--net", "user", ELF, "--"] + args,
-            "qemu-tcg": qemu_cmd(args + [f"tsc_khz={khz}"])}
-    if os.access("/dev/kvm", os.R_OK | os.W_OK):
-        runs["vmlab-kvm"] = [VMLAB, "run", "--cpu", "kvm", "--net", "user", ELF, "--"] + args
-    results, errors = {}, {}
-    print(f"{'ping gateway':<14} {'median ns':>10} {'p99 ns':>10} {'n':>6}")
-    for name, cmd in runs.items():
-        try:
-            v = rtts(cmd)
-        except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
-            errors[name] = str(e)
-            print(f"{name:<14} failed: {e}")
-            continue
-        results[name] = {"median_ns": pct(v, 50), "p99_ns": pct(v, 99), "n": len(v)}
-        print(f"{name:<14} {pct(v, 50):>10} {pct(v, 99):>10} {len(v):>6}")
+    peer = subprocess.Popen(["/usr/bin/python3", "-u", PEER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(peer.stdout.readline().split()[-1])
+        ping = [f"count={COUNT}"]
+        udp = [f"port={port}", f"count={COUNT}", "size=64", f"tx={BULK}", f"rx={BULK}"]
+        runs = {"vmlab-sim": ([VMLAB, "run", "--tsc", "host", "--net", "user", NET_ELF, "--"] + ping,
+                              [VMLAB, "run", "--tsc", "host", "--net", "user,restrict=off", UDP_ELF, "--"] + udp),
+                "qemu-tcg": (qemu_cmd(NET_ELF, ping + [f"tsc_khz={khz}"], "on"),
+                             qemu_cmd(UDP_ELF, udp + [f"tsc_khz={khz}"], "off"))}
+        skipped = {}
+        reason = kvm_skip_reason()
+        if reason:
+            skipped["vmlab-kvm"] = reason
+        else:
+            runs["vmlab-kvm"] = ([VMLAB, "run", "--cpu", "kvm", "--net", "user", NET_ELF, "--"] + ping,
+                                 [VMLAB, "run", "--cpu", "kvm", "--net", "user,restrict=off", UDP_ELF, "--"] + udp)
+        rounds, errors = {name: [] for name in runs}, {}
+        for _ in range(ROUNDS):
+            for name, (pc, uc) in runs.items():
+                if name in errors:
+                    continue
+                try:
+                    rounds[name].append(measure(pc, uc))
+                except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+                    errors[name] = str(e)
+        results = {name: combine(r) for name, r in rounds.items() if r and name not in errors}
+        print(f"{'':<10} {'ping median/p99 ns':>20} {'udp echo median/p99 ns':>24} "
+              f"{'udp tx KiB/s':>13} {'udp rx KiB/s':>13}   (median of {ROUNDS} rounds)")
+        for name in runs:
+            if name in errors:
+                print(f"{name:<10} failed: {errors[name]}")
+                continue
+            r = results[name]
+            print(f"{name:<10} {r['ping']['median_ns']:>11}/{r['ping']['p99_ns']:<8} "
+                  f"{r['udp_echo']['median_ns']:>13}/{r['udp_echo']['p99_ns']:<10} "
+                  f"{r['udp_tx']['kib_per_s']:>13} {r['udp_rx']['kib_per_s']:>13}")
+        for name, why in skipped.items():
+            print(f"{name:<10} skipped: {why}")
+    finally:
+        peer.kill()
+        peer.wait()
     ratios = {}
     if "vmlab-sim" in results and "qemu-tcg" in results:
-        ratios["sim_over_qemu_tcg_median"] = round(results["vmlab-sim"]["median_ns"] /
-                                                   results["qemu-tcg"]["median_ns"], 3)
-        met = ratios["sim_over_qemu_tcg_median"] <= 0.5
-        print(f"vmlab sim / QEMU TCG median: {ratios['sim_over_qemu_tcg_median']} "
-              f"(target <= 0.5: {'met' if met else 'not met'})")
+        s, q = results["vmlab-sim"], results["qemu-tcg"]
+        for k in ("ping", "udp_echo"):
+            ratios[f"sim_over_qemu_tcg_{k}_median"] = round(s[k]["median_ns"] / q[k]["median_ns"], 3)
+        for k in ("udp_tx", "udp_rx"):
+            ratios[f"sim_over_qemu_tcg_{k}_throughput"] = round(s[k]["kib_per_s"] / max(1, q[k]["kib_per_s"]), 3)
+        for k in ("ping", "udp_echo"):
+            v = ratios[f"sim_over_qemu_tcg_{k}_median"]
+            print(f"vmlab sim / QEMU TCG {k} median: {v} (target <= 0.5: {'met' if v <= 0.5 else 'not met'})")
+        for k in ("udp_tx", "udp_rx"):
+            print(f"vmlab sim / QEMU TCG {k} throughput: {ratios[f'sim_over_qemu_tcg_{k}_throughput']}")
     with open(os.path.join(OUT, "net.json"), "w") as f:
-        json.dump({"host_tsc_khz": khz, "count": COUNT, "warmup": WARMUP, "results": results,
-                   "errors": errors, "ratios": ratios}, f, indent=2, sort_keys=True)
+        json.dump({"host_tsc_khz": khz, "count": COUNT, "warmup": WARMUP, "bulk": BULK,
+                   "results": results, "errors": errors, "skipped": skipped, "ratios": ratios},
+                  f, indent=2, sort_keys=True)
     return 1 if errors else 0
 
 

@@ -12,6 +12,8 @@
 #    `make test-kvm`'s nested VM); a counted skip without /dev/kvm, and on kvm-pvm (this
 #    machine kind's /dev/kvm emulates such a guest instruction by instruction: a boot takes
 #    far beyond the test budget) unless KVM_LINUX=1.
+#  - Then the same kernel on the network: virtio_net, udhcpc, ping, a wget from the host and
+#    a hostfwd connection into the guest (lib.sh linux_net_*, as tests/cli/sim_linux_net.sh).
 source "$(dirname "$0")/lib.sh"
 INITRD=$LINUX_INITRD
 KERNEL=${KVM_LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
@@ -45,4 +47,15 @@ timeout "${KVM_LINUX_TIMEOUT:-600}" "$VMLAB" run --cpu kvm --mem 512M --kernel "
 rc=$?
 echo "# kvm_linux: boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 linux_checks "$TMP/console" "$TMP/err" $rc
+
+# The same machine on the network (lib.sh linux_net_*, the checks of sim_linux_net.sh; the
+# host side is busybox's httpd and nc, which make test-kvm's nested VM has too).
+if ! linux_net_start; then
+    not_ok "kvm_linux: network boot: the host's busybox httpd did not start"
+else
+    trap 'linux_net_stop; rm -rf "$TMP"' EXIT
+    LINUX_NET_TIMEOUT=${KVM_LINUX_TIMEOUT:-600} linux_net_boot kvm_linux "$VMLAB" "$KERNEL" --cpu kvm
+    rc=$?
+    linux_net_checks "$TMP/kvm_linux.console" "$TMP/kvm_linux.err" $rc
+fi
 finish

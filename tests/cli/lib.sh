@@ -139,6 +139,20 @@ linux_kvm_unfit() {
     fi
 }
 
+# linux_replay_check NAME VMLAB TRACE: the trace replays without a CPU (and without slirp or
+# a disk image: what the devices' backends delivered is in it).
+linux_replay_check() {
+    local out rc
+    out=$("$2" trace replay "$3" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then
+        ok "$1: the boot's trace replays without a CPU"
+    else
+        not_ok "$1: the boot's trace replays without a CPU (exit $rc)"
+        printf '%s\n' "$out" | tail -5 | sed 's/^/#   /'
+    fi
+}
+
 # linux_disk: $LINUX_DISK, 4 MiB, its first MiB a pattern written here (the guest checksums
 # what it reads), the rest zero; /init writes "vmlab-linux-was-here" over the second MiB.
 linux_disk() {
@@ -232,5 +246,109 @@ linux_powered_off() {
     if [ "$_tap_failed" -gt 0 ]; then
         tail -5 "$3" | sed 's/^/#   stderr: /'
         grep -E -- "$5" "$2" | tail -30 | sed 's/^/#   console: /'
+    fi
+}
+
+# ---- Linux guests on the network (sim_linux_net.sh, kvm_linux.sh): Debian's virtio_net
+# driver against --net user (libslirp); the guest side is vmm/kvm/linux/vmlab-net ----
+
+# linux_net_start: the host side of a networked boot, in busybox alone (httpd, nc), so that
+# it runs wherever the Linux tests do, make test-kvm's nested VM included. Serves
+# $TMP/www/blob (256 KiB of /dev/urandom) over HTTP on 127.0.0.1 (the guest reaches it as
+# 10.0.2.2:PORT: slirp's gateway address stands for the host's loopback when
+# restrict=off); picks a loopback port for the hostfwd rule into the guest's nc -l on port
+# 7000. Sets LINUX_NET_ARG (the --net argument), LINUX_NET_TYPED (what is typed at the
+# guest's shell) and LINUX_NET_PID. Fails when no server starts.
+linux_net_start() {
+    local i http=
+    mkdir -p "$TMP/www"
+    head -c 262144 /dev/urandom >"$TMP/www/blob"
+    head -c 65536 /dev/urandom >"$TMP/net-payload"
+    # busybox httpd cannot be asked for a free port: a random one, another on failure.
+    for i in 1 2 3 4 5; do
+        http=$((20000 + RANDOM % 20000))
+        busybox httpd -f -p "127.0.0.1:$http" -h "$TMP/www" 2>"$TMP/httpd.err" &
+        LINUX_NET_PID=$!
+        sleep 0.2
+        if kill -0 "$LINUX_NET_PID" 2>/dev/null &&
+           busybox wget -q -O /dev/null "http://127.0.0.1:$http/blob" 2>/dev/null; then
+            break
+        fi
+        kill "$LINUX_NET_PID" 2>/dev/null
+        http=
+    done
+    [ -n "$http" ] || { echo "# busybox httpd did not start: $(head -3 "$TMP/httpd.err")"; return 1; }
+    LINUX_NET_FWD=$((40000 + RANDOM % 20000))
+    LINUX_NET_ARG="user,restrict=off,hostfwd=tcp:127.0.0.1:$LINUX_NET_FWD-:7000"
+    LINUX_NET_TYPED="\n\n\n\n\n\n\n\nvmlab-net $http 7000\nvmlab-poweroff\n"
+}
+
+linux_net_stop() { kill "$LINUX_NET_PID" 2>/dev/null; wait "$LINUX_NET_PID" 2>/dev/null; }
+
+# linux_net_peer CONSOLE: the host end of the hostfwd connection. Once the guest's console
+# says its nc listens (within 300 s), busybox nc connects to 127.0.0.1:$LINUX_NET_FWD, sends
+# $TMP/net-payload, closes its sending side at the end of it and keeps what the guest sent
+# in $TMP/net-greeting. Run it in the background while vmlab runs.
+linux_net_peer() {
+    local i
+    for i in $(seq 3000); do
+        grep -q "VMLAB-NET: nc listening" "$1" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q "VMLAB-NET: nc listening" "$1" || { echo "the guest's nc never listened" >&2; return 1; }
+    timeout 120 busybox nc 127.0.0.1 "$LINUX_NET_FWD" <"$TMP/net-payload" >"$TMP/net-greeting"
+}
+
+# linux_net_boot NAME VMLAB KERNEL [ARGS...]: boots KERNEL with the initramfs on the network
+# (vmlab run ARGS, e.g. --cpu sim), the host peer alongside; console and stderr in
+# $TMP/NAME.console and $TMP/NAME.err. Returns vmlab's exit status.
+linux_net_boot() {
+    local name=$1 v=$2 kernel=$3 vpid ppid rc t0=${EPOCHREALTIME/./}
+    shift 3
+    timeout "${LINUX_NET_TIMEOUT:-300}" "$v" run --mem 512M --kernel "$kernel" --initrd "$LINUX_INITRD" \
+        --net "$LINUX_NET_ARG" --serial-in "$LINUX_NET_TYPED" "$@" \
+        >"$TMP/$name.console" 2>"$TMP/$name.err" &
+    vpid=$!
+    linux_net_peer "$TMP/$name.console" 2>"$TMP/$name.peer" &
+    ppid=$!
+    wait $vpid
+    rc=$?
+    echo "# $name: network boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
+    wait $ppid || sed "s/^/#   host peer: /" "$TMP/$name.peer"
+    return $rc
+}
+
+# linux_net_checks CONSOLE ERR RC: what a user sees of a networked boot (vmlab-net's lines).
+linux_net_checks() {
+    local console=$1 errf=$2 rc=$3 sum
+    tr -d '\r' <"$console" >"$TMP/c"
+    has() { grep -q -- "$1" "$TMP/c"; }
+    check "linux net: virtio_net binds the device: eth0 with vmlab's MAC 52:54:00:12:34:56" \
+        has "^VMLAB-NET: eth0 mac 52:54:00:12:34:56 mtu 1500"
+    check "linux net: udhcpc gets 10.0.2.15/24 from slirp, router 10.0.2.2" \
+        has "^VMLAB-NET: dhcp bound 10.0.2.15/24 router 10.0.2.2 on eth0"
+    check "linux net: the udhcpc script sets the address on eth0" has "^VMLAB-NET: eth0 10.0.2.15/24$"
+    check "linux net: busybox ping of the gateway: 3 sent, 3 received" \
+        has "^VMLAB-NET: ping 3 packets transmitted, 3 packets received"
+    sum=$(sha256sum "$TMP/www/blob" | cut -d' ' -f1)
+    check "linux net: wget over TCP of the host's 256 KiB file (busybox httpd): sha256 equal" \
+        has "^VMLAB-NET: wget sha256 $sum bytes 262144$"
+    sum=$(sha256sum "$TMP/net-payload" | cut -d' ' -f1)
+    check "linux net: hostfwd into the guest's nc -l: the guest got the host's 64 KiB (sha256 equal)" \
+        has "^VMLAB-NET: nc received sha256 $sum bytes 65536$"
+    if [ "$(cat "$TMP/net-greeting" 2>/dev/null)" = vmlab-guest-says-hello ]; then
+        ok "linux net: hostfwd: the host got the guest's greeting back"
+    else
+        not_ok "linux net: hostfwd: the host got '$(head -c 60 "$TMP/net-greeting" 2>/dev/null)'"
+    fi
+    if [ "$rc" -eq 0 ]; then
+        ok "linux net: vmlab exits 0 after the guest powers off"
+    else
+        not_ok "linux net: vmlab exits 0 after the guest powers off (status $rc)"
+        tail -3 "$errf" | sed 's/^/#   /'
+    fi
+    grep -E '^VMLAB-NET' "$TMP/c" | head -20 | sed 's/^/#   console: /'
+    if ! has "^VMLAB-NET: nc received"; then
+        grep -E 'virtio|eth0|segfault|VMLAB' "$TMP/c" | tail -20 | sed 's/^/#   console: /'
     fi
 }

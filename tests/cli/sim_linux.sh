@@ -53,14 +53,7 @@ else
     "$V" trace diff "$TMP/1.trace" "$TMP/2.trace" 2>&1 | head -5 | sed 's/^/#   /'
 fi
 linux_disk                              # replay reads the disk the run started from
-out=$("$V" trace replay "$TMP/1.trace" 2>&1)
-rc=$?
-if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then
-    ok "sim_linux: the boot's trace replays without a CPU"
-else
-    not_ok "sim_linux: the boot's trace replays without a CPU (exit $rc)"
-    printf '%s\n' "$out" | tail -5 | sed 's/^/#   /'
-fi
+linux_replay_check sim_linux "$V" "$TMP/1.trace"
 
 # The CMOS clock: the kernel takes its date at boot (no "RTC" complaint), and `date` typed
 # in the shell prints the --rtc-base date (1000000000 = 2001-09-09 01:46:40 UTC) plus the

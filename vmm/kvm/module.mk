@@ -12,7 +12,8 @@ bench-kvm: $(BUILD)/vmlab guests
 # The busybox initramfs for Linux guests (tests/cli/kvm_linux.sh: `vmlab run --kernel`);
 # `make test` builds it too, so the Linux tests never skip for want of it.
 test-build: $(BUILD)/kvm/linux-initramfs.cpio.gz
-$(BUILD)/kvm/linux-initramfs.cpio.gz: vmm/kvm/linux/init vmm/kvm/linux/mkinitramfs.sh $(LINUX_PROGS)
+$(BUILD)/kvm/linux-initramfs.cpio.gz: vmm/kvm/linux/init vmm/kvm/linux/mkinitramfs.sh \
+		vmm/kvm/linux/udhcpc.script vmm/kvm/linux/vmlab-net $(LINUX_PROGS)
 	@mkdir -p $(dir $@)
 	INITRAMFS_PROGS="$(LINUX_PROGS)" vmm/kvm/linux/mkinitramfs.sh $@
 

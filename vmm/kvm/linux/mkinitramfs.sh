@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the busybox initramfs for Linux guests: mkinitramfs.sh OUT.cpio.gz [KERNEL_VERSION]
 # (busybox-static, cpio, kmod and linux-image-amd64 are in scripts/deps.sh). Debian's kernel
-# has virtio, virtio_ring, virtio_mmio and virtio_blk as modules: they go in /lib/modules,
-# with their dependencies (modinfo -F depends) first, and /lib/modules/order lists them in
-# load order for /init. A module built into the kernel (modinfo says "(builtin)") is skipped.
+# has virtio, virtio_ring, virtio_mmio, virtio_blk and virtio_net (with failover and
+# net_failover) as modules: they go in /lib/modules, with their dependencies (modinfo -F
+# depends) first, and /lib/modules/order lists them in load order for /init (insmod, no
+# modprobe). A module built into the kernel (modinfo says "(builtin)") is skipped.
 # MODROOT=DIR and BUSYBOX=FILE build it for another architecture: modules from
 # DIR/lib/modules (arm64: Debian's arm64 kernel unpacked by arch/arm64/fetch-debs.sh).
+# The network part: udhcpc's hook (udhcpc.script) and the test command vmlab-net.
 set -euo pipefail
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +16,7 @@ trap 'rm -rf "$stage"' EXIT
 MODROOT=${MODROOT:-/}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 kver=${2:-$(ls "$MODROOT/lib/modules" | sort -V | tail -1)}
-mkdir -p "$stage"/{bin,proc,sys,dev,tmp,lib/modules}
+mkdir -p "$stage"/{bin,proc,sys,dev,tmp,lib/modules,etc/udhcpc}
 PATH=$PATH:/sbin:/usr/sbin
 
 order=()
@@ -39,7 +41,7 @@ add_module() {    # $1 module name: its dependencies, then itself, each once
     esac
     order+=("$m")
 }
-for m in virtio_mmio virtio_blk; do
+for m in virtio_mmio virtio_blk virtio_net; do
     add_module "$m"
 done
 # vsock, input and balloon (tests/cli/linux_vsock.sh, linux_input_balloon.sh): each loads
@@ -54,5 +56,7 @@ cp "$here/init" "$stage/init"
 for p in ${INITRAMFS_PROGS:-}; do
     cp "$p" "$stage/bin/"
 done
-chmod +x "$stage/init"
+cp "$here/udhcpc.script" "$stage/etc/udhcpc/default.script"
+cp "$here/vmlab-net" "$stage/bin/vmlab-net"
+chmod +x "$stage/init" "$stage/etc/udhcpc/default.script" "$stage/bin/vmlab-net"
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -9) > "$out"
