@@ -11,11 +11,12 @@
 # the guest powers off (lib.sh linux_net_*; vmm/kvm/linux/vmlab-net is the guest side).
 # Then the trace: every frame is in it (tcpdump reads its pcap: the DHCP ACK, the echo
 # replies, the HTTP GET), and it replays without a CPU and without slirp.
-# Determinism: the boot, DHCP, ARP and the pings talk only to slirp and happen at the same
-# virtual times on every run, but the HTTP fetch and the hostfwd connection go through real
-# host sockets, whose data arrives at whatever virtual time the host's scheduling gives it;
-# so two runs' traces are not byte-identical (and this test does not ask them to be). The
-# trace records what arrived, which is why its replay still matches.
+# Determinism: the boot, DHCP, ARP and the pings talk only to slirp, which runs on the
+# virtual clock (deterministic by construction; not compared here), but the HTTP fetch and
+# the hostfwd connection go through real host sockets, whose data arrives at whatever
+# virtual time the host's scheduling gives it; so two runs' traces are not byte-identical
+# (and this test does not ask them to be). The trace records what arrived, which is why its
+# replay still matches.
 # Runs the release build ($BUILD/vmlab), as sim_linux.sh does: a boot is ~8 G instructions.
 source "$(dirname "$0")/lib.sh"
 V=${SIM_LINUX_VMLAB:-$BUILD/vmlab}
