@@ -314,6 +314,10 @@ linux_net_boot() {
     wait $vpid
     rc=$?
     echo "# $name: network boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
+    # The peer is done by now (the guest's nc ended before its power-off); if vmlab failed
+    # first, the peer would wait out its 300 s for a listener that never comes.
+    for _ in $(seq 50); do kill -0 $ppid 2>/dev/null || break; sleep 0.1; done
+    kill $ppid 2>/dev/null
     wait $ppid || sed "s/^/#   host peer: /" "$TMP/$name.peer"
     return $rc
 }
