@@ -82,7 +82,7 @@ fi
 lat() { timeout 120 "$VMLAB" run "$@" --block mem=1M "$G/latency.elf" -- op=getid n=200 2>&1 |
         sed -n 's/^RESULT .* median_ns=\([0-9]*\) .*/\1/p'; }
 virt=$(lat); host=$(lat --tsc host)
-if [ "$virt" = 182 ] && [ -n "$host" ] && [ "$host" != 182 ]; then
+if [ "$virt" = 185 ] && [ -n "$host" ] && [ "$host" != 185 ]; then
     ok "--tsc host: latency is host time ($host ns), virtual by default ($virt ns)"
 else
     not_ok "--tsc host: latency is host time, virtual by default (virtual '$virt', host '$host')"
