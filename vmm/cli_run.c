@@ -79,7 +79,7 @@ void cli_run_usage(FILE *f)
           "                         add a virtio-input: keyboard, mouse, single-touch or\n"
           "                         multi-touch; events come from `vmlab input`, --at, or\n"
           "                         8-byte evdev events read from the Unix socket SOCKET\n"
-          "  --balloon[=deflate_on_oom=off]  add a virtio-balloon (`vmlab balloon`)\n"
+          "  --balloon[=deflate_on_oom=on]   add a virtio-balloon (`vmlab balloon`)\n"
           "  --trace FILE           record every guest/device interaction to FILE\n"
           "  --socket PATH          listen for control commands on a Unix socket\n"
           "  --at NS:JSON           run control request JSON (vmm/CONTROL.md) at virtual time NS\n"

@@ -365,7 +365,9 @@ static int balloon_create(const char *args, const struct device_env *env, void *
                  rc < 0 ? "(too long)" : v);
         return -EINVAL;
     }
-    if (rc == 0 || !strcmp(v, "on"))
+    /* Off unless asked for, as QEMU's deflate-on-oom and Firecracker's deflate_on_oom: a
+     * Linux driver that takes it keeps ballooned pages in MemTotal. */
+    if (rc > 0 && !strcmp(v, "on"))
         features |= VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
     b = calloc(1, sizeof(*b));
     if (!b) {

@@ -84,7 +84,7 @@ expect_output "the balloon run's trace replays" 0 '^replay: match'
 # 6. Balloon by the clients: --wait, balloon_stats, refusals.
 timeout 180 "$VMLAB" run --quiet --balloon --socket "$SOCK" "$G/balloon.elf" >"$TMP/bl.out" 2>&1 &
 vm=$!
-wait_for 60 grep -qs "deflate_on_oom=1" "$TMP/bl.out"
+wait_for 60 grep -qs "balloon: features stats_vq=1 deflate_on_oom=0" "$TMP/bl.out"
 out=$("$VMLAB" balloon 8M "$SOCK" --wait --timeout 60 2>&1); rc=$?
 expect_output "vmlab balloon 8M --wait returns once the guest got there" 0 '^balloon at 8388608 bytes$'
 "$VMLAB" balloon_stats "$SOCK" >/dev/null 2>&1

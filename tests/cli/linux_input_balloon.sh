@@ -8,7 +8,7 @@
 #    EVIOCGABS: the 720x1280 of width=,height=); once it has the device open, `vmlab input
 #    SOCKET tap 640 360` arrives as ABS_MT_POSITION_X/Y, BTN_TOUCH down and up, SYN_REPORTs;
 #  - `vmlab balloon 64M SOCKET --wait` shrinks the guest's MemTotal by 64 MiB
-#    (deflate_on_oom=off: with it on, Linux keeps the pages in MemTotal), `balloon_stats`
+#    (vmlab's default; with deflate_on_oom=on Linux keeps the pages in MemTotal), `balloon_stats`
 #    shows the guest's own total, and `balloon 0` gives the memory back.
 source "$(dirname "$0")/lib.sh"
 V=${LINUX_VMLAB:-$BUILD/vmlab}
@@ -32,7 +32,7 @@ TYPED+='vmlab-poweroff\n'
 linux_disk
 timeout 600 "$V" run --cpu "$CPU" --mem 512M --kernel "$KERNEL" --initrd "$LINUX_INITRD" \
     --block "$LINUX_DISK" --input multi-touch,width=720,height=1280 \
-    --balloon=deflate_on_oom=off --socket "$SOCK" --serial-in "$TYPED" \
+    --balloon --socket "$SOCK" --serial-in "$TYPED" \
     >"$TMP/console" 2>"$TMP/err" &
 vm=$!
 tap=$(linux_wait_console "$TMP/console" '^EVDEV: ready' 300 "$vm" &&
