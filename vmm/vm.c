@@ -415,26 +415,39 @@ static int check_mem(uint64_t mem, char *err, size_t errlen)
     return 0;
 }
 
-static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
-                        char *err, size_t errlen)
+/* Reads the guest program at `path` and places it in guest memory with `load` (the x86 PVH
+ * or the arm64 ELF loader); a loader error is prefixed with the path. */
+static int load_program_image(struct vm *vm, const char *path,
+                              int (*load)(struct guest_mem *, const uint8_t *, size_t,
+                                          struct pvh_image *, char *, size_t),
+                              struct pvh_image *pi, char *err, size_t errlen)
 {
     uint8_t *img;
     size_t len;
-    struct pvh_image pi;
-    char cmdline[MEMMAP_CMDLINE_MAX];
-    uint64_t start_info;
-    int rc = loader_read_file(opt->program, &img, &len, err, errlen);
+    int rc = loader_read_file(path, &img, &len, err, errlen);
 
     if (rc)
         return rc;
-    rc = loader_pvh_load(&vm->mem, img, len, &pi, err, errlen);
+    rc = load(&vm->mem, img, len, pi, err, errlen);
     free(img);
     if (rc) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", opt->program, err);
+        snprintf(msg, sizeof(msg), "%s: %s", path, err);
         snprintf(err, errlen, "%s", msg);
-        return rc;
     }
+    return rc;
+}
+
+static int load_program(struct vm *vm, const struct vm_options *opt, struct cpu_boot *boot,
+                        char *err, size_t errlen)
+{
+    struct pvh_image pi;
+    char cmdline[MEMMAP_CMDLINE_MAX];
+    uint64_t start_info;
+    int rc = load_program_image(vm, opt->program, loader_pvh_load, &pi, err, errlen);
+
+    if (rc)
+        return rc;
     rc = build_cmdline(vm, opt, cmdline, sizeof(cmdline), err, errlen);
     if (rc)
         return rc;
@@ -482,22 +495,12 @@ static int install_fdt_arm64(struct vm *vm, const char *cmdline, uint64_t initrd
 static int load_program_arm64(struct vm *vm, const struct vm_options *opt,
                               struct cpu_boot *boot, char *err, size_t errlen)
 {
-    uint8_t *img;
-    size_t len;
     struct pvh_image pi;
     char cmdline[MEMMAP_CMDLINE_MAX];
-    int rc = loader_read_file(opt->program, &img, &len, err, errlen);
+    int rc = load_program_image(vm, opt->program, loader_arm64_elf_load, &pi, err, errlen);
 
     if (rc)
         return rc;
-    rc = loader_arm64_elf_load(&vm->mem, img, len, &pi, err, errlen);
-    free(img);
-    if (rc) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", opt->program, err);
-        snprintf(err, errlen, "%s", msg);
-        return rc;
-    }
     rc = build_cmdline(vm, opt, cmdline, sizeof(cmdline), err, errlen);
     if (!rc)
         rc = install_fdt_arm64(vm, cmdline, 0, 0, err, errlen);
