@@ -70,21 +70,7 @@ check "replay created no socket" test -z "$(find "$TMP/elsewhere" -type s)"
 hex=$("$VMLAB" trace dump --kind host --no-header "$TMP/host.vtr" |
       grep -m1 -oE 'host-in virtio-vsock#[0-9]+ (nested )?len=[0-9]+ data=44[0-9a-f]{30}' |
       sed 's/.*data=//')
-"$PY" - "$TMP/host.vtr" "$TMP/bad.vtr" "$hex" <<'EOF'
-import struct, sys, zlib
-b = bytearray(open(sys.argv[1], 'rb').read())
-i = b.find(bytes.fromhex(sys.argv[3]))
-assert i > 0, 'no host read in the trace'
-b[i + 14] ^= 0xff
-off = 16 + struct.unpack_from('<I', b, 12)[0] + 4
-while off + 32 <= len(b):
-    p = struct.unpack_from('<I', b, off + 4)[0]
-    if off <= i < off + 32 + p:
-        crc = zlib.crc32(bytes(b[off + 4:off + 12]) + bytes(b[off + 16:off + 32 + p]))
-        struct.pack_into('<I', b, off + 12, crc)
-    off += 32 + p
-open(sys.argv[2], 'wb').write(b)
-EOF
+trace_tamper "$TMP/host.vtr" "$TMP/bad.vtr" "$hex" 14
 out=$(cd "$TMP/elsewhere" && "$vmlab_abs" trace replay "$TMP/bad.vtr" 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q 'divergence at event' <<<"$out"; then
     ok "a tampered host-in byte makes replay diverge"

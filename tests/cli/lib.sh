@@ -66,6 +66,28 @@ expect_output() {
     fi
 }
 
+# trace_tamper IN OUT HEX OFFSET: OUT is trace IN with the byte OFFSET bytes after the first
+# occurrence of the bytes HEX flipped, and the CRC of the chunk holding it made right again
+# (traces/FORMAT.md), so that only replay can notice. Fails when HEX is not in IN.
+trace_tamper() {
+    /usr/bin/python3 - "$@" <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], 'rb').read())
+i = b.find(bytes.fromhex(sys.argv[3]))
+assert i > 0, 'pattern not in the trace'
+i += int(sys.argv[4])
+b[i] ^= 0xff
+off = 16 + struct.unpack_from('<I', b, 12)[0] + 4
+while off + 32 <= len(b):
+    p = struct.unpack_from('<I', b, off + 4)[0]
+    if off <= i < off + 32 + p:
+        crc = zlib.crc32(bytes(b[off + 4:off + 12]) + bytes(b[off + 16:off + 32 + p]))
+        struct.pack_into('<I', b, off + 12, crc)
+    off += 32 + p
+open(sys.argv[2], 'wb').write(b)
+PY
+}
+
 # events_of TRACE [FILTER-ERE]: the trace's events, one per line, without event numbers and
 # time stamps, less the lines FILTER matches. Fails when `vmlab trace dump` fails.
 events_of() {

@@ -78,22 +78,7 @@ if [ $rc -eq 0 ] && grep -q '^replay: match' <<<"$out"; then ok "replay of virti
 else not_ok "replay --device virtio-net (exit $rc): $out"; fi
 
 # A frame slirp delivered, tampered with (chunk CRC made right again): replay diverges.
-"$PY" - "$TMP/a.trace" "$TMP/bad.trace" <<'EOF'
-import struct, sys, zlib
-b = bytearray(open(sys.argv[1], 'rb').read())
-gw = bytes.fromhex('52550a000202')
-i = b.find(gw)
-assert i > 0, 'no frame from the gateway'
-b[i + 5] ^= 0xff
-off = 16 + struct.unpack_from('<I', b, 12)[0] + 4
-while off + 32 <= len(b):
-    p = struct.unpack_from('<I', b, off + 4)[0]
-    if off <= i < off + 32 + p:
-        crc = zlib.crc32(bytes(b[off + 4:off + 12]) + bytes(b[off + 16:off + 32 + p]))
-        struct.pack_into('<I', b, off + 12, crc)
-    off += 32 + p
-open(sys.argv[2], 'wb').write(b)
-EOF
+trace_tamper "$TMP/a.trace" "$TMP/bad.trace" 52550a000202 5     # a frame from the gateway
 out=$("$VMLAB" trace replay "$TMP/bad.trace" 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q 'divergence at event' <<<"$out"; then ok "a tampered delivered frame makes replay diverge"
 else not_ok "tampered frame (exit $rc): $(head -3 <<<"$out")"; fi
