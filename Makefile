@@ -23,15 +23,17 @@ INCLUDES := -I. -I$(BUILD)/gen
 PKGS ?= unicorn json-c libprotobuf-c
 PKG_CFLAGS = $(shell $(PKG_CONFIG_ENV) pkg-config --cflags $(PKGS) 2>/dev/null)
 # unicorn is linked statically everywhere, its store path, TLB fill, CPUID, SYSCALL, PAUSE and
-# RDTSC wrapped (sim/unicorn_{stores,mmu,cpuid,syscall,pause,rdtsc}.c say why): tests, fuzzers and benchmarks run the engine exactly as the release binary does.
+# RDTSC wrapped, its block hook given per-block data (sim/unicorn_{stores,mmu,cpuid,syscall,pause,rdtsc,blockhook}.c say why): tests, fuzzers and benchmarks run the engine exactly as the release binary does.
 # -u pulls the wrappers out of the library archive before unicorn asks for them.
 UNICORN_WRAP = $(foreach f,tlb_protect_code page_collection_lock page_collection_unlock \
                  tb_invalidate_phys_page_fast tlb_set_page_with_attrs tlb_flush tlb_flush_page \
-                 helper_cpuid helper_wrmsr helper_syscall helper_rdtsc helper_rdtscp helper_pause,\
+                 helper_cpuid helper_wrmsr helper_syscall helper_rdtsc helper_rdtscp helper_pause \
+                 tcg_const_i64,\
                  -Wl,--wrap=$(f)_x86_64) \
                -Wl,--wrap=memory_mapping -Wl,-u,__wrap_tlb_protect_code_x86_64 \
                -Wl,-u,__wrap_memory_mapping -Wl,-u,__wrap_helper_cpuid_x86_64 \
-               -Wl,-u,__wrap_helper_syscall_x86_64 -Wl,-u,__wrap_helper_rdtsc_x86_64 -Wl,-u,__wrap_helper_pause_x86_64
+               -Wl,-u,__wrap_helper_syscall_x86_64 -Wl,-u,__wrap_helper_rdtsc_x86_64 -Wl,-u,__wrap_helper_pause_x86_64 \
+               -Wl,-u,__wrap_tcg_const_i64_x86_64
 UNICORN_LIBS = $(UNICORN_WRAP) -Wl,-Bstatic -lunicorn -Wl,-Bdynamic
 PKG_LIBS = $(shell pkg-config --libs json-c libprotobuf-c 2>/dev/null) $(UNICORN_LIBS) \
            -lfdt -lcapstone -lzstd -lz -lseccomp -lpthread -lm

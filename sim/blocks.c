@@ -121,6 +121,17 @@ static void decode(struct cpu *c, struct sim_block *e)
     e->ends_sti = last == X86_INS_STI && !len;
 }
 
+void blocks_decode(struct cpu *c, struct sim_block *e, uint64_t pc, uint32_t size,
+                   uint64_t space)
+{
+    memset(e, 0, sizeof(*e));
+    e->pc = pc;
+    e->size = size;
+    e->space = space;
+    e->used = 1;
+    decode(c, e);
+}
+
 struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space)
 {
     struct sim_blocks *b = &c->blocks;
@@ -137,15 +148,9 @@ struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t
     uint64_t i = hash(pc, size, space) & b->mask;
     while (b->tab[i].used)
         i = (i + 1) & b->mask;
-    struct sim_block *e = &b->tab[i];
-    memset(e, 0, sizeof(*e));
-    e->pc = pc;
-    e->size = size;
-    e->space = space;
-    e->used = 1;
     b->used++;
-    decode(c, e);
-    return e;
+    blocks_decode(c, &b->tab[i], pc, size, space);
+    return &b->tab[i];
 }
 
 unsigned blocks_count_before(struct cpu *c, const struct sim_block *e, uint64_t rip)

@@ -90,8 +90,8 @@ static void stop_before_block(struct cpu *c, uint64_t pc)
 
 /* A block not the last one seen: find it, or decode and add it. Returns NULL when the hook
  * must return at once (a stop was requested). */
-static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, uint64_t pc,
-                                                                uint32_t size, uint64_t space)
+static struct sim_block *block_lookup(struct cpu *c, uint64_t pc, uint32_t size,
+                                      uint64_t space)
 {
     struct sim_block *b = blocks_find(&c->blocks, pc, size, space);
     if (!b) {
@@ -104,6 +104,27 @@ static __attribute__((noinline)) struct sim_block *block_lookup(struct cpu *c, u
         }
     }
     c->last_block = b;
+    return b;
+}
+
+/* The counts of the block at pc, whose hook data t has none yet. A translated block with
+ * data of its own (unicorn_blockhook.c) is decoded now, at its first run, and keeps its
+ * counts for life: QEMU retires a translated block whenever its code is written. Blocks
+ * sharing the vCPU's any_tb are found by address (the last block seen, then the table).
+ * NULL when the hook must return at once. */
+static __attribute__((noinline)) struct sim_block *block_of(struct cpu *c, struct sim_tb *t,
+                                                            uint64_t pc, uint32_t size)
+{
+    uint64_t space = sim_block_space(c, pc);
+    struct sim_block *b = c->last_block;
+
+    if (t != &c->any_tb) {
+        blocks_decode(c, &t->blk, pc, size, space);
+        t->ready = 1;
+        return &t->blk;
+    }
+    if (!b || b->pc != pc || b->size != size || b->space != space)
+        b = block_lookup(c, pc, size, space);
     return b;
 }
 
@@ -173,9 +194,9 @@ static __attribute__((noinline)) int block_interrupt(struct cpu *c, uc_engine *u
  * loop calls it every few instructions), so the rare cases live in the helpers above. */
 static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
-    struct cpu *c = opaque;
-    struct sim_block *b = c->last_block;
-    uint64_t space = sim_block_space(c, pc);
+    struct sim_tb *t = opaque;
+    struct cpu *c = t->c;
+    struct sim_block *b;
 
     commit(c);
     if (__builtin_expect(c->stop_set | c->pending_ud, 0)) {
@@ -186,8 +207,10 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
         block_pending_ud(c, pc);
         return;
     }
-    if (__builtin_expect(!b || b->pc != pc || b->size != size || b->space != space, 0)) {
-        b = block_lookup(c, pc, size, space);
+    if (__builtin_expect(t->ready, 1)) {
+        b = &t->blk;
+    } else {
+        b = block_of(c, t, pc, size);
         if (!b)
             return;
     }
@@ -523,7 +546,8 @@ static int sim_create(const struct cpu_env *env, struct cpu **out)
         err = -EEXIST;
         goto fail;
     }
-    if (uc_hook_add(c->uc, &h, UC_HOOK_BLOCK, (void *)on_block, c, 1, 0) ||
+    c->any_tb.c = c;
+    if (uc_hook_add(c->uc, &h, UC_HOOK_BLOCK, (void *)on_block, &c->any_tb, 1, 0) ||
         uc_hook_add(c->uc, &h, UC_HOOK_INTR, (void *)on_intr, c, 1, 0) ||
         uc_hook_add(c->uc, &h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED |
                     UC_HOOK_MEM_FETCH_UNMAPPED | UC_HOOK_MEM_PROT, (void *)on_unmapped, c, 1, 0) ||
@@ -935,6 +959,7 @@ static void sim_destroy(struct cpu *c)
     sim_stores_forget(c);
     if (c->uc && !c->dead)              /* a dead engine may not survive uc_close: leak it */
         uc_close(c->uc);
+    sim_tbs_free(c);                    /* after uc_close: its translated blocks point here */
     if (c->cs)
         cs_close(&c->cs);
     lapic_destroy(&c->lapic);

@@ -32,6 +32,25 @@ struct sim_block {
     struct { uint16_t offset, index; uint8_t len, rdtscp; } rdtsc[SIM_BLOCK_RDTSC_MAX];
 };
 
+/* The block hook's user data. The vCPU's own (any_tb) stands for any block, looked up by
+ * address; unicorn_blockhook.c gives each translated block one of its own, which keeps
+ * that block's counts (blk) after its first run. */
+struct sim_tb {
+    struct cpu *c;
+    int ready;                      /* blk holds this translated block's counts */
+    struct sim_block blk;
+};
+
+/* Translated blocks given their own sim_tb (unicorn_blockhook.c), at most; the later ones
+ * share any_tb. A bound for guests that keep generating code: they are never freed. */
+#define SIM_TBS_MAX (1u << 18)
+#define SIM_TBS_CHUNK 4096
+struct sim_tb_chunk {
+    struct sim_tb_chunk *next;
+    unsigned used;
+    struct sim_tb tb[SIM_TBS_CHUNK];
+};
+
 /* Direct-mapped cache of recently found blocks in front of the table (blocks.c). */
 #define SIM_BLOCKS_RECENT 4096
 
@@ -57,6 +76,7 @@ struct x86_regs {
 };
 
 struct cpu {
+    struct sim_tb any_tb;           /* the block hook's user data: any block (sim_cpu.c) */
     uc_engine *uc;
     struct cpu_env env;
     struct vclock vc;
@@ -65,6 +85,8 @@ struct cpu {
     csh cs;
     struct sim_blocks blocks;
     struct sim_block *last_block;   /* one-entry cache in front of the hash table */
+    struct sim_tb_chunk *tbs;       /* unicorn_blockhook.c: per-translated-block user data */
+    unsigned ntbs;
 
     uint64_t insns;                 /* committed: instructions retired */
     uint64_t pend;                  /* instructions of the block now running, not yet committed */
@@ -122,6 +144,9 @@ struct cpu {
 void sim_stores_filled(struct cpu *c, void *qemu_cs, uint64_t vaddr, uint64_t paddr);
 /* unicorn_stores.c: c's engine is about to be closed */
 void sim_stores_forget(struct cpu *c);
+
+/* unicorn_blockhook.c: frees the per-translated-block user data */
+void sim_tbs_free(struct cpu *c);
 
 /* unicorn_mmu.c: translation in unicorn's TLB fills while this thread runs c's guest code */
 void sim_mmu_enter(struct cpu *c);
@@ -182,6 +207,9 @@ void x86_exc_clear(struct cpu *c);
 int blocks_init(struct sim_blocks *b);
 void blocks_destroy(struct sim_blocks *b);
 struct sim_block *blocks_find(struct sim_blocks *b, uint64_t pc, uint32_t size, uint64_t space);
+/* Decodes the block at pc into *e. */
+void blocks_decode(struct cpu *c, struct sim_block *e, uint64_t pc, uint32_t size,
+                   uint64_t space);
 /* Decodes a newly seen block and adds it (its rdtsc/rdtscp sites are kept, up to
  * SIM_BLOCK_RDTSC_MAX). NULL on allocation failure. */
 struct sim_block *blocks_add(struct cpu *c, uint64_t pc, uint32_t size, uint64_t space);

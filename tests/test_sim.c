@@ -153,6 +153,29 @@ __asm__(
     "    hlt\n"
     "g_pause_end:\n"
     "\n"
+    /* A function rewritten in place with the same byte size and another instruction count:
+     * five NOPs and RET (6 instructions), then MOV $1, %eax and RET (2). The virtual time
+     * across the second call is 3 (rdtsc, mov, call) + 2: counts belong to the translated
+     * block, not to its address and size. Reports that difference. */
+    ".globl g_smc_recount, g_smc_recount_end\n"
+    "g_smc_recount:\n"
+    "    mov $0x300000, %esp\n"
+    "    mov $0x200000, %edi\n"
+    "    movl $0x90909090, (%edi)\n"
+    "    movw $0xc390, 4(%edi)\n"
+    "    call *%edi\n"
+    "    movl $0x000001b8, (%edi)\n"
+    "    movw $0xc300, 4(%edi)\n"
+    "    rdtsc\n"
+    "    mov %eax, %esi\n"
+    "    call *%edi\n"
+    "    rdtsc\n"
+    "    sub %esi, %eax\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_smc_recount_end:\n"
+    "\n"
     ".globl g_smc_fresh, g_smc_fresh_end\n"
     "g_smc_fresh:\n"
     "    mov $0x300000, %esp\n"
@@ -795,7 +818,7 @@ __asm__(
     ".text\n");
 
 #define GUEST(name) extern const unsigned char name[], name##_end[]
-GUEST(g_pio); GUEST(g_smc); GUEST(g_smc_fresh); GUEST(g_pause); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
+GUEST(g_pio); GUEST(g_smc); GUEST(g_smc_fresh); GUEST(g_smc_recount); GUEST(g_pause); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
 GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_user); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
@@ -1004,6 +1027,19 @@ START_TEST(code_written_by_fast_stores_is_rewritable)
     ck_assert_uint_eq(vm->nreport, 2);
     ck_assert_uint_eq(vm->report[0], 0x11111111);
     ck_assert_uint_eq(vm->report[1], 0x22222222);      /* not the block translated first */
+    vm_free(vm);
+}
+END_TEST
+
+/* Code rewritten at one address with the same size and another instruction count is
+ * counted as what now runs (unicorn_blockhook.c: counts per translated block). Counted by
+ * (address, size) the second call took the first version's 6 instructions: 9. */
+START_TEST(rewritten_code_counts_its_own_instructions)
+{
+    struct vm *vm = RUN(g_smc_recount, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 1);
+    ck_assert_uint_eq(vm->report[0], 5);
     vm_free(vm);
 }
 END_TEST
@@ -1467,6 +1503,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, pio_reaches_bus);
     tcase_add_test(tc, self_modifying_code_runs_the_new_code);
     tcase_add_test(tc, code_written_by_fast_stores_is_rewritable);
+    tcase_add_test(tc, rewritten_code_counts_its_own_instructions);
     tcase_add_test(tc, pause_takes_virtual_time);
     tcase_add_test(tc, mmio_reaches_bus);
     tcase_add_test(tc, rdtsc_is_virtual_and_deterministic);
