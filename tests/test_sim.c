@@ -176,6 +176,27 @@ __asm__(
     "    hlt\n"
     "g_smc_recount_end:\n"
     "\n"
+    /* A function whose immediate is rewritten after each of 300000 calls: each call runs a
+     * freshly translated block, more than SIM_TBS_MAX of them, so the last ones are counted
+     * through the table by address. Reports the last call's EAX (300000). */
+    ".globl g_retranslate, g_retranslate_end\n"
+    "g_retranslate:\n"
+    "    mov $0x300000, %esp\n"
+    "    mov $0x200000, %edi\n"
+    "    movb $0xb8, (%edi)\n"               /* mov $imm32, %eax */
+    "    movl $0, 1(%edi)\n"
+    "    movb $0xc3, 5(%edi)\n"              /* ret */
+    "    mov $300000, %ecx\n"
+    "1:  call *%edi\n"
+    "    incl 1(%edi)\n"
+    "    dec %ecx\n"
+    "    jnz 1b\n"
+    "    call *%edi\n"
+    "    out %eax, $0x80\n"
+    "    cli\n"
+    "    hlt\n"
+    "g_retranslate_end:\n"
+    "\n"
     ".globl g_smc_fresh, g_smc_fresh_end\n"
     "g_smc_fresh:\n"
     "    mov $0x300000, %esp\n"
@@ -818,7 +839,7 @@ __asm__(
     ".text\n");
 
 #define GUEST(name) extern const unsigned char name[], name##_end[]
-GUEST(g_pio); GUEST(g_smc); GUEST(g_smc_fresh); GUEST(g_smc_recount); GUEST(g_pause); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
+GUEST(g_pio); GUEST(g_smc); GUEST(g_smc_fresh); GUEST(g_smc_recount); GUEST(g_retranslate); GUEST(g_pause); GUEST(g_mmio); GUEST(g_rdtsc); GUEST(g_hlt_cli); GUEST(g_hlt_sti);
 GUEST(g_unmapped); GUEST(g_ud2); GUEST(g_spin); GUEST(g_exit); GUEST(g_long); GUEST(g_de);
 GUEST(g_de_nogate); GUEST(g_l64); GUEST(g_exec_mmio); GUEST(g_exec_hole);
 GUEST(g_bad_idt); GUEST(g_idt_in_hole); GUEST(g_rdtsc_poll); GUEST(g_rdtsc_many); GUEST(g_de_exact); GUEST(g_tcg_abort); GUEST(g_many_blocks); GUEST(g_pf); GUEST(g_highva); GUEST(g_cpuid); GUEST(g_user); GUEST(g_timer); GUEST(g_timer_busy); GUEST(g_oneshot); GUEST(g_ioapic);
@@ -1040,6 +1061,20 @@ START_TEST(rewritten_code_counts_its_own_instructions)
     ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
     ck_assert_uint_eq(vm->nreport, 1);
     ck_assert_uint_eq(vm->report[0], 5);
+    vm_free(vm);
+}
+END_TEST
+
+/* More translated blocks than SIM_TBS_MAX: past it blocks share the vCPU's hook data and are
+ * found by address, and the count stays exact: 6 to set up, 6 per round (call, mov, ret,
+ * incl, dec, jnz), then call, mov, ret, out, cli, hlt. */
+START_TEST(counts_stay_exact_past_the_translated_block_limit)
+{
+    struct vm *vm = RUN(g_retranslate, 0);
+    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
+    ck_assert_uint_eq(vm->nreport, 1);
+    ck_assert_uint_eq(vm->report[0], 300000);
+    ck_assert_uint_eq(vm->stats.insns, 6 + 6 * 300000 + 6);
     vm_free(vm);
 }
 END_TEST
@@ -1504,6 +1539,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, self_modifying_code_runs_the_new_code);
     tcase_add_test(tc, code_written_by_fast_stores_is_rewritable);
     tcase_add_test(tc, rewritten_code_counts_its_own_instructions);
+    tcase_add_test(tc, counts_stay_exact_past_the_translated_block_limit);
     tcase_add_test(tc, pause_takes_virtual_time);
     tcase_add_test(tc, mmio_reaches_bus);
     tcase_add_test(tc, rdtsc_is_virtual_and_deterministic);
