@@ -993,6 +993,12 @@ static void vm_free(struct vm *vm)
 }
 
 #define RUN(name, max) ({ struct vm *v_ = vm_new(name, name##_end, (max)); vm_run(v_); v_; })
+/* RUN for a guest that reports one value and halts: checks both, returns the VM. */
+#define RUN_REPORTING(name, value) ({ struct vm *r_ = RUN(name, 0); \
+    ck_assert_int_eq(r_->st.reason, CPU_STOP_HALTED); \
+    ck_assert_uint_eq(r_->nreport, 1); \
+    ck_assert_uint_eq(r_->report[0], (value)); \
+    r_; })
 
 /* ---- tests ---- */
 
@@ -1057,11 +1063,7 @@ END_TEST
  * (address, size) the second call took the first version's 6 instructions: 9. */
 START_TEST(rewritten_code_counts_its_own_instructions)
 {
-    struct vm *vm = RUN(g_smc_recount, 0);
-    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
-    ck_assert_uint_eq(vm->nreport, 1);
-    ck_assert_uint_eq(vm->report[0], 5);
-    vm_free(vm);
+    vm_free(RUN_REPORTING(g_smc_recount, 5));
 }
 END_TEST
 
@@ -1070,10 +1072,7 @@ END_TEST
  * incl, dec, jnz), then call, mov, ret, out, cli, hlt. */
 START_TEST(counts_stay_exact_past_the_translated_block_limit)
 {
-    struct vm *vm = RUN(g_retranslate, 0);
-    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
-    ck_assert_uint_eq(vm->nreport, 1);
-    ck_assert_uint_eq(vm->report[0], 300000);
+    struct vm *vm = RUN_REPORTING(g_retranslate, 300000);
     ck_assert_uint_eq(vm->stats.insns, 6 + 6 * 300000 + 6);
     vm_free(vm);
 }
@@ -1168,10 +1167,7 @@ END_TEST
 
 START_TEST(many_blocks_count_exactly)
 {
-    struct vm *vm = RUN(g_many_blocks, 0);
-    ck_assert_int_eq(vm->st.reason, CPU_STOP_HALTED);
-    ck_assert_uint_eq(vm->nreport, 1);
-    ck_assert_uint_eq(vm->report[0], 5000);
+    struct vm *vm = RUN_REPORTING(g_many_blocks, 5000);
     ck_assert_uint_eq(vm->stats.insns, 5004);
     vm_free(vm);
 }
