@@ -120,6 +120,8 @@ static __attribute__((noinline)) struct sim_block *block_of(struct cpu *c, struc
 
     if (t != &c->any_tb) {
         blocks_decode(c, &t->blk, pc, size, space);
+        t->icount = t->blk.icount;
+        t->ends_sti = t->blk.ends_sti;
         t->ready = 1;
         return &t->blk;
     }
@@ -242,10 +244,10 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
     commit(c);
     if (__builtin_expect(t->ready && !(c->stop_set | c->pending_ud) &&
                          c->vc.now < c->vc.alarm && (c->lapic.pending < 0 || c->inhibit) &&
-                         c->insns + t->blk.icount <= c->insn_limit, 1)) {
-        c->inhibit = t->blk.ends_sti;
+                         c->insns + t->icount <= c->insn_limit, 1)) {
+        c->inhibit = t->ends_sti;
         c->cur = &t->blk;
-        c->pend = t->blk.icount;
+        c->pend = t->icount;
         return;
     }
     block_slow(uc, pc, size, opaque);

@@ -37,7 +37,10 @@ struct sim_block {
  * that block's counts (blk) after its first run. */
 struct sim_tb {
     struct cpu *c;
-    int ready;                      /* blk holds this translated block's counts */
+    /* what the block hook reads at every run, in the first 16 bytes: one cache line */
+    uint8_t ready;                  /* blk holds this translated block's counts */
+    uint8_t ends_sti;               /* blk.ends_sti */
+    uint16_t icount;                /* blk.icount */
     struct sim_block blk;
 };
 
