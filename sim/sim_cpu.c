@@ -232,10 +232,10 @@ static __attribute__((noinline)) void block_slow(uc_engine *uc, uint64_t pc, uin
     c->pend = b->icount;
 }
 
-/* Runs before every translated block: the hot path of the software CPU (1-2 G calls in a
- * Linux boot). When nothing is due and the block's counts are known, it only commits and
- * charges; anything else is block_slow's (a tail call, so this needs no saved registers:
- * perf showed most of the hook's time in its register saves and loads). */
+/* Runs before every translated block: the hot path of the software CPU (890 M calls in a
+ * bzImage boot). When nothing is due and the block's counts are known, it only commits and
+ * charges; anything else is block_slow's (a tail call, so this saves no registers: perf
+ * put a third of the hook's samples on the saves of the one-function version). */
 static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
     struct sim_tb *t = opaque;
