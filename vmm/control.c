@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,10 +33,15 @@ struct client {
     uint64_t last_ms;       /* host monotonic, for the idle limit only */
     int eof;                /* peer shut down its writing side */
     int closing;            /* close once the output is flushed */
+    int watch_out;          /* EPOLLOUT is in its wake-set interest (output is pending) */
 };
 
 struct control_server {
     int lfd;
+    /* The listener and every client, edge-triggered: readable when one of them has news
+     * since the last serve, so the VMM can wake for it (control_server_wake_fd) instead of
+     * serving at its periodic poll. -1: no wake-ups, the periodic poll still serves. */
+    int epfd;
     char *path;
     struct stat st;         /* the socket file we created: unlink only that one */
     const struct control_vm_ops *ops;
@@ -52,6 +58,15 @@ static uint64_t now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Best effort: a socket missing from the wake set is still served at the periodic poll. */
+static void watch_fd(struct control_server *s, int fd, int op, int out)
+{
+    struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0) };
+
+    if (s->epfd >= 0)
+        epoll_ctl(s->epfd, op, fd, &e);
 }
 
 int control_server_open(struct control_server **out, const char *path,
@@ -74,6 +89,8 @@ int control_server_open(struct control_server **out, const char *path,
         return -ENOMEM;
     }
     s->lfd = fd;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    watch_fd(s, fd, EPOLL_CTL_ADD, 0);
     s->ops = ops;
     s->vm = vm;
     s->idle_ms = CONTROL_IDLE_MS;
@@ -87,6 +104,11 @@ int control_server_open(struct control_server **out, const char *path,
 int control_server_fd(const struct control_server *s)
 {
     return s->lfd;
+}
+
+int control_server_wake_fd(const struct control_server *s)
+{
+    return s->epfd;
 }
 
 void control_server_set_idle_timeout(struct control_server *s, int ms)
@@ -255,6 +277,10 @@ static void client_serve(struct control_server *s, struct client *c, short reven
         goto drop;
     if (c->eof && c->inlen == 0 && c->outlen == 0)
         goto drop;
+    if (c->watch_out != (c->outlen != 0)) {     /* wake when a slow reader makes room */
+        c->watch_out = c->outlen != 0;
+        watch_fd(s, c->fd, EPOLL_CTL_MOD, c->watch_out);
+    }
     return;
 drop:
     client_drop(c);
@@ -299,6 +325,7 @@ static void accept_clients(struct control_server *s)
         }
         c->fd = fd;
         c->last_ms = now_ms();
+        watch_fd(s, fd, EPOLL_CTL_ADD, 0);
         /* Most clients write their request right after connecting: serve it now rather
          * than one poll round later. */
         client_serve(s, c, POLLIN);
@@ -311,7 +338,12 @@ static int serve_round(struct control_server *s, int timeout_ms)
     unsigned i, n = 0;
     uint64_t now = now_ms();
     int rc, served = 0;
+    struct epoll_event evs[64];
 
+    /* Consume the edges first: news that comes while this round serves is a new edge, so
+     * no wake-up is lost. The poll below looks at every socket anyway. */
+    while (s->epfd >= 0 && epoll_wait(s->epfd, evs, 64, 0) == 64)
+        ;
     s->pfds[n] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
     s->slot_of[n++] = -1;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
@@ -398,6 +430,8 @@ void control_server_close(struct control_server *s)
         client_drop(c);
     }
     close(s->lfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
     unix_listen_unlink(s->path, &s->st);
     free(s->path);
     free(s);
