@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +43,9 @@ struct control_server {
      * since the last serve, so the VMM can wake for it (control_server_wake_fd) instead of
      * serving at its periodic poll. -1: no wake-ups, the periodic poll still serves. */
     int epfd;
+    /* In epfd: written when a round leaves requests already read but not yet served (past
+     * REQUESTS_PER_ROUND), so the next round comes at once, not at the periodic poll. */
+    int again_fd;
     char *path;
     struct stat st;         /* the socket file we created: unlink only that one */
     const struct control_vm_ops *ops;
@@ -90,7 +94,10 @@ int control_server_open(struct control_server **out, const char *path,
     }
     s->lfd = fd;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->again_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     watch_fd(s, fd, EPOLL_CTL_ADD, 0);
+    if (s->again_fd >= 0)
+        watch_fd(s, s->again_fd, EPOLL_CTL_ADD, 0);
     s->ops = ops;
     s->vm = vm;
     s->idle_ms = CONTROL_IDLE_MS;
@@ -344,6 +351,10 @@ static int serve_round(struct control_server *s, int timeout_ms)
      * no wake-up is lost. The poll below looks at every socket anyway. */
     while (s->epfd >= 0 && epoll_wait(s->epfd, evs, 64, 0) == 64)
         ;
+    if (s->again_fd >= 0) {
+        uint64_t v;
+        (void)!read(s->again_fd, &v, sizeof v);
+    }
     s->pfds[n] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
     s->slot_of[n++] = -1;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
@@ -386,12 +397,18 @@ static int serve_round(struct control_server *s, int timeout_ms)
         }
     }
     now = now_ms();
+    int again = 0;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
         struct client *c = &s->clients[i];
 
         if (c->fd >= 0 && s->idle_ms >= 0 && now > c->last_ms &&
             now - c->last_ms > (uint64_t)s->idle_ms)
             client_drop(c);
+        again |= c->fd >= 0 && client_has_work(c);
+    }
+    if (again && s->again_fd >= 0) {
+        uint64_t one = 1;
+        (void)!write(s->again_fd, &one, sizeof one);
     }
     return served;
 }
@@ -432,6 +449,8 @@ void control_server_close(struct control_server *s)
     close(s->lfd);
     if (s->epfd >= 0)
         close(s->epfd);
+    if (s->again_fd >= 0)
+        close(s->again_fd);
     unix_listen_unlink(s->path, &s->st);
     free(s->path);
     free(s);
