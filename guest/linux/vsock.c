@@ -173,20 +173,33 @@ static int do_connect(uint64_t cid, uint64_t port, struct xfer *x)
     return rc;
 }
 
+/* A listening stream socket at `a`, or -1 (the error printed). */
+static int listen_on(int family, const struct sockaddr *a, socklen_t alen, int backlog)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        fail("socket");
+        return -1;
+    }
+    if (bind(fd, a, alen) < 0 || listen(fd, backlog) < 0) {
+        fail("bind/listen");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int do_listen(uint64_t port, struct xfer *x)
 {
     struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
                              .svm_port = (unsigned)port };
     socklen_t alen = sizeof(a);
     char what[64];
-    int lfd = socket(AF_VSOCK, SOCK_STREAM, 0);
+    int lfd = listen_on(AF_VSOCK, (struct sockaddr *)&a, sizeof(a), 1);
 
     if (lfd < 0)
-        return fail("socket");
-    if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0)
-        return fail("bind");
-    if (listen(lfd, 1) < 0)
-        return fail("listen");
+        return 1;
     /* The host connects once it reads this line (the tty's echo of the typed command
      * never contains it). */
     printf("VSOCK: listening on port %" PRIu64 "\n", port);
@@ -253,16 +266,12 @@ static int echo_until_eof(int fd, FILE *log)
 static int do_serve(const char *path, const char *logpath)
 {
     struct sockaddr_un a;
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     if (unix_addr(path, &a))
         return 2;
+    int lfd = listen_on(AF_UNIX, (struct sockaddr *)&a, sizeof(a), 4);
     if (lfd < 0)
-        return fail("socket");
-    if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0)
-        return fail("bind");
-    if (listen(lfd, 4) < 0)
-        return fail("listen");
+        return 1;
     signal(SIGCHLD, SIG_IGN);           /* no zombies: nobody waits for a connection's child */
     for (;;) {
         int fd = accept(lfd, NULL, NULL);
