@@ -6,12 +6,15 @@ deterministic poll points, as before. The guest is idle.elf ticking once every ~
   conn: connect, {"cmd":"stats"}, read the answer, close (what `vmlab stats` does)
   same: the same request N times on one connection
   cli:  the `vmlab stats SOCKET` command itself (process start included)
+  input: one event written on an `--input multi-touch,path=SOCKET` source -> the input
+         guest's line for it on the console (its printing included)
 with min/median/p90/p99/max. CONTROL_VMLABS="base=PATH,new=PATH" compares builds instead:
 rounds alternate between them (A B B A ...), so both see the same machine load.
 Every VM must answer `stop` and exit 0. Writes $BENCH_JSON_DIR/control_wake.json.
 env: BUILD, VMLAB (default $BUILD/vmlab), N (default 200), ROUNDS (default 4)."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +25,7 @@ BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
 VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
 IDLE = os.path.join(BUILD, "guest", "idle.elf")
+INPUT = os.path.join(BUILD, "guest", "input.elf")
 N = int(os.environ.get("N", "200"))
 ROUNDS = int(os.environ.get("ROUNDS", "4"))
 REQ = b'{"cmd":"stats"}\n'
@@ -111,6 +115,47 @@ def measure(vmlab, cpu, tmp, tag, n):
     return res
 
 
+def input_events(vmlab, cpu, tmp, tag, n):
+    """Host write of one event on the input source -> the guest's "event" line."""
+    path = os.path.join(tmp, "%s-%s-input.sock" % (tag, cpu))
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(1)
+    lsock.settimeout(30)
+    # KVM: the guest halts between events (the device interrupts it); the software CPU
+    # calls a guest halted with nothing armed hung, so it polls there.
+    vm = subprocess.Popen([vmlab, "run", "--quiet", "--cpu", cpu, "--input",
+                           "multi-touch,path=" + path, INPUT, "--", "n=%d" % n,
+                           "mode=irq" if cpu == "kvm" else "mode=poll"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    xs = []
+    try:
+        c, _ = lsock.accept()
+        for line in vm.stdout:
+            if line.startswith("input: ready"):
+                break
+        for i in range(n):
+            t = time.perf_counter_ns()
+            c.sendall(b"\0" * 8)                         # EV_SYN SYN_REPORT
+            for line in vm.stdout:
+                if re.match(r"input: event %d " % i, line):
+                    xs.append(time.perf_counter_ns() - t)
+                    break
+            else:
+                fail("%s on %s: event %d never reached the guest" % (vmlab, cpu, i))
+        rc = vm.wait(timeout=60)
+        c.close()
+    finally:
+        lsock.close()
+        os.unlink(path)
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
+    if rc != 1:
+        fail("%s on %s: the input guest exited %d: %s" % (vmlab, cpu, rc, vm.stderr.read()[-300:]))
+    return xs
+
+
 def kvm_opens(vmlab):
     r = subprocess.run([vmlab, "run", "--cpu", "kvm", os.path.join(BUILD, "guest", "hello.elf")],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -125,7 +170,8 @@ def main():
     results = {} if ok else {"kvm_skipped": why}
     if not ok:
         print("kvm: not measured: %s" % why)
-    raw = {(tag, cpu): {"conn": [], "same": [], "cli": []} for tag, _ in builds for cpu in cpus}
+    raw = {(tag, cpu): {"conn": [], "same": [], "cli": [], "input": []}
+           for tag, _ in builds for cpu in cpus}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(ROUNDS):
             order = builds if r % 2 == 0 else builds[::-1]
@@ -134,6 +180,8 @@ def main():
                     got = measure(vmlab, cpu, tmp, tag, max(1, N // ROUNDS))
                     for k, xs in got.items():
                         raw[(tag, cpu)][k] += xs
+                    raw[(tag, cpu)]["input"] += input_events(vmlab, cpu, tmp, tag,
+                                                             max(1, N // ROUNDS // 4))
     print("%-8s %-4s %-5s %10s %10s %10s %10s %10s" %
           ("build", "cpu", "mode", "min_us", "median_us", "p90_us", "p99_us", "max_us"))
     for (tag, cpu), modes in raw.items():
@@ -146,7 +194,7 @@ def main():
     if len(builds) == 2:
         (a, _), (b, _) = builds
         for cpu in cpus:
-            for mode in ("conn", "same", "cli"):
+            for mode in ("conn", "same", "cli", "input"):
                 ratio = (results[b][cpu][mode]["median_ns"] /
                          results[a][cpu][mode]["median_ns"])
                 results.setdefault("median_%s_over_%s" % (b, a), {}).setdefault(cpu, {})[
