@@ -175,6 +175,10 @@ run_nested() {
     )
     cp scripts/test-kvm.sh "$stage/w/scripts/"
     cp tests/cli/lib.sh tests/cli/kvm_*.sh tests/cli/linux_input_balloon.sh "$stage/w/tests/cli/"
+    # kvm_linux_vsock.sh: linux_vsock.sh and its host side, vmlab-vsock (static, no python).
+    cp tests/cli/linux_vsock.sh "$stage/w/tests/cli/"
+    mkdir -p "$stage/w/build/guest/linux"
+    cp "$BUILD/guest/linux/vmlab-vsock" "$stage/w/build/guest/linux/"
     # vmlab-slirp: --net user's helper, which vmlab finds one directory above build/asan/
     # (the Linux network boot of kvm_linux.sh).
     for f in "$BUILD/tests/test_kvm" "$BUILD/asan/vmlab" "$BUILD/vmlab-slirp"; do

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,10 +34,18 @@ struct client {
     uint64_t last_ms;       /* host monotonic, for the idle limit only */
     int eof;                /* peer shut down its writing side */
     int closing;            /* close once the output is flushed */
+    int watch_out;          /* EPOLLOUT is in its wake-set interest (output is pending) */
 };
 
 struct control_server {
     int lfd;
+    /* The listener and every client, edge-triggered: readable when one of them has news
+     * since the last serve, so the VMM can wake for it (control_server_wake_fd) instead of
+     * serving at its periodic poll. -1: no wake-ups, the periodic poll still serves. */
+    int epfd;
+    /* In epfd: written when a round leaves requests already read but not yet served (past
+     * REQUESTS_PER_ROUND), so the next round comes at once, not at the periodic poll. */
+    int again_fd;
     char *path;
     struct stat st;         /* the socket file we created: unlink only that one */
     const struct control_vm_ops *ops;
@@ -52,6 +62,15 @@ static uint64_t now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Best effort: a socket missing from the wake set is still served at the periodic poll. */
+static void watch_fd(struct control_server *s, int fd, int op, int out)
+{
+    struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0) };
+
+    if (s->epfd >= 0)
+        epoll_ctl(s->epfd, op, fd, &e);
 }
 
 int control_server_open(struct control_server **out, const char *path,
@@ -74,6 +93,11 @@ int control_server_open(struct control_server **out, const char *path,
         return -ENOMEM;
     }
     s->lfd = fd;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->again_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    watch_fd(s, fd, EPOLL_CTL_ADD, 0);
+    if (s->again_fd >= 0)
+        watch_fd(s, s->again_fd, EPOLL_CTL_ADD, 0);
     s->ops = ops;
     s->vm = vm;
     s->idle_ms = CONTROL_IDLE_MS;
@@ -87,6 +111,11 @@ int control_server_open(struct control_server **out, const char *path,
 int control_server_fd(const struct control_server *s)
 {
     return s->lfd;
+}
+
+int control_server_wake_fd(const struct control_server *s)
+{
+    return s->epfd;
 }
 
 void control_server_set_idle_timeout(struct control_server *s, int ms)
@@ -255,6 +284,10 @@ static void client_serve(struct control_server *s, struct client *c, short reven
         goto drop;
     if (c->eof && c->inlen == 0 && c->outlen == 0)
         goto drop;
+    if (c->watch_out != (c->outlen != 0)) {     /* wake when a slow reader makes room */
+        c->watch_out = c->outlen != 0;
+        watch_fd(s, c->fd, EPOLL_CTL_MOD, c->watch_out);
+    }
     return;
 drop:
     client_drop(c);
@@ -299,6 +332,7 @@ static void accept_clients(struct control_server *s)
         }
         c->fd = fd;
         c->last_ms = now_ms();
+        watch_fd(s, fd, EPOLL_CTL_ADD, 0);
         /* Most clients write their request right after connecting: serve it now rather
          * than one poll round later. */
         client_serve(s, c, POLLIN);
@@ -311,7 +345,16 @@ static int serve_round(struct control_server *s, int timeout_ms)
     unsigned i, n = 0;
     uint64_t now = now_ms();
     int rc, served = 0;
+    struct epoll_event evs[64];
 
+    /* Consume the edges first: news that comes while this round serves is a new edge, so
+     * no wake-up is lost. The poll below looks at every socket anyway. */
+    while (s->epfd >= 0 && epoll_wait(s->epfd, evs, 64, 0) == 64)
+        ;
+    if (s->again_fd >= 0) {
+        uint64_t v;
+        (void)!read(s->again_fd, &v, sizeof v);
+    }
     s->pfds[n] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
     s->slot_of[n++] = -1;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
@@ -354,12 +397,18 @@ static int serve_round(struct control_server *s, int timeout_ms)
         }
     }
     now = now_ms();
+    int again = 0;
     for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
         struct client *c = &s->clients[i];
 
         if (c->fd >= 0 && s->idle_ms >= 0 && now > c->last_ms &&
             now - c->last_ms > (uint64_t)s->idle_ms)
             client_drop(c);
+        again |= c->fd >= 0 && client_has_work(c);
+    }
+    if (again && s->again_fd >= 0) {
+        uint64_t one = 1;
+        (void)!write(s->again_fd, &one, sizeof one);
     }
     return served;
 }
@@ -398,6 +447,10 @@ void control_server_close(struct control_server *s)
         client_drop(c);
     }
     close(s->lfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->again_fd >= 0)
+        close(s->again_fd);
     unix_listen_unlink(s->path, &s->st);
     free(s->path);
     free(s);

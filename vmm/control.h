@@ -67,6 +67,13 @@ void control_server_set_idle_timeout(struct control_server *s, int ms);
 /* The listening descriptor, for a VMM that multiplexes several sources with poll(). */
 int control_server_fd(const struct control_server *s);
 
+/* An epoll fd that turns readable when the server has news (a connection, a request, room
+ * for a pending answer) since the last control_server_poll/wait, or when that call left
+ * requests it had read unserved (more than 16 pipelined by one client), or -1. Edge-triggered
+ * inside, so a client that stays readable (at end of stream, or not reading its answers)
+ * wakes it once, not in a loop. The KVM backend wakes its vCPU loop on it (cpu_env.wake_fd). */
+int control_server_wake_fd(const struct control_server *s);
+
 /* Pushes out pending responses (best effort), closes every client, unlinks the socket. */
 void control_server_close(struct control_server *s);
 

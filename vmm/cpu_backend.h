@@ -82,8 +82,8 @@ struct cpu_env {
      * where the VMM services its control socket. May be NULL. */
     void (*poll)(void *opaque);
     void *poll_opaque;
-    /* KVM: an fd readable when host I/O waits for poll (the devices' poll_fd, in one epoll
-     * set), or -1: the backend then runs poll at once rather than at its next periodic poll.
+    /* KVM: an fd readable when host I/O waits for poll (the devices' poll_fd, the control
+     * socket's and the input sockets, in one epoll set), or -1: the backend then runs poll at once rather than at its next periodic poll.
      * Asked on the first run (the devices exist by then). NULL: none. The software CPU
      * ignores it: host input comes only at its deterministic poll points. */
     int (*wake_fd)(void *opaque);   /* opaque: poll_opaque */

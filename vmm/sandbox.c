@@ -29,7 +29,8 @@ static const char *const vmm_allowed[] = {
     /* the control socket: accept clients and talk to them */
     "accept4", "accept", "recvfrom", "sendto", "recvmsg", "sendmsg", "getsockopt", "shutdown",
     "poll", "ppoll",
-    /* virtio-vsock's host sockets: their epoll set (the KVM backend wakes on it) */
+    /* the epoll sets of virtio-vsock's host sockets and the control socket (the KVM
+     * backend wakes on them) */
     "epoll_ctl", "epoll_wait", "epoll_pwait",
     /* KVM: the vCPU, irqfds, the kick and resample threads */
     "ioctl", "futex", "clone3", "clone", "set_robust_list", "rseq", "exit",

@@ -626,20 +626,28 @@ static int vm_wake_fd(void *opaque)
     return ((struct vm *)opaque)->wake_fd;
 }
 
-/* The devices' poll fds in one epoll set, the backend's wake_fd (KVM wakes its vCPU loop on
- * it). Best effort: without it, host sockets are served at the periodic poll. */
+/* Adds fd to the epoll set that is the backend's wake_fd (KVM wakes its vCPU loop when it
+ * turns readable, and runs vm_poll). Best effort: an fd not in it is served at the
+ * periodic poll. Level-triggered: each fd must stop being readable once vm_poll served it
+ * (the devices' and the control server's sets are edge-triggered inside; an input source
+ * reads what waits and closes at end of stream). */
+static void watch_fd(struct vm *vm, int fd)
+{
+    struct epoll_event e = { .events = EPOLLIN };
+
+    if (fd < 0)
+        return;
+    if (vm->wake_fd < 0 && (vm->wake_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return;
+    epoll_ctl(vm->wake_fd, EPOLL_CTL_ADD, fd, &e);
+}
+
+/* The devices' host sockets (virtio-vsock's). */
 static void watch_device_fds(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->ndevices; i++) {
         const struct device *d = &vm->devices[i];
-        int fd = d->type->poll_fd ? d->type->poll_fd(d->state) : -1;
-        struct epoll_event e = { .events = EPOLLIN };
-
-        if (fd < 0)
-            continue;
-        if (vm->wake_fd < 0 && (vm->wake_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-            return;
-        epoll_ctl(vm->wake_fd, EPOLL_CTL_ADD, fd, &e);
+        watch_fd(vm, d->type->poll_fd ? d->type->poll_fd(d->state) : -1);
     }
 }
 
@@ -686,13 +694,18 @@ static int attach_run_services(struct vm *vm, const struct vm_options *opt, int 
 
     if (opt->trace)
         rc = vm_trace_start(vm, opt->trace, mid_run, err, errlen);
-    if (!rc && opt->socket)
+    if (!rc && opt->socket) {
         rc = control_server_open(&vm->control, opt->socket, &vm_control_ops, vm, err, errlen);
+        if (!rc)        /* KVM serves a request when it comes, not at the 4 ms poll */
+            watch_fd(vm, control_server_wake_fd(vm->control));
+    }
     if (!rc && (opt->socket || opt->vsock))
         vm->env.external_wakeups = 1;   /* a client may still wake an idle guest (KVM) */
     for (unsigned i = 0; !rc && i < vm->ninput_src; i++) {
         rc = input_source_open(&vm->input_src[i], vm->input_path[i], vm->input_dev[i], err,
                                errlen);
+        if (!rc)
+            watch_fd(vm, vm->input_src[i].fd);
         vm->env.external_wakeups = 1;   /* so may an input socket */
     }
     for (unsigned i = 0; !rc && i < opt->nat; i++)

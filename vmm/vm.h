@@ -71,7 +71,7 @@ struct vm {
     const struct cpu_backend_ops *cpu_ops;
     struct cpu *cpu;
     struct cpu_env env;
-    int wake_fd;                    /* epoll set of the devices' poll fds, or -1 */
+    int wake_fd;                    /* epoll set: devices' poll fds, control, input; or -1 */
     int host_tsc;                   /* --tsc host, handed to the backend in env */
     struct vm_stats stats;
     volatile int stop_requested;

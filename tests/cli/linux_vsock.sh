@@ -4,25 +4,28 @@
 # initramfs (vmm/kvm/linux), and guest/linux's vmlab-vsock typed at the guest's shell, one
 # boot on the software CPU (LINUX_CPU=kvm: on KVM):
 #  - guest-initiated: the guest connects to CID 2 port 5000, which vmlab turns into a connect
-#    to UDS_5000 (guest/linux/vsock_host.py serve, an echo server), sends 1 MiB of a seeded
+#    to UDS_5000 (`vmlab-vsock serve`, an echo server), sends 1 MiB of a seeded
 #    stream while reading the echo; the CRC-32s the guest prints equal the host's;
 #  - a connect to a port nothing serves on the host (no UDS_6000) is refused in the guest;
 #  - host-initiated: once the guest prints that it listens on port 1234, the host sends
 #    Firecracker's `CONNECT 1234` on the UDS, gets `OK <port>`, sends 1 MiB the guest echoes;
 #    the CRC-32s of both directions equal on both sides, and the echo equals what was sent.
+# The host's side is guest/linux's vmlab-vsock too (its serve and host-connect modes, a static
+# program): no python, so the same test runs in make test-kvm's nested VM (kvm_linux_vsock.sh).
 # 1 MiB is four times the guest's default vsock buffer (256 KiB), so credit flows both ways.
 source "$(dirname "$0")/lib.sh"
 V=${LINUX_VMLAB:-$BUILD/vmlab}
 CPU=${LINUX_CPU:-sim}
 KERNEL=${LINUX_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
-HOST=guest/linux/vsock_host.py
+PEER=${LINUX_VSOCK_PEER:-$BUILD/guest/linux/vmlab-vsock}
 MIB=1048576
 
 need_built "$V"
+need_built "$PEER"
 linux_boot_or_skip linux_vsock "$KERNEL"
 
 UDS=$TMP/v.sock
-/usr/bin/python3 "$HOST" serve "${UDS}_5000" "$TMP/served" &
+"$PEER" serve "${UDS}_5000" "$TMP/served" &
 server=$!
 for _ in $(seq 100); do [ -S "${UDS}_5000" ] && break; sleep 0.05; done
 TYPED="\n\n\n\n\n\n\n\nvmlab-vsock connect 2 5000 $MIB 7\nvmlab-vsock connect 2 6000 64\n"
@@ -33,7 +36,7 @@ timeout 600 "$V" run --cpu "$CPU" --mem 512M --kernel "$KERNEL" --initrd "$LINUX
     >"$TMP/console" 2>"$TMP/err" &
 vm=$!
 if linux_wait_console "$TMP/console" '^VSOCK: listening on port 1234' 300 "$vm"; then
-    host=$(timeout 120 /usr/bin/python3 "$HOST" connect "$UDS" 1234 $MIB 9 2>&1)
+    host=$(timeout 120 "$PEER" host-connect "$UDS" 1234 $MIB 9 2>&1)
 else
     host="(the guest never listened)"
 fi

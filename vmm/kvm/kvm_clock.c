@@ -260,6 +260,10 @@ void kvm__service(struct cpu *cpu)
     }
     int io = atomic_load(&cpu->io_ready);
     int do_poll = io || now >= cpu->last_poll_ns + KVM_POLL_NS;
+    /* What a control-socket `stats` served by this poll reports as the VM's time (the
+     * software CPU syncs its clock to the stats at its polls too). */
+    if (do_poll && cpu->env->stats)
+        cpu->env->stats->virtual_ns = now;
     if (do_poll && cpu->env->poll)
         cpu->env->poll(cpu->env->poll_opaque);
     pthread_mutex_lock(&cpu->lock);
