@@ -34,6 +34,8 @@
                                          * back to POLL_NS */
 #define POLL_DRAIN 16                   /* passes in a row while a socket has more */
 #define MAX_FDS 256
+#define REQUEST_SPIN_NS 50000           /* host time spent looking for the next request
+                                         * before sleeping (slirp_wait_readable says why) */
 
 struct helper_timer {
     SlirpTimerCb cb;
@@ -377,7 +379,9 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static uint8_t buf[SLIRP_MSG_PAYLOAD_MAX + 1];
+    static struct slirp_inbuf in;
+    static char config[SLIRP_MSG_PAYLOAD_MAX + 1];
+    const uint8_t *payload;
     struct slirp_msg m;
     pid_t parent = argc == 3 && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2]) : 0;
 
@@ -390,15 +394,15 @@ int main(int argc, char **argv)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     for (;;) {
-        if (slirp_read_full(SOCK_FD, &m, sizeof(m), -1) ||
-            m.len > SLIRP_MSG_PAYLOAD_MAX || slirp_read_full(SOCK_FD, buf, m.len, -1))
+        if (slirp_inbuf_take(&in, SOCK_FD, &m, &payload, REQUEST_SPIN_NS, -1))
             return 0;                   /* vmlab closed the socket or broke the protocol */
         h.now_ns = m.at;
         uint64_t next = SLIRP_POLL_KEEP;
         switch (m.type) {
         case SLIRP_MSG_CONFIG:
-            buf[m.len] = 0;
-            if (h.slirp || configure((char *)buf) || slirp_sandbox_enter(h.err, sizeof(h.err))) {
+            memcpy(config, payload, m.len);
+            config[m.len] = 0;
+            if (h.slirp || configure(config) || slirp_sandbox_enter(h.err, sizeof(h.err))) {
                 if (!h.err[0])
                     snprintf(h.err, sizeof(h.err), "virtio-net: slirp helper configured twice");
                 say(SLIRP_MSG_ERROR, 0, 0, h.err, strlen(h.err));
@@ -409,7 +413,7 @@ int main(int argc, char **argv)
         case SLIRP_MSG_FRAME:
             if (!h.slirp)
                 return 1;
-            slirp_input(h.slirp, buf, (int)m.len);
+            slirp_input(h.slirp, payload, (int)m.len);
             if (m.arg == 1)
                 h.poll_ns = POLL_BUSY_NS / 2;
             next = slirp_round();

@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -38,6 +37,8 @@
 #include <unistd.h>
 
 #define HELPER_TIMEOUT_MS 10000
+#define ANSWER_SPIN_NS 50000            /* host time spent looking for an answer before
+                                         * sleeping (slirp_wait_readable says why) */
 #define MAX_TIMERS 64                   /* libslirp keeps a handful */
 
 extern char **environ;
@@ -55,44 +56,9 @@ struct net_slirp {
     int64_t poll_timer;                 /* clock timer id, 0 if none */
     struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
-    /* The helper's answers, read as they come: [pos, len) not yet taken. */
-    size_t pos, len;
-    uint8_t in[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+    struct slirp_inbuf in;              /* the helper's answers, read as they come */
     char text[1025];                    /* a LOG or ERROR line, NUL-terminated */
 };
-
-/* Makes n bytes of the answer available at in + pos: reads whatever the helper has written
- * (one read takes a whole answer), waiting up to HELPER_TIMEOUT_MS only when there is none.
- * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
-static int have(struct net_slirp *s, size_t n)
-{
-    if (s->len - s->pos >= n)
-        return 0;
-    memmove(s->in, s->in + s->pos, s->len - s->pos);
-    s->len -= s->pos;
-    s->pos = 0;
-    while (s->len < n) {
-        ssize_t got = recv(s->fd, s->in + s->len, sizeof(s->in) - s->len, MSG_DONTWAIT);
-        if (got > 0) {
-            s->len += (size_t)got;
-            continue;
-        }
-        if (got == 0)
-            return -EPIPE;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-        int r = poll(&pfd, 1, HELPER_TIMEOUT_MS);
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-    return 0;
-}
-
 
 static void cancel_all(struct net_slirp *s)
 {
@@ -158,16 +124,13 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
 {
     const struct clock *c = s->env.clock;
     struct slirp_msg m;
-    int rc = have(s, sizeof(m));
+    const uint8_t *payload;
+    int rc = slirp_inbuf_take(&s->in, s->fd, &m, &payload, ANSWER_SPIN_NS, HELPER_TIMEOUT_MS);
 
-    if (rc == 0) {
-        memcpy(&m, s->in + s->pos, sizeof(m));
-        if (m.len > SLIRP_MSG_PAYLOAD_MAX) {
-            snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
-                     m.len, SLIRP_MSG_PAYLOAD_MAX);
-            return -EPROTO;
-        }
-        rc = have(s, sizeof(m) + m.len);
+    if (rc == -EMSGSIZE) {
+        snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
+                 m.len, SLIRP_MSG_PAYLOAD_MAX);
+        return -EPROTO;
     }
     if (rc == -EPIPE) {
         snprintf(err, errlen, "virtio-net: slirp helper: it exited (end of its stream)");
@@ -183,9 +146,7 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
                  strerror(-rc));
         return rc;
     }
-    /* The payload is in the buffer until the next have(): a frame is handed on from it. */
-    const uint8_t *payload = s->in + s->pos + sizeof(m);
-    s->pos += sizeof(m) + m.len;
+    /* The payload is in the buffer until the next take: a frame is handed on from it. */
     if (m.type == SLIRP_MSG_LOG || m.type == SLIRP_MSG_ERROR) {
         size_t n = m.len < sizeof(s->text) - 1 ? m.len : sizeof(s->text) - 1;
         memcpy(s->text, payload, n);

@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
@@ -38,30 +41,79 @@ int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void
     return 0;
 }
 
-int slirp_read_full(int fd, void *buf, size_t n, int timeout_ms)
+static uint64_t host_ns(void)
 {
-    char *p = buf;
+    struct timespec ts;
 
-    while (n) {
-        if (timeout_ms >= 0) {
-            struct pollfd pfd = { .fd = fd, .events = POLLIN };
-            int r = poll(&pfd, 1, timeout_ms);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return -errno;
-            if (r == 0)
-                return -ETIMEDOUT;
-        }
-        ssize_t got = read(fd, p, n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int slirp_wait_readable(int fd, uint64_t spin_ns, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    uint64_t until = spin_ns ? host_ns() + spin_ns : 0;
+
+    for (;;) {
+        int spinning = until != 0;
+        int r = poll(&pfd, 1, spinning ? 0 : timeout_ms);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
             return -errno;
+        if (!spinning && r == 0)
+            return -ETIMEDOUT;
+        if (spinning) {
+            if (host_ns() >= until)
+                until = 0;
+            else
+                sched_yield();
+        }
+    }
+}
+
+/* Makes n bytes available at b->buf + b->pos. */
+static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
+                      int timeout_ms)
+{
+    if (b->len - b->pos >= n)
+        return 0;
+    memmove(b->buf, b->buf + b->pos, b->len - b->pos);
+    b->len -= b->pos;
+    b->pos = 0;
+    while (b->len < n) {
+        ssize_t got = recv(fd, b->buf + b->len, sizeof(b->buf) - b->len, MSG_DONTWAIT);
+        if (got > 0) {
+            b->len += (size_t)got;
+            continue;
+        }
         if (got == 0)
             return -EPIPE;
-        p += got;
-        n -= (size_t)got;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int r = slirp_wait_readable(fd, spin_ns, timeout_ms);
+        if (r)
+            return r;
     }
+    return 0;
+}
+
+int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
+                     const uint8_t **payload, uint64_t spin_ns, int timeout_ms)
+{
+    int rc = inbuf_have(b, fd, sizeof(*m), spin_ns, timeout_ms);
+
+    if (rc)
+        return rc;
+    memcpy(m, b->buf + b->pos, sizeof(*m));
+    if (m->len > SLIRP_MSG_PAYLOAD_MAX)
+        return -EMSGSIZE;
+    rc = inbuf_have(b, fd, sizeof(*m) + m->len, spin_ns, timeout_ms);
+    if (rc)
+        return rc;
+    *payload = b->buf + b->pos + sizeof(*m);
+    b->pos += sizeof(*m) + m->len;
     return 0;
 }

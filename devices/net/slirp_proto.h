@@ -55,8 +55,25 @@ struct slirp_msg {
 /* Writes one message to a socket, retrying short writes and EINTR. 0 or -errno. */
 int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
                     size_t len);
-/* Reads exactly n bytes, waiting at most timeout_ms for each part (-1: forever).
- * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
-int slirp_read_full(int fd, void *buf, size_t n, int timeout_ms);
+/* Waits until fd has something to read: first looks for up to spin_ns of host time without
+ * sleeping (yielding the CPU between looks, so a peer on the same CPU runs), then sleeps
+ * in poll for up to timeout_ms (-1: forever). The spin is what makes a round trip fast: a
+ * side that sleeps costs a wakeup of 10-50 us on a machine whose other CPU is idle, while
+ * an answer or the next request usually comes within a few us. The host clock only bounds
+ * the spin; it is never part of a message. 0 when readable (or at end of stream),
+ * -ETIMEDOUT, or -errno. */
+int slirp_wait_readable(int fd, uint64_t spin_ns, int timeout_ms);
+/* One side's reading of the stream: each read takes whatever the peer has written (a
+ * whole answer, or a request's header and payload), one syscall where two would do. */
+struct slirp_inbuf {
+    size_t pos, len;                    /* [pos, len) of buf read but not yet taken */
+    uint8_t buf[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+};
+/* Takes the next message: its header into *m, *payload pointing at its m->len bytes (valid
+ * until the next call). Waits as slirp_wait_readable(fd, spin_ns, timeout_ms) while the
+ * peer has sent nothing more. 0, -EMSGSIZE (m->len over SLIRP_MSG_PAYLOAD_MAX, *m filled),
+ * -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
+int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
+                     const uint8_t **payload, uint64_t spin_ns, int timeout_ms);
 
 #endif
