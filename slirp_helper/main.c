@@ -77,7 +77,8 @@ static void flush(void)
 
 static void say(uint32_t type, uint64_t arg, uint64_t at, const void *p, size_t len)
 {
-    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at };
+    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at,
+                           .cpu = slirp_this_cpu() };
 
     if (out_len + sizeof(m) + len > sizeof(out))
         flush();

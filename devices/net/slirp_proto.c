@@ -10,10 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+uint32_t slirp_this_cpu(void)
+{
+    int cpu = sched_getcpu();
+
+    return cpu < 0 ? 0 : (uint32_t)cpu + 1;
+}
+
 int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
                     size_t len)
 {
-    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at };
+    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at,
+                           .cpu = slirp_this_cpu() };
     struct iovec iov[2] = { { &m, sizeof(m) }, { (void *)payload, len } };
     struct iovec *v = iov;
     int cnt = len ? 2 : 1;
@@ -49,10 +57,11 @@ static uint64_t host_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int slirp_wait_readable(int fd, uint64_t spin_ns, int timeout_ms)
+int slirp_wait_readable(int fd, uint32_t peer_cpu, uint64_t spin_ns, int timeout_ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    uint64_t until = spin_ns ? host_ns() + spin_ns : 0;
+    uint64_t until = spin_ns && peer_cpu && peer_cpu != slirp_this_cpu() ? host_ns() + spin_ns
+                                                                         : 0;
 
     for (;;) {
         int spinning = until != 0;
@@ -63,12 +72,8 @@ int slirp_wait_readable(int fd, uint64_t spin_ns, int timeout_ms)
             return -errno;
         if (!spinning && r == 0)
             return -ETIMEDOUT;
-        if (spinning) {
-            if (host_ns() >= until)
-                until = 0;
-            else
-                sched_yield();
-        }
+        if (spinning && host_ns() >= until)
+            until = 0;
     }
 }
 
@@ -93,7 +98,7 @@ static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int r = slirp_wait_readable(fd, spin_ns, timeout_ms);
+        int r = slirp_wait_readable(fd, b->peer_cpu, spin_ns, timeout_ms);
         if (r)
             return r;
     }
@@ -108,6 +113,7 @@ int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
     if (rc)
         return rc;
     memcpy(m, b->buf + b->pos, sizeof(*m));
+    b->peer_cpu = m->cpu;
     if (m->len > SLIRP_MSG_PAYLOAD_MAX)
         return -EMSGSIZE;
     rc = inbuf_have(b, fd, sizeof(*m) + m->len, spin_ns, timeout_ms);
