@@ -30,8 +30,9 @@
 
 #define SOCK_FD 3
 #define POLL_NS 1000000ull              /* host sockets, when quiet: 1 ms of vmlab's clock */
-#define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): 10 us, doubling
-                                         * back to POLL_NS */
+#define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): every 10 us,
+                                         * then a quarter of the time since that frame, up
+                                         * to POLL_NS (poll_delay) */
 #define POLL_DRAIN 16                   /* passes in a row while a socket has more */
 #define MAX_FDS 256
 #define REQUEST_SPIN_NS 50000           /* host time spent looking for the next request
@@ -52,7 +53,9 @@ static struct {
     struct pollfd fds[MAX_FDS];
     unsigned nfds;
     int overflow;
-    uint64_t poll_ns;                   /* the next round's delay while sockets are open */
+    uint64_t busy_since;                /* the last guest frame that asked to look again
+                                         * soon (FRAME arg 1), while busy */
+    int busy;
     char err[256];                      /* why CONFIG failed */
 } h;
 
@@ -211,6 +214,23 @@ static int get_revents(int idx, void *opaque)
     return r;
 }
 
+/* The delay to the next look at the host sockets. After a guest frame a reply may be on
+ * its way: the looks start POLL_BUSY_NS apart and grow to a quarter of the time since the
+ * frame, so a reply that arrives at t is seen by t + max(10 us, t/4), with about 20 looks
+ * before they are POLL_NS apart again. (Doubling the delay took 7, but saw a reply late by
+ * up to as long again as it took: one at 80 us was seen at 150 us, and with the guest
+ * spinning meanwhile a host peer's every slow answer cost that twice.) */
+static uint64_t poll_delay(void)
+{
+    uint64_t d = (h.now_ns - h.busy_since) / 4;
+
+    if (!h.busy || d >= POLL_NS) {
+        h.busy = 0;
+        return POLL_NS;
+    }
+    return d < POLL_BUSY_NS ? POLL_BUSY_NS : d;
+}
+
 /* One round of slirp's host side: its timeouts (TCP timers run inside pollfds_poll) and a
  * non-blocking look at its sockets. Returns when the next round is due. */
 static uint64_t slirp_round(void)
@@ -235,8 +255,7 @@ static uint64_t slirp_round(void)
         for (unsigned i = 0; i < h.nfds && !more && !err; i++)
             more = (h.fds[i].revents & POLLIN) != 0;
     }
-    h.poll_ns = h.poll_ns * 2 > POLL_NS || !h.poll_ns ? POLL_NS : h.poll_ns * 2;
-    uint64_t next = h.nfds ? h.poll_ns : UINT64_MAX;
+    uint64_t next = h.nfds ? poll_delay() : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
     if (next == UINT64_MAX)
@@ -415,8 +434,10 @@ int main(int argc, char **argv)
             if (!h.slirp)
                 return 1;
             slirp_input(h.slirp, payload, (int)m.len);
-            if (m.arg == 1)
-                h.poll_ns = POLL_BUSY_NS / 2;
+            if (m.arg == 1) {
+                h.busy = 1;
+                h.busy_since = h.now_ns;
+            }
             next = slirp_round();
             break;
         case SLIRP_MSG_TIMER: {
