@@ -216,8 +216,8 @@ static int get_revents(int idx, void *opaque)
 
 /* The delay to the next look at the host sockets. After a guest frame a reply may be on
  * its way: the looks start POLL_BUSY_NS apart and grow to a quarter of the time since the
- * frame, so a reply that arrives at t is seen by t + max(10 us, t/4), with about 20 looks
- * before they are POLL_NS apart again. (Doubling the delay took 7, but saw a reply late by
+ * frame, so a reply that arrives at t is seen by t + max(10 us, t/4), with 26 looks in the
+ * 4 ms before they are POLL_NS apart again. (Doubling the delay took 7, but saw a reply late by
  * up to as long again as it took: one at 80 us was seen at 150 us, and with the guest
  * spinning meanwhile a host peer's every slow answer cost that twice.) */
 static uint64_t poll_delay(void)

@@ -12,9 +12,10 @@
  * request is answered before the guest runs on. So on the software CPU a guest that talks
  * only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at the same virtual
  * times on every run. Host sockets are polled (POLL) from a clock timer while slirp has
- * any, when the helper says (every 1 ms; on the software CPU 10 us after a guest frame,
- * doubling back); what they bring is not deterministic, which is why the trace records
- * every frame.
+ * any, when the helper says (every 1 ms; on the software CPU from 10 us after a guest
+ * frame, growing to a quarter of the time since it); what they bring is not deterministic,
+ * which is why the trace records every frame. Each side spins briefly for the other's
+ * next message before sleeping (slirp_wait_readable).
  *
  * What the helper sends is checked: a message type, length or timer it has no business
  * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
