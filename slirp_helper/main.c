@@ -36,7 +36,7 @@
 #define POLL_DRAIN 16                   /* passes in a row while a socket has more */
 #define MAX_FDS 256
 #define REQUEST_SPIN_NS 50000           /* host time spent looking for the next request
-                                         * before sleeping (slirp_wait_readable says why) */
+                                         * before sleeping (slirp_inbuf_take says why) */
 
 struct helper_timer {
     SlirpTimerCb cb;

@@ -15,7 +15,7 @@
  * any, when the helper says (every 1 ms; on the software CPU from 10 us after a guest
  * frame, growing to a quarter of the time since it); what they bring is not deterministic,
  * which is why the trace records every frame. Each side spins briefly for the other's
- * next message before sleeping (slirp_wait_readable).
+ * next message before sleeping (slirp_inbuf_take).
  *
  * What the helper sends is checked: a message type, length or timer it has no business
  * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
@@ -39,7 +39,7 @@
 
 #define HELPER_TIMEOUT_MS 10000
 #define ANSWER_SPIN_NS 50000            /* host time spent looking for an answer before
-                                         * sleeping (slirp_wait_readable says why) */
+                                         * sleeping (slirp_inbuf_take says why) */
 #define MAX_TIMERS 64                   /* libslirp keeps a handful */
 
 extern char **environ;

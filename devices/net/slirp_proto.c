@@ -57,30 +57,29 @@ static uint64_t host_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int slirp_wait_readable(int fd, uint32_t peer_cpu, uint64_t spin_ns, int timeout_ms)
+int slirp_wait_readable(int fd, int timeout_ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    uint64_t until = spin_ns && peer_cpu && peer_cpu != slirp_this_cpu() ? host_ns() + spin_ns
-                                                                         : 0;
 
     for (;;) {
-        int spinning = until != 0;
-        int r = poll(&pfd, 1, spinning ? 0 : timeout_ms);
+        int r = poll(&pfd, 1, timeout_ms);
         if (r > 0)
             return 0;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-        if (!spinning && r == 0)
+        if (r == 0)
             return -ETIMEDOUT;
-        if (spinning && host_ns() >= until)
-            until = 0;
+        if (errno != EINTR)
+            return -errno;
     }
 }
 
-/* Makes n bytes available at b->buf + b->pos. */
+/* Makes n bytes available at b->buf + b->pos. The spin calls recv itself: one syscall when
+ * the message is there, not a poll and a recv. */
 static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
                       int timeout_ms)
 {
+    uint64_t until = 0;
+    int spin = spin_ns && b->peer_cpu && b->peer_cpu != slirp_this_cpu();
+
     if (b->len - b->pos >= n)
         return 0;
     memmove(b->buf, b->buf + b->pos, b->len - b->pos);
@@ -98,7 +97,15 @@ static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int r = slirp_wait_readable(fd, b->peer_cpu, spin_ns, timeout_ms);
+        if (spin) {
+            uint64_t now = host_ns();
+            if (!until)
+                until = now + spin_ns;
+            if (now < until)
+                continue;
+            spin = 0;
+        }
+        int r = slirp_wait_readable(fd, timeout_ms);
         if (r)
             return r;
     }

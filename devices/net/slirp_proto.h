@@ -60,17 +60,9 @@ uint32_t slirp_this_cpu(void);
 /* Writes one message to a socket, retrying short writes and EINTR. 0 or -errno. */
 int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
                     size_t len);
-/* Waits until fd has something to read: when the peer last wrote from another CPU than
- * this one (peer_cpu as in struct slirp_msg), first looks for up to spin_ns of host time
- * without sleeping; then sleeps in poll for up to timeout_ms (-1: forever). The spin is
- * what makes a round trip fast: a side that sleeps costs a wakeup of 10-50 us when the
- * other CPU has gone idle, while an answer or the next request usually comes within a few
- * us. On the peer's own CPU a spin would only keep the peer from running, and yielding
- * instead hands the CPU to any other busy process for a whole time slice (ping medians of
- * 1.9 ms with two CPU hogs running), so there it sleeps at once. The host clock only
- * bounds the spin; it is never part of a message. 0 when readable (or at end of stream),
- * -ETIMEDOUT, or -errno. */
-int slirp_wait_readable(int fd, uint32_t peer_cpu, uint64_t spin_ns, int timeout_ms);
+/* Sleeps until fd has something to read (or is at end of stream), for up to timeout_ms
+ * (-1: forever). 0, -ETIMEDOUT, or -errno. */
+int slirp_wait_readable(int fd, int timeout_ms);
 /* One side's reading of the stream: each read takes whatever the peer has written (a
  * whole answer, or a request's header and payload), one syscall where two would do. */
 struct slirp_inbuf {
@@ -79,8 +71,15 @@ struct slirp_inbuf {
     uint8_t buf[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
 };
 /* Takes the next message: its header into *m, *payload pointing at its m->len bytes (valid
- * until the next call). Waits as slirp_wait_readable(fd, b->peer_cpu, spin_ns, timeout_ms)
- * while the peer has sent nothing more. 0, -EMSGSIZE (m->len over SLIRP_MSG_PAYLOAD_MAX, *m filled),
+ * until the next call). While the peer has sent nothing more: when it last wrote from
+ * another CPU than this one, looks again for up to spin_ns of host time without sleeping,
+ * then sleeps for up to timeout_ms (-1: forever). The spin is what makes a round trip
+ * fast: a side that sleeps costs a wakeup of 10-50 us when the other CPU has gone idle,
+ * while an answer or the next request usually comes within a few us. On the peer's own
+ * CPU a spin would only keep the peer from running, and yielding instead hands the CPU to
+ * any other busy process for a whole time slice (ping medians of 1.9 ms with two CPU hogs
+ * running), so there it sleeps at once. The host clock only bounds the spin; it is never
+ * part of a message. 0, -EMSGSIZE (m->len over SLIRP_MSG_PAYLOAD_MAX, *m filled),
  * -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
 int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
                      const uint8_t **payload, uint64_t spin_ns, int timeout_ms);
