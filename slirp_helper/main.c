@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 
@@ -29,6 +32,7 @@
 #include "slirp_helper/slirp_sandbox.h"
 
 #define SOCK_FD 3
+#define RINGS_FD 4                      /* with --rings: struct slirp_shared (slirp_link.h) */
 #define POLL_NS 1000000ull              /* host sockets, when quiet: 1 ms of vmlab's clock */
 #define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): every 10 us,
                                          * then a quarter of the time since that frame, up
@@ -64,18 +68,33 @@ static struct {
 static uint8_t out[4 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
 static size_t out_len;
 
+static struct slirp_link vmlab_link = { .fd = SOCK_FD };
+
 /* vmlab is gone or no longer listening: nothing left to do. */
 static void flush(void)
 {
-    for (size_t done = 0; done < out_len;) {
-        ssize_t n = write(SOCK_FD, out + done, out_len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            _exit(0);
-        done += (size_t)n;
-    }
+    struct iovec v = { out, out_len };
+
+    if (slirp_link_send(&vmlab_link, &v, 1, -1))
+        _exit(0);
     out_len = 0;
+}
+
+/* With --rings the stream's bytes go through vmlab's shared memory on RINGS_FD. */
+static int map_rings(void)
+{
+    struct stat st;
+    struct slirp_shared *shm;
+
+    if (fstat(RINGS_FD, &st) < 0 || (size_t)st.st_size < sizeof(*shm))
+        return -1;
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED, RINGS_FD, 0);
+    if (shm == MAP_FAILED)
+        return -1;
+    close(RINGS_FD);
+    vmlab_link.in = &shm->to_helper;
+    vmlab_link.out = &shm->to_vmlab;
+    return 0;
 }
 
 static void say(uint32_t type, uint64_t arg, uint64_t at, const void *p, size_t len)
@@ -391,9 +410,10 @@ static struct helper_timer *timer_find(uint64_t id)
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: " SLIRP_HELPER_NAME " (started by vmlab run --net user, its socket "
-            "on fd 3)\n\nlibslirp user networking for vmlab in a process of its own; speaks "
-            "the protocol of\ndevices/net/slirp_proto.h on fd 3 and exits when vmlab does.\n");
+    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings]  (started by vmlab run "
+            "--net user,\n       its socket on fd 3, with --rings its shared memory on fd 4)\n\n"
+            "libslirp user networking for vmlab in a process of its own; speaks the protocol "
+            "of\ndevices/net/slirp_proto.h and exits when vmlab does.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -403,7 +423,9 @@ int main(int argc, char **argv)
     static char config[SLIRP_MSG_PAYLOAD_MAX + 1];
     const uint8_t *payload;
     struct slirp_msg m;
-    pid_t parent = argc == 3 && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2]) : 0;
+    int rings = argc == 4 && !strcmp(argv[3], "--rings");
+    pid_t parent = (argc == 3 || rings) && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2])
+                                                                       : 0;
 
     if (argc == 2 && !strcmp(argv[1], "--help"))
         return usage(stdout);
@@ -413,8 +435,10 @@ int main(int argc, char **argv)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
         return 1;
     signal(SIGPIPE, SIG_IGN);
+    if (rings && map_rings())
+        return 1;
     for (;;) {
-        if (slirp_inbuf_take(&in, SOCK_FD, &m, &payload, REQUEST_SPIN_NS, -1))
+        if (slirp_inbuf_take(&in, &vmlab_link, &m, &payload, REQUEST_SPIN_NS, -1))
             return 0;                   /* vmlab closed the socket or broke the protocol */
         h.now_ns = m.at;
         uint64_t next = SLIRP_POLL_KEEP;

@@ -2,13 +2,10 @@
 #include "devices/net/slirp_proto.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
 uint32_t slirp_this_cpu(void)
 {
@@ -17,36 +14,16 @@ uint32_t slirp_this_cpu(void)
     return cpu < 0 ? 0 : (uint32_t)cpu + 1;
 }
 
-int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
-                    size_t len)
+int slirp_msg_write(struct slirp_link *l, uint32_t type, uint64_t arg, uint64_t at,
+                    const void *payload, size_t len, int timeout_ms)
 {
     struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at,
                            .cpu = slirp_this_cpu() };
     struct iovec iov[2] = { { &m, sizeof(m) }, { (void *)payload, len } };
-    struct iovec *v = iov;
-    int cnt = len ? 2 : 1;
 
     if (len > SLIRP_MSG_PAYLOAD_MAX)
         return -EMSGSIZE;
-    while (cnt) {
-        struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)cnt };
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);   /* a gone peer is -EPIPE, no signal */
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        while (cnt && (size_t)n >= v->iov_len) {
-            n -= (ssize_t)v->iov_len;
-            v++;
-            cnt--;
-        }
-        if (cnt) {
-            v->iov_base = (char *)v->iov_base + n;
-            v->iov_len -= (size_t)n;
-        }
-    }
-    return 0;
+    return slirp_link_send(l, iov, len ? 2 : 1, timeout_ms);
 }
 
 static uint64_t host_ns(void)
@@ -57,24 +34,9 @@ static uint64_t host_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int slirp_wait_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-    for (;;) {
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r > 0)
-            return 0;
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
-            return -errno;
-    }
-}
-
-/* Makes n bytes available at b->buf + b->pos. The spin calls recv itself: one syscall when
- * the message is there, not a poll and a recv. */
-static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
+/* Makes n bytes available at b->buf + b->pos. The spin looks at the link itself (a ring's
+ * index, or a recv: one syscall when the message is there, not a poll and a recv). */
+static int inbuf_have(struct slirp_inbuf *b, struct slirp_link *l, size_t n, uint64_t spin_ns,
                       int timeout_ms)
 {
     uint64_t until = 0;
@@ -86,17 +48,15 @@ static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
     b->len -= b->pos;
     b->pos = 0;
     while (b->len < n) {
-        ssize_t got = recv(fd, b->buf + b->len, sizeof(b->buf) - b->len, MSG_DONTWAIT);
+        ssize_t got = slirp_link_recv(l, b->buf + b->len, sizeof(b->buf) - b->len);
         if (got > 0) {
             b->len += (size_t)got;
             continue;
         }
-        if (got == 0)
-            return -EPIPE;
-        if (errno == EINTR)
+        if (got == -EINTR)
             continue;
-        if (errno != EAGAIN)
-            return -errno;
+        if (got != -EAGAIN)
+            return (int)got;
         if (spin) {
             uint64_t now = host_ns();
             if (!until)
@@ -105,17 +65,17 @@ static int inbuf_have(struct slirp_inbuf *b, int fd, size_t n, uint64_t spin_ns,
                 continue;
             spin = 0;
         }
-        int r = slirp_wait_readable(fd, timeout_ms);
+        int r = slirp_link_sleep(l, timeout_ms);
         if (r)
             return r;
     }
     return 0;
 }
 
-int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
+int slirp_inbuf_take(struct slirp_inbuf *b, struct slirp_link *l, struct slirp_msg *m,
                      const uint8_t **payload, uint64_t spin_ns, int timeout_ms)
 {
-    int rc = inbuf_have(b, fd, sizeof(*m), spin_ns, timeout_ms);
+    int rc = inbuf_have(b, l, sizeof(*m), spin_ns, timeout_ms);
 
     if (rc)
         return rc;
@@ -123,7 +83,7 @@ int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
     b->peer_cpu = m->cpu;
     if (m->len > SLIRP_MSG_PAYLOAD_MAX)
         return -EMSGSIZE;
-    rc = inbuf_have(b, fd, sizeof(*m) + m->len, spin_ns, timeout_ms);
+    rc = inbuf_have(b, l, sizeof(*m) + m->len, spin_ns, timeout_ms);
     if (rc)
         return rc;
     *payload = b->buf + b->pos + sizeof(*m);

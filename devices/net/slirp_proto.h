@@ -2,8 +2,9 @@
  * runs in that separate, dynamically linked process so that vmlab itself stays fully static
  * (Debian ships no libslirp.a), the shape of passt and slirp4netns.
  *
- * A unix stream socket carries messages: a 32-byte header (host byte order, both ends are
- * on one machine) and `len` bytes of payload. vmlab asks, the helper answers with any
+ * A unix stream socket, or shared memory beside it (slirp_link.h), carries messages: a
+ * 32-byte header (host byte order, both ends are on one machine) and `len` bytes of
+ * payload. vmlab asks, the helper answers with any
  * number of messages ended by DONE (or ERROR); the helper never speaks unasked and never
  * reads a clock: every request carries vmlab's time (the virtual clock on the software
  * CPU), which is the only time slirp sees. vmlab waits for the answer, so the frames and
@@ -26,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "devices/net/slirp_link.h"
 
 enum slirp_msg_type {
     SLIRP_MSG_CONFIG = 1,
@@ -57,12 +60,9 @@ struct slirp_msg {
 
 /* The CPU this thread runs on, plus 1, as struct slirp_msg's cpu (0: unknown). */
 uint32_t slirp_this_cpu(void);
-/* Writes one message to a socket, retrying short writes and EINTR. 0 or -errno. */
-int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
-                    size_t len);
-/* Sleeps until fd has something to read (or is at end of stream), for up to timeout_ms
- * (-1: forever). 0, -ETIMEDOUT, or -errno. */
-int slirp_wait_readable(int fd, int timeout_ms);
+/* Writes one message, waiting for room as slirp_link_send does. 0 or -errno. */
+int slirp_msg_write(struct slirp_link *l, uint32_t type, uint64_t arg, uint64_t at,
+                    const void *payload, size_t len, int timeout_ms);
 /* One side's reading of the stream: each read takes whatever the peer has written (a
  * whole answer, or a request's header and payload), one syscall where two would do. */
 struct slirp_inbuf {
@@ -81,7 +81,7 @@ struct slirp_inbuf {
  * running), so there it sleeps at once. The host clock only bounds the spin; it is never
  * part of a message. 0, -EMSGSIZE (m->len over SLIRP_MSG_PAYLOAD_MAX, *m filled),
  * -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
-int slirp_inbuf_take(struct slirp_inbuf *b, int fd, struct slirp_msg *m,
+int slirp_inbuf_take(struct slirp_inbuf *b, struct slirp_link *l, struct slirp_msg *m,
                      const uint8_t **payload, uint64_t spin_ns, int timeout_ms);
 
 #endif
