@@ -313,8 +313,12 @@ START_TEST(broken_ring_index_and_gone_peer)
     atomic_store(&p.shm->to_helper.tail, 5);    /* a reader ahead of the writer */
     ck_assert_int_eq(slirp_link_recv(&p.b, buf, sizeof(buf)), -EPROTO);
     atomic_store(&p.shm->to_helper.tail, 0);
+    /* Last words, then gone: the words are read before the end is seen. */
+    ck_assert_int_eq(slirp_link_send(&p.a, &v, 1, 0), 0);
     close(p.a.fd);
     p.a.fd = -1;
+    ck_assert_int_eq(slirp_link_sleep(&p.b, 1000), 0);
+    ck_assert_int_eq(slirp_link_recv(&p.b, buf, sizeof(buf)), (ssize_t)sizeof(buf));
     ck_assert_int_eq(slirp_link_sleep(&p.b, 1000), -EPIPE);
     ring_pair_close(&p);
 }

@@ -148,7 +148,8 @@ int slirp_link_sleep(struct slirp_link *l, int timeout_ms)
             ssize_t got;
             while ((got = recv(l->fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
                 ;
-            if (got == 0)
+            /* A peer that wrote its last words and went: they are read first. */
+            if (got == 0 && !(ring_used(r, &used) == 0 && used))
                 rc = -EPIPE;
         }
     }
