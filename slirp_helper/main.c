@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 
@@ -29,11 +32,15 @@
 #include "slirp_helper/slirp_sandbox.h"
 
 #define SOCK_FD 3
+#define RINGS_FD 4                      /* with --rings: struct slirp_shared (slirp_link.h) */
 #define POLL_NS 1000000ull              /* host sockets, when quiet: 1 ms of vmlab's clock */
-#define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): 10 us, doubling
-                                         * back to POLL_NS */
+#define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): every 10 us,
+                                         * then a quarter of the time since that frame, up
+                                         * to POLL_NS (poll_delay) */
 #define POLL_DRAIN 16                   /* passes in a row while a socket has more */
 #define MAX_FDS 256
+#define REQUEST_SPIN_NS 50000           /* host time spent looking for the next request
+                                         * before sleeping (slirp_inbuf_take says why) */
 
 struct helper_timer {
     SlirpTimerCb cb;
@@ -50,7 +57,9 @@ static struct {
     struct pollfd fds[MAX_FDS];
     unsigned nfds;
     int overflow;
-    uint64_t poll_ns;                   /* the next round's delay while sockets are open */
+    uint64_t busy_since;                /* the last guest frame that asked to look again
+                                         * soon (FRAME arg 1), while busy */
+    int busy;
     char err[256];                      /* why CONFIG failed */
 } h;
 
@@ -59,23 +68,39 @@ static struct {
 static uint8_t out[4 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
 static size_t out_len;
 
+static struct slirp_link vmlab_link = { .fd = SOCK_FD };
+
 /* vmlab is gone or no longer listening: nothing left to do. */
 static void flush(void)
 {
-    for (size_t done = 0; done < out_len;) {
-        ssize_t n = write(SOCK_FD, out + done, out_len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            _exit(0);
-        done += (size_t)n;
-    }
+    struct iovec v = { out, out_len };
+
+    if (slirp_link_send(&vmlab_link, &v, 1, -1))
+        _exit(0);
     out_len = 0;
+}
+
+/* With --rings the stream's bytes go through vmlab's shared memory on RINGS_FD. */
+static int map_rings(void)
+{
+    struct stat st;
+    struct slirp_shared *shm;
+
+    if (fstat(RINGS_FD, &st) < 0 || (size_t)st.st_size < sizeof(*shm))
+        return -1;
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED, RINGS_FD, 0);
+    if (shm == MAP_FAILED)
+        return -1;
+    close(RINGS_FD);
+    vmlab_link.in = &shm->to_helper;
+    vmlab_link.out = &shm->to_vmlab;
+    return 0;
 }
 
 static void say(uint32_t type, uint64_t arg, uint64_t at, const void *p, size_t len)
 {
-    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at };
+    struct slirp_msg m = { .type = type, .len = (uint32_t)len, .arg = arg, .at = at,
+                           .cpu = slirp_this_cpu() };
 
     if (out_len + sizeof(m) + len > sizeof(out))
         flush();
@@ -208,6 +233,23 @@ static int get_revents(int idx, void *opaque)
     return r;
 }
 
+/* The delay to the next look at the host sockets. After a guest frame a reply may be on
+ * its way: the looks start POLL_BUSY_NS apart and grow to a quarter of the time since the
+ * frame, so a reply that arrives at t is seen by t + max(10 us, t/4), with 26 looks in the
+ * 4 ms before they are POLL_NS apart again. (Doubling the delay took 7, but saw a reply late by
+ * up to as long again as it took: one at 80 us was seen at 150 us, and with the guest
+ * spinning meanwhile a host peer's every slow answer cost that twice.) */
+static uint64_t poll_delay(void)
+{
+    uint64_t d = (h.now_ns - h.busy_since) / 4;
+
+    if (!h.busy || d >= POLL_NS) {
+        h.busy = 0;
+        return POLL_NS;
+    }
+    return d < POLL_BUSY_NS ? POLL_BUSY_NS : d;
+}
+
 /* One round of slirp's host side: its timeouts (TCP timers run inside pollfds_poll) and a
  * non-blocking look at its sockets. Returns when the next round is due. */
 static uint64_t slirp_round(void)
@@ -232,8 +274,7 @@ static uint64_t slirp_round(void)
         for (unsigned i = 0; i < h.nfds && !more && !err; i++)
             more = (h.fds[i].revents & POLLIN) != 0;
     }
-    h.poll_ns = h.poll_ns * 2 > POLL_NS || !h.poll_ns ? POLL_NS : h.poll_ns * 2;
-    uint64_t next = h.nfds ? h.poll_ns : UINT64_MAX;
+    uint64_t next = h.nfds ? poll_delay() : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
     if (next == UINT64_MAX)
@@ -369,17 +410,22 @@ static struct helper_timer *timer_find(uint64_t id)
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: " SLIRP_HELPER_NAME " (started by vmlab run --net user, its socket "
-            "on fd 3)\n\nlibslirp user networking for vmlab in a process of its own; speaks "
-            "the protocol of\ndevices/net/slirp_proto.h on fd 3 and exits when vmlab does.\n");
+    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings]  (started by vmlab run "
+            "--net user,\n       its socket on fd 3, with --rings its shared memory on fd 4)\n\n"
+            "libslirp user networking for vmlab in a process of its own; speaks the protocol "
+            "of\ndevices/net/slirp_proto.h and exits when vmlab does.\n");
     return f == stdout ? 0 : 2;
 }
 
 int main(int argc, char **argv)
 {
-    static uint8_t buf[SLIRP_MSG_PAYLOAD_MAX + 1];
+    static struct slirp_inbuf in;
+    static char config[SLIRP_MSG_PAYLOAD_MAX + 1];
+    const uint8_t *payload;
     struct slirp_msg m;
-    pid_t parent = argc == 3 && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2]) : 0;
+    int rings = argc == 4 && !strcmp(argv[3], "--rings");
+    pid_t parent = (argc == 3 || rings) && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2])
+                                                                       : 0;
 
     if (argc == 2 && !strcmp(argv[1], "--help"))
         return usage(stdout);
@@ -389,16 +435,18 @@ int main(int argc, char **argv)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
         return 1;
     signal(SIGPIPE, SIG_IGN);
+    if (rings && map_rings())
+        return 1;
     for (;;) {
-        if (slirp_read_full(SOCK_FD, &m, sizeof(m), -1) ||
-            m.len > SLIRP_MSG_PAYLOAD_MAX || slirp_read_full(SOCK_FD, buf, m.len, -1))
+        if (slirp_inbuf_take(&in, &vmlab_link, &m, &payload, REQUEST_SPIN_NS, -1))
             return 0;                   /* vmlab closed the socket or broke the protocol */
         h.now_ns = m.at;
         uint64_t next = SLIRP_POLL_KEEP;
         switch (m.type) {
         case SLIRP_MSG_CONFIG:
-            buf[m.len] = 0;
-            if (h.slirp || configure((char *)buf) || slirp_sandbox_enter(h.err, sizeof(h.err))) {
+            memcpy(config, payload, m.len);
+            config[m.len] = 0;
+            if (h.slirp || configure(config) || slirp_sandbox_enter(h.err, sizeof(h.err))) {
                 if (!h.err[0])
                     snprintf(h.err, sizeof(h.err), "virtio-net: slirp helper configured twice");
                 say(SLIRP_MSG_ERROR, 0, 0, h.err, strlen(h.err));
@@ -409,9 +457,11 @@ int main(int argc, char **argv)
         case SLIRP_MSG_FRAME:
             if (!h.slirp)
                 return 1;
-            slirp_input(h.slirp, buf, (int)m.len);
-            if (m.arg == 1)
-                h.poll_ns = POLL_BUSY_NS / 2;
+            slirp_input(h.slirp, payload, (int)m.len);
+            if (m.arg == 1) {
+                h.busy = 1;
+                h.busy_since = h.now_ns;
+            }
             next = slirp_round();
             break;
         case SLIRP_MSG_TIMER: {

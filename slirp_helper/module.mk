@@ -1,7 +1,8 @@
 # vmlab-slirp: libslirp in a process of its own (slirp_helper/main.c says why), found by
 # vmlab next to its own binary. Linked dynamically: Debian ships libslirp and glib only as
 # shared libraries. Built -O2; the ASan build of vmlab uses this same helper.
-SLIRP_HELPER_SRCS := slirp_helper/main.c slirp_helper/slirp_sandbox.c devices/net/slirp_proto.c
+SLIRP_HELPER_SRCS := slirp_helper/main.c slirp_helper/slirp_sandbox.c devices/net/slirp_proto.c \
+                     devices/net/slirp_link.c
 SLIRP_HELPER_OBJS := $(patsubst %.c,$(BUILD)/helper/%.o,$(SLIRP_HELPER_SRCS))
 
 $(BUILD)/helper/%.o: %.c

@@ -16,6 +16,7 @@ static const char *const allowed[] = {
     "brk", "mmap", "munmap", "mprotect", "madvise", "mremap",
     /* vmlab's socket and slirp's host sockets */
     "read", "write", "readv", "writev", "close", "fcntl", "ioctl", "poll", "ppoll",
+    "getcpu",                           /* whether to spin for vmlab (if not from the vDSO) */
     "socket", "connect", "bind", "listen", "accept", "accept4", "getsockname", "getpeername",
     "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown",
     /* glib and libc on rarer paths: logging, locks, randomness, time for its own messages */

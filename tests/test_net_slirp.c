@@ -4,7 +4,8 @@
  * to run them; and what a broken or hostile helper sends (a short frame, an oversize
  * length, a type it never sends, too many timers, dying) gives one clear log line, a
  * backend that drops frames from then on, and nothing else. The real helper
- * (build/vmlab-slirp) is tested end to end by test_virtio_net and tests/cli/net.sh. */
+ * (build/vmlab-slirp) is tested end to end by test_virtio_net and tests/cli/net.sh. The
+ * shared-memory rings under the stream (slirp_link.h) are tested here alone. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct fake {
     unsigned frames;
     size_t last_len;
     uint8_t last[64];
+    struct slirp_inbuf in;              /* what vmlab sent */
 };
 
 static int take_frame(void *opaque, const void *frame, size_t len)
@@ -38,17 +40,21 @@ static int take_frame(void *opaque, const void *frame, size_t len)
 static void reply(struct fake *f, uint32_t type, uint64_t arg, uint64_t at, const void *p,
                   size_t len)
 {
-    ck_assert_int_eq(slirp_msg_write(f->peer, type, arg, at, p, len), 0);
+    struct slirp_link l = { .fd = f->peer };
+
+    ck_assert_int_eq(slirp_msg_write(&l, type, arg, at, p, len, -1), 0);
 }
 
 /* What vmlab sent: one request header (and its payload into buf). */
 static struct slirp_msg request(struct fake *f, void *buf, size_t buflen)
 {
+    struct slirp_link l = { .fd = f->peer };
     struct slirp_msg m;
+    const uint8_t *payload;
 
-    ck_assert_int_eq(slirp_read_full(f->peer, &m, sizeof(m), 1000), 0);
+    ck_assert_int_eq(slirp_inbuf_take(&f->in, &l, &m, &payload, 0, 1000), 0);
     ck_assert_uint_le(m.len, buflen);
-    ck_assert_int_eq(slirp_read_full(f->peer, buf, m.len, 1000), 0);
+    memcpy(buf, payload, m.len);
     return m;
 }
 
@@ -123,7 +129,8 @@ START_TEST(frames_timers_and_time)
     ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
     request(&f, buf, sizeof(buf));
     mock_virtio_advance(&f.m, 100000);
-    ck_assert_int_eq(slirp_read_full(f.peer, buf, 1, 0), -ETIMEDOUT);
+    struct slirp_link l = { .fd = f.peer };
+    ck_assert_int_eq(slirp_link_sleep(&l, 0), -ETIMEDOUT);
     ck_assert_str_eq(mock_virtio_log(&f.m), "");
     fake_close(&f);
 }
@@ -215,13 +222,105 @@ START_TEST(config_error_is_the_helpers_line)
 
     ck_assert_int_eq(mock_virtio_init(&m, 1 << 20, 1), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    ck_assert_int_eq(slirp_msg_write(sv[1], SLIRP_MSG_ERROR, 0, 0, line, strlen(line)), 0);
+    struct slirp_link l = { .fd = sv[1] };
+    ck_assert_int_eq(slirp_msg_write(&l, SLIRP_MSG_ERROR, 0, 0, line, strlen(line), -1), 0);
     ck_assert_int_eq(net_slirp_attach(sv[0], "net=user,hostfwd=x", &m.env, &be, err,
                                       sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, line);
     ck_assert_ptr_null(be);
     close(sv[1]);
     mock_virtio_destroy(&m);
+}
+END_TEST
+
+/* Two ends of a shared-memory link (slirp_link.h) in one process: a's out is b's in. */
+struct ring_pair {
+    struct slirp_shared *shm;
+    struct slirp_link a, b;
+};
+
+static void ring_pair_open(struct ring_pair *p)
+{
+    int sv[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    p->shm = calloc(1, sizeof(*p->shm));
+    ck_assert_ptr_nonnull(p->shm);
+    p->a = (struct slirp_link){ .fd = sv[0], .out = &p->shm->to_helper,
+                                .in = &p->shm->to_vmlab };
+    p->b = (struct slirp_link){ .fd = sv[1], .out = &p->shm->to_vmlab,
+                                .in = &p->shm->to_helper };
+}
+
+static void ring_pair_close(struct ring_pair *p)
+{
+    if (p->a.fd >= 0)
+        close(p->a.fd);
+    if (p->b.fd >= 0)
+        close(p->b.fd);
+    free(p->shm);
+}
+
+/* Messages cross a ring whole, across its wrap-around, in order; a reader with nothing to
+ * take sleeps on the socket and one that is asleep is rung (one byte) by the writer. */
+START_TEST(ring_carries_messages_and_rings_a_sleeper)
+{
+    static struct slirp_inbuf in;
+    struct ring_pair p;
+    static uint8_t big[SLIRP_MSG_PAYLOAD_MAX];
+    const uint8_t *payload;
+    struct slirp_msg m;
+    char bell[8];
+
+    ring_pair_open(&p);
+    memset(&in, 0, sizeof(in));
+    for (unsigned i = 0; i < 20; i++) {     /* 20 x 64 KiB: the 512 KiB ring wraps */
+        memset(big, (int)i, sizeof(big));
+        ck_assert_int_eq(slirp_msg_write(&p.a, SLIRP_MSG_FRAME, i, 1000 + i, big,
+                                         sizeof(big) - i, 0), 0);
+        ck_assert_int_eq(slirp_inbuf_take(&in, &p.b, &m, &payload, 0, 0), 0);
+        ck_assert_uint_eq(m.arg, i);
+        ck_assert_uint_eq(m.at, 1000 + i);
+        ck_assert_uint_eq(m.len, sizeof(big) - i);
+        ck_assert_uint_eq(payload[0], i);
+        ck_assert_uint_eq(payload[m.len - 1], i);
+    }
+    ck_assert_int_eq(slirp_link_sleep(&p.b, 0), -ETIMEDOUT);
+    ck_assert_int_eq(recv(p.b.fd, bell, sizeof(bell), MSG_DONTWAIT), -1);
+    atomic_store(&p.shm->to_helper.sleeping, 1);
+    ck_assert_int_eq(slirp_msg_write(&p.a, SLIRP_MSG_POLL, 0, 5, NULL, 0, 0), 0);
+    ck_assert_int_eq(recv(p.b.fd, bell, sizeof(bell), MSG_DONTWAIT), 1);
+    atomic_store(&p.shm->to_helper.sleeping, 0);
+    ck_assert_int_eq(slirp_inbuf_take(&in, &p.b, &m, &payload, 0, 0), 0);
+    ck_assert_uint_eq(m.type, SLIRP_MSG_POLL);
+    ring_pair_close(&p);
+}
+END_TEST
+
+/* A ring whose index claims more than it holds is refused both ways, and a sleeper whose
+ * peer is gone learns it from the socket. */
+START_TEST(broken_ring_index_and_gone_peer)
+{
+    struct ring_pair p;
+    uint8_t buf[64];
+    struct iovec v = { buf, sizeof(buf) };
+
+    ring_pair_open(&p);
+    atomic_store(&p.shm->to_helper.head, SLIRP_RING_BYTES + 1);
+    ck_assert_int_eq(slirp_link_recv(&p.b, buf, sizeof(buf)), -EPROTO);
+    ck_assert_int_eq(slirp_link_send(&p.a, &v, 1, 0), -EPROTO);
+    atomic_store(&p.shm->to_helper.head, 0);
+    atomic_store(&p.shm->to_helper.tail, 5);    /* a reader ahead of the writer */
+    ck_assert_int_eq(slirp_link_recv(&p.b, buf, sizeof(buf)), -EPROTO);
+    atomic_store(&p.shm->to_helper.tail, 0);
+    /* Last words, then gone: the words are read before the end is seen. */
+    ck_assert_int_eq(slirp_link_send(&p.a, &v, 1, 0), 0);
+    close(p.a.fd);
+    p.a.fd = -1;
+    ck_assert_int_eq(slirp_link_sleep(&p.b, 1000), 0);
+    ck_assert_int_eq(slirp_link_recv(&p.b, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    ck_assert_int_eq(slirp_link_sleep(&p.b, 1000), -EPIPE);
+    ring_pair_close(&p);
 }
 END_TEST
 
@@ -234,6 +333,8 @@ static Suite *suite(void)
     tcase_add_test(t, short_frame_is_dropped);
     tcase_add_loop_test(t, hostile_helper, 0, 6);
     tcase_add_test(t, config_error_is_the_helpers_line);
+    tcase_add_test(t, ring_carries_messages_and_rings_a_sleeper);
+    tcase_add_test(t, broken_ring_index_and_gone_peer);
     suite_add_tcase(s, t);
     return s;
 }

@@ -12,9 +12,10 @@
  * request is answered before the guest runs on. So on the software CPU a guest that talks
  * only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at the same virtual
  * times on every run. Host sockets are polled (POLL) from a clock timer while slirp has
- * any, when the helper says (every 1 ms; on the software CPU 10 us after a guest frame,
- * doubling back); what they bring is not deterministic, which is why the trace records
- * every frame.
+ * any, when the helper says (every 1 ms; on the software CPU from 10 us after a guest
+ * frame, growing to a quarter of the time since it); what they bring is not deterministic,
+ * which is why the trace records every frame. Each side spins briefly for the other's
+ * next message before sleeping (slirp_inbuf_take).
  *
  * What the helper sends is checked: a message type, length or timer it has no business
  * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
@@ -27,17 +28,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define HELPER_TIMEOUT_MS 10000
+#define ANSWER_SPIN_NS 50000            /* host time spent looking for an answer before
+                                         * sleeping (slirp_inbuf_take says why) */
 #define MAX_TIMERS 64                   /* libslirp keeps a handful */
 
 extern char **environ;
@@ -51,48 +54,14 @@ struct slirp_timer {
 struct net_slirp {
     struct net_backend be;              /* first */
     struct device_env env;
-    int fd;                             /* -1 once the helper is gone */
+    struct slirp_link link;             /* fd -1 once the helper is gone */
+    struct slirp_shared *shm;           /* the rings, when shared with the helper */
     int64_t poll_timer;                 /* clock timer id, 0 if none */
     struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
-    /* The helper's answers, read as they come: [pos, len) not yet taken. */
-    size_t pos, len;
-    uint8_t in[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+    struct slirp_inbuf in;              /* the helper's answers, read as they come */
     char text[1025];                    /* a LOG or ERROR line, NUL-terminated */
 };
-
-/* Makes n bytes of the answer available at in + pos: reads whatever the helper has written
- * (one read takes a whole answer), waiting up to HELPER_TIMEOUT_MS only when there is none.
- * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
-static int have(struct net_slirp *s, size_t n)
-{
-    if (s->len - s->pos >= n)
-        return 0;
-    memmove(s->in, s->in + s->pos, s->len - s->pos);
-    s->len -= s->pos;
-    s->pos = 0;
-    while (s->len < n) {
-        ssize_t got = recv(s->fd, s->in + s->len, sizeof(s->in) - s->len, MSG_DONTWAIT);
-        if (got > 0) {
-            s->len += (size_t)got;
-            continue;
-        }
-        if (got == 0)
-            return -EPIPE;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-        int r = poll(&pfd, 1, HELPER_TIMEOUT_MS);
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-    return 0;
-}
-
 
 static void cancel_all(struct net_slirp *s)
 {
@@ -114,9 +83,9 @@ static void cancel_all(struct net_slirp *s)
 static void helper_lost(struct net_slirp *s)
 {
     cancel_all(s);
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
+    if (s->link.fd >= 0)
+        close(s->link.fd);
+    s->link.fd = -1;
 }
 
 static void timer_fire(void *arg);
@@ -158,16 +127,14 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
 {
     const struct clock *c = s->env.clock;
     struct slirp_msg m;
-    int rc = have(s, sizeof(m));
+    const uint8_t *payload;
+    int rc = slirp_inbuf_take(&s->in, &s->link, &m, &payload, ANSWER_SPIN_NS,
+                              HELPER_TIMEOUT_MS);
 
-    if (rc == 0) {
-        memcpy(&m, s->in + s->pos, sizeof(m));
-        if (m.len > SLIRP_MSG_PAYLOAD_MAX) {
-            snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
-                     m.len, SLIRP_MSG_PAYLOAD_MAX);
-            return -EPROTO;
-        }
-        rc = have(s, sizeof(m) + m.len);
+    if (rc == -EMSGSIZE) {
+        snprintf(err, errlen, "virtio-net: slirp helper: message length %u is over %u",
+                 m.len, SLIRP_MSG_PAYLOAD_MAX);
+        return -EPROTO;
     }
     if (rc == -EPIPE) {
         snprintf(err, errlen, "virtio-net: slirp helper: it exited (end of its stream)");
@@ -183,9 +150,7 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
                  strerror(-rc));
         return rc;
     }
-    /* The payload is in the buffer until the next have(): a frame is handed on from it. */
-    const uint8_t *payload = s->in + s->pos + sizeof(m);
-    s->pos += sizeof(m) + m.len;
+    /* The payload is in the buffer until the next take: a frame is handed on from it. */
     if (m.type == SLIRP_MSG_LOG || m.type == SLIRP_MSG_ERROR) {
         size_t n = m.len < sizeof(s->text) - 1 ? m.len : sizeof(s->text) - 1;
         memcpy(s->text, payload, n);
@@ -252,9 +217,10 @@ static int ask(struct net_slirp *s, uint32_t type, uint64_t arg, const void *p, 
 {
     int rc;
 
-    if (s->fd < 0)
+    if (s->link.fd < 0)
         return -EPIPE;
-    rc = slirp_msg_write(s->fd, type, arg, clock_now_ns(s->env.clock), p, len);
+    rc = slirp_msg_write(&s->link, type, arg, clock_now_ns(s->env.clock), p, len,
+                         HELPER_TIMEOUT_MS);
     if (rc) {
         snprintf(err, errlen, "virtio-net: slirp helper: it exited (writing to it: %s)",
                  strerror(-rc));
@@ -273,7 +239,7 @@ static int ask_logged(struct net_slirp *s, uint32_t type, uint64_t arg, const vo
                       size_t len)
 {
     char err[256];
-    int was_up = s->fd >= 0;
+    int was_up = s->link.fd >= 0;
     int rc = ask(s, type, arg, p, len, err, sizeof(err));
 
     if (rc && was_up && s->env.log)
@@ -316,8 +282,10 @@ static void slirp_destroy(struct net_backend *be)
     struct net_slirp *s = (struct net_slirp *)be;
 
     cancel_all(s);
-    if (s->fd >= 0)
-        close(s->fd);
+    if (s->link.fd >= 0)
+        close(s->link.fd);
+    if (s->shm)
+        munmap(s->shm, sizeof(*s->shm));
     free(s);
 }
 
@@ -325,20 +293,29 @@ static const struct net_backend_ops slirp_ops = {
     .name = "user", .send = slirp_send, .destroy = slirp_destroy,
 };
 
-int net_slirp_attach(int fd, const char *args, const struct device_env *env,
-                     struct net_backend **out, char *err, size_t errlen)
+/* net_slirp_attach, with the rings in shm (mapped, taken) when not NULL. */
+static int attach(int fd, struct slirp_shared *shm, const char *args,
+                  const struct device_env *env, struct net_backend **out, char *err,
+                  size_t errlen)
 {
     struct net_slirp *s = calloc(1, sizeof(*s));
     int rc;
 
     if (!s) {
         close(fd);
+        if (shm)
+            munmap(shm, sizeof(*shm));
         snprintf(err, errlen, "virtio-net: out of memory");
         return -ENOMEM;
     }
     s->env = *env;
     s->be.ops = &slirp_ops;
-    s->fd = fd;
+    s->link.fd = fd;
+    s->shm = shm;
+    if (shm) {
+        s->link.out = &shm->to_helper;
+        s->link.in = &shm->to_vmlab;
+    }
     rc = ask(s, SLIRP_MSG_CONFIG, 0, args, strlen(args), err, errlen);
     if (rc) {
         slirp_destroy(&s->be);
@@ -346,6 +323,35 @@ int net_slirp_attach(int fd, const char *args, const struct device_env *env,
     }
     *out = &s->be;
     return 0;
+}
+
+int net_slirp_attach(int fd, const char *args, const struct device_env *env,
+                     struct net_backend **out, char *err, size_t errlen)
+{
+    return attach(fd, NULL, args, env, out, err, errlen);
+}
+
+/* The rings the helper gets as its fd 4: a memfd of struct slirp_shared, mapped here at
+ * *shm. The fd (close-on-exec, above 4), or -1 when there is none to be had: the socket
+ * then carries the bytes, only slower. */
+static int shared_rings(struct slirp_shared **shm)
+{
+    int fd = memfd_create("vmlab-slirp-rings", MFD_CLOEXEC), high = -1;
+
+    *shm = NULL;
+    if (fd >= 0 && ftruncate(fd, sizeof(**shm)) == 0)
+        high = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+    if (fd >= 0)
+        close(fd);
+    if (high >= 0) {
+        void *p = mmap(NULL, sizeof(**shm), PROT_READ | PROT_WRITE, MAP_SHARED, high, 0);
+        if (p != MAP_FAILED) {
+            *shm = p;
+            return high;
+        }
+        close(high);
+    }
+    return -1;
 }
 
 /* The helper's path: next to this binary, else one directory up. */
@@ -391,26 +397,35 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
         snprintf(err, errlen, "virtio-net: net=user: socketpair: %s", strerror(errno));
         return rc;
     }
-    /* The helper's end goes to its fd 3 (dup2 clears close-on-exec there). */
-    int child = sv[1] == 3 ? fcntl(sv[1], F_DUPFD_CLOEXEC, 4) : sv[1];
+    /* The helper's end goes to its fd 3, the rings to its fd 4 (dup2 clears close-on-exec
+     * there); both are above 4 here, so neither dup2 undoes the other. */
+    struct slirp_shared *shm;
+    int rings = shared_rings(&shm);
+    int child = fcntl(sv[1], F_DUPFD_CLOEXEC, 5);
     snprintf(parent, sizeof(parent), "%ld", (long)getpid());
-    char *argv[] = { path, "--parent", parent, NULL };
+    char *argv[] = { path, "--parent", parent, rings >= 0 ? "--rings" : NULL, NULL };
     rc = child < 0 ? errno : posix_spawn_file_actions_init(&fa);
     if (!rc) {
         rc = posix_spawn_file_actions_adddup2(&fa, child, 3);
+        if (!rc && rings >= 0)
+            rc = posix_spawn_file_actions_adddup2(&fa, rings, 4);
         if (!rc)
             rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
     }
-    if (child >= 0 && child != sv[1])
+    if (child >= 0)
         close(child);
+    if (rings >= 0)
+        close(rings);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
+        if (shm)
+            munmap(shm, sizeof(*shm));
         snprintf(err, errlen, "virtio-net: net=user: starting %s: %s", path, strerror(rc));
         return -rc;
     }
-    rc = net_slirp_attach(sv[0], args, env, out, err, errlen);
+    rc = attach(sv[0], shm, args, env, out, err, errlen);
     if (rc) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);

@@ -2,8 +2,9 @@
  * runs in that separate, dynamically linked process so that vmlab itself stays fully static
  * (Debian ships no libslirp.a), the shape of passt and slirp4netns.
  *
- * A unix stream socket carries messages: a 24-byte header (host byte order, both ends are
- * on one machine) and `len` bytes of payload. vmlab asks, the helper answers with any
+ * A unix stream socket, or shared memory beside it (slirp_link.h), carries messages: a
+ * 32-byte header (host byte order, both ends are on one machine) and `len` bytes of
+ * payload. vmlab asks, the helper answers with any
  * number of messages ended by DONE (or ERROR); the helper never speaks unasked and never
  * reads a clock: every request carries vmlab's time (the virtual clock on the software
  * CPU), which is the only time slirp sees. vmlab waits for the answer, so the frames and
@@ -27,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/net/slirp_link.h"
+
 enum slirp_msg_type {
     SLIRP_MSG_CONFIG = 1,
     SLIRP_MSG_FRAME = 2,
@@ -44,6 +47,9 @@ struct slirp_msg {
     uint32_t len;                       /* payload bytes after the header */
     uint64_t arg;
     uint64_t at;                        /* a time in ns of vmlab's clock */
+    uint32_t cpu;                       /* the CPU its writer ran on, plus 1 (0: unknown):
+                                         * whether a spin for the next message can pay */
+    uint32_t reserved;                  /* 0 */
 };
 
 #define SLIRP_MSG_PAYLOAD_MAX 65536u    /* a frame (slirp's MTU is 1500) or a line of text */
@@ -52,11 +58,30 @@ struct slirp_msg {
 #define SLIRP_POLL_NONE (UINT64_MAX - 1) /* DONE: no POLL needed */
 #define SLIRP_HELPER_NAME "vmlab-slirp"
 
-/* Writes one message to a socket, retrying short writes and EINTR. 0 or -errno. */
-int slirp_msg_write(int fd, uint32_t type, uint64_t arg, uint64_t at, const void *payload,
-                    size_t len);
-/* Reads exactly n bytes, waiting at most timeout_ms for each part (-1: forever).
- * 0, -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
-int slirp_read_full(int fd, void *buf, size_t n, int timeout_ms);
+/* The CPU this thread runs on, plus 1, as struct slirp_msg's cpu (0: unknown). */
+uint32_t slirp_this_cpu(void);
+/* Writes one message, waiting for room as slirp_link_send does. 0 or -errno. */
+int slirp_msg_write(struct slirp_link *l, uint32_t type, uint64_t arg, uint64_t at,
+                    const void *payload, size_t len, int timeout_ms);
+/* One side's reading of the stream: each read takes whatever the peer has written (a
+ * whole answer, or a request's header and payload), one syscall where two would do. */
+struct slirp_inbuf {
+    uint32_t peer_cpu;                  /* of the last message taken */
+    size_t pos, len;                    /* [pos, len) of buf read but not yet taken */
+    uint8_t buf[2 * (sizeof(struct slirp_msg) + SLIRP_MSG_PAYLOAD_MAX)];
+};
+/* Takes the next message: its header into *m, *payload pointing at its m->len bytes (valid
+ * until the next call). While the peer has sent nothing more: when it last wrote from
+ * another CPU than this one, looks again for up to spin_ns of host time without sleeping,
+ * then sleeps for up to timeout_ms (-1: forever). The spin is what makes a round trip
+ * fast: a side that sleeps costs a wakeup of 10-50 us when the other CPU has gone idle,
+ * while an answer or the next request usually comes within a few us. On the peer's own
+ * CPU a spin would only keep the peer from running, and yielding instead hands the CPU to
+ * any other busy process for a whole time slice (ping medians of 1.9 ms with two CPU hogs
+ * running), so there it sleeps at once. The host clock only bounds the spin; it is never
+ * part of a message. 0, -EMSGSIZE (m->len over SLIRP_MSG_PAYLOAD_MAX, *m filled),
+ * -EPIPE at end of stream, -ETIMEDOUT, or -errno. */
+int slirp_inbuf_take(struct slirp_inbuf *b, struct slirp_link *l, struct slirp_msg *m,
+                     const uint8_t **payload, uint64_t spin_ns, int timeout_ms);
 
 #endif

@@ -3,7 +3,9 @@
 # fully static: the release binary has no dynamic section; the helper is found next to
 # vmlab (a vmlab without it refuses --net user with one line); it runs sandboxed (seccomp),
 # dies with the VM; a helper killed mid-run costs the guest its link, with one line, and
-# the VM runs on to its normal end; a sandboxed VM talks to it. The stream's hostile cases
+# the VM runs on to its normal end; a sandboxed VM talks to it; after a guest frame it looks
+# at its host sockets on a schedule that sees a reply late by at most a quarter of the time
+# it took (tests/cli/slirp_poll_schedule.py plays vmlab). The stream's hostile cases
 # are build/tests/test_net_slirp's.
 # env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab).
 cd "$(dirname "$0")/../.."
@@ -67,6 +69,16 @@ if [ -n "$hpid" ] && [ $rc -eq 8 ] && [ "$lines" -eq 1 ] &&
    grep -q 'virtio-net: slirp helper: it exited.*virtio-net has no link from now on' "$TMP/vm.out"; then
     ok "helper killed: one line, the VM runs on to its end (exit $rc)"
 else not_ok "helper killed (exit $rc, $lines lines): $(head -5 "$TMP/vm.out")"; fi
+
+# After a guest frame the helper looks at its host sockets soon and keeps looking, so that
+# a host peer's reply is seen late by at most a quarter of the time it took (or 10 us): the
+# doubling delays seen before (10 30 70 150 310 630 1270 us) saw a reply at 80 us at 150.
+looks=$(timeout 30 /usr/bin/python3 tests/cli/slirp_poll_schedule.py "$HELPER" 2>&1)
+late=$(awk '/^looks/ { n = NF - 1; for (t = 1; t <= $NF; t++) { for (i = 2; i <= NF && $i < t; i++) ;
+                 lim = t / 4 > 10 ? t / 4 : 10; if ($i - t > lim + 1) { print t " us seen at " $i; exit } } }
+            END { if (n < 10) print "only " n " looks" }' <<<"$looks")
+if grep -q '^looks 10 ' <<<"$looks" && [ -z "$late" ]; then ok "after a guest frame the helper looks again at ${looks#looks } us"
+else not_ok "poll schedule: ${late:-no first look at 10 us}: $looks"; fi
 
 # A sandboxed VM (no fork, exec or new sockets of its own) talks to its helper.
 out=$(timeout 60 "$VMLAB" run --sandbox --net user "$G/net.elf" -- count=2 2>&1); rc=$?
