@@ -57,16 +57,27 @@ linux_replay_check sim_linux "$V" "$TMP/1.trace"
 
 # The CMOS clock: the kernel takes its date at boot (no "RTC" complaint), and `date` typed
 # in the shell prints the --rtc-base date (1000000000 = 2001-09-09 01:46:40 UTC) plus the
-# few virtual seconds of the boot.
+# few virtual seconds of the boot. The FADT and DSDT declare the RTC (PNP0B00), so Linux's
+# rtc_cmos binds it: /dev/rtc0 exists and its since_epoch is that same seeded time.
 if /usr/bin/python3 scripts/extract-vmlinux.py "$KERNEL" "$TMP/vmlinux" 2>"$TMP/xerr"; then
-    TYPED='\n\n\n\n\n\n\n\ndate "+VMLAB-DATE: %F %H:%M"\necho VMLAB-LINUX: shell says $((6*7))\nvmlab-poweroff\n' \
+    TYPED='\n\n\n\n\n\n\n\ndate "+VMLAB-DATE: %F %H:%M"\necho VMLAB-RTC: $(ls /dev/rtc0) $(cat /sys/class/rtc/rtc0/since_epoch)\necho VMLAB-LINUX: shell says $((6*7))\nvmlab-poweroff\n' \
         boot pvh "$TMP/vmlinux" --rtc-base 1000000000
     linux_checks "$TMP/consolepvh" "$TMP/errpvh" $? linux-pvh
     tr -d '\r' <"$TMP/consolepvh" >"$TMP/c"
-    check "cmos-rtc: the kernel log says nothing about the RTC (it was 'Unable to read current time from RTC')" \
-        bash -c "! grep -qi rtc '$TMP/c'"
+    check "cmos-rtc: the kernel reads the RTC at boot (no 'Unable to read current time from RTC')" \
+        bash -c "! grep -qi 'unable to read.*rtc' '$TMP/c'"
     check "cmos-rtc: date in the guest prints the --rtc-base date (2001-09-09 01:46)" \
         grep -q "^VMLAB-DATE: 2001-09-09 01:4[67]" "$TMP/c"
+    check "cmos-rtc: rtc_cmos registers rtc0 through PNP (the FADT no longer says 'no CMOS RTC')" \
+        grep -q "rtc_cmos 00:0[0-9]: registered as rtc0" "$TMP/c"
+    rtc=$(sed -n 's/^VMLAB-RTC: //p' "$TMP/c" | head -1)
+    secs=${rtc#/dev/rtc0 }
+    if [ "${rtc%% *}" = /dev/rtc0 ] && [[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1000000000 ] &&
+       [ "$secs" -le 1000000030 ]; then
+        ok "cmos-rtc: /dev/rtc0 exists and since_epoch is --rtc-base plus the virtual boot time ($secs)"
+    else
+        not_ok "cmos-rtc: /dev/rtc0 exists and since_epoch is --rtc-base plus the virtual boot time (got '$rtc')"
+    fi
 else
     not_ok "linux-pvh: scripts/extract-vmlinux.py takes the vmlinux out of $KERNEL ($(cat "$TMP/xerr"))"
 fi
