@@ -362,10 +362,10 @@ START_TEST(install_puts_rsdp_in_the_bios_area_and_the_zero_page_points_at_it)
     struct machine_config mc = { .ram_size = 16 << 20 };
 
     ck_assert_int_eq(guest_mem_init(&mem, mc.ram_size), 0);
-    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO };
-    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
     mc.devices[mc.ndevices++] = (struct machine_device){ "virtio-blk", "", 0xd0000000, 5,
-                                                          BUS_MMIO };
+                                                          BUS_MMIO, .nwindows = 0 };
     ck_assert_int_eq(acpi_install(&mem, &mc, err, sizeof(err)), 0);
     const uint8_t *ram = guest_mem_host(&mem, 0, 1 << 20);
     uint64_t found = 0;
@@ -401,8 +401,8 @@ START_TEST(fadt_reports_the_cmos_rtc_only_where_the_machine_has_it)
     struct machine_config mc = { .ram_size = 16 << 20 };
 
     ck_assert_int_eq(guest_mem_init(&mem, mc.ram_size), 0);
-    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO };
-    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
     const uint8_t *fadt = installed_fadt(&mem, &mc);
     ck_assert_uint_eq(fadt[109] & (1u << 5), 1u << 5);         /* CMOS_RTC_NOT_PRESENT */
     ck_assert_uint_eq(fadt[108], 0);                           /* no CENTURY register */
@@ -410,7 +410,7 @@ START_TEST(fadt_reports_the_cmos_rtc_only_where_the_machine_has_it)
     static const uint8_t io70[] = { 0x47, 1, 0x70, 0, 0x70, 0, 1, 2 };
     const uint8_t *dsdt = dsdt_of();
     ck_assert_uint_eq(count(dsdt, get32(dsdt + 4), pnp0b00, sizeof(pnp0b00)), 0);
-    mc.devices[mc.ndevices++] = (struct machine_device){ "cmos-rtc", "", 0x70, -1, BUS_PIO };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "cmos-rtc", "", 0x70, -1, BUS_PIO, .nwindows = 0 };
     fadt = installed_fadt(&mem, &mc);
     ck_assert_uint_eq(fadt[109] & (1u << 5), 0);
     ck_assert_uint_eq(fadt[109] & (1u << 2), 1u << 2);         /* still no VGA */

@@ -139,12 +139,13 @@ END_TEST
 START_TEST(version_and_magic)
 {
     struct snapshot_reader r;
-    uint8_t v = 2;
+    uint8_t v = 3;
 
     write_sample();
     poke(8, &v, 1);
     ck_assert_int_eq(snapshot_reader_open(&r, path, err, sizeof(err)), -EINVAL);
-    ck_assert_ptr_nonnull(strstr(err, "header at offset 8: format version 2"));
+    ck_assert_ptr_nonnull(strstr(err, "header at offset 8: format version 3, this vmlab reads "
+                                      "versions 1 to 2"));
     poke(0, "X", 1);
     ck_assert_int_eq(snapshot_reader_open(&r, path, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "not a vmlab snapshot"));

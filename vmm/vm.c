@@ -97,6 +97,7 @@ static int add_device(struct vm *vm, const char *kind, const char *args, enum bu
     d->base = base;
     d->irq = irq;
     d->space = space;
+    d->nwindows = machine_device_windows(d, d->windows);     /* the type's layout */
     return 0;
 }
 
@@ -336,6 +337,8 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
             .clock = clock,
             .irq = { d->irq >= 0 ? sink : NULL, d->irq >= 0 ? (unsigned)d->irq : 0 },
             .base = d->base,
+            .windows = d->nwindows ? d->windows : NULL,
+            .nwindows = d->nwindows,
             .seed = machine_device_seed(vm->mc.seed, i),
             .deterministic = !strcmp(vm->cpu_ops->name, "sim"),
             .log = stderr,
