@@ -566,6 +566,13 @@ START_TEST(device_windows_round_trip_and_old_layouts)
     ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)),
                      -EINVAL);
     ck_assert_msg(strstr(err, "device 1 (i8042): window +0 size 0x1000"), "%s", err);
+    h.machine.devices[1].nwindows = 2;              /* the command port widened: named */
+    h.machine.devices[1].windows[0] = (struct device_window){ 0, 1 };
+    h.machine.devices[1].windows[1] = (struct device_window){ 4, 2 };
+    n = trace__header_encode(&h, buf, sizeof(buf));
+    ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "device 1 (i8042): window +0x4 size 0x2"), "%s", err);
 }
 END_TEST
 

@@ -61,8 +61,11 @@ int machine_device_check_windows(const struct machine_device *d, unsigned index,
     if (!format1_window(d->kind, &old) && d->nwindows == 1 &&
         !memcmp(&d->windows[0], &old, sizeof(old)))
         return 0;
+    unsigned k = 0;                 /* the first window this layout lacks */
+    while (k + 1 < d->nwindows && k < n && !memcmp(&d->windows[k], &now[k], sizeof(now[0])))
+        k++;
     snprintf(err, errlen, "device %u (%s): window +%#llx size %#llx is not one a %s has",
-             index, d->kind, (unsigned long long)d->windows[0].offset,
-             (unsigned long long)d->windows[0].size, d->kind);
+             index, d->kind, (unsigned long long)d->windows[k].offset,
+             (unsigned long long)d->windows[k].size, d->kind);
     return -EINVAL;
 }
