@@ -31,16 +31,41 @@ int device_create(struct device *dev, const char *kind, const char *args,
     if (device_arg_get(args, "id", dev->name, sizeof(dev->name)) != 1)
         snprintf(dev->name, sizeof(dev->name), "%s@%llx", kind, (unsigned long long)env->base);
     if (bus) {
-        rc = bus_register(bus, env->base, t->window_size, t->ops, dev->state, dev->name);
-        if (rc < 0) {
-            snprintf(err, errlen, "%s: window %#llx+%#llx overlaps another device", kind,
-                     (unsigned long long)env->base, (unsigned long long)t->window_size);
-            t->destroy(dev->state);
-            memset(dev, 0, sizeof(*dev));
-            return rc;
+        struct device_window own[DEVICE_MAX_WINDOWS];
+        const struct device_window *w = env->windows;
+        unsigned n = env->nwindows;
+        if (!w) {
+            n = device_type_windows(t, own);
+            w = own;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            rc = bus_register_window(bus, env->base + w[i].offset, w[i].size, w[i].offset,
+                                     t->ops, dev->state, dev->name);
+            if (rc < 0) {
+                snprintf(err, errlen, "%s: window %#llx+%#llx overlaps another device", kind,
+                         (unsigned long long)(env->base + w[i].offset),
+                         (unsigned long long)w[i].size);
+                while (i-- > 0)
+                    bus_unregister(bus, env->base + w[i].offset);
+                t->destroy(dev->state);
+                memset(dev, 0, sizeof(*dev));
+                return rc;
+            }
         }
     }
     return 0;
+}
+
+unsigned device_type_windows(const struct device_type *t,
+                             struct device_window out[DEVICE_MAX_WINDOWS])
+{
+    if (!t->windows || !t->nwindows) {
+        out[0] = (struct device_window){ 0, t->window_size };
+        return 1;
+    }
+    unsigned n = t->nwindows < DEVICE_MAX_WINDOWS ? t->nwindows : DEVICE_MAX_WINDOWS;
+    memcpy(out, t->windows, n * sizeof(out[0]));
+    return n;
 }
 
 void device_destroy(struct device *dev)

@@ -22,13 +22,26 @@ struct balloon_report;
 #define DEVICE_KIND_MAX 24
 #define DEVICE_ARGS_MAX 512
 #define DEVICE_NAME_MAX 32
+#define DEVICE_MAX_WINDOWS 4
+
+/* One bus window of a device: `size` bytes (MMIO) or ports (PIO) at `offset` from the
+ * device's base. Accesses reach the device's ops with offsets from its base, whichever
+ * window they hit. */
+struct device_window {
+    uint64_t offset, size;
+};
 
 /* Everything a device may use. */
 struct device_env {
     struct guest_mem *mem;
     const struct clock *clock;
     struct irq_line irq;            /* gsi from the memory map slot */
-    uint64_t base;                  /* bus address of the device's window */
+    uint64_t base;                  /* bus address of the device's (first) window */
+    /* The windows this instance has, as the machine description recorded them (a trace or
+     * snapshot of an older layout keeps it: the i8042 once held port 0x61, which is the PIT's
+     * now). NULL: the type's own layout. */
+    const struct device_window *windows;
+    unsigned nwindows;
     uint64_t seed;                  /* per-device seed derived from the run's --seed */
     int deterministic;              /* 1 on the software CPU and in replay */
     FILE *log;                      /* where device log lines go (stderr by default) */
@@ -64,7 +77,12 @@ struct device;
 struct device_type {
     const char *kind;               /* "virtio-blk", "uart8250", ... */
     enum bus_space space;           /* bus the window lives on */
-    uint64_t window_size;           /* bytes (MMIO) or ports (PIO) */
+    uint64_t window_size;           /* bytes (MMIO) or ports (PIO) at base */
+    /* Optional: a model whose registers lie apart (the i8042 at ports 0x60 and 0x64, the PIT
+     * at 0x40-0x43 and 0x61) lists its windows, the first at offset 0; window_size is then
+     * the first one's size. NULL: one window of window_size. */
+    const struct device_window *windows;
+    unsigned nwindows;
     /* Parse args, allocate, return state via *state. Errors: -errno and a one-line message
      * in err naming the field and value. */
     int (*create)(const char *args, const struct device_env *env, void **state,
@@ -121,7 +139,12 @@ const struct device_type *device_type_find(const char *kind);
 /* Iterate: index 0.. until NULL. */
 const struct device_type *device_type_at(unsigned index);
 
-/* Creates a device of `kind` at env->base and registers its window on `bus`.
+/* The windows of type t (its list, or one of window_size) into out; returns their count. */
+unsigned device_type_windows(const struct device_type *t,
+                             struct device_window out[DEVICE_MAX_WINDOWS]);
+
+/* Creates a device of `kind` at env->base and registers its windows (env->windows, or the
+ * type's) on `bus`.
  * Returns 0 or -errno with a message in err. */
 int device_create(struct device *dev, const char *kind, const char *args,
                   const struct device_env *env, struct bus *bus, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* Just enough of the i8042 keyboard controller for a guest to reset the machine: a write of
  * 0xfe (pulse reset line) to the command port ends the run cleanly. Linux without ACPI
- * powers off or reboots this way (reboot=k), as under Firecracker. */
+ * powers off or reboots this way (reboot=k), as under Firecracker. Its ports are 0x60 and
+ * 0x64 only: 0x61 between them is system control port B, the PIT's (devices/i8254.c). */
 #include "device.h"
 
 #include <errno.h>
@@ -54,10 +55,16 @@ static int i8042_create(const char *args, const struct device_env *env, void **s
     return 0;
 }
 
+static const struct device_window i8042_windows[] = {
+    { I8042_DATA, 1 }, { I8042_COMMAND, 1 },
+};
+
 const struct device_type i8042_type = {
     .kind = "i8042",
     .space = BUS_PIO,
-    .window_size = 5,
+    .window_size = 1,
+    .windows = i8042_windows,
+    .nwindows = 2,
     .create = i8042_create,
     .ops = &i8042_ops,
     .destroy = free,

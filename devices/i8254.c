@@ -1,18 +1,26 @@
-/* The i8254 programmable interval timer at ports 0x40-0x43, counting on the VMM's clock
- * (the virtual clock on the software CPU, so every read is deterministic). Linux reads it
- * twice before it has any other timer: the decompressor's KASLR mixes channel 0's count
- * into its seed, and the TSC calibration (quick_pit_calibrate) times channel 2 counting
- * down from 0xffff in mode 0.
+/* The i8254 programmable interval timer at ports 0x40-0x43, and system control port B at
+ * 0x61 (which gates channel 2), counting on the VMM's clock (the virtual clock on the
+ * software CPU, so every read is deterministic). Linux reads it twice before it has any
+ * other timer: the decompressor's KASLR mixes channel 0's count into its seed, and the TSC
+ * calibration (quick_pit_calibrate) sets channel 2's gate through port 0x61 and times it
+ * counting down from 0xffff in mode 0.
  *
  * Modelled: the three counters at 1.193182 MHz, modes 0-5 (counts and the OUT line), the
  * access modes (LSB, MSB, LSB then MSB), counter latch, read-back (count and status, any
  * channel set), and the status byte. Channel 0's OUT rising edge pulses the device's
  * interrupt line when it has one (a GSI in the device env), scheduled on the clock only
  * while channel 0 counts in a mode that produces one.
+ * Port 0x61: bit 0 is channel 2's GATE (low: modes 0 and 4 hold the count, 2 and 3 hold it
+ * with OUT high; a rising edge resumes 0 and 4 and (re)starts 1, 2, 3 and 5, which wait for
+ * it after their count is written), bit 1 the speaker data enable, bits 2-3 the parity and
+ * I/O check disables (kept: no NMI source here), bit 4 the DRAM refresh toggle (flips every
+ * 18 PIT clocks, 15.09 us, as channel 1's BIOS programming makes it), bit 5 channel 2's
+ * OUT, bits 6-7 (NMI causes) 0. It starts at 0, as a PC after reset: channel 2 holds.
+ * Channels 0 and 1 have their gates tied high, as on a PC. A machine description from before
+ * the PIT had port 0x61 (a trace or snapshot whose i8042 window was 0x60-0x64) gives it no
+ * such window: channel 2's gate is then tied high too, as this model had it then.
  * Not modelled: BCD counting (the BCD bit is kept and reported, counts stay binary), the
- * gate inputs (always high: channels 0 and 1 on a PC, channel 2's comes from port 0x61,
- * which this window does not hold, so channel 2 counts from its count write, as it does
- * once a guest has set the gate), and the one-clock delay before counting starts. */
+ * speaker's sound, and the one-clock delay before counting starts. */
 #include "device.h"
 
 #include <errno.h>
@@ -23,6 +31,12 @@
 
 #define PIT_HZ          1193182ULL
 #define PIT_CONTROL     3           /* port 0x43 */
+#define PIT_PORT_B      0x21        /* port 0x61: system control port B */
+#define PORT_B_GATE2    0x01
+#define PORT_B_RW       0x0f        /* the bits a write sets and a read returns */
+#define PORT_B_REFRESH  0x10
+#define PORT_B_OUT2     0x20
+#define REFRESH_CLOCKS  18          /* PIT clocks per refresh request (channel 1, count 18) */
 #define RW_LATCH        0
 #define RW_LSB          1
 #define RW_MSB          2
@@ -41,7 +55,10 @@ struct pit_channel {
     uint16_t latch;
     uint16_t pending_lsb;
     uint32_t reload;                /* 1..65536 */
-    uint64_t start_ns;              /* when the count was loaded */
+    uint64_t start_ns;              /* when the count was loaded, or counting last resumed */
+    uint8_t gate;                   /* GATE input level */
+    uint8_t armed;                  /* modes 1, 5: count written, waiting for a GATE edge */
+    uint64_t held_ticks;            /* clocks counted before start_ns (the gate held it) */
 };
 
 struct pit {
@@ -49,33 +66,56 @@ struct pit {
     struct irq_line irq;
     int has_irq;
     int64_t timer;                  /* channel 0's next OUT edge, 0 when none */
+    int has_port_b;                 /* port 0x61 is in this device's windows */
+    uint8_t port_b;                 /* its bits 0-3 as written */
     struct pit_channel ch[3];
 };
 
+static uint64_t ns_to_ticks(uint64_t ns)
+{
+    return ns / 1000000000ULL * PIT_HZ + ns % 1000000000ULL * PIT_HZ / 1000000000ULL;
+}
+
 static uint64_t ticks_since(const struct pit *p, const struct pit_channel *c)
 {
-    uint64_t ns = clock_now_ns(p->clock) - c->start_ns;
-    return ns / 1000000000ULL * PIT_HZ + ns % 1000000000ULL * PIT_HZ / 1000000000ULL;
+    return ns_to_ticks(clock_now_ns(p->clock) - c->start_ns);
+}
+
+/* The gate stops the counting element: modes 0, 2, 3 and 4 while it is low; 1 and 5 until
+ * its rising edge starts them. */
+static int pit_held(const struct pit_channel *c)
+{
+    return c->armed || (!c->gate && c->mode != 1 && c->mode != 5);
+}
+
+/* Clocks counted since the count was loaded (or the last trigger). */
+static uint64_t pit_ticks(const struct pit *p, const struct pit_channel *c)
+{
+    return c->held_ticks + (pit_held(c) ? 0 : ticks_since(p, c));
 }
 
 /* The counting element now, and the OUT line. */
 static uint16_t pit_count(const struct pit *p, const struct pit_channel *c, int *out)
 {
-    uint64_t t = ticks_since(p, c), n = c->reload;
+    uint64_t t = pit_ticks(p, c), n = c->reload;
     uint64_t v;
 
     if (!c->counting) {
         *out = c->mode == 0 ? 0 : 1;
         return (uint16_t)c->reload;
     }
+    if (c->armed) {                 /* modes 1, 5 before the trigger: OUT high */
+        *out = 1;
+        return (uint16_t)c->reload;
+    }
     switch (c->mode) {
     case 2:                         /* rate generator: n .. 1, OUT low while at 1 */
         v = n - t % n;
-        *out = v != 1;
+        *out = v != 1 || !c->gate;  /* a low gate forces OUT high (modes 2, 3) */
         break;
     case 3: {                       /* square wave: counts by two, OUT high the first half */
         uint64_t half = (n + 1) / 2, phase = t % n;
-        *out = phase < half;
+        *out = phase < half || !c->gate;
         v = (n - 2 * (phase < half ? phase : phase - half)) & ~1ULL;
         if (!v)
             v = n & ~1ULL;
@@ -143,16 +183,65 @@ static void pit_arm(struct pit *p)
 
 /* ---- registers ---- */
 
+/* Whether channel i's gate is an input the guest drives (channel 2 through port 0x61). */
+static int pit_gated(const struct pit *p, unsigned i)
+{
+    return i == 2 && p->has_port_b;
+}
+
 static void pit_load(struct pit *p, unsigned i, uint16_t value)
 {
     struct pit_channel *c = &p->ch[i];
 
     c->reload = value ? value : 0x10000;
     c->start_ns = clock_now_ns(p->clock);
+    c->held_ticks = 0;
     c->counting = 1;
     c->null_count = 0;
+    /* Modes 1 and 5 are triggered by the gate's rising edge; a tied-high gate (channels 0
+     * and 1) has none, and they count from the write, as they always did here (and in
+     * QEMU). */
+    c->armed = pit_gated(p, i) && (c->mode == 1 || c->mode == 5);
     if (i == 0)
         pit_arm(p);
+}
+
+static void pit_set_gate(struct pit *p, unsigned i, uint8_t level)
+{
+    struct pit_channel *c = &p->ch[i];
+
+    if (c->gate == level)
+        return;
+    if (!level) {
+        /* 0, 2, 3, 4 stop and keep what they counted; 1 and 5 count on through a low gate */
+        if (c->mode != 1 && c->mode != 5 && !pit_held(c))
+            c->held_ticks = pit_ticks(p, c);
+        c->gate = 0;
+        return;
+    }
+    c->gate = 1;
+    c->start_ns = clock_now_ns(p->clock);
+    if (c->mode != 0 && c->mode != 4) {
+        c->held_ticks = 0;          /* 1, 2, 3, 5: the rising edge reloads and starts */
+        c->armed = 0;
+    }                               /* 0, 4: counting resumes from held_ticks */
+}
+
+/* Port 0x61. */
+static uint8_t pit_port_b_read(const struct pit *p)
+{
+    int out2;
+    uint64_t clocks = ns_to_ticks(clock_now_ns(p->clock));
+
+    pit_count(p, &p->ch[2], &out2);
+    return (uint8_t)((p->port_b & PORT_B_RW) | ((clocks / REFRESH_CLOCKS) & 1 ? PORT_B_REFRESH : 0) |
+                     (out2 ? PORT_B_OUT2 : 0));
+}
+
+static void pit_port_b_write(struct pit *p, uint8_t v)
+{
+    p->port_b = v & PORT_B_RW;
+    pit_set_gate(p, 2, v & PORT_B_GATE2);
 }
 
 static void pit_latch_count(struct pit *p, struct pit_channel *c)
@@ -195,6 +284,7 @@ static void pit_control(struct pit *p, uint8_t v)
     c->rw = (uint8_t)rw;
     c->bcd = v & 1;
     c->counting = 0;                /* stopped until the count is written */
+    c->armed = 0;
     c->null_count = 1;
     c->write_msb = c->read_msb = 0;
     c->count_latched = c->status_latched = 0;
@@ -269,7 +359,10 @@ static int pit_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 
     (void)size;
     /* the control port is write-only: reads float high */
-    *value = off < PIT_CONTROL ? pit_data_read(p, (unsigned)off) : 0xff;
+    if (off == PIT_PORT_B && p->has_port_b)
+        *value = pit_port_b_read(p);
+    else
+        *value = off < PIT_CONTROL ? pit_data_read(p, (unsigned)off) : 0xff;
     return 0;
 }
 
@@ -280,6 +373,8 @@ static int pit_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
     (void)size;
     if (off == PIT_CONTROL)
         pit_control(p, (uint8_t)value);
+    else if (off == PIT_PORT_B && p->has_port_b)
+        pit_port_b_write(p, (uint8_t)value);
     else if (off < PIT_CONTROL)
         pit_data_write(p, (unsigned)off, (uint8_t)value);
     return 0;
@@ -306,6 +401,15 @@ static int pit_save(void *state, struct snapshot_writer *w, char *err, size_t er
         snapshot_put_u32(w, c->reload);
         snapshot_put_u64(w, c->start_ns);
     }
+    /* With port 0x61 (a machine description that records windows): it and the gates. */
+    if (p->has_port_b) {
+        snapshot_put_u8(w, p->port_b);
+        for (unsigned i = 0; i < 3; i++) {
+            snapshot_put_u8(w, p->ch[i].gate);
+            snapshot_put_u8(w, p->ch[i].armed);
+            snapshot_put_u64(w, p->ch[i].held_ticks);
+        }
+    }
     return 0;
 }
 
@@ -326,18 +430,33 @@ static int pit_load_state(void *state, struct snapshot_reader *r, char *err, siz
         c->pending_lsb = snapshot_get_u16(r, "pit pending lsb");
         c->reload = snapshot_get_u32(r, "pit reload");
         c->start_ns = snapshot_get_u64(r, "pit start");
+        c->gate = !pit_gated(p, i);
+    }
+    uint8_t port_b = 0;
+    if (p->has_port_b) {
+        port_b = snapshot_get_u8(r, "pit port 0x61");
+        for (unsigned i = 0; i < 3; i++) {
+            ch[i].gate = snapshot_get_u8(r, "pit gate");
+            ch[i].armed = snapshot_get_u8(r, "pit armed");
+            ch[i].held_ticks = snapshot_get_u64(r, "pit held clocks");
+        }
     }
     int rc = snapshot_check(r, err, errlen);
     if (rc)
         return rc;
+    if (port_b & ~PORT_B_RW || ch[0].gate != 1 || ch[1].gate != 1 ||
+        ch[2].gate != (p->has_port_b ? (port_b & PORT_B_GATE2) : 1))
+        return snapshot_fail(r, err, errlen, "pit port 0x61 %#x and gates %u %u %u disagree",
+                             port_b, ch[0].gate, ch[1].gate, ch[2].gate);
     for (unsigned i = 0; i < 3; i++) {
         const struct pit_channel *c = &ch[i];
         if (c->mode > 5 || c->rw > 3 || c->count_latched > 3 || c->reload < 1 ||
-            c->reload > 0x10000)
+            c->reload > 0x10000 || c->armed > 1)
             return snapshot_fail(r, err, errlen, "pit channel %u: mode %u, access %u, reload "
                                  "%u out of range", i, c->mode, c->rw, c->reload);
     }
     memcpy(p->ch, ch, sizeof(ch));
+    p->port_b = port_b;
     pit_arm(p);
     return 0;
 }
@@ -357,8 +476,15 @@ static int pit_create(const char *args, const struct device_env *env, void **sta
     p->clock = env->clock;
     p->irq = env->irq;
     p->has_irq = env->irq.sink != NULL;
-    for (unsigned i = 0; i < 3; i++)
+    p->has_port_b = !env->windows;  /* the type's layout has it */
+    for (unsigned i = 0; i < env->nwindows && env->windows; i++)
+        if (env->windows[i].offset <= PIT_PORT_B &&
+            PIT_PORT_B - env->windows[i].offset < env->windows[i].size)
+            p->has_port_b = 1;
+    for (unsigned i = 0; i < 3; i++) {
         p->ch[i].reload = 0x10000;
+        p->ch[i].gate = !pit_gated(p, i);   /* port 0x61 starts at 0: channel 2 held */
+    }
     *state = p;
     return 0;
 }
@@ -372,10 +498,16 @@ static void pit_destroy(void *state)
     free(p);
 }
 
+static const struct device_window pit_windows[] = {
+    { 0, 4 }, { PIT_PORT_B, 1 },
+};
+
 const struct device_type i8254_type = {
     .kind = "i8254",
     .space = BUS_PIO,
     .window_size = 4,
+    .windows = pit_windows,
+    .nwindows = 2,
     .create = pit_create,
     .ops = &pit_ops,
     .destroy = pit_destroy,

@@ -362,10 +362,10 @@ START_TEST(install_puts_rsdp_in_the_bios_area_and_the_zero_page_points_at_it)
     struct machine_config mc = { .ram_size = 16 << 20 };
 
     ck_assert_int_eq(guest_mem_init(&mem, mc.ram_size), 0);
-    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO };
-    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
     mc.devices[mc.ndevices++] = (struct machine_device){ "virtio-blk", "", 0xd0000000, 5,
-                                                          BUS_MMIO };
+                                                          BUS_MMIO, .nwindows = 0 };
     ck_assert_int_eq(acpi_install(&mem, &mc, err, sizeof(err)), 0);
     const uint8_t *ram = guest_mem_host(&mem, 0, 1 << 20);
     uint64_t found = 0;
@@ -381,6 +381,45 @@ START_TEST(install_puts_rsdp_in_the_bios_area_and_the_zero_page_points_at_it)
 
     ck_assert_int_eq(loader_linux_set_rsdp(&mem, MEMMAP_ACPI_ADDR), 0);
     ck_assert_uint_eq(get64(ram + LINUX_BOOT_PARAMS_ADDR + 0x70), MEMMAP_ACPI_ADDR);
+    guest_mem_destroy(&mem);
+}
+END_TEST
+
+/* The FADT says "no CMOS RTC" (IAPC_BOOT_ARCH bit 5, no CENTURY register) unless the machine
+ * has the cmos-rtc at port 0x70: Linux then registers rtc_cmos and /dev/rtc0. */
+static const uint8_t *installed_fadt(struct guest_mem *mem, struct machine_config *mc)
+{
+    ck_assert_int_eq(acpi_install(mem, mc, err, sizeof(err)), 0);
+    memcpy(buf, guest_mem_host(mem, MEMMAP_ACPI_ADDR, MEMMAP_ACPI_MAX), sizeof(buf));
+    used = MEMMAP_ACPI_MAX;
+    return table_at(get64(table_at(get64(buf + 24), "XSDT") + 36), "FACP");
+}
+
+START_TEST(fadt_reports_the_cmos_rtc_only_where_the_machine_has_it)
+{
+    struct guest_mem mem;
+    struct machine_config mc = { .ram_size = 16 << 20 };
+
+    ck_assert_int_eq(guest_mem_init(&mem, mc.ram_size), 0);
+    mc.devices[mc.ndevices++] = (struct machine_device){ "uart8250", "", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[mc.ndevices++] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
+    const uint8_t *fadt = installed_fadt(&mem, &mc);
+    ck_assert_uint_eq(fadt[109] & (1u << 5), 1u << 5);         /* CMOS_RTC_NOT_PRESENT */
+    ck_assert_uint_eq(fadt[108], 0);                           /* no CENTURY register */
+    static const uint8_t pnp0b00[] = { 0x0c, 0x41, 0xd0, 0x0b, 0x00 };
+    static const uint8_t io70[] = { 0x47, 1, 0x70, 0, 0x70, 0, 1, 2 };
+    const uint8_t *dsdt = dsdt_of();
+    ck_assert_uint_eq(count(dsdt, get32(dsdt + 4), pnp0b00, sizeof(pnp0b00)), 0);
+    mc.devices[mc.ndevices++] = (struct machine_device){ "cmos-rtc", "", 0x70, -1, BUS_PIO, .nwindows = 0 };
+    fadt = installed_fadt(&mem, &mc);
+    ck_assert_uint_eq(fadt[109] & (1u << 5), 0);
+    ck_assert_uint_eq(fadt[109] & (1u << 2), 1u << 2);         /* still no VGA */
+    ck_assert_uint_eq(fadt[108], 0x32);
+    /* and the DSDT has it as PNP0B00 at ports 0x70-0x71, with no interrupt resource */
+    dsdt = dsdt_of();
+    ck_assert_uint_eq(count(dsdt, get32(dsdt + 4), pnp0b00, sizeof(pnp0b00)), 1);
+    ck_assert_uint_eq(count(dsdt, get32(dsdt + 4), io70, sizeof(io70)), 1);
+    ck_assert_uint_eq(count(dsdt, get32(dsdt + 4), (const uint8_t[]){ 0x89, 6 }, 2), 1);
     guest_mem_destroy(&mem);
 }
 END_TEST
@@ -426,6 +465,7 @@ START_TEST(iasl_disassembles_every_table)
     /* make deps installs iasl: without it this check fails, it does not pass quietly. */
     ck_assert_msg(have_iasl(), "iasl not installed (acpica-tools; run make deps)");
     struct acpi_config c = config(three, 3);
+    c.cmos_rtc = 1;
     ck_assert_int_eq(acpi_build(buf, sizeof(buf), GPA, &c, &used, err, sizeof(err)), 0);
     const uint8_t *xsdt = table_at(get64(buf + 24), "XSDT");
     const uint8_t *fadt = table_at(get64(xsdt + 36), "FACP");
@@ -456,15 +496,22 @@ START_TEST(iasl_disassembles_every_table)
     ck_assert_msg(strstr(dsl, "0xD0002000,") && strstr(dsl, "0x00000007,"), "%.1500s", dsl);
     const char *fdsl = slurp(scratch_path("facp.dsl"));
     ck_assert_msg(strstr(fdsl, "Hardware Reduced (V5) : 1"), "%.1500s", fdsl);
+    ck_assert_msg(strstr(fdsl, "CMOS RTC Not Present (V5) : 0") &&
+                  strstr(fdsl, "RTC Century Index : 32"),
+                  "%.1500s", fdsl);
+    dsl = slurp(scratch_path("dsdt.dsl"));         /* (slurp's buffer is shared) */
+    ck_assert_uint_eq(count_str(dsl, "Name (_HID, EisaId (\"PNP0B00\")"), 1);
+    ck_assert_msg(strstr(dsl, "0x0070,             // Range Minimum"), "%.1500s", dsl);
     const char *mdsl = slurp(scratch_path("apic.dsl"));
     ck_assert_msg(strstr(mdsl, "Address : FEC00000"), "%.1500s", mdsl);
 
-    /* acpiexec loads the namespace as a kernel would and evaluates a _CRS. */
+    /* acpiexec loads the namespace as a kernel would and evaluates a _CRS (5 devices: COM1,
+     * the RTC, three virtio windows). */
     snprintf(cmd, sizeof(cmd), "cd %s && timeout 30 acpiexec -b 'evaluate \\_SB.VR02._CRS' "
              "facp.dat dsdt.dat apic.dat >exec.log 2>&1", scratch_dir);
     ck_assert_int_eq(system(cmd), 0);
     const char *log = slurp(scratch_path("exec.log"));
-    ck_assert_msg(strstr(log, "with   4 Devices") &&
+    ck_assert_msg(strstr(log, "with   5 Devices") &&
                   strstr(log, "1 ACPI AML tables successfully acquired and loaded") &&
                   strstr(log, "86 09 00 01 00 20 00 D0 00 10 00 00 89 06 00 01") &&
                   !strstr(log, "Error") && !strstr(log, "Warning"), "%.1500s", log);
@@ -488,6 +535,7 @@ static Suite *acpi_suite(void)
     tcase_add_test(tables, devices_the_tables_cannot_describe_are_refused);
     tcase_add_test(tables, too_small_an_area_is_enospc_and_nothing_past_it_is_written);
     tcase_add_test(tables, install_puts_rsdp_in_the_bios_area_and_the_zero_page_points_at_it);
+    tcase_add_test(tables, fadt_reports_the_cmos_rtc_only_where_the_machine_has_it);
     suite_add_tcase(s, tables);
     TCase *iasl = tcase_create("iasl");
     tcase_add_checked_fixture(iasl, scratch_setup, scratch_teardown);

@@ -46,6 +46,32 @@ START_TEST(dispatch_reaches_region_with_offset)
 }
 END_TEST
 
+/* A device with windows apart (the i8042's ports 0x60 and 0x64) sees offsets from its own
+ * base in each; the port between belongs to whoever registers it. Unregistering a window
+ * frees its range. */
+START_TEST(windows_apart_see_offsets_from_the_device_base)
+{
+    struct bus b;
+    struct fake f = { 0 }, g = { 0 };
+    uint64_t v;
+
+    bus_init(&b, BUS_PIO);
+    ck_assert_int_ge(bus_register_window(&b, 0x60, 1, 0, &fake_ops, &f, "kbd"), 0);
+    ck_assert_int_ge(bus_register_window(&b, 0x64, 1, 4, &fake_ops, &f, "kbd"), 0);
+    ck_assert_int_ge(bus_register_window(&b, 0x61, 1, 0x21, &fake_ops, &g, "pit"), 0);
+    ck_assert_int_eq(bus_write(&b, 0x64, 1, 0xfe), 0);
+    ck_assert_uint_eq(f.last_off, 4);
+    ck_assert_int_eq(bus_read(&b, 0x61, 1, &v), 0);
+    ck_assert_uint_eq(g.last_off, 0x21);
+    ck_assert_int_eq(g.reads, 1);
+    ck_assert_int_eq(bus_read(&b, 0x62, 1, &v), -ENOENT);
+    ck_assert_int_eq(bus_unregister(&b, 0x61), 0);
+    ck_assert_int_eq(bus_unregister(&b, 0x61), -ENOENT);
+    ck_assert_int_eq(bus_read(&b, 0x61, 1, &v), -ENOENT);
+    ck_assert_int_ge(bus_register(&b, 0x61, 3, &fake_ops, &g, "b"), 0);
+}
+END_TEST
+
 START_TEST(overlap_and_bad_ranges_rejected)
 {
     struct bus b;
@@ -156,6 +182,7 @@ int main(void)
     Suite *s = suite_create("bus");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, dispatch_reaches_region_with_offset);
+    tcase_add_test(tc, windows_apart_see_offsets_from_the_device_base);
     tcase_add_test(tc, overlap_and_bad_ranges_rejected);
     tcase_add_test(tc, unclaimed_reads_all_ones);
     tcase_add_test(tc, straddling_and_bad_sizes);

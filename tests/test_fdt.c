@@ -20,10 +20,10 @@ static uint64_t cell64(const void *prop, int index)
 static struct machine_config sample(void)
 {
     struct machine_config mc = { .ram_size = 256ULL << 20, .seed = 1, .backend = "sim" };
-    mc.devices[0] = (struct machine_device){ "uart8250", "out=stdio", 0x3f8, 4, BUS_PIO };
-    mc.devices[1] = (struct machine_device){ "debug-exit", "", 0xf4, -1, BUS_PIO };
-    mc.devices[2] = (struct machine_device){ "virtio-blk", "mem=1M", 0xd0000000, 5, BUS_MMIO };
-    mc.devices[3] = (struct machine_device){ "virtio-rng", "", 0xd0001000, 6, BUS_MMIO };
+    mc.devices[0] = (struct machine_device){ "uart8250", "out=stdio", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[1] = (struct machine_device){ "debug-exit", "", 0xf4, -1, BUS_PIO, .nwindows = 0 };
+    mc.devices[2] = (struct machine_device){ "virtio-blk", "mem=1M", 0xd0000000, 5, BUS_MMIO, .nwindows = 0 };
+    mc.devices[3] = (struct machine_device){ "virtio-rng", "", 0xd0001000, 6, BUS_MMIO, .nwindows = 0 };
     mc.ndevices = 4;
     return mc;
 }

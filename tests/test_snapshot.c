@@ -15,6 +15,7 @@
 #include "sim/lapic.h"
 #include "sim/vclock.h"
 #include "vmm/snapshot.h"
+#include "vmm/vm.h"
 #include "tests/mock_virtio.h"
 
 static char path[64];
@@ -139,15 +140,85 @@ END_TEST
 START_TEST(version_and_magic)
 {
     struct snapshot_reader r;
-    uint8_t v = 2;
+    uint8_t v = 3;
 
     write_sample();
     poke(8, &v, 1);
     ck_assert_int_eq(snapshot_reader_open(&r, path, err, sizeof(err)), -EINVAL);
-    ck_assert_ptr_nonnull(strstr(err, "header at offset 8: format version 2"));
+    ck_assert_ptr_nonnull(strstr(err, "header at offset 8: format version 3, this vmlab reads "
+                                      "versions 1 to 2"));
     poke(0, "X", 1);
     ck_assert_int_eq(snapshot_reader_open(&r, path, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "not a vmlab snapshot"));
+}
+END_TEST
+
+/* A MACH chunk of the i8042 and the PIT, with per-device windows from `windows` (NULL: the
+ * version 1 layout, none), in a file of format `version`. */
+static void write_machine(uint32_t version, const uint64_t (*windows)[2])
+{
+    static const char *const kinds[] = { "i8042", "i8254" };
+    static const uint64_t bases[] = { 0x60, 0x40 };
+    struct snapshot_writer w;
+
+    ck_assert_int_eq(snapshot_writer_open(&w, path, err, sizeof(err)), 0);
+    snapshot_begin(&w, "MACH");
+    snapshot_put_u64(&w, 16 << 20);
+    snapshot_put_u64(&w, 1);
+    snapshot_put_str(&w, "sim");
+    snapshot_put_u64(&w, 0);
+    snapshot_put_u32(&w, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        snapshot_put_str(&w, kinds[i]);
+        snapshot_put_str(&w, "");
+        snapshot_put_u64(&w, bases[i]);
+        snapshot_put_u32(&w, (uint32_t)-1);
+        snapshot_put_u32(&w, 1);
+        if (windows) {
+            snapshot_put_u32(&w, 1);
+            snapshot_put_u64(&w, windows[i][0]);
+            snapshot_put_u64(&w, windows[i][1]);
+        }
+    }
+    ck_assert_int_eq(snapshot_end(&w), 0);
+    ck_assert_int_eq(snapshot_writer_close(&w, err, sizeof(err)), 0);
+    uint8_t v = (uint8_t)version;
+    poke(8, &v, 1);
+}
+
+static int read_machine(struct machine_config *mc)
+{
+    struct snapshot_reader r;
+    uint64_t max_insns;
+
+    ck_assert_int_eq(snapshot_reader_open(&r, path, err, sizeof(err)), 0);
+    int rc = vm_snapshot_read_machine(&r, mc, &max_insns, err, sizeof(err));
+    snapshot_reader_close(&r);
+    return rc;
+}
+
+/* Format 1 snapshots (no windows in MACH) restore on the layout of their day: the i8042 at
+ * ports 0x60-0x64, the PIT at 0x40-0x43 without port 0x61. Format 2 ones carry windows, and
+ * one that no model of that kind has is refused, naming the device. */
+START_TEST(format_1_machine_gets_the_old_port_layout)
+{
+    struct machine_config mc;
+
+    write_machine(1, NULL);
+    ck_assert_msg(read_machine(&mc) == 0, "%s", err);
+    ck_assert_uint_eq(mc.devices[0].nwindows, 1);
+    ck_assert_uint_eq(mc.devices[0].windows[0].size, 5);
+    ck_assert_uint_eq(mc.devices[1].nwindows, 1);
+    ck_assert_uint_eq(mc.devices[1].windows[0].size, 4);
+
+    static const uint64_t old[2][2] = { { 0, 5 }, { 0, 4 } }, bad[2][2] = { { 0, 5 }, { 0, 64 } };
+    write_machine(2, old);
+    ck_assert_msg(read_machine(&mc) == 0, "%s", err);
+    ck_assert_uint_eq(mc.devices[0].windows[0].size, 5);
+    write_machine(2, bad);
+    ck_assert_int_eq(read_machine(&mc), -EINVAL);
+    ck_assert_msg(strstr(err, "chunk 'MACH'") && strstr(err, "device 1 (i8254): window +0 "
+                                                         "size 0x40"), "%s", err);
 }
 END_TEST
 
@@ -394,6 +465,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, crc_catches_a_flipped_bit);
     tcase_add_test(tc, truncation_names_the_chunk);
     tcase_add_test(tc, version_and_magic);
+    tcase_add_test(tc, format_1_machine_gets_the_old_port_layout);
     tcase_add_test(tc, length_is_capped);
     tcase_add_test(tc, short_fields_and_leftovers);
     tcase_add_test(tc, wrong_tag);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "traces/replay.h"
+#include "traces/trace_codec.h"
 #include "traces/trace_format.h"
 #include "vmm/prng.h"
 #include "tests/scratch.h"
@@ -20,9 +21,9 @@ static void make_header(struct trace_header *h)
     h->machine.seed = 42;
     snprintf(h->machine.backend, sizeof(h->machine.backend), "sim");
     h->machine.ndevices = 2;
-    h->machine.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO };
+    h->machine.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
     h->machine.devices[1] = (struct machine_device){ "virtio-blk", "mem=1M,id=root",
-                                                     0xd0000000, 5, BUS_MMIO };
+                                                     0xd0000000, 5, BUS_MMIO, .nwindows = 0 };
 }
 
 static uint8_t dma_bytes[200000];
@@ -90,6 +91,27 @@ static uint8_t *slurp(const char *path, size_t *len)
     ck_assert_uint_eq(fread(b, 1, *len, f), *len);
     fclose(f);
     return b;
+}
+
+/* The file b with its header rewritten in the older format `version` (1 or 2: no device
+ * windows); *len is updated. */
+static uint8_t *as_version(const uint8_t *b, size_t *len, unsigned version)
+{
+    struct trace_header h;
+    size_t hlen;
+    char err[256];
+    uint8_t hdr[1 << 17];
+
+    ck_assert_int_eq(trace__header_decode(b, *len, &h, &hlen, err, sizeof(err)), 0);
+    long nl = trace__header_encode_as(&h, version, hdr, sizeof(hdr));
+    ck_assert_int_gt(nl, 0);
+    uint8_t *out = malloc((size_t)nl + *len - hlen);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, hdr, (size_t)nl);
+    memcpy(out + nl, b + hlen, *len - hlen);
+    *len = (size_t)nl + *len - hlen;
+    trace_fix_crcs(out, *len);
+    return out;
 }
 
 /* Loads a buffer; returns the rc and fills err / count. */
@@ -268,22 +290,19 @@ START_TEST(wrong_version_and_huge_lengths)
     uint8_t *b = slurp(path, &len);
     chunk_offsets(b, len, offs, 256);
 
-    b[8] = 3;
+    b[8] = 4;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
-    ck_assert_str_eq(err, "trace format version 3 is not supported (this vmlab reads versions "
-                     "1 to 2)");
+    ck_assert_str_eq(err, "trace format version 4 is not supported (this vmlab reads versions "
+                     "1 to 3)");
     b[8] = 0;
     ck_assert_int_eq(load_buf(b, len, &cnt, err, sizeof(err)), -EPROTONOSUPPORT);
+    b[8] = TRACE_VERSION;
     /* Version 1 is read, but it has no host-in/host-out events. */
-    uint8_t *v1 = malloc(len);
-    ck_assert_ptr_nonnull(v1);
-    memcpy(v1, b, len);
-    v1[8] = 1;
-    trace_fix_crcs(v1, len);
-    ck_assert_int_lt(load_buf(v1, len, &cnt, err, sizeof(err)), 0);
+    size_t v1len = len;
+    uint8_t *v1 = as_version(b, &v1len, 1);
+    ck_assert_int_lt(load_buf(v1, v1len, &cnt, err, sizeof(err)), 0);
     ck_assert_msg(strstr(err, "host-in/host-out/input event in a version 1 trace"), "%s", err);
     free(v1);
-    b[8] = TRACE_VERSION;
 
     uint8_t save[4];
     memcpy(save, b + 12, 4);
@@ -515,6 +534,48 @@ START_TEST(disk_records_round_trip)
 }
 END_TEST
 
+/* Format 3 records each device's bus windows; a format 2 header gets the layout of its day
+ * (the i8042 at 0x60-0x64); windows no model of that kind has are refused, naming them. */
+START_TEST(device_windows_round_trip_and_old_layouts)
+{
+    struct trace_header h, back;
+    uint8_t buf[4096];
+    size_t hlen;
+    char err[300];
+
+    make_header(&h);
+    h.machine.devices[1] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
+    long n = trace__header_encode(&h, buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)), 0);
+    ck_assert_uint_eq(back.version, 3);
+    ck_assert_uint_eq(back.machine.devices[1].nwindows, 2);
+    ck_assert_uint_eq(back.machine.devices[1].windows[1].offset, 4);
+    ck_assert_uint_eq(back.machine.devices[1].windows[1].size, 1);
+    ck_assert_uint_eq(back.machine.devices[0].nwindows, 1);
+    ck_assert_uint_eq(back.machine.devices[0].windows[0].size, 8);
+
+    n = trace__header_encode_as(&h, 2, buf, sizeof(buf));
+    ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)), 0);
+    ck_assert_uint_eq(back.machine.devices[1].nwindows, 1);
+    ck_assert_uint_eq(back.machine.devices[1].windows[0].size, 5);
+
+    h.machine.devices[1].nwindows = 1;
+    h.machine.devices[1].windows[0] = (struct device_window){ 0, 0x1000 };
+    n = trace__header_encode(&h, buf, sizeof(buf));
+    ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "device 1 (i8042): window +0 size 0x1000"), "%s", err);
+    h.machine.devices[1].nwindows = 2;              /* the command port widened: named */
+    h.machine.devices[1].windows[0] = (struct device_window){ 0, 1 };
+    h.machine.devices[1].windows[1] = (struct device_window){ 4, 2 };
+    n = trace__header_encode(&h, buf, sizeof(buf));
+    ck_assert_int_eq(trace__header_decode(buf, (size_t)n, &back, &hlen, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "device 1 (i8042): window +0x4 size 0x2"), "%s", err);
+}
+END_TEST
+
 START_TEST(disk_chunk_damage_is_named)
 {
     char path[128], err[300];
@@ -551,10 +612,10 @@ START_TEST(disk_chunk_damage_is_named)
     ck_assert_int_eq(load_buf(m, offs[0] + len - offs[1], &cnt, err, sizeof(err)), -EBADMSG);
     ck_assert_msg(strstr(err, "first record index") && strstr(err, "chunk missing"), "%s", err);
     /* a disk chunk in a version 1 trace */
-    memcpy(m, b, len);
-    m[8] = 1;
-    trace_fix_crcs(m, len);
-    ck_assert_int_eq(load_buf(m, len, &cnt, err, sizeof(err)), -EBADMSG);
+    free(m);
+    size_t mlen = len;
+    m = as_version(b, &mlen, 1);
+    ck_assert_int_eq(load_buf(m, mlen, &cnt, err, sizeof(err)), -EBADMSG);
     ck_assert_msg(strstr(err, "disk content chunk in a version 1 trace"), "%s", err);
     free(m);
     free(b);
@@ -600,6 +661,7 @@ static Suite *suite(void)
     tcase_add_test(t, kind_names_and_formatting);
     tcase_add_test(t, disk_records_round_trip);
     tcase_add_test(t, disk_chunk_damage_is_named);
+    tcase_add_test(t, device_windows_round_trip_and_old_layouts);
     suite_add_tcase(s, t);
     return s;
 }

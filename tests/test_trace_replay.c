@@ -144,7 +144,7 @@ static void rig_start(struct rig *r, const char *path, const struct device_type 
     memset(r, 0, sizeof(*r));
     cur_rig = r;
     r->base = TDEV_BASE;
-    mc.devices[0] = (struct machine_device){ "", "", TDEV_BASE, 5, BUS_MMIO };
+    mc.devices[0] = (struct machine_device){ "", "", TDEV_BASE, 5, BUS_MMIO, .nwindows = 0 };
     snprintf(mc.devices[0].kind, sizeof(mc.devices[0].kind), "%s", t->kind);
     snprintf(mc.devices[0].args, sizeof(mc.devices[0].args), "%s", args);
     ck_assert_int_eq(mock_virtio_init(&r->m, 1 << 20, machine_device_seed(RUN_SEED, 0)), 0);
@@ -417,8 +417,8 @@ static void record_legacy(const char *path)
                                  .ndevices = 2 };
     uint64_t v;
 
-    mc.devices[0] = (struct machine_device){ "uart8250", "out=none,in=hi", 0x3f8, 4, BUS_PIO };
-    mc.devices[1] = (struct machine_device){ "debug-exit", "", 0xf4, -1, BUS_PIO };
+    mc.devices[0] = (struct machine_device){ "uart8250", "out=none,in=hi", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
+    mc.devices[1] = (struct machine_device){ "debug-exit", "", 0xf4, -1, BUS_PIO, .nwindows = 0 };
     ck_assert_int_eq(mock_virtio_init(&m, 1 << 20, 0), 0);
     ck_assert_int_eq(trace_recorder_open(&rec, path, &mc, &m.clock, err, sizeof(err)), 0);
     bus_init(&pio, BUS_PIO);
@@ -506,7 +506,7 @@ START_TEST(unknown_device_kind_is_a_bad_trace)
     snprintf(path, sizeof(path), "%s/u.trace", scratch_dir);
     h.machine.ram_size = 1 << 20;
     h.machine.ndevices = 1;
-    h.machine.devices[0] = (struct machine_device){ "warp-drive", "", 0xd0000000, 5, BUS_MMIO };
+    h.machine.devices[0] = (struct machine_device){ "warp-drive", "", 0xd0000000, 5, BUS_MMIO, .nwindows = 0 };
     ck_assert_int_eq(trace_write_file(path, &h, &end, 1, err, sizeof(err)), 0);
     load(path, &l);
     ck_assert_int_eq(trace_replay(trace_reader_header(l.rd), l.ev, l.n, NULL, &res), REPLAY_BAD);
@@ -554,6 +554,48 @@ START_TEST(cow_overlay_never_writes_the_base)
 END_TEST
 
 
+/* A trace of a machine described before port 0x61 went to the PIT (format 2: the i8042's
+ * window was 0x60-0x64, the PIT's 0x40-0x43 with channel 2's gate tied high) replays on
+ * that layout: 0x61 reads the i8042's 0 and channel 2 counts from its count write. The same
+ * events on today's layout diverge (the gate is low until port 0x61 sets it). */
+START_TEST(old_port_layout_replays_as_recorded)
+{
+    struct trace_header h = { .version = 2 };
+    struct trace_event ev[16];
+    struct replay_result res;
+    size_t n = 0;
+    uint64_t t0 = 1000, t1 = t0 + 1000000;     /* 1 ms: 1193 PIT clocks */
+    unsigned left = 0xffff - 1193;
+
+    h.machine.ram_size = 1 << 20;
+    h.machine.ndevices = 2;
+    h.machine.devices[0] = (struct machine_device){ "i8042", "", 0x60, -1, BUS_PIO, .nwindows = 0 };
+    h.machine.devices[1] = (struct machine_device){ "i8254", "", 0x40, -1, BUS_PIO, .nwindows = 0 };
+#define PIO(k, t, dev, a, v) (struct trace_event){ .kind = TRACE_EV_PIO_##k, .time_ns = (t), \
+        .device = (dev), .addr = (a), .size = 1, .value = (v) }
+    ev[n++] = PIO(OUT, t0, 1, 0x43, 0xb0);     /* ch2 word mode 0, 0xffff */
+    ev[n++] = PIO(OUT, t0, 1, 0x42, 0xff);
+    ev[n++] = PIO(OUT, t0, 1, 0x42, 0xff);
+    ev[n++] = PIO(OUT, t1, 1, 0x43, 0x80);     /* latch ch2 */
+    ev[n++] = PIO(IN, t1, 1, 0x42, left & 0xff);
+    ev[n++] = PIO(IN, t1, 1, 0x42, left >> 8);
+    ev[n++] = PIO(IN, t1, 0, 0x61, 0);
+#undef PIO
+    ev[n++] = (struct trace_event){ .kind = TRACE_EV_END, .time_ns = t1, .device = -1 };
+    for (unsigned i = 0; i < 2; i++)
+        machine_device_set_format1_windows(&h.machine.devices[i]);
+    ck_assert_uint_eq(h.machine.devices[0].windows[0].size, 5);
+    ck_assert_uint_eq(h.machine.devices[1].windows[0].size, 4);
+    ck_assert_int_eq(trace_replay(&h, ev, n, NULL, &res), REPLAY_MATCH);
+    ck_assert_uint_eq(res.checked, 3);
+
+    for (unsigned i = 0; i < 2; i++)
+        h.machine.devices[i].nwindows = 0;      /* today's: 0x60, 0x64; 0x40-0x43, 0x61 */
+    ck_assert_int_eq(trace_replay(&h, ev, n, NULL, &res), REPLAY_DIVERGED);
+    ck_assert_msg(strstr(res.message, "device returned 0xff"), "%s", res.message);
+}
+END_TEST
+
 /* ddmin over requests: 20 requests, each a notify plus a fault text naming it; the check
  * "fails" (exits 1) while requests 3 and 11 are both present. */
 START_TEST(minimize_keeps_only_the_requests_the_check_needs)
@@ -566,7 +608,7 @@ START_TEST(minimize_keeps_only_the_requests_the_check_needs)
 
     h.machine.ram_size = 1 << 20;
     h.machine.ndevices = 1;
-    h.machine.devices[0] = (struct machine_device){ "virtio-rng", "", TDEV_BASE, 5, BUS_MMIO };
+    h.machine.devices[0] = (struct machine_device){ "virtio-rng", "", TDEV_BASE, 5, BUS_MMIO, .nwindows = 0 };
     for (int i = 0; i < 20; i++) {
         snprintf(txt[i], sizeof(txt[i]), "<req-%d>", i);
         ev[n++] = (struct trace_event){ .kind = TRACE_EV_FAULT, .time_ns = (uint64_t)i * 10,
@@ -658,6 +700,7 @@ static Suite *suite(void)
     tcase_add_test(t, virtio_rng_replays_and_detects_changed_rings);
     tcase_add_test(t, registry_devices_replay_and_filter);
     tcase_add_test(t, unknown_device_kind_is_a_bad_trace);
+    tcase_add_test(t, old_port_layout_replays_as_recorded);
     tcase_add_test(t, cow_overlay_never_writes_the_base);
     tcase_add_test(t, minimize_keeps_only_the_requests_the_check_needs);
     tcase_add_test(t, recording_started_mid_run_is_refused_by_replay);

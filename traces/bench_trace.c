@@ -44,9 +44,9 @@ static void make_header(struct trace_header *h)
     h->machine.seed = 1;
     snprintf(h->machine.backend, sizeof(h->machine.backend), "sim");
     h->machine.ndevices = 2;
-    h->machine.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO };
+    h->machine.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
     h->machine.devices[1] = (struct machine_device){ "virtio-blk", "mem=16M", 0xd0000000, 5,
-                                                     BUS_MMIO };
+                                                     BUS_MMIO, .nwindows = 0 };
 }
 
 /* A mix like a virtio guest's: register accesses, small DMA, interrupts, notifies. */
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     struct fake_clock fc = { 0 };
     struct clock clk = { fc_now, NULL, NULL, &fc };
     struct machine_config mc = { .ram_size = 1 << 20, .seed = 1, .backend = "sim", .ndevices = 1 };
-    mc.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO };
+    mc.devices[0] = (struct machine_device){ "uart8250", "out=none", 0x3f8, 4, BUS_PIO, .nwindows = 0 };
     static uint8_t ram[1 << 20];
     struct guest_mem mem;
     struct bus pio;

@@ -79,7 +79,7 @@ static void rec_bus_tap(void *opaque, enum bus_space space, int is_write, uint64
     for (unsigned i = 0; i < r->nbuses; i++) {
         struct bus *b = r->buses[i];
         if (b->space == space && region >= 0 && (unsigned)region < b->nregions) {
-            dev = rec_device_at(r, space, b->regions[region].base);
+            dev = rec_device_at(r, space, b->regions[region].base - b->regions[region].offset);
             break;
         }
     }

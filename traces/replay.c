@@ -503,6 +503,8 @@ static int rp_build(struct replay *r)
             .clock = &r->clock,
             .irq = { d->irq >= 0 ? &r->sink : NULL, d->irq >= 0 ? (unsigned)d->irq : 0 },
             .base = d->base,
+            .windows = d->nwindows ? d->windows : NULL,
+            .nwindows = d->nwindows,
             .seed = machine_device_seed(mc->seed, i),
             .deterministic = 1,
             .log = r->o->log ? r->o->log : r->devnull,

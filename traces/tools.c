@@ -17,8 +17,14 @@ void trace_print_header(FILE *out, const struct trace_header *h)
         fprintf(out, "recording started on a running VM (not replayable)\n");
     for (unsigned i = 0; i < mc->ndevices; i++) {
         const struct machine_device *d = &mc->devices[i];
-        fprintf(out, "device %u: %s %s 0x%" PRIx64 " irq %d args \"%s\"\n", i, d->kind,
+        struct device_window w[DEVICE_MAX_WINDOWS];
+        unsigned nw = machine_device_windows(d, w);
+        fprintf(out, "device %u: %s %s 0x%" PRIx64 " irq %d args \"%s\"", i, d->kind,
                 d->space == BUS_PIO ? "pio" : "mmio", d->base, d->irq, d->args);
+        for (unsigned k = 0; nw > 1 && k < nw; k++)        /* devices with ports apart */
+            fprintf(out, "%s0x%" PRIx64 "+%" PRIu64, k ? "," : " windows ",
+                    d->base + w[k].offset, w[k].size);
+        fputc('\n', out);
     }
 }
 
@@ -94,6 +100,15 @@ static int header_diff(FILE *out, const struct trace_header *a, const struct tra
             fprintf(out, "headers differ: device %u is %s \"%s\" at 0x%" PRIx64 " irq %d vs "
                     "%s \"%s\" at 0x%" PRIx64 " irq %d\n", i, p->kind, p->args, p->base, p->irq,
                     q->kind, q->args, q->base, q->irq);
+            return 1;
+        }
+        struct device_window wp[DEVICE_MAX_WINDOWS], wq[DEVICE_MAX_WINDOWS];
+        unsigned np = machine_device_windows(p, wp), nq = machine_device_windows(q, wq);
+        if (np != nq || memcmp(wp, wq, np * sizeof(wp[0]))) {
+            fprintf(out, "headers differ: device %u (%s) has %u bus windows vs %u (%#" PRIx64
+                    "+%" PRIu64 " first vs %#" PRIx64 "+%" PRIu64 ")\n", i, p->kind, np, nq,
+                    p->base + wp[0].offset, np ? wp[0].size : 0, q->base + wq[0].offset,
+                    nq ? wq[0].size : 0);
             return 1;
         }
     }

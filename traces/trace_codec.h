@@ -62,6 +62,9 @@ static inline int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *o
 
 /* The whole header (fixed part, body, CRC) into buf: its length, or -1 if it does not fit. */
 long trace__header_encode(const struct trace_header *h, uint8_t *buf, size_t cap);
+/* The same in an older format `version` (1-2: no device windows): tests make old files so. */
+long trace__header_encode_as(const struct trace_header *h, unsigned version, uint8_t *buf,
+                             size_t cap);
 /* Parses and checks the header at the start of buf; *hlen = its length. 0 or -errno. */
 int trace__header_decode(const uint8_t *buf, size_t size, struct trace_header *h, size_t *hlen,
                          char *err, size_t errlen);

@@ -11,7 +11,7 @@
 #include "vmm/machine.h"
 
 #define TRACE_MAGIC          "VMLTRACE"     /* 8 bytes at offset 0 */
-#define TRACE_VERSION        2              /* 2: disk content chunks (TDSK), host-in/out events */
+#define TRACE_VERSION        3              /* 2: disk content chunks (TDSK), host-in/out events; 3: device windows */
 #define TRACE_VERSION_OLDEST 1              /* version 1 files still read (neither) */
 #define TRACE_CHUNK_MAGIC    0x4b484354u    /* "TCHK" little-endian */
 #define TRACE_DISK_MAGIC     0x4b534454u    /* "TDSK" little-endian: disk content chunk */

@@ -25,8 +25,13 @@ static int put_str(uint8_t **pp, const uint8_t *end, const char *s, size_t max, 
     return 0;
 }
 
-/* Encodes the whole header (fixed part, body, CRC) into buf. Returns its length or -1. */
 long trace__header_encode(const struct trace_header *h, uint8_t *buf, size_t cap)
+{
+    return trace__header_encode_as(h, TRACE_VERSION, buf, cap);
+}
+
+long trace__header_encode_as(const struct trace_header *h, unsigned version, uint8_t *buf,
+                             size_t cap)
 {
     const struct machine_config *mc = &h->machine;
     uint8_t *p = buf + TRACE_FILE_HDR_SIZE, *end = buf + cap - 4;
@@ -53,9 +58,21 @@ long trace__header_encode(const struct trace_header *h, uint8_t *buf, size_t cap
         put32(p + 8, (uint32_t)d->irq);
         p[12] = (uint8_t)d->space;
         p += 13;
+        if (version < 3)
+            continue;
+        /* version 3: the windows, so replay rebuilds the bus the run had */
+        struct device_window w[DEVICE_MAX_WINDOWS];
+        unsigned nw = machine_device_windows(d, w);
+        if (end - p < 1 + 16 * (long)nw)
+            return -1;
+        *p++ = (uint8_t)nw;
+        for (unsigned k = 0; k < nw; k++, p += 16) {
+            put64(p, w[k].offset);
+            put64(p + 8, w[k].size);
+        }
     }
     memcpy(buf, TRACE_MAGIC, 8);
-    put16(buf + 8, TRACE_VERSION);
+    put16(buf + 8, (uint16_t)version);
     put16(buf + 10, (uint16_t)(h->flags & TRACE_FLAGS_KNOWN));
     put32(buf + 12, (uint32_t)(p - buf - TRACE_FILE_HDR_SIZE));
     put32(p, trace_crc32(0, buf, (size_t)(p - buf)));
@@ -172,6 +189,27 @@ int trace__header_decode(const uint8_t *buf, size_t size, struct trace_header *h
         if (d->space != BUS_MMIO && d->space != BUS_PIO) {
             snprintf(err, errlen, "trace header: device %u space %d is neither mmio nor pio",
                      i, d->space);
+            return -EINVAL;
+        }
+        if (version < 3) {
+            machine_device_set_format1_windows(d);
+            continue;
+        }
+        if (c.end - c.p < 1)
+            goto short_;
+        d->nwindows = *c.p++;
+        if (d->nwindows > DEVICE_MAX_WINDOWS) {
+            snprintf(err, errlen, "trace header: device %u has %u windows, more than %d", i,
+                     d->nwindows, DEVICE_MAX_WINDOWS);
+            return -EINVAL;
+        }
+        if ((size_t)(c.end - c.p) < 16 * (size_t)d->nwindows)
+            goto short_;
+        for (unsigned k = 0; k < d->nwindows; k++, c.p += 16)
+            d->windows[k] = (struct device_window){ get64(c.p), get64(c.p + 8) };
+        char werr[200];
+        if (machine_device_check_windows(d, i, werr, sizeof(werr))) {
+            snprintf(err, errlen, "trace header: %s", werr);
             return -EINVAL;
         }
     }

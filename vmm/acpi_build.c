@@ -15,6 +15,7 @@
 #define HDR_LEN             36          /* the system description table header */
 #define FADT_LEN            276
 #define FADT_FLAGS          112
+#define FADT_CENTURY        108
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_MINOR_VERSION  131
 #define FADT_X_DSDT         140
@@ -25,6 +26,7 @@
 #define FADT_F_HW_REDUCED   (1u << 20)  /* no PM1/GPE blocks, SCI or legacy PIC */
 #define IAPC_VGA_ABSENT     (1u << 2)
 #define IAPC_CMOS_RTC_ABSENT (1u << 5)
+#define RTC_CENTURY_REGISTER 0x32       /* devices/cmos_rtc.c REG_CENTURY */
 
 #define AML_SLACK           16          /* > 3 nested packages x 3 reserved bytes */
 
@@ -125,6 +127,16 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
         aml_res_end(&r);
         dsdt_device(a, "COM1", "PNP0501", 1, 0, crs, r.len);
     }
+    /* The RTC as PNP0B00 with its two ports and no IRQ (the model raises none): Linux's
+     * rtc_cmos binds it through PNP. Without a PNP device Linux registers its platform
+     * device with IRQ 8, which a hardware-reduced machine has not mapped, and the probe
+     * fails (-EINVAL, measured on Debian's 6.1). */
+    if (cfg->cmos_rtc) {
+        aml_init(&r, crs, sizeof(crs));
+        aml_res_io16(&r, MEMMAP_RTC_PORT, 2);
+        aml_res_end(&r);
+        dsdt_device(a, "RTC_", "PNP0B00", 1, 0, crs, r.len);
+    }
     for (unsigned i = 0; i < cfg->nvirtio; i++) {
         const struct acpi_mmio_device *d = &cfg->virtio[i];
         aml_init(&r, crs, sizeof(crs));
@@ -203,7 +215,10 @@ int acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_config 
 
     uint8_t *fadt = buf + o_fadt;
     header(fadt, "FACP", FADT_LEN, 6);
-    wr16(fadt + FADT_IAPC_BOOT_ARCH, IAPC_VGA_ABSENT | IAPC_CMOS_RTC_ABSENT);
+    /* Linux registers its rtc_cmos device (and /dev/rtc0) only when the RTC is not declared
+     * absent; CENTURY names the CMOS register holding the century (the model's 0x32). */
+    wr16(fadt + FADT_IAPC_BOOT_ARCH, IAPC_VGA_ABSENT | (cfg->cmos_rtc ? 0 : IAPC_CMOS_RTC_ABSENT));
+    fadt[FADT_CENTURY] = cfg->cmos_rtc ? RTC_CENTURY_REGISTER : 0;
     wr32(fadt + FADT_FLAGS, FADT_F_HW_REDUCED | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
     fadt[FADT_MINOR_VERSION] = 3;
     wr64(fadt + FADT_X_DSDT, gpa + o_dsdt);
@@ -252,6 +267,9 @@ int acpi_install(struct guest_mem *mem, const struct machine_config *mc, char *e
                    d->base == MEMMAP_SERIAL_PORT) {
             cfg.serial_port = (int)d->base;
             cfg.serial_gsi = (unsigned)d->irq;
+        } else if (d->space == BUS_PIO && !strcmp(d->kind, "cmos-rtc") &&
+                   d->base == MEMMAP_RTC_PORT) {
+            cfg.cmos_rtc = 1;
         }
     }
     uint8_t *buf = guest_mem_host(mem, MEMMAP_ACPI_ADDR, MEMMAP_ACPI_MAX);

@@ -22,6 +22,10 @@ struct acpi_config {
     unsigned ioapic_pins;           /* GSIs 0 .. pins-1, base 0 */
     int serial_port;                /* COM1 I/O port, or -1 for no serial device */
     unsigned serial_gsi;
+    /* CMOS RTC (MC146818 at ports 0x70/0x71): 1 if the machine has one, which the FADT then
+     * reports (no CMOS_RTC_NOT_PRESENT, CENTURY register 0x32), so Linux registers rtc_cmos;
+     * 0: the FADT says it is absent. */
+    int cmos_rtc;
     const struct acpi_mmio_device *virtio;
     unsigned nvirtio;
 };
@@ -36,7 +40,7 @@ int acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_config 
 struct guest_mem;
 struct machine_config;
 
-/* The tables for machine `mc` (its uart8250 as COM1, its virtio-mmio windows) written to
+/* The tables for machine `mc` (its uart8250 as COM1, its cmos-rtc, its virtio-mmio windows) written to
  * guest RAM at MEMMAP_ACPI_ADDR, RSDP first. Errors as acpi_build. */
 int acpi_install(struct guest_mem *mem, const struct machine_config *mc, char *err,
                  size_t errlen);

@@ -13,6 +13,12 @@ void bus_init(struct bus *b, enum bus_space space)
 int bus_register(struct bus *b, uint64_t base, uint64_t size, const struct bus_ops *ops,
                  void *opaque, const char *name)
 {
+    return bus_register_window(b, base, size, 0, ops, opaque, name);
+}
+
+int bus_register_window(struct bus *b, uint64_t base, uint64_t size, uint64_t offset,
+                        const struct bus_ops *ops, void *opaque, const char *name)
+{
     unsigned pos = 0;
 
     if (size == 0 || base + size - 1 < base || !ops)
@@ -31,11 +37,23 @@ int bus_register(struct bus *b, uint64_t base, uint64_t size, const struct bus_o
         return -EEXIST;
     memmove(&b->regions[pos + 1], &b->regions[pos],
             (b->nregions - pos) * sizeof(b->regions[0]));
-    b->regions[pos] = (struct bus_region){ .base = base, .size = size, .ops = ops,
-                                           .opaque = opaque };
+    b->regions[pos] = (struct bus_region){ .base = base, .size = size, .offset = offset,
+                                           .ops = ops, .opaque = opaque };
     snprintf(b->regions[pos].name, sizeof(b->regions[pos].name), "%s", name ? name : "?");
     b->nregions++;
     return (int)pos;
+}
+
+int bus_unregister(struct bus *b, uint64_t base)
+{
+    for (unsigned i = 0; i < b->nregions; i++)
+        if (b->regions[i].base == base) {
+            memmove(&b->regions[i], &b->regions[i + 1],
+                    (b->nregions - i - 1) * sizeof(b->regions[0]));
+            b->nregions--;
+            return 0;
+        }
+    return -ENOENT;
 }
 
 static int find_index(const struct bus *b, uint64_t addr)
@@ -87,7 +105,7 @@ int bus_read(struct bus *b, uint64_t addr, unsigned size, uint64_t *value)
     *value = ~0ULL;
     if (!err) {
         const struct bus_region *r = &b->regions[index];
-        err = r->ops->read ? r->ops->read(r->opaque, addr - r->base, size, value) : 0;
+        err = r->ops->read ? r->ops->read(r->opaque, addr - r->base + r->offset, size, value) : 0;
         if (err)
             *value = ~0ULL;
     }
@@ -105,7 +123,7 @@ int bus_write(struct bus *b, uint64_t addr, unsigned size, uint64_t value)
     value &= size_mask(size);
     if (!err) {
         const struct bus_region *r = &b->regions[index];
-        err = r->ops->write ? r->ops->write(r->opaque, addr - r->base, size, value) : 0;
+        err = r->ops->write ? r->ops->write(r->opaque, addr - r->base + r->offset, size, value) : 0;
     }
     if (b->tap)
         b->tap(b->tap_opaque, b->space, 1, addr, size, value, index);

@@ -20,6 +20,7 @@ struct bus_ops {
 struct bus_region {
     uint64_t base;
     uint64_t size;
+    uint64_t offset;                /* handlers see addr - base + offset */
     const struct bus_ops *ops;
     void *opaque;
     char name[32];
@@ -44,6 +45,16 @@ void bus_init(struct bus *b, enum bus_space space);
  * -ENOSPC when full. Returns the region index on success (>= 0). */
 int bus_register(struct bus *b, uint64_t base, uint64_t size, const struct bus_ops *ops,
                  void *opaque, const char *name);
+
+/* The same for one window of a device with several (the i8042's ports 0x60 and 0x64): its
+ * handlers see addresses relative to the device, `offset` being the window's distance from
+ * the device's base. bus_register is this with offset 0. */
+int bus_register_window(struct bus *b, uint64_t base, uint64_t size, uint64_t offset,
+                        const struct bus_ops *ops, void *opaque, const char *name);
+
+/* Removes the region starting at base (undoing a device's earlier windows when a later
+ * one cannot be registered). -ENOENT if there is none. */
+int bus_unregister(struct bus *b, uint64_t base);
 
 /* The region containing addr, or NULL. */
 const struct bus_region *bus_find(const struct bus *b, uint64_t addr);

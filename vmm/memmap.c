@@ -16,8 +16,11 @@ const struct memmap_entry memmap_table[] = {
     { "ram-high",    MEMMAP_RAM,  MEMMAP_HIGH_RAM_START,    0,                      -1 },
     { "serial",      MEMMAP_PIO,  MEMMAP_SERIAL_PORT,       8,                      MEMMAP_SERIAL_IRQ },
     { "debug-exit",  MEMMAP_PIO,  MEMMAP_DEBUG_EXIT_PORT,   4,                      -1 },
-    { "i8042",       MEMMAP_PIO,  MEMMAP_I8042_PORT,        5,                      -1 },
+    { "i8042",       MEMMAP_PIO,  MEMMAP_I8042_PORT,        1,                      -1 },
+    { "i8042-cmd",   MEMMAP_PIO,  MEMMAP_I8042_PORT + 4,    1,                      -1 },
     { "i8254",       MEMMAP_PIO,  MEMMAP_PIT_PORT,          4,                      -1 },
+    { "port-b",      MEMMAP_PIO,  MEMMAP_PORT_B,            1,                      -1 },
+    { "cmos-rtc",    MEMMAP_PIO,  MEMMAP_RTC_PORT,          2,                      -1 },
     { NULL, 0, 0, 0, -1 },
 };
 

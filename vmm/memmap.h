@@ -53,8 +53,9 @@ struct memmap_entry {
 #define MEMMAP_SERIAL_PORT       0x3f8
 #define MEMMAP_SERIAL_IRQ        4
 #define MEMMAP_DEBUG_EXIT_PORT   0xf4
-#define MEMMAP_I8042_PORT        0x60
-#define MEMMAP_PIT_PORT          0x40
+#define MEMMAP_I8042_PORT        0x60          /* and its command port, 0x64 */
+#define MEMMAP_PIT_PORT          0x40          /* 0x40-0x43, and port B (0x61) */
+#define MEMMAP_PORT_B            0x61          /* system control port B: the PIT's */
 #define MEMMAP_RTC_PORT          0x70
 
 /* The arm64 machine (KVM on aarch64 hosts): RAM, boot data and the virtio windows are where

@@ -238,11 +238,13 @@ int snapshot_reader_open(struct snapshot_reader *r, const char *path, char *err,
         goto bad;
     }
     uint32_t version = rd32(hdr + 8), flags = rd32(hdr + 12);
-    if (version != SNAPSHOT_VERSION) {
+    if (version < SNAPSHOT_VERSION_OLDEST || version > SNAPSHOT_VERSION) {
         snprintf(err, errlen, "snapshot %s: header at offset 8: format version %u, this vmlab "
-                 "reads version %u", path, version, SNAPSHOT_VERSION);
+                 "reads versions %u to %u", path, version, SNAPSHOT_VERSION_OLDEST,
+                 SNAPSHOT_VERSION);
         goto bad;
     }
+    r->version = version;
     if (flags) {
         snprintf(err, errlen, "snapshot %s: header at offset 12: unknown flags %#x", path, flags);
         goto bad;

@@ -11,7 +11,8 @@
 #include <stdio.h>
 
 #define SNAPSHOT_MAGIC "VMLABSNP"          /* 8 bytes, not terminated in the file */
-#define SNAPSHOT_VERSION 1u
+#define SNAPSHOT_VERSION 2u                 /* 2: MACH lists each device's bus windows */
+#define SNAPSHOT_VERSION_OLDEST 1u          /* 1: one window per device (its type's then) */
 #define SNAPSHOT_CHUNK_MAX (64u << 20)      /* payload bytes of one chunk at most */
 #define SNAPSHOT_STR_MAX 4096u              /* a string field at most (json, args) */
 
@@ -37,6 +38,7 @@ struct snapshot_reader {
     uint64_t offset;                        /* file offset of the next chunk */
     uint64_t chunks;
     uint64_t file_size;
+    uint32_t version;                       /* the file's format version */
     int bad;                                /* a get_* ran past the end of the chunk */
     char bad_field[48];
 };

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIN_MEM (2ULL << 20)
@@ -97,6 +98,7 @@ static int add_device(struct vm *vm, const char *kind, const char *args, enum bu
     d->base = base;
     d->irq = irq;
     d->space = space;
+    d->nwindows = machine_device_windows(d, d->windows);     /* the type's layout */
     return 0;
 }
 
@@ -202,18 +204,23 @@ static int describe_machine(struct vm *vm, const struct vm_options *opt, char *e
      * CI-shaped runs, the first such hang; the KVM machine is kept as it was). */
     if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim"))
         rc = add_device(vm, "i8254", "", BUS_PIO, MEMMAP_PIT_PORT, -1, err, errlen);
-    /* The CMOS clock Linux takes the date from at boot, from a fixed base: deterministic.
-     * The software CPU's Linux machine only, as the PIT. */
-    if (!rc && opt->kernel && !strcmp(vm->cpu_ops->name, "sim")) {
-        if (snprintf(args, sizeof(args), "%s%s", opt->rtc_base ? "base=" : "",
-                     opt->rtc_base ? opt->rtc_base : "") >= (int)sizeof(args)) {
+    /* The CMOS clock Linux takes the date from at boot and rtc_cmos serves as /dev/rtc0 (the
+     * FADT and DSDT declare it). On the software CPU from a fixed base: deterministic. On KVM
+     * (not deterministic anyway, its clock is the host's) from the host's time of day when the
+     * VM is made, as crosvm's CMOS starts, unless --rtc-base sets it. */
+    if (!rc && opt->kernel) {
+        int sim = !strcmp(vm->cpu_ops->name, "sim");
+        int n = opt->rtc_base ? snprintf(args, sizeof(args), "base=%s", opt->rtc_base)
+                : sim ? snprintf(args, sizeof(args), "%s", "")
+                : snprintf(args, sizeof(args), "base=%lld", (long long)time(NULL));
+        if (n < 0 || n >= (int)sizeof(args)) {
             snprintf(err, errlen, "--rtc-base: longer than %zu bytes", sizeof(args) - 6);
             return -EINVAL;
         }
         rc = add_device(vm, "cmos-rtc", args, BUS_PIO, MEMMAP_RTC_PORT, -1, err, errlen);
     } else if (!rc && opt->rtc_base) {
-        snprintf(err, errlen, "--rtc-base sets the CMOS clock of a Linux machine (--kernel) on "
-                 "the software CPU; this machine has none");
+        snprintf(err, errlen, "--rtc-base sets the CMOS clock of a Linux machine (--kernel); "
+                 "this machine has none");
         return -EINVAL;
     }
 virtio:
@@ -336,6 +343,8 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
             .clock = clock,
             .irq = { d->irq >= 0 ? sink : NULL, d->irq >= 0 ? (unsigned)d->irq : 0 },
             .base = d->base,
+            .windows = d->nwindows ? d->windows : NULL,
+            .nwindows = d->nwindows,
             .seed = machine_device_seed(vm->mc.seed, i),
             .deterministic = !strcmp(vm->cpu_ops->name, "sim"),
             .log = stderr,

@@ -34,6 +34,13 @@ static void put_machine(struct snapshot_writer *w, const struct vm *vm)
         snapshot_put_u64(w, d->base);
         snapshot_put_u32(w, (uint32_t)d->irq);
         snapshot_put_u32(w, (uint32_t)d->space);
+        struct device_window win[DEVICE_MAX_WINDOWS];
+        unsigned nw = machine_device_windows(d, win);
+        snapshot_put_u32(w, nw);
+        for (unsigned k = 0; k < nw; k++) {
+            snapshot_put_u64(w, win[k].offset);
+            snapshot_put_u64(w, win[k].size);
+        }
     }
     snapshot_end(w);
 }
@@ -166,6 +173,26 @@ int vm_snapshot_read_machine(struct snapshot_reader *r, struct machine_config *m
         if (d->irq < -1 || d->irq >= 24 || (d->space != BUS_MMIO && d->space != BUS_PIO))
             return snapshot_fail(r, err, errlen, "device %u (%s): irq %d or bus %d is out of "
                                  "range", i, d->kind, d->irq, d->space);
+        if (r->version < 2) {
+            machine_device_set_format1_windows(d);
+            continue;
+        }
+        uint32_t nw = snapshot_get_u32(r, "device window count");
+        if ((rc = snapshot_check(r, err, errlen)))
+            return rc;
+        if (nw > DEVICE_MAX_WINDOWS)
+            return snapshot_fail(r, err, errlen, "device %u (%s): %u windows, more than %d", i,
+                                 d->kind, nw, DEVICE_MAX_WINDOWS);
+        d->nwindows = nw;
+        for (unsigned k = 0; k < nw; k++) {
+            d->windows[k].offset = snapshot_get_u64(r, "device window offset");
+            d->windows[k].size = snapshot_get_u64(r, "device window size");
+        }
+        char werr[200];
+        if ((rc = snapshot_check(r, err, errlen)))
+            return rc;
+        if (machine_device_check_windows(d, i, werr, sizeof(werr)))
+            return snapshot_fail(r, err, errlen, "%s", werr);
     }
     return snapshot_check_done(r, err, errlen);
 }

@@ -47,6 +47,14 @@ timeout "${KVM_LINUX_TIMEOUT:-600}" "$VMLAB" run --cpu kvm --mem 512M --kernel "
 rc=$?
 echo "# kvm_linux: boot to power-off took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 linux_checks "$TMP/console" "$TMP/err" $rc
+# The CMOS RTC on KVM: rtc_cmos registers rtc0 and sets the system clock from it, the host's
+# time of day when the VM was made (within the boot's time of the test's clock).
+rtc=$(tr -d '\r' <"$TMP/console" | sed -n 's/.*rtc_cmos 00:0[0-9]: setting system clock to .* (\([0-9]*\))$/\1/p' | head -1)
+if [ -n "$rtc" ] && [ "$rtc" -ge $((t0 / 1000000 - 5)) ] && [ "$rtc" -le $((${EPOCHREALTIME%.*} + 5)) ]; then
+    ok "kvm_linux: rtc_cmos sets the clock from the CMOS RTC, the host's time ($rtc)"
+else
+    not_ok "kvm_linux: rtc_cmos sets the clock from the CMOS RTC, the host's time (got '${rtc}', boot began at $((t0 / 1000000)))"
+fi
 
 # The same machine on the network (lib.sh linux_net_*, the checks of sim_linux_net.sh; the
 # host side is busybox's httpd and nc, which make test-kvm's nested VM has too).

@@ -178,13 +178,23 @@ check "sector content moved past its place: exit 2 naming the record" \
 
 # --- version 1 traces ---------------------------------------------------------------------
 # A version 1 trace has no disk content: it still replays against the image at its path
-# (made here from the version 2 trace: the header with version 1, the event chunks only).
+# (made here from the current trace: the header in version 1 form, without the device
+# windows of version 3, and the event chunks only).
 /usr/bin/python3 - "$TMP/one/run.vtr" "$TMP/v1.vtr" <<'PY'
 import struct, sys, zlib
 b = bytearray(open(sys.argv[1], 'rb').read())
 hl = 16 + struct.unpack_from('<I', b, 12)[0]
-out = bytearray(b[:hl + 4]); out[8] = 1
-struct.pack_into('<I', out, hl, zlib.crc32(bytes(out[:hl])))
+p = 16
+p += 1 + b[p]; p += 8; p += 1 + b[p]; p += 8    # vmlab version, seed, backend, ram
+n = b[p]; p += 1
+body = bytearray(b[16:p])
+for _ in range(n):                              # kind, args, base, irq, space; windows
+    q = p + 1 + b[p]; q += 2 + struct.unpack_from('<H', b, q)[0]; q += 13
+    body += b[p:q]
+    p = q + 1 + 16 * b[q]
+out = bytearray(b[:16]) + body + bytes(4); out[8] = 1
+struct.pack_into('<I', out, 12, len(body))
+struct.pack_into('<I', out, 16 + len(body), zlib.crc32(bytes(out[:16 + len(body)])))
 pos = hl + 4
 while pos < len(b):
     plen = struct.unpack_from('<I', b, pos + 4)[0]
