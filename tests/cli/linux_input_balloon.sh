@@ -28,7 +28,9 @@ TYPED+='m0=$(mt); echo VMLAB-BALLOON: memtotal $m0 kB, ready $((40+2))\n'
 # (The driver gives pages in rounds of 256, so the first change is not the end: wait for all.)
 TYPED+='while [ "$(mt)" -gt $((m0 - 65536)) ]; do sleep 0.1; done; echo VMLAB-BALLOON: inflated memtotal $(mt) kB\n'
 TYPED+='while [ "$(mt)" != "$m0" ]; do sleep 0.1; done; echo VMLAB-BALLOON: deflated memtotal $(mt) kB\n'
-TYPED+='vmlab-poweroff\n'
+# (The guest powers off only after a second tap, which the host sends once `balloon 0 --wait`
+# has returned: powering off at once raced the client's wait, which then found no socket.)
+TYPED+='vmlab-evdev Multitouch 2 >/dev/null; vmlab-poweroff\n'
 linux_disk
 timeout 600 "$V" run --cpu "$CPU" --mem 512M --kernel "$KERNEL" --initrd "$LINUX_INITRD" \
     --block "$LINUX_DISK" --input multi-touch,width=720,height=1280 \
@@ -53,6 +55,12 @@ done
 deflate=$("$V" balloon 0 "$SOCK" --wait --timeout 120 2>&1)
 # A step that failed may leave the guest waiting for memory: stop it rather than time out.
 [ "$deflate" = "balloon at 0 bytes" ] || "$V" stop "$SOCK" >/dev/null 2>&1
+# The go-ahead tap, repeated until the guest's evdev has it open and powers off (bounded).
+for _ in $(seq 300); do
+    kill -0 "$vm" 2>/dev/null || break
+    "$V" input "$SOCK" tap 1 1 >/dev/null 2>&1
+    sleep 0.2
+done
 wait "$vm"
 rc=$?
 tr -d '\r' <"$TMP/console" >"$TMP/c"
