@@ -84,7 +84,16 @@ static uint64_t redir_entry(struct cpu *cpu, unsigned gsi)
 #endif
 }
 
-#if defined(__x86_64__)    /* arm64 cannot tell a halted vCPU (no hung-guest check there) */
+#if defined(__aarch64__)
+/* The vGIC's enables are not read: a held SPI counts even where the guest left it off. */
+int kvm__irq_line_held(struct cpu *cpu)
+{
+    for (unsigned gsi = 0; gsi < MEMMAP_IOAPIC_PINS; gsi++)
+        if (cpu->irq_level[gsi])
+            return 1;
+    return 0;
+}
+#else
 int kvm__irq_line_held(struct cpu *cpu)
 {
     struct kvm_irqchip ic = { .chip_id = KVM_IRQCHIP_IOAPIC };

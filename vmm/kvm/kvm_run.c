@@ -184,13 +184,33 @@ static int halted_for_good(struct cpu *cpu, const char **why)
 }
 
 #else
-/* arm64: the kernel keeps a vCPU in WFI to itself (KVM_GET_MP_STATE says only runnable or
- * stopped), so a hung guest is not told from a waiting one: it runs until killed. */
+/* arm64: the kernel runs WFI for the guest, and KVM_GET_MP_STATE says only runnable or
+ * stopped, so only a kick shows a waiting vCPU: KVM_RUN returns with the PC past the WFI
+ * (kvm_arm64.c). It is hung, as on x86, when nothing can wake it: no VMM timer pending, no
+ * external wakeups, no device line held high, and neither of its own timers enabled and
+ * unmasked. WFI wakes for a pending interrupt whatever PSTATE.I says, so masked IRQs alone
+ * decide nothing. The kick itself ends the WFI (a spurious wake-up, which the architecture
+ * allows guests to see), so the vCPU must be found back at the WFI at two kicks in a row
+ * with no exit between them. */
 static int halted_for_good(struct cpu *cpu, const char **why)
 {
-    (void)cpu;
-    (void)why;
-    return 0;
+    int masked = 0;
+
+    if (!kvm__arch_in_wfi(cpu, &masked)) {
+        cpu->idle_checks = 0;
+        return 0;
+    }
+    pthread_mutex_lock(&cpu->lock);
+    int timers = cpu->timers != NULL;
+    pthread_mutex_unlock(&cpu->lock);
+    if (timers || cpu->env->external_wakeups || kvm__arch_timer_armed(cpu) ||
+        kvm__irq_line_held(cpu)) {
+        cpu->idle_checks = 0;
+        return 0;
+    }
+    *why = masked ? "WFI with interrupts masked and no timer armed: nothing can wake the vCPU"
+                  : "WFI with interrupts enabled and no timer armed: nothing can wake the vCPU";
+    return ++cpu->idle_checks >= 2;
 }
 #endif
 
@@ -350,6 +370,7 @@ int kvm__run(struct cpu *cpu, struct cpu_stop *stop)
         r = handle_exit(cpu, stop);
         if (r <= 0)
             break;
+        cpu->idle_checks = 0;       /* it ran up to an exit: not idle since the last kick */
     }
     kvm__set_running(cpu, 0);
     kick_mask_leave(&saved);
