@@ -14,6 +14,24 @@ cases() {
     c blk-packed blk "ops=read,write,err ring=packed indirect=1 event_idx=1" --block @DISK@
     c rng rng "n=64" --rng --seed 7
     c console console "" --console "out=/dev/null,in=hello from host\\n"
+    # The CPU timer (the virtual timer, PPI 27) and a device interrupt (the 16550's SPI 4),
+    # through the runtime's arch-neutral calls; idle sleeps between timer ticks.
+    c timer timer "ticks=10"
+    c uartirq uartirq ""
+    c idle idle "ticks=40" --block @DISK@
+    c idle-irq idle "ticks=40 mode=irq" --block @DISK@
+    # Synchronous exceptions to the program's handlers by ESR class, and the runtime's report.
+    c exception exception "rounds=3"
+    c exception-late exception "late"
+    c exception-unhandled exception "unhandled"
+    c exception-pagefault exception "pagefault"
+    c exception-assert exception "assert"
+    # Misbehaving guests: a fault (4), hung in WFI (6: masked, and unmasked with nothing
+    # armed), junk written to every virtio window.
+    c fault-unmapped fault "mode=unmapped"
+    c fault-hlt fault "mode=hlt"
+    c fault-idle fault "mode=idle"
+    c fault-garbage fault "mode=garbage"
     # One polled virtio-blk GET_ID round trip is one MMIO exit (QueueNotify) and the
     # device's work: the figure of an exit's cost (its times are not compared).
     c latency latency "op=getid n=2000" --block @DISK@
