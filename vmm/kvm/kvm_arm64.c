@@ -141,6 +141,33 @@ int kvm__arch_in_wfi(struct cpu *cpu, int *irqs_masked)
     return 1;
 }
 
+static int dist_reg(struct cpu *cpu, uint32_t offset, uint32_t *v)
+{
+    struct kvm_device_attr a = {
+        .group = KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+        .attr = offset,         /* v2: CPU 0 in bits 39:32 for the banked registers */
+        .addr = (uint64_t)(uintptr_t)v,
+    };
+    return ioctl(cpu->gic_fd, KVM_GET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
+#define GICD_ISENABLER  0x100
+#define GICD_ICFGR      0xc00
+
+int kvm__arch_spi_state(struct cpu *cpu, unsigned gsi, int *level_triggered, int *enabled)
+{
+    unsigned intid = 32 + gsi;
+    uint32_t cfg, en;
+    int r;
+
+    if ((r = dist_reg(cpu, GICD_ICFGR + 4 * (intid / 16), &cfg)) ||
+        (r = dist_reg(cpu, GICD_ISENABLER + 4 * (intid / 32), &en)))
+        return r;
+    *level_triggered = !(cfg & (2u << (2 * (intid % 16))));    /* 0: level, 1: edge */
+    *enabled = (en >> (intid % 32)) & 1;
+    return 0;
+}
+
 /* The vGIC's enable bit of private interrupt `intid` (0..31) for vCPU 0: the redistributor's
  * ISENABLER0 (v3, SGI frame at 64 KiB, MPIDR 0 in attr bits 63:32) or the distributor's
  * banked ISENABLER0 (v2, CPU 0). -errno if it cannot be read. */

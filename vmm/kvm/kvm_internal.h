@@ -121,6 +121,8 @@ uint64_t kvm__arch_pc(struct cpu *cpu);
  * (or that cannot be read). */
 int kvm__arch_in_wfi(struct cpu *cpu, int *irqs_masked);
 int kvm__arch_timer_armed(struct cpu *cpu);
+/* arm64: how the guest set up SPI gsi at the vGIC's distributor; 0 or -errno. */
+int kvm__arch_spi_state(struct cpu *cpu, unsigned gsi, int *level_triggered, int *enabled);
 /* The capabilities create needs, NULL-terminated by name. */
 struct kvm_required_cap {
     int cap;

@@ -28,6 +28,7 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
     [ -f "$X86/base.img" ] || dd if=/dev/zero of="$X86/base.img" bs=1024 count=4096 2>/dev/null
     local opts=()
     for o in "$@"; do
+        [[ $o == ENV:* ]] && continue      # the arm64 run's environment
         [[ $o == *@DISK@* ]] && cp "$X86/base.img" "$X86/$name.img"
         opts+=("${o//@DISK@/$X86/$name.img}")
     done

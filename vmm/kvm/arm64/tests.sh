@@ -22,8 +22,10 @@ c() {
     fi
     set -- "$@"
     i=0
+    envs=
     for o in "$@"; do
         case $o in
+            ENV:*) envs="$envs ${o#ENV:}"; continue ;;
             *@DISK@*) cp /tmp/base.img $R/$name.img; o=$(echo "$o" | sed "s|@DISK@|$R/$name.img|") ;;
         esac
         o=$(echo "$o" | sed "s|@W@|$W|g")
@@ -39,7 +41,7 @@ c() {
         *) set -- "$@" "$W/guest/$prog.elf" -- $args ;;
     esac
     t0=$(ms)
-    timeout 120 $W/vmlab run --trace $R/$name.trace "$@" >$R/$name.out 2>$R/$name.err
+    env $envs timeout 120 $W/vmlab run --trace $R/$name.trace "$@" >$R/$name.out 2>$R/$name.err
     echo $? >$R/$name.rc
     echo $(( $(ms) - t0 )) >$R/$name.ms
     echo "VMLAB-ARM64: ran $name: status $(cat $R/$name.rc), $(cat $R/$name.ms) ms"
