@@ -111,6 +111,17 @@ static void fill_stop(struct cpu *cpu, struct cpu_stop *stop, enum cpu_stop_reas
         cpu->env->stats->virtual_ns = kvm__now_ns(cpu);
 }
 
+/* Something besides the vCPU's own interrupt controller may wake a halted vCPU: a VMM timer
+ * (devices act only from timers, exits and the poll), something outside (env->external_wakeups:
+ * a control socket), or a device line held high (kvm__irq_line_held). */
+static int outside_wakeup_possible(struct cpu *cpu)
+{
+    pthread_mutex_lock(&cpu->lock);
+    int timers = cpu->timers != NULL;
+    pthread_mutex_unlock(&cpu->lock);
+    return timers || cpu->env->external_wakeups || kvm__irq_line_held(cpu);
+}
+
 #if defined(__x86_64__)
 /* Local APIC register offsets in struct kvm_lapic_state (the xAPIC page layout). */
 #define LAPIC_IRR       0x200
@@ -171,11 +182,7 @@ static int halted_for_good(struct cpu *cpu, const char **why)
         *why = "HLT with interrupts disabled: nothing can wake the vCPU";
         return 1;
     }
-    pthread_mutex_lock(&cpu->lock);
-    int timers = cpu->timers != NULL;
-    pthread_mutex_unlock(&cpu->lock);
-    if (timers || cpu->env->external_wakeups || lapic_can_wake(cpu) ||
-        kvm__irq_line_held(cpu)) {
+    if (outside_wakeup_possible(cpu) || lapic_can_wake(cpu)) {
         cpu->idle_checks = 0;
         return 0;
     }
@@ -200,11 +207,7 @@ static int halted_for_good(struct cpu *cpu, const char **why)
         cpu->idle_checks = 0;
         return 0;
     }
-    pthread_mutex_lock(&cpu->lock);
-    int timers = cpu->timers != NULL;
-    pthread_mutex_unlock(&cpu->lock);
-    if (timers || cpu->env->external_wakeups || kvm__arch_timer_armed(cpu) ||
-        kvm__irq_line_held(cpu)) {
+    if (outside_wakeup_possible(cpu) || kvm__arch_timer_armed(cpu)) {
         cpu->idle_checks = 0;
         return 0;
     }
