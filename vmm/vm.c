@@ -953,7 +953,11 @@ static void vm_teardown(struct vm *vm, int engine_and_ram)
 static const char *const stop_names[] = {
     [CPU_STOP_REQUESTED] = "stop requested",
     [CPU_STOP_SHUTDOWN] = "guest shut down",
+#if defined(__aarch64__)
+    [CPU_STOP_HALTED] = "guest hung: WFI with nothing that can wake it",
+#else
     [CPU_STOP_HALTED] = "guest hung: HLT with nothing that can wake it",
+#endif
     [CPU_STOP_FAULT] = "guest fault",
     [CPU_STOP_TRIPLE_FAULT] = "guest triple fault",
     [CPU_STOP_INSN_LIMIT] = "instruction limit reached (--max-insns)",

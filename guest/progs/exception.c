@@ -12,9 +12,107 @@
  * Flags (each ends the run after the three checks):
  *   `unhandled`  a second ud2 with the default handler back: report, status (0x7e<<1)|1
  *   `pagefault`  a read beyond the 4 GiB identity map: unhandled #PF, same status
- *   `assert`     a failing GUEST_ASSERT_EQ: status (0x7f<<1)|1 */
+ *   `assert`     a failing GUEST_ASSERT_EQ: status (0x7f<<1)|1
+ * arm64 (same driver, the sites its own): synchronous exceptions to the handlers of their
+ * ESR class, each with ELR at the instruction (arm64 reports a brk there, unlike int3):
+ *   a data abort (class 0x25) from `ldr w0, [x0]` at 8 GiB, past the 4 GiB map: FAR the
+ *   address; an undefined instruction (class 0x00) from `udf #0`, the handler sets X0;
+ *   `brk #0x3c` (class 0x3c, the immediate in ESR). Each handler steps over the instruction.
+ *   `late` spins as on x86, then takes the data abort again; `unhandled` is a second udf,
+ *   `pagefault` a read past the map, both reported by the runtime (ESR, class, ELR, FAR). */
 #include "rt.h"
 
+#if defined(__aarch64__)
+/* Fixed encodings, at known labels, so the expected ELRs are exact. */
+__asm__(".text\n"
+        ".globl exc_do_read\n"
+        "exc_do_read:\n"
+        ".globl exc_read_insn\n"
+        "exc_read_insn:\n"
+        "  ldr w0, [x0]\n"
+        "  ret\n"
+        ".globl exc_do_udf\n"
+        "exc_do_udf:\n"
+        "  mov x0, #0\n"
+        ".globl exc_udf_insn\n"
+        "exc_udf_insn:\n"
+        "  udf #0\n"
+        "  ret\n"                           /* returns the X0 the handler set */
+        ".globl exc_do_udf_unhandled\n"
+        "exc_do_udf_unhandled:\n"
+        "  udf #1\n"                        /* its own site for the default-report check */
+        "  ret\n"
+        ".globl exc_do_brk\n"
+        "exc_do_brk:\n"
+        ".globl exc_brk_insn\n"
+        "exc_brk_insn:\n"
+        "  brk #0x3c\n"
+        "  ret\n");
+
+uint32_t exc_do_read(uint64_t addr);
+uint64_t exc_do_udf(void);
+void exc_do_udf_unhandled(void);
+void exc_do_brk(void);
+extern char exc_read_insn[], exc_udf_insn[], exc_brk_insn[];
+
+#define EXC_KINDS 64                    /* ESR exception classes */
+#define EXC_KIND_FMT "class 0x%02x"
+#define EXC_BAD_ADDR 0x200000000ull     /* 8 GiB: past the runtime's 4 GiB map */
+#define EXC_BRK_IMM 0x3c
+
+static volatile int hits[EXC_KINDS];
+static volatile uint64_t last_vector, last_error, last_rip_off;
+static volatile uint64_t expect_rip;
+
+/* last_error: what ESR and FAR say beyond the class, 0 when it is what the site did (the
+ * brk's immediate, the abort's address). */
+static void on_exception(struct rt_irq_frame *f)
+{
+    unsigned ec = (unsigned)(f->esr >> 26) & 0x3f;
+    hits[ec]++;
+    last_vector = ec;
+    last_error = ec == RT_EC_BRK ? (f->esr & 0xffff) ^ EXC_BRK_IMM
+               : ec == RT_EC_DABT_CUR ? f->far ^ EXC_BAD_ADDR : 0;
+    last_rip_off = f->elr - expect_rip;
+    f->elr += 4;
+    if (ec == RT_EC_UNKNOWN)
+        f->x[0] = 0x600d;
+}
+
+static int check(const char *name, unsigned vector, int after, int quiet);
+
+/* one round of the three exceptions; returns how many behaved */
+static int run_round(int quiet)
+{
+    int ok = 0;
+
+    for (int i = 0; i < EXC_KINDS; i++)
+        hits[i] = 0;
+    expect_rip = (uintptr_t)exc_read_insn;
+    (void)exc_do_read(EXC_BAD_ADDR);
+    ok += check("a data abort", RT_EC_DABT_CUR, 0, quiet);
+
+    expect_rip = (uintptr_t)exc_udf_insn;
+    uint64_t x0 = exc_do_udf();
+    ok += check("an undefined instruction", RT_EC_UNKNOWN, 0, quiet);
+    if (x0 != 0x600d) {
+        printf("exception: X0 set by the udf handler was not restored (0x%llx)\n", (unsigned long long)x0);
+        ok--;
+    }
+
+    expect_rip = (uintptr_t)exc_brk_insn;
+    exc_do_brk();
+    ok += check("brk #0x3c", RT_EC_BRK, 0, quiet);
+    return ok;
+}
+
+static void exc_install(void)
+{
+    rt_set_sync_handler(RT_EC_UNKNOWN, on_exception);
+    rt_set_sync_handler(RT_EC_DABT_CUR, on_exception);
+    rt_set_sync_handler(RT_EC_BRK, on_exception);
+}
+#else
 /* Fixed encodings, at known labels, so the expected RIPs are exact. */
 __asm__(".text\n"
         ".globl exc_do_div0\n"
@@ -71,7 +169,10 @@ static volatile uint64_t *late_pde(void)
     return &pd[EXC_LATE_ADDR >> 21];
 }
 
-static volatile int hits[32];
+#define EXC_KINDS 32
+#define EXC_KIND_FMT "vector %u"
+
+static volatile int hits[EXC_KINDS];
 static volatile uint64_t last_vector, last_error, last_rip_off;
 static volatile uint64_t expect_rip;
 static volatile uint64_t last_cr2;
@@ -93,11 +194,13 @@ static void on_exception(struct rt_irq_frame *f)
     }
 }
 
+#endif
+
 static int check(const char *name, unsigned vector, int after, int quiet)
 {
     int ok = hits[vector] == 1 && last_vector == vector && last_error == 0 && last_rip_off == 0;
     if (!quiet || !ok)
-        printf("exception: caught %s (vector %u) %s the instruction: %s\n", name, vector, after ? "after" : "at",
+        printf("exception: caught %s (" EXC_KIND_FMT ") %s the instruction: %s\n", name, vector, after ? "after" : "at",
                ok ? "recovered" : "WRONG");
     if (!ok)
         printf("exception:   hits=%d vector=%llu error=0x%llx rip-expected=%lld\n", hits[vector],
@@ -105,6 +208,7 @@ static int check(const char *name, unsigned vector, int after, int quiet)
     return ok;
 }
 
+#if !defined(__aarch64__)
 /* one round of the three exceptions; returns how many behaved */
 static int run_round(int quiet)
 {
@@ -129,6 +233,7 @@ static int run_round(int quiet)
     ok += check("#BP", 3, 1, quiet);
     return ok;
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -143,9 +248,13 @@ int main(int argc, char **argv)
         printf("exception: bad rounds=%s\n", buf);
         return 2;
     }
+#if defined(__aarch64__)
+    exc_install();
+#else
     rt_set_handler(0, on_exception);
     rt_set_handler(3, on_exception);
     rt_set_handler(6, on_exception);
+#endif
     for (int r = 0; r < rounds; r++)
         ok += run_round(r > 0);
     printf("exception: %d of %d OK\n", ok, 3 * rounds);
@@ -155,6 +264,14 @@ int main(int argc, char **argv)
     if (rt_cmdline_get("late", NULL, 0)) {
         for (volatile uint32_t spin = 3000000; spin; spin--)
             ;
+#if defined(__aarch64__)
+        for (int i = 0; i < EXC_KINDS; i++)
+            hits[i] = 0;
+        expect_rip = (uintptr_t)exc_read_insn;
+        (void)exc_do_read(EXC_BAD_ADDR);
+        if (!check("a data abort", RT_EC_DABT_CUR, 0, 0))
+            return 1;
+#else
         for (int i = 0; i < 32; i++)
             hits[i] = 0;
         volatile uint64_t *pdep = late_pde();
@@ -174,17 +291,28 @@ int main(int argc, char **argv)
                    EXC_LATE_ADDR);
             return 1;
         }
+#endif
     }
     if (rt_cmdline_get("assert", NULL, 0))
         GUEST_ASSERT_EQ(1 + 1, 3);
     if (rt_cmdline_get("unhandled", NULL, 0)) {
+#if defined(__aarch64__)
+        rt_set_sync_handler(RT_EC_UNKNOWN, NULL);
+        printf("exception: udf without a handler\n");
+        exc_do_udf_unhandled();
+        printf("exception: no undefined-instruction exception\n");
+#else
         rt_set_handler(6, NULL);
         printf("exception: ud2 without a handler\n");
         exc_do_ud2_unhandled();
         printf("exception: no #UD\n");
+#endif
         return 2;
     }
     if (rt_cmdline_get("pagefault", NULL, 0)) {
+#if defined(__aarch64__)
+        rt_set_sync_handler(RT_EC_DABT_CUR, NULL);  /* x86 handles #PF only in `late` */
+#endif
         printf("exception: reading an unmapped address\n");
         (void)mmio_read32(0x100000000000ull);   /* beyond the 4 GiB identity map: #PF */
         printf("exception: no #PF\n");

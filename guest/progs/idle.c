@@ -1,4 +1,4 @@
-/* idle: a guest that mostly sleeps. The LAPIC timer ticks periodically (count= initial
+/* idle: a guest that mostly sleeps. The CPU timer (rt.h) ticks periodically (count= initial
  * count, default 100000; div= divide, default 16); between ticks the CPU halts. For tick t
  * (0, 1, ...) it writes sector t mod capacity of the first virtio-blk disk, filled with the
  * 64-bit tick number t repeated, reads it back and compares. Prints "idle: tick N" every
@@ -6,7 +6,7 @@
 #include "rt.h"
 #include "vblk.h"
 
-#define TIMER_VECTOR 0x30
+#define TIMER_IRQ RT_TIMER_IRQ(0x30)
 
 static struct vblk blk;
 static volatile uint64_t timer_ticks;
@@ -17,10 +17,10 @@ static void on_timer(struct rt_irq_frame *f)
 {
     (void)f;
     timer_ticks++;
-    lapic_eoi();
+    rt_irq_eoi();
 }
 
-/* Halts until the timer has fired more than `seen` times; sti;hlt cannot miss a tick. */
+/* Halts until the timer has fired more than `seen` times; sti;hlt (wfi) cannot miss a tick. */
 static void wait_tick(uint64_t seen)
 {
     rt_irq_disable();
@@ -55,9 +55,9 @@ int main(int argc, char **argv)
         printf("idle: the disk is read-only\n");
         return 1;
     }
-    rt_set_handler(TIMER_VECTOR, on_timer);
-    lapic_init();
-    lapic_timer_start(TIMER_VECTOR, (uint32_t)count, 1, (unsigned)div);
+    rt_set_handler(TIMER_IRQ, on_timer);
+    rt_timer_init();
+    rt_timer_start(TIMER_IRQ, (uint32_t)count, 1, (unsigned)div);
     printf("idle: running%s\n", limit ? "" : " until stopped");
 
     for (uint64_t t = 0; !limit || t < limit; t++) {
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
         if ((t + 1) % 100 == 0)
             printf("idle: tick %llu\n", (unsigned long long)(t + 1));
     }
-    lapic_timer_stop();
+    rt_timer_stop();
     printf("idle: done, %llu ticks, each sector written and verified\n",
            (unsigned long long)limit);
     return 0;

@@ -1,9 +1,9 @@
-/* timer: the LAPIC timer in periodic mode wakes `hlt` N times, then a one-shot fires once
- * and stops at zero. Options: ticks=N (default 10), count=C (initial count, default 100000),
- * div=D (divide, default 16). Output does not depend on time, so it matches across VMMs. */
+/* timer: the CPU timer (rt.h: x86 LAPIC, arm64 CNTV), periodic, wakes the halted CPU N times,
+ * then a one-shot fires once and stops at 0. Options: ticks=N (10), count=C (initial count,
+ * 100000), div=D (divide, 16). Output does not depend on time: equal across VMMs, machines. */
 #include "rt.h"
 
-#define TIMER_VECTOR 0x40
+#define TIMER_IRQ RT_TIMER_IRQ(0x40)
 
 static volatile uint64_t ticks;
 
@@ -11,7 +11,7 @@ static void on_timer(struct rt_irq_frame *f)
 {
     (void)f;
     ticks++;
-    lapic_eoi();
+    rt_irq_eoi();
 }
 
 static uint64_t opt_u(const char *key, uint64_t def)
@@ -22,7 +22,7 @@ static uint64_t opt_u(const char *key, uint64_t def)
     return strtoull(buf, NULL, 0);
 }
 
-/* halt until `ticks` reaches n; sti;hlt is atomic, so a tick cannot slip in before the hlt */
+/* halt until `ticks` reaches n; sti;hlt is atomic (wfi wakes on a masked IRQ): no tick is lost */
 static void wait_ticks(uint64_t n)
 {
     rt_irq_disable();
@@ -44,13 +44,13 @@ int main(int argc, char **argv)
         printf("timer: bad option (ticks=%llu count=%u)\n", (unsigned long long)n, count);
         return 2;
     }
-    rt_set_handler(TIMER_VECTOR, on_timer);
-    lapic_init();
+    rt_set_handler(TIMER_IRQ, on_timer);
+    rt_timer_init();
 
     uint64_t t0 = rt_rdtsc();
-    lapic_timer_start(TIMER_VECTOR, count, 1, div);
+    rt_timer_start(TIMER_IRQ, count, 1, div);
     wait_ticks(n);
-    lapic_timer_stop();
+    rt_timer_stop();
     uint64_t t1 = rt_rdtsc();
     uint64_t got = ticks;
     printf("timer: %llu ticks\n", (unsigned long long)n);
@@ -63,9 +63,9 @@ int main(int argc, char **argv)
 
     /* one-shot: exactly one more interrupt, and the counter stays at 0 afterwards */
     ticks = 0;
-    lapic_timer_start(TIMER_VECTOR, count, 0, div);
+    rt_timer_start(TIMER_IRQ, count, 0, div);
     wait_ticks(1);
-    uint32_t cur = lapic_timer_current();
+    uint32_t cur = rt_timer_current();
     printf("timer: one-shot fired, current count %u\n", cur);
     GUEST_ASSERT(got >= n);
     GUEST_ASSERT_EQ(cur, 0);

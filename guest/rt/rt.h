@@ -105,13 +105,20 @@ struct rt_irq_frame {
     uint64_t x[31];
     uint64_t elr, spsr;
     uint64_t vector;        /* IRQs: the GIC INTID; exceptions: the vector-table entry */
+    uint64_t esr, far;      /* synchronous exceptions: ESR_EL1 and FAR_EL1 */
 };
 typedef void (*rt_handler_fn)(struct rt_irq_frame *f);
 
 /* Install fn for GIC INTID 0..255 (NULL: counted as spurious). The runtime acknowledges
- * (ICC_IAR1) before and ends (ICC_EOIR1) after the handler. Synchronous exceptions and
- * SErrors report ESR/ELR/FAR and exit 0x7e. */
+ * (ICC_IAR1) before and ends (ICC_EOIR1) after the handler. */
 void rt_set_handler(unsigned intid, rt_handler_fn fn);
+/* Synchronous exceptions from EL1 by ESR exception class (ESR_EL1 bits 31:26): fn gets the
+ * frame with esr and far; changes to elr and x[] take effect on eret. Without a handler
+ * (NULL), a synchronous exception or SError reports ESR/ELR/FAR and exits 0x7e. */
+#define RT_EC_UNKNOWN   0x00    /* e.g. UDF: an undefined instruction */
+#define RT_EC_DABT_CUR  0x25    /* data abort taken without a change of EL */
+#define RT_EC_BRK       0x3c    /* BRK #imm16 (imm16 in ESR bits 15:0) */
+void rt_set_sync_handler(unsigned ec, rt_handler_fn fn);
 void rt_irq_enable(void);       /* DAIF.I clear */
 void rt_irq_disable(void);      /* DAIF.I set */
 void rt_halt(void);             /* wfi, then IRQs on: returns after an interrupt */
@@ -159,6 +166,60 @@ void ioapic_route(unsigned gsi, uint8_t vector, int level_triggered);
 void ioapic_mask(unsigned gsi, int masked);
 unsigned ioapic_max_gsi(void);  /* from the version register */
 
+#endif
+
+/* ---- arch-neutral interrupt sources (timer, uartirq, idle, vvsock) ----
+ * An interrupt is named by the number rt_set_handler takes: on x86 the vector the program
+ * picks, on arm64 the GIC INTID the source has (the macros below give it). x86 handlers end
+ * the interrupt with rt_irq_eoi() (the LAPIC EOI); on arm64 the runtime ends it, so
+ * rt_irq_eoi() does nothing there.
+ * The CPU timer: x86 the LAPIC timer, arm64 the EL1 virtual timer (CNTV, PPI 27). Counts
+ * are the LAPIC's: QEMU's and KVM's LAPIC timers count at 1 GHz / divide, so on arm64 a
+ * count of C with divide D is C * D ns of the virtual counter (CNTFRQ_EL0); periodic mode
+ * is the runtime re-arming the compare value from the timer's interrupt.
+ * Device lines: GSI n, x86 an I/O APIC pin, arm64 the SPI n (INTID 32 + n). */
+#define RT_UART_GSI 4           /* the 8250's line on both machines (memmap.h) */
+#if defined(__aarch64__)
+#define RT_TIMER_IRQ(x86_vector) GIC_PPI_VTIMER
+#define RT_GSI_IRQ(gsi, x86_vector) (GIC_SPI_BASE + (gsi))
+void rt_intc_init(void);        /* gic_init() */
+void rt_irq_eoi(void);
+void rt_irq_route(unsigned gsi, unsigned irq, int level_triggered);
+void rt_irq_mask(unsigned gsi, int masked);
+unsigned rt_irq_max_gsi(void);  /* from GICD_TYPER */
+void rt_timer_init(void);       /* the GIC and the timer's PPI */
+void rt_timer_start(unsigned irq, uint32_t count, int periodic, unsigned divide);
+void rt_timer_stop(void);
+uint32_t rt_timer_current(void);    /* counts left; 0 once a one-shot has fired */
+#else
+#define RT_TIMER_IRQ(x86_vector) (x86_vector)
+#define RT_GSI_IRQ(gsi, x86_vector) (x86_vector)
+static inline void rt_intc_init(void) { lapic_init(); }
+static inline void rt_irq_eoi(void) { lapic_eoi(); }
+static inline void rt_irq_route(unsigned gsi, unsigned irq, int level_triggered)
+{
+    ioapic_route(gsi, (uint8_t)irq, level_triggered);
+}
+static inline void rt_irq_mask(unsigned gsi, int masked) { ioapic_mask(gsi, masked); }
+static inline unsigned rt_irq_max_gsi(void) { return ioapic_max_gsi(); }
+static inline void rt_timer_init(void) { lapic_init(); }
+static inline void rt_timer_start(unsigned irq, uint32_t count, int periodic, unsigned divide)
+{
+    lapic_timer_start((uint8_t)irq, count, periodic, divide);
+}
+static inline void rt_timer_stop(void) { lapic_timer_stop(); }
+static inline uint32_t rt_timer_current(void) { return lapic_timer_current(); }
+#endif
+
+/* ---- the 8250 UART's registers (x86: ports 0x3f8.., arm64: MMIO 0xfe000000..) ---- */
+#if defined(__aarch64__)
+#define RT_UART_MMIO 0xfe000000ull
+static inline uint8_t rt_uart_in(unsigned reg) { return mmio_read8(RT_UART_MMIO + reg); }
+static inline void rt_uart_out(unsigned reg, uint8_t v) { mmio_write8(RT_UART_MMIO + reg, v); }
+#else
+#define RT_UART_PORT 0x3f8
+static inline uint8_t rt_uart_in(unsigned reg) { return inb((uint16_t)(RT_UART_PORT + reg)); }
+static inline void rt_uart_out(unsigned reg, uint8_t v) { outb((uint16_t)(RT_UART_PORT + reg), v); }
 #endif
 
 /* ---- assertions: print and exit with status RT_EXIT_ASSERT ---- */

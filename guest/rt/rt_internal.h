@@ -30,5 +30,7 @@ void rt_fdt_set(const void *fdt);
 void rt_ram_end_set(uint64_t end);
 void rt_idt_init(void);
 int rt_lapic_ready(void);
+/* arm64: the virtual timer's interrupt came (trap.c): re-arm or stop it before the EOI. */
+void rt_timer_fired(void);
 
 #endif

@@ -8,7 +8,10 @@
 #if VMLAB_HAVE_KVM && defined(__aarch64__)
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/ioctl.h>
+
+#include "vmm/guest_mem.h"
 
 const char *const kvm__arch_name = "arm64";
 
@@ -98,11 +101,118 @@ static int set_reg(struct cpu *cpu, uint64_t id, uint64_t value)
     return ioctl(cpu->vcpu_fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
 }
 
+
+static int get_reg(struct cpu *cpu, uint64_t id, uint64_t *value)
+{
+    struct kvm_one_reg r = { .id = id, .addr = (uint64_t)(uintptr_t)value };
+    return ioctl(cpu->vcpu_fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
+}
+
+#define INSN_WFI        0xd503207fu
+#define PSTATE_I        (1ULL << 7)
+#define TIMER_ENABLE    1ULL
+#define TIMER_IMASK     2ULL
+
+/* Read through the host mapping, not guest_mem_read: a trace's tap records those reads as
+ * the guest's DMA. */
+static int insn_at(struct cpu *cpu, uint64_t gpa, uint32_t want)
+{
+    const void *p = guest_mem_host(cpu->env->mem, gpa, sizeof(uint32_t));
+    uint32_t insn;
+    if (!p)
+        return 0;
+    memcpy(&insn, p, sizeof(insn));
+    return insn == want;
+}
+
+/* A WFI that a kick ended: the kernel steps the PC past it (and, since Linux 5.13, commits
+ * that step before KVM_RUN returns), so the WFI is at PC - 4; at PC on kernels that leave
+ * the step for the next entry. Guest programs and Linux run with an identity map or from
+ * RAM the PC names physically; a PC that is not a RAM address never matches. */
+int kvm__arch_in_wfi(struct cpu *cpu, int *irqs_masked)
+{
+    uint64_t pc, pstate;
+
+    if (get_reg(cpu, CORE_REG(regs.pc), &pc) || get_reg(cpu, CORE_REG(regs.pstate), &pstate))
+        return 0;
+    if (!(pc >= 4 && insn_at(cpu, pc - 4, INSN_WFI)) && !insn_at(cpu, pc, INSN_WFI))
+        return 0;
+    *irqs_masked = (pstate & PSTATE_I) != 0;
+    return 1;
+}
+
+static int dist_reg(struct cpu *cpu, uint32_t offset, uint32_t *v)
+{
+    struct kvm_device_attr a = {
+        .group = KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+        .attr = offset,         /* v2: CPU 0 in bits 39:32 for the banked registers */
+        .addr = (uint64_t)(uintptr_t)v,
+    };
+    return ioctl(cpu->gic_fd, KVM_GET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
+#define GICD_ISENABLER  0x100
+#define GICD_ICFGR      0xc00
+
+int kvm__arch_spi_state(struct cpu *cpu, unsigned gsi, int *level_triggered, int *enabled)
+{
+    unsigned intid = 32 + gsi;
+    uint32_t cfg, en;
+    int r;
+
+    if ((r = dist_reg(cpu, GICD_ICFGR + 4 * (intid / 16), &cfg)) ||
+        (r = dist_reg(cpu, GICD_ISENABLER + 4 * (intid / 32), &en)))
+        return r;
+    *level_triggered = !(cfg & (2u << (2 * (intid % 16))));    /* 0: level, 1: edge */
+    *enabled = (en >> (intid % 32)) & 1;
+    return 0;
+}
+
+/* The vGIC's enable bit of private interrupt `intid` (0..31) for vCPU 0: the redistributor's
+ * ISENABLER0 (v3, SGI frame at 64 KiB, MPIDR 0 in attr bits 63:32) or the distributor's
+ * banked ISENABLER0 (v2, CPU 0). -errno if it cannot be read. */
+static int ppi_enabled(struct cpu *cpu, unsigned intid)
+{
+    uint32_t v = 0;
+    struct kvm_device_attr a = {
+        .group = cpu->gic_version == 3 ? KVM_DEV_ARM_VGIC_GRP_REDIST_REGS
+                                       : KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+        .attr = cpu->gic_version == 3 ? 0x10100 : 0x100,
+        .addr = (uint64_t)(uintptr_t)&v,
+    };
+    if (ioctl(cpu->gic_fd, KVM_GET_DEVICE_ATTR, &a) < 0)
+        return -errno;
+    return (v >> intid) & 1;
+}
+
+#define PPI_PTIMER 30
+
+/* The EL1 virtual and physical timers (the kernel emulates both): one enabled and not
+ * masked will interrupt, and a WFI wakes for it. Kernels before 6.4 (Debian 12's 6.1) do
+ * not give userspace the physical timer's registers (ENOENT): it then counts as armed
+ * unless its PPI is disabled at the vGIC, where it can wake nothing. Anything else that
+ * cannot be read counts as armed: never call a guest hung on a guess. */
+int kvm__arch_timer_armed(struct cpu *cpu)
+{
+    static const uint64_t ctl[] = { KVM_REG_ARM_TIMER_CTL, KVM_REG_ARM_PTIMER_CTL };
+    for (unsigned i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+        uint64_t v;
+        int r = get_reg(cpu, ctl[i], &v);
+        if (r == -ENOENT && ctl[i] == KVM_REG_ARM_PTIMER_CTL) {
+            if (ppi_enabled(cpu, PPI_PTIMER) != 0)
+                return 1;
+            continue;
+        }
+        if (r || ((v & TIMER_ENABLE) && !(v & TIMER_IMASK)))
+            return 1;
+    }
+    return 0;
+}
+
 uint64_t kvm__arch_pc(struct cpu *cpu)
 {
     uint64_t pc = 0;
-    struct kvm_one_reg r = { .id = CORE_REG(regs.pc), .addr = (uint64_t)(uintptr_t)&pc };
-    return ioctl(cpu->vcpu_fd, KVM_GET_ONE_REG, &r) < 0 ? 0 : pc;
+    return get_reg(cpu, CORE_REG(regs.pc), &pc) ? 0 : pc;
 }
 
 int kvm__boot(struct cpu *cpu, const struct cpu_boot *boot)

@@ -116,6 +116,13 @@ int kvm__arch_vcpu_init(struct cpu *cpu);
 uint64_t kvm__arch_tsc_khz(struct cpu *cpu);
 /* The vCPU's instruction pointer (RIP, PC) for stop reports; 0 if it cannot be read. */
 uint64_t kvm__arch_pc(struct cpu *cpu);
+/* arm64 hung-guest check (kvm_run.c): 1 when the vCPU, stopped by a kick, waits in WFI
+ * (*irqs_masked: PSTATE.I); 1 when its virtual or physical timer is enabled and unmasked
+ * (or that cannot be read). */
+int kvm__arch_in_wfi(struct cpu *cpu, int *irqs_masked);
+int kvm__arch_timer_armed(struct cpu *cpu);
+/* arm64: how the guest set up SPI gsi at the vGIC's distributor; 0 or -errno. */
+int kvm__arch_spi_state(struct cpu *cpu, unsigned gsi, int *level_triggered, int *enabled);
 /* The capabilities create needs, NULL-terminated by name. */
 struct kvm_required_cap {
     int cap;
@@ -133,8 +140,9 @@ void kvm__set_running(struct cpu *cpu, int running);
 /* Chooses irqfd or KVM_IRQ_LINE, sets cpu->sink; starts the resample thread. */
 int kvm__irq_init(struct cpu *cpu);
 void kvm__irq_destroy(struct cpu *cpu);
-/* 1 when a device holds a line high on an unmasked IOAPIC pin: an interrupt is on its
- * way (an irqfd's injection runs later, in a kernel worker) or waits for an EOI. */
+/* 1 when a device holds a line high on an unmasked IOAPIC pin (arm64: on any SPI): an
+ * interrupt is on its way (an irqfd's injection runs later, in a kernel worker) or waits
+ * for an EOI. */
 int kvm__irq_line_held(struct cpu *cpu);
 
 int kvm__boot(struct cpu *cpu, const struct cpu_boot *boot);

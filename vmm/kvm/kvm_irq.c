@@ -19,6 +19,11 @@
  *    lowers the line) and assigned again: slow, and only for a line lowered while masked.
  *  - at a resample the resample thread re-asserts if the device still holds the line and
  *    the pin is level-triggered: the IOAPIC delivers it again after the EOI.
+ * arm64 works the same with the vGIC: GSI n is SPI n in KVM's default routing, the guest's
+ * EOI of a level SPI signals the resamplefd, and the pin's "entry" is the SPI's trigger and
+ * enable bits from the distributor (KVM_DEV_ARM_VGIC_GRP_DIST_REGS). The kernel reads those
+ * only with every vCPU out of KVM_RUN (EBUSY otherwise: the resample thread then takes the
+ * SPI as level and enabled, the FDT's setting, and re-asserts a line still held).
  */
 #include "kvm_internal.h"
 #include "kvm_irq.h"
@@ -69,7 +74,9 @@ static void set_level_line(void *opaque, unsigned gsi, int level)
 }
 
 /* The pin's IOAPIC redirection entry; an unreadable one reads as unmasked and
- * level-triggered, as the DSDT declares the virtio lines. */
+ * level-triggered, as the DSDT declares the virtio lines. arm64: the same two bits for
+ * the SPI from the vGIC's distributor (ICFGR, ISENABLER), the FDT's level-high default
+ * when unreadable. */
 static uint64_t redir_entry(struct cpu *cpu, unsigned gsi)
 {
 #if defined(__x86_64__)
@@ -78,13 +85,27 @@ static uint64_t redir_entry(struct cpu *cpu, unsigned gsi)
         return RTE_LEVEL;
     return ic.chip.ioapic.redirtbl[gsi].bits;
 #else
-    (void)cpu;
-    (void)gsi;
-    return RTE_LEVEL;      /* never reached: arm64 keeps KVM_IRQ_LINE (want_irqfd) */
+    int level, enabled;
+    if (kvm__arch_spi_state(cpu, gsi, &level, &enabled) < 0)
+        return RTE_LEVEL;
+    return (level ? RTE_LEVEL : 0) | (enabled ? 0 : RTE_MASKED);
 #endif
 }
 
-#if defined(__x86_64__)    /* arm64 cannot tell a halted vCPU (no hung-guest check there) */
+#if defined(__aarch64__)
+/* The vGIC's enables are not read: a held SPI counts even where the guest left it off. */
+int kvm__irq_line_held(struct cpu *cpu)
+{
+    int held = 0;
+    if (cpu->use_irqfd)
+        pthread_mutex_lock(&cpu->irq_lock);
+    for (unsigned gsi = 0; gsi < MEMMAP_IOAPIC_PINS && !held; gsi++)
+        held = cpu->use_irqfd ? cpu->pins[gsi].level : cpu->irq_level[gsi];
+    if (cpu->use_irqfd)
+        pthread_mutex_unlock(&cpu->irq_lock);
+    return held;
+}
+#else
 int kvm__irq_line_held(struct cpu *cpu)
 {
     struct kvm_irqchip ic = { .chip_id = KVM_IRQCHIP_IOAPIC };
@@ -269,12 +290,6 @@ static int on_kvm_pvm(void)
 static int want_irqfd(struct cpu *cpu)
 {
     const char *e = getenv("VMLAB_KVM_IRQFD");
-#if defined(__aarch64__)
-    /* The resample logic reads IOAPIC entries (KVM_GET_IRQCHIP); the vGIC has none. */
-    (void)e;
-    (void)cpu;
-    return 0;
-#endif
     if (e && strcmp(e, "0") == 0)
         return 0;
     if (!(e && strcmp(e, "1") == 0) && on_kvm_pvm())

@@ -111,6 +111,17 @@ static void fill_stop(struct cpu *cpu, struct cpu_stop *stop, enum cpu_stop_reas
         cpu->env->stats->virtual_ns = kvm__now_ns(cpu);
 }
 
+/* Something besides the vCPU's own interrupt controller may wake a halted vCPU: a VMM timer
+ * (devices act only from timers, exits and the poll), something outside (env->external_wakeups:
+ * a control socket), or a device line held high (kvm__irq_line_held). */
+static int outside_wakeup_possible(struct cpu *cpu)
+{
+    pthread_mutex_lock(&cpu->lock);
+    int timers = cpu->timers != NULL;
+    pthread_mutex_unlock(&cpu->lock);
+    return timers || cpu->env->external_wakeups || kvm__irq_line_held(cpu);
+}
+
 #if defined(__x86_64__)
 /* Local APIC register offsets in struct kvm_lapic_state (the xAPIC page layout). */
 #define LAPIC_IRR       0x200
@@ -171,11 +182,7 @@ static int halted_for_good(struct cpu *cpu, const char **why)
         *why = "HLT with interrupts disabled: nothing can wake the vCPU";
         return 1;
     }
-    pthread_mutex_lock(&cpu->lock);
-    int timers = cpu->timers != NULL;
-    pthread_mutex_unlock(&cpu->lock);
-    if (timers || cpu->env->external_wakeups || lapic_can_wake(cpu) ||
-        kvm__irq_line_held(cpu)) {
+    if (outside_wakeup_possible(cpu) || lapic_can_wake(cpu)) {
         cpu->idle_checks = 0;
         return 0;
     }
@@ -184,13 +191,29 @@ static int halted_for_good(struct cpu *cpu, const char **why)
 }
 
 #else
-/* arm64: the kernel keeps a vCPU in WFI to itself (KVM_GET_MP_STATE says only runnable or
- * stopped), so a hung guest is not told from a waiting one: it runs until killed. */
+/* arm64: the kernel runs WFI for the guest, and KVM_GET_MP_STATE says only runnable or
+ * stopped, so only a kick shows a waiting vCPU: KVM_RUN returns with the PC past the WFI
+ * (kvm_arm64.c). It is hung, as on x86, when nothing can wake it: no VMM timer pending, no
+ * external wakeups, no device line held high, and neither of its own timers enabled and
+ * unmasked. WFI wakes for a pending interrupt whatever PSTATE.I says, so masked IRQs alone
+ * decide nothing. The kick itself ends the WFI (a spurious wake-up, which the architecture
+ * allows guests to see), so the vCPU must be found back at the WFI at two kicks in a row
+ * with no exit between them. */
 static int halted_for_good(struct cpu *cpu, const char **why)
 {
-    (void)cpu;
-    (void)why;
-    return 0;
+    int masked = 0;
+
+    if (!kvm__arch_in_wfi(cpu, &masked)) {
+        cpu->idle_checks = 0;
+        return 0;
+    }
+    if (outside_wakeup_possible(cpu) || kvm__arch_timer_armed(cpu)) {
+        cpu->idle_checks = 0;
+        return 0;
+    }
+    *why = masked ? "WFI with interrupts masked and no timer armed: nothing can wake the vCPU"
+                  : "WFI with interrupts enabled and no timer armed: nothing can wake the vCPU";
+    return ++cpu->idle_checks >= 2;
 }
 #endif
 
@@ -350,6 +373,7 @@ int kvm__run(struct cpu *cpu, struct cpu_stop *stop)
         r = handle_exit(cpu, stop);
         if (r <= 0)
             break;
+        cpu->idle_checks = 0;       /* it ran up to an exit: not idle since the last kick */
     }
     kvm__set_running(cpu, 0);
     kick_mask_leave(&saved);

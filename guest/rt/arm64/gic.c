@@ -62,3 +62,31 @@ void gic_enable_ppi(unsigned intid)
 {
     mmio_write32(GICR_SGI + GICD_ISENABLER, 1u << (intid % 32));
 }
+
+/* The arch-neutral interrupt calls of rt.h: GSI n is SPI n. */
+#define GICD_TYPER      0x0004
+#define GICD_ICENABLER  0x0180
+
+void rt_intc_init(void) { gic_init(); }
+
+void rt_irq_route(unsigned gsi, unsigned irq, int level_triggered)
+{
+    (void)irq;      /* the SPI's INTID, 32 + gsi (RT_GSI_IRQ) */
+    gic_init();
+    gic_route_spi(gsi, level_triggered);
+}
+
+void rt_irq_mask(unsigned gsi, int masked)
+{
+    unsigned intid = GIC_SPI_BASE + gsi;
+    mmio_write32(GICD_BASE + (masked ? GICD_ICENABLER : GICD_ISENABLER) + 4 * (intid / 32),
+                 1u << (intid % 32));
+    wait_rwp();
+}
+
+/* GICD_TYPER.ITLinesNumber N: INTIDs up to 32 * (N + 1) - 1, the SPIs from 32. */
+unsigned rt_irq_max_gsi(void)
+{
+    unsigned lines = mmio_read32(GICD_BASE + GICD_TYPER) & 0x1f;
+    return 32 * (lines + 1) - 1 - GIC_SPI_BASE;
+}

@@ -3,7 +3,7 @@
 # programs again on the x86 software CPU and compares). Each line:
 #   c NAME PROGRAM "GUEST ARGS" VMLAB-OPTIONS...
 # PROGRAM is a guest program's name, or - for a --kernel run; @DISK@ is a fresh copy of a
-# 4 MiB zero disk, @W@ the tree the inner VM sees (/w).
+# 4 MiB zero disk, @W@ the tree the inner VM sees (/w); ENV:K=V sets K for the arm64 run.
 cases() {
     c hello hello ""
     c hello-fmt hello "fmt"
@@ -12,8 +12,28 @@ cases() {
     c blk blk "" --block @DISK@,id=vmlab-disk0
     c blk-irq blk "ops=read,write,err mode=irq" --block @DISK@
     c blk-packed blk "ops=read,write,err ring=packed indirect=1 event_idx=1" --block @DISK@
+    # Device interrupts go through resampling irqfds by default; KVM_IRQ_LINE stays tested.
+    c blk-irq-line blk "ops=read,write,err mode=irq" ENV:VMLAB_KVM_IRQFD=0 --block @DISK@
     c rng rng "n=64" --rng --seed 7
     c console console "" --console "out=/dev/null,in=hello from host\\n"
+    # The CPU timer (the virtual timer, PPI 27) and a device interrupt (the 16550's SPI 4),
+    # through the runtime's arch-neutral calls; idle sleeps between timer ticks.
+    c timer timer "ticks=10"
+    c uartirq uartirq ""
+    c idle idle "ticks=40" --block @DISK@
+    c idle-irq idle "ticks=40 mode=irq" --block @DISK@
+    # Synchronous exceptions to the program's handlers by ESR class, and the runtime's report.
+    c exception exception "rounds=3"
+    c exception-late exception "late"
+    c exception-unhandled exception "unhandled"
+    c exception-pagefault exception "pagefault"
+    c exception-assert exception "assert"
+    # Misbehaving guests: a fault (4), hung in WFI (6: masked, and unmasked with nothing
+    # armed), junk written to every virtio window.
+    c fault-unmapped fault "mode=unmapped"
+    c fault-hlt fault "mode=hlt"
+    c fault-idle fault "mode=idle"
+    c fault-garbage fault "mode=garbage"
     # One polled virtio-blk GET_ID round trip is one MMIO exit (QueueNotify) and the
     # device's work: the figure of an exit's cost (its times are not compared).
     c latency latency "op=getid n=2000" --block @DISK@

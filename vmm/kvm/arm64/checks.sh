@@ -28,6 +28,7 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
     [ -f "$X86/base.img" ] || dd if=/dev/zero of="$X86/base.img" bs=1024 count=4096 2>/dev/null
     local opts=()
     for o in "$@"; do
+        [[ $o == ENV:* ]] && continue      # the arm64 run's environment
         [[ $o == *@DISK@* ]] && cp "$X86/base.img" "$X86/$name.img"
         opts+=("${o//@DISK@/$X86/$name.img}")
     done
@@ -41,12 +42,27 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
     # The generic timer's rate is the arm64 "TSC" rate, and latency's figures are times:
     # the values allowed to differ.
     local norm='s/^tsc: [0-9]+ kHz$/tsc: N kHz/; s/(_ns|_t|req_per_s)=[0-9]+/\1=N/g'
+    # exception: the same driver, each machine's own exceptions (guest/progs/exception.c):
+    # the x86 lines become the arm64 ones they stand for, the report's code addresses go.
+    local x86_as_arm64=
+    if [ "$prog" = exception ]; then
+        x86_as_arm64='s/caught #DE \(vector 0\) at/caught a data abort (class 0x25) at/
+            s/caught #UD \(vector 6\) at/caught an undefined instruction (class 0x00) at/
+            s/caught #BP \(vector 3\) after/caught brk #0x3c (class 0x3c) at/
+            s/caught #PF \(vector 14\) at/caught a data abort (class 0x25) at/
+            s/ud2 without a handler/udf without a handler/
+            s/^UNHANDLED EXCEPTION #UD vector=6 error=0x0 rip=0x[0-9a-f]+ cr2=0x[0-9a-f]+$/UNHANDLED EXCEPTION entry=4 esr=0x2000000 (class 0x0)/
+            s/^UNHANDLED EXCEPTION #PF vector=14 error=0x0 rip=0x[0-9a-f]+ cr2=(0x[0-9a-f]+)$/UNHANDLED EXCEPTION entry=4 esr=0x96000004 (class 0x25) far=\1/'
+        norm="$norm"'
+            s/^(UNHANDLED EXCEPTION .*) elr=0x[0-9a-f]+ far=/\1 far=/
+            s/^(UNHANDLED EXCEPTION .*\(class 0x0\)) far=0x[0-9a-f]+$/\1/'
+    fi
     if [ "$rc_a" = "$rc_x" ] && [ -s "$R/$name.out" ] &&
-        cmp -s <(sed -E "$norm" "$R/$name.out") <(sed -E "$norm" "$X86/$name.out"); then
+        cmp -s <(sed -E "$norm" "$R/$name.out") <(sed -E "$x86_as_arm64;$norm" "$X86/$name.out"); then
         ok "${L}kvm = x86 sim: $name (status $rc_a, $(wc -l <"$R/$name.out") lines)"
     else
         not_ok "${L}kvm = x86 sim: $name (status arm64 $rc_a, x86 $rc_x)"
-        diff <(sed -E "$norm" "$X86/$name.out") <(sed -E "$norm" "$R/$name.out") | head -8 | sed 's/^/#   /'
+        diff <(sed -E "$x86_as_arm64;$norm" "$X86/$name.out") <(sed -E "$norm" "$R/$name.out") | head -8 | sed 's/^/#   /'
         head -3 "$R/$name.err" | sed 's/^/#   arm64 stderr: /'
     fi
     if [ -f "$X86/$name.img" ]; then
@@ -56,16 +72,32 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
             not_ok "${L}kvm = x86 sim: $name, the disk afterwards"
         fi
     fi
-    local a x na skip=
-    # latency prints its times: its UART bytes differ by design, its device traffic may not.
-    [ "$name" = latency ] && skip=' uart8250#0 '
-    a=$(device_events "$R/$name.trace" "$skip"); x=$(device_events "$X86/$name.trace" "$skip")
-    na=$(grep -c . <<<"$a")
-    if [ "$na" -ge $MIN_EVENTS ] && [ "$a" = "$x" ]; then
-        ok "${L}kvm = x86 sim, device side of the trace: $name ($na events)"
-    else
-        not_ok "${L}kvm = x86 sim, device side of the trace: $name ($na and $(grep -c . <<<"$x") events, at least $MIN_EVENTS)"
-        diff <(printf '%s\n' "$x") <(printf '%s\n' "$a") | head -6 | sed 's/^/#   /'
+    # A hung guest (status 6) says so, naming what it waits in.
+    if [ "$rc_a" = 6 ]; then
+        if grep -q '^vmlab: VM stopped: guest hung: WFI' "$R/$name.err" &&
+            grep -qE '^  detail: +WFI with interrupts (masked|enabled) and no timer armed' "$R/$name.err"; then
+            ok "${L}$name: hung in WFI, found ($(sed -n 's/^  detail: *//p' "$R/$name.err"))"
+        else
+            not_ok "${L}$name: hung in WFI, found"
+            head -3 "$R/$name.err" | sed 's/^/#   /'
+        fi
+    fi
+    # exception: its only device is the UART, whose bytes are the output compared above
+    # (each machine's own exception names): no device-side comparison of its own.
+    if [ "$prog" != exception ]; then
+        local a x na skip=
+        # latency prints its times: its UART bytes differ by design, its device traffic may not.
+        [ "$name" = latency ] && skip=' uart8250#0 '
+        # fault garbage writes to x86 ports with no device behind them; arm64 has no ports.
+        [ "$name" = fault-garbage ] && skip=' pio-out - '
+        a=$(device_events "$R/$name.trace" "$skip"); x=$(device_events "$X86/$name.trace" "$skip")
+        na=$(grep -c . <<<"$a")
+        if [ "$na" -ge $MIN_EVENTS ] && [ "$a" = "$x" ]; then
+            ok "${L}kvm = x86 sim, device side of the trace: $name ($na events)"
+        else
+            not_ok "${L}kvm = x86 sim, device side of the trace: $name ($na and $(grep -c . <<<"$x") events, at least $MIN_EVENTS)"
+            diff <(printf '%s\n' "$x") <(printf '%s\n' "$a") | head -6 | sed 's/^/#   /'
+        fi
     fi
     [ "$name" = latency ] && echo "# arm64 KVM figure: $(grep '^RESULT' "$R/$name.out")"
     local out
