@@ -205,7 +205,6 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
     case SLIRP_MSG_DONE:
         arm_poll(s, m.at);
         return 1;
-
     case SLIRP_MSG_ERROR:
         if (config) {
             snprintf(err, errlen, "%s", s->text);
