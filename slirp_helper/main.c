@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -33,6 +34,7 @@
 
 #define SOCK_FD 3
 #define RINGS_FD 4                      /* with --rings: struct slirp_shared (slirp_link.h) */
+#define READY_FD 5                      /* with --ready: a pipe's write end (slirp_proto.h) */
 #define POLL_NS 1000000ull              /* host sockets, when quiet: 1 ms of vmlab's clock */
 #define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): every 10 us,
                                          * then a quarter of the time since that frame, up
@@ -60,6 +62,8 @@ static struct {
     uint64_t busy_since;                /* the last guest frame that asked to look again
                                          * soon (FRAME arg 1), while busy */
     int busy;
+    int ready;                          /* --ready (KVM): ring READY_FD when a host
+                                         * socket is ready while waiting for vmlab */
     char err[256];                      /* why CONFIG failed */
 } h;
 
@@ -408,10 +412,51 @@ static struct helper_timer *timer_find(uint64_t id)
     return NULL;
 }
 
+static uint64_t host_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* vmlab's next request. With --ready (KVM only: on the software CPU the helper never acts
+ * on its own) the helper also watches slirp's host sockets for the events slirp asked for
+ * in its last round, as QEMU's main loop does, through its spin (REQUEST_SPIN_NS, a look
+ * at both each time; host time bounds it and is never part of a message) and its sleep:
+ * when one is ready first it writes a byte to READY_FD (vmlab's KVM epoll set watches the
+ * read end), once, then waits for the request alone; a socket that stays ready is looked
+ * at again only after the next request, so it cannot make the helper repeat itself. */
+static int take_request(struct slirp_inbuf *in, struct slirp_msg *m, const uint8_t **payload)
+{
+    static struct pollfd watch[MAX_FDS];
+    int spin = in->peer_cpu && in->peer_cpu != slirp_this_cpu();
+    uint64_t until = spin ? host_ns() + REQUEST_SPIN_NS : 0;
+    int rc;
+
+    if (!h.ready || !h.nfds)
+        return slirp_inbuf_take(in, &vmlab_link, m, payload, REQUEST_SPIN_NS, -1);
+    for (;;) {
+        rc = slirp_inbuf_take(in, &vmlab_link, m, payload, 0, 0);
+        if (rc != -ETIMEDOUT)
+            return rc;
+        memcpy(watch, h.fds, h.nfds * sizeof(*watch));
+        rc = slirp_link_wait(&vmlab_link, until && host_ns() < until ? 0 : -1, watch, h.nfds);
+        if (rc == 1)
+            break;
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return rc;
+    }
+    /* A full pipe already holds a wake; a closed one: vmlab's stream ends next. */
+    (void)!write(READY_FD, "r", 1);
+    return slirp_inbuf_take(in, &vmlab_link, m, payload, REQUEST_SPIN_NS, -1);
+}
+
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings]  (started by vmlab run "
-            "--net user,\n       its socket on fd 3, with --rings its shared memory on fd 4)\n\n"
+    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings] [--ready]  (started by "
+            "vmlab run --net user,\n       its socket on fd 3, with --rings its shared memory "
+            "on fd 4, with --ready\n       a pipe to wake it on fd 5)\n\n"
             "libslirp user networking for vmlab in a process of its own; speaks the protocol "
             "of\ndevices/net/slirp_proto.h and exits when vmlab does.\n");
     return f == stdout ? 0 : 2;
@@ -423,10 +468,17 @@ int main(int argc, char **argv)
     static char config[SLIRP_MSG_PAYLOAD_MAX + 1];
     const uint8_t *payload;
     struct slirp_msg m;
-    int rings = argc == 4 && !strcmp(argv[3], "--rings");
-    pid_t parent = (argc == 3 || rings) && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2])
-                                                                       : 0;
+    int rings = 0;
+    pid_t parent = argc >= 3 && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2]) : 0;
 
+    for (int i = 3; parent && i < argc; i++) {
+        if (!strcmp(argv[i], "--rings"))
+            rings = 1;
+        else if (!strcmp(argv[i], "--ready"))
+            h.ready = 1;
+        else
+            parent = 0;
+    }
     if (argc == 2 && !strcmp(argv[1], "--help"))
         return usage(stdout);
     if (!parent)
@@ -438,7 +490,7 @@ int main(int argc, char **argv)
     if (rings && map_rings())
         return 1;
     for (;;) {
-        if (slirp_inbuf_take(&in, &vmlab_link, &m, &payload, REQUEST_SPIN_NS, -1))
+        if (take_request(&in, &m, &payload))
             return 0;                   /* vmlab closed the socket or broke the protocol */
         h.now_ns = m.at;
         uint64_t next = SLIRP_POLL_KEEP;

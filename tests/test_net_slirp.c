@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,26 +59,41 @@ static struct slirp_msg request(struct fake *f, void *buf, size_t buflen)
     return m;
 }
 
-/* A backend attached to the fake helper, CONFIG answered with DONE (no poll). */
-static void fake_open(struct fake *f)
+/* A backend attached to the fake helper, CONFIG answered with DONE (no poll); with
+ * ready_fd (a wake pipe's read end, or -1) and the clock of a KVM run when !deterministic. */
+static void fake_open_with(struct fake *f, int ready_fd, int deterministic)
 {
     char err[256] = "", args[64];
     int sv[2];
 
     memset(f, 0, sizeof(*f));
     ck_assert_int_eq(mock_virtio_init(&f->m, 1 << 20, 1), 0);
+    f->m.env.deterministic = deterministic;
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     f->peer = sv[1];
     f->m.now_ns = 5000;
     reply(f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
-    ck_assert_msg(net_slirp_attach(sv[0], "net=user,restrict=on", &f->m.env, &f->be, err,
-                                   sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(net_slirp_attach(sv[0], ready_fd, "net=user,restrict=on", &f->m.env, &f->be,
+                                   err, sizeof(err)) == 0, "%s", err);
     f->be->port = (struct net_port){ .receive = take_frame, .opaque = f };
     struct slirp_msg m = request(f, args, sizeof(args) - 1);
     ck_assert_uint_eq(m.type, SLIRP_MSG_CONFIG);
     ck_assert_uint_eq(m.at, 5000);
     args[m.len] = 0;
     ck_assert_str_eq(args, "net=user,restrict=on");
+}
+
+static void fake_open(struct fake *f)
+{
+    fake_open_with(f, -1, 1);
+}
+
+/* Nothing vmlab sent that the fake helper has not taken. */
+static int helper_idle(struct fake *f)
+{
+    struct slirp_link l = { .fd = f->peer };
+
+    return f->in.len == f->in.pos && slirp_link_sleep(&l, 0) == -ETIMEDOUT;
 }
 
 static void fake_close(struct fake *f)
@@ -224,12 +240,90 @@ START_TEST(config_error_is_the_helpers_line)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct slirp_link l = { .fd = sv[1] };
     ck_assert_int_eq(slirp_msg_write(&l, SLIRP_MSG_ERROR, 0, 0, line, strlen(line), -1), 0);
-    ck_assert_int_eq(net_slirp_attach(sv[0], "net=user,hostfwd=x", &m.env, &be, err,
+    ck_assert_int_eq(net_slirp_attach(sv[0], -1, "net=user,hostfwd=x", &m.env, &be, err,
                                       sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, line);
     ck_assert_ptr_null(be);
     close(sv[1]);
     mock_virtio_destroy(&m);
+}
+END_TEST
+
+/* KVM: the helper's wake pipe is the backend's poll_fd; a byte there makes the poll ask
+ * for a POLL at once, whose frames reach the device; a poll with nothing rung asks
+ * nothing; the pipe is left empty (level-triggered epoll would spin otherwise). */
+START_TEST(ready_pipe_asks_for_a_poll)
+{
+    struct fake f;
+    uint8_t buf[128];
+    int pipefd[2];
+    char left;
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    fake_open_with(&f, pipefd[0], 0);
+    ck_assert_int_eq(f.be->ops->poll_fd(f.be), pipefd[0]);
+    f.be->ops->poll(f.be);
+    ck_assert(helper_idle(&f));
+    ck_assert_int_eq(write(pipefd[1], "rr", 2), 2);
+    f.m.now_ns = 8000;
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 60);
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_KEEP, NULL, 0);
+    f.be->ops->poll(f.be);
+    struct slirp_msg m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_POLL);
+    ck_assert_uint_eq(m.at, 8000);
+    ck_assert_uint_eq(f.frames, 1);
+    ck_assert(helper_idle(&f));         /* one POLL for the two bytes */
+    ck_assert_int_eq(read(pipefd[0], &left, 1), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    f.be->ops->poll(f.be);
+    ck_assert(helper_idle(&f));
+    ck_assert_str_eq(mock_virtio_log(&f.m), "");
+    close(pipefd[1]);
+    fake_close(&f);
+}
+END_TEST
+
+/* The helper's end of the pipe closing (it died) is one line, no link, and the pipe leaves
+ * the epoll set (closed: poll_fd -1); a later poll asks nothing and logs nothing. */
+START_TEST(ready_pipe_closed_is_a_lost_helper)
+{
+    struct fake f;
+    int pipefd[2];
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    fake_open_with(&f, pipefd[0], 0);
+    close(pipefd[1]);
+    f.be->ops->poll(f.be);
+    const char *log = mock_virtio_log(&f.m);
+    ck_assert_msg(strstr(log, "slirp helper: it exited (end of its wake pipe); virtio-net has "
+                         "no link from now on"), "log: %s", log);
+    ck_assert_int_eq(f.be->ops->poll_fd(f.be), -1);
+    size_t len = strlen(log);
+    f.be->ops->poll(f.be);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), -EPIPE);
+    ck_assert_uint_eq(strlen(mock_virtio_log(&f.m)), len);
+    fake_close(&f);
+}
+END_TEST
+
+/* The software CPU: no wake pipe is kept (one handed in is closed), the poll asks nothing,
+ * whatever a helper writes: host sockets are looked at only at the clock's times. */
+START_TEST(software_cpu_has_no_ready_pipe)
+{
+    struct fake f;
+    int pipefd[2];
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    signal(SIGPIPE, SIG_IGN);
+    fake_open_with(&f, pipefd[0], 1);
+    ck_assert_int_eq(f.be->ops->poll_fd(f.be), -1);
+    ck_assert_int_eq(write(pipefd[1], "r", 1), -1);    /* the read end is gone */
+    ck_assert_int_eq(errno, EPIPE);
+    f.be->ops->poll(f.be);
+    ck_assert(helper_idle(&f));
+    close(pipefd[1]);
+    fake_close(&f);
 }
 END_TEST
 
@@ -333,6 +427,9 @@ static Suite *suite(void)
     tcase_add_test(t, short_frame_is_dropped);
     tcase_add_loop_test(t, hostile_helper, 0, 6);
     tcase_add_test(t, config_error_is_the_helpers_line);
+    tcase_add_test(t, ready_pipe_asks_for_a_poll);
+    tcase_add_test(t, ready_pipe_closed_is_a_lost_helper);
+    tcase_add_test(t, software_cpu_has_no_ready_pipe);
     tcase_add_test(t, ring_carries_messages_and_rings_a_sleeper);
     tcase_add_test(t, broken_ring_index_and_gone_peer);
     suite_add_tcase(s, t);

@@ -7,7 +7,8 @@
  *              (net_slirp.c, slirp_helper/), hostfwd=... rules
  *   tap=NAME / tapfd=N   a Linux TAP interface (net_tap.c)
  * A backend runs on the thread that drives the device: timers on env->clock, host fds
- * polled from a timer. Frames are Ethernet frames without the virtio header. */
+ * polled from a timer, and on KVM also when its poll_fd turns readable (the device's
+ * poll). Frames are Ethernet frames without the virtio header. */
 #ifndef VMLAB_NET_BACKEND_H
 #define VMLAB_NET_BACKEND_H
 
@@ -33,6 +34,11 @@ struct net_backend_ops {
     void (*resume)(struct net_backend *be);
     /* Optional: the offloads the driver negotiated (a TAP sets them on the interface). */
     void (*set_offloads)(struct net_backend *be, int guest_csum);
+    /* Optional, together (device_type.poll_fd and poll): an fd that turns readable when the
+     * host side has something for the guest, or -1 (always -1 when env->deterministic: the
+     * software CPU looks only at its own clock's times); and what to do then. */
+    int (*poll_fd)(struct net_backend *be);
+    void (*poll)(struct net_backend *be);
     void (*destroy)(struct net_backend *be);
 };
 
@@ -55,8 +61,9 @@ int net_none_create(const char *args, const struct device_env *env, struct net_b
 int net_slirp_create(const char *args, const struct device_env *env, struct net_backend **out,
                      char *err, size_t errlen);
 /* net=user over a socket already connected to a slirp helper (net_slirp_create starts one;
- * tests play the helper): sends CONFIG with args, takes fd. */
-int net_slirp_attach(int fd, const char *args, const struct device_env *env,
+ * tests play the helper): sends CONFIG with args, takes fd. ready_fd (taken; -1: none): the
+ * read end of the helper's wake pipe, the poll_fd on KVM (closed when env->deterministic). */
+int net_slirp_attach(int fd, int ready_fd, const char *args, const struct device_env *env,
                      struct net_backend **out, char *err, size_t errlen);
 int net_tap_create(const char *args, const struct device_env *env, struct net_backend **out,
                    char *err, size_t errlen);

@@ -15,7 +15,10 @@
  * any, when the helper says (every 1 ms; on the software CPU from 10 us after a guest
  * frame, growing to a quarter of the time since it); what they bring is not deterministic,
  * which is why the trace records every frame. Each side spins briefly for the other's
- * next message before sleeping (slirp_inbuf_take).
+ * next message before sleeping (slirp_inbuf_take). On KVM the helper also gets a pipe (its
+ * fd 5, --ready) and writes a byte there when a host socket is ready while it waits; the
+ * read end is the backend's poll_fd, in the VMM's epoll set, and the poll then asks for a
+ * POLL at once, so a host peer's reply does not wait for the 1 ms poll timer.
  *
  * What the helper sends is checked: a message type, length or timer it has no business
  * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
@@ -57,6 +60,7 @@ struct net_slirp {
     struct slirp_link link;             /* fd -1 once the helper is gone */
     struct slirp_shared *shm;           /* the rings, when shared with the helper */
     int64_t poll_timer;                 /* clock timer id, 0 if none */
+    int ready_fd;                       /* KVM: the helper's wake pipe's read end, or -1 */
     struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
     struct slirp_inbuf in;              /* the helper's answers, read as they come */
@@ -86,6 +90,9 @@ static void helper_lost(struct net_slirp *s)
     if (s->link.fd >= 0)
         close(s->link.fd);
     s->link.fd = -1;
+    if (s->ready_fd >= 0)               /* leaves the VMM's epoll set with it */
+        close(s->ready_fd);
+    s->ready_fd = -1;
 }
 
 static void timer_fire(void *arg);
@@ -263,6 +270,33 @@ static void poll_fire(void *arg)
     ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
 }
 
+/* KVM: the helper rang its pipe (a host socket is ready): a POLL now. Its end of the pipe
+ * closing means it is gone. */
+static void slirp_poll(struct net_backend *be)
+{
+    struct net_slirp *s = (struct net_slirp *)be;
+    char bytes[64];
+    ssize_t n, got = 0;
+
+    if (s->ready_fd < 0)
+        return;
+    while ((n = read(s->ready_fd, bytes, sizeof(bytes))) > 0)
+        got += n;
+    if (n == 0) {
+        if (s->env.log && s->link.fd >= 0)
+            fprintf(s->env.log, "virtio-net: slirp helper: it exited (end of its wake pipe); "
+                    "virtio-net has no link from now on\n");
+        helper_lost(s);
+    } else if (got) {
+        ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
+    }
+}
+
+static int slirp_poll_fd(struct net_backend *be)
+{
+    return ((struct net_slirp *)be)->ready_fd;
+}
+
 static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 {
     struct net_slirp *s = (struct net_slirp *)be;
@@ -284,6 +318,8 @@ static void slirp_destroy(struct net_backend *be)
     cancel_all(s);
     if (s->link.fd >= 0)
         close(s->link.fd);
+    if (s->ready_fd >= 0)
+        close(s->ready_fd);
     if (s->shm)
         munmap(s->shm, sizeof(*s->shm));
     free(s);
@@ -291,10 +327,11 @@ static void slirp_destroy(struct net_backend *be)
 
 static const struct net_backend_ops slirp_ops = {
     .name = "user", .send = slirp_send, .destroy = slirp_destroy,
+    .poll_fd = slirp_poll_fd, .poll = slirp_poll,
 };
 
 /* net_slirp_attach, with the rings in shm (mapped, taken) when not NULL. */
-static int attach(int fd, struct slirp_shared *shm, const char *args,
+static int attach(int fd, int ready_fd, struct slirp_shared *shm, const char *args,
                   const struct device_env *env, struct net_backend **out, char *err,
                   size_t errlen)
 {
@@ -303,6 +340,8 @@ static int attach(int fd, struct slirp_shared *shm, const char *args,
 
     if (!s) {
         close(fd);
+        if (ready_fd >= 0)
+            close(ready_fd);
         if (shm)
             munmap(shm, sizeof(*shm));
         snprintf(err, errlen, "virtio-net: out of memory");
@@ -311,6 +350,9 @@ static int attach(int fd, struct slirp_shared *shm, const char *args,
     s->env = *env;
     s->be.ops = &slirp_ops;
     s->link.fd = fd;
+    s->ready_fd = ready_fd;
+    if (ready_fd >= 0)                  /* the poll takes what is there, never waits */
+        fcntl(ready_fd, F_SETFL, O_NONBLOCK);
     s->shm = shm;
     if (shm) {
         s->link.out = &shm->to_helper;
@@ -325,10 +367,14 @@ static int attach(int fd, struct slirp_shared *shm, const char *args,
     return 0;
 }
 
-int net_slirp_attach(int fd, const char *args, const struct device_env *env,
+int net_slirp_attach(int fd, int ready_fd, const char *args, const struct device_env *env,
                      struct net_backend **out, char *err, size_t errlen)
 {
-    return attach(fd, NULL, args, env, out, err, errlen);
+    if (env->deterministic && ready_fd >= 0) {
+        close(ready_fd);                /* the software CPU looks only at its own times */
+        ready_fd = -1;
+    }
+    return attach(fd, ready_fd, NULL, args, env, out, err, errlen);
 }
 
 /* The rings the helper gets as its fd 4: a memfd of struct slirp_shared, mapped here at
@@ -397,18 +443,34 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
         snprintf(err, errlen, "virtio-net: net=user: socketpair: %s", strerror(errno));
         return rc;
     }
-    /* The helper's end goes to its fd 3, the rings to its fd 4 (dup2 clears close-on-exec
-     * there); both are above 4 here, so neither dup2 undoes the other. */
+    /* The helper's end goes to its fd 3, the rings to its fd 4, on KVM the wake pipe's
+     * write end to its fd 5 (dup2 clears close-on-exec there); all are above 4 here and
+     * the pipe's above 5, so no dup2 undoes another. */
     struct slirp_shared *shm;
-    int rings = shared_rings(&shm);
+    int rings = shared_rings(&shm), ready[2] = { -1, -1 }, ready_w = -1;
+    if (!env->deterministic && pipe2(ready, O_CLOEXEC | O_NONBLOCK) == 0) {
+        ready_w = fcntl(ready[1], F_DUPFD_CLOEXEC, 6);
+        close(ready[1]);
+        if (ready_w < 0) {
+            close(ready[0]);
+            ready[0] = -1;
+        }
+    }
     int child = fcntl(sv[1], F_DUPFD_CLOEXEC, 5);
     snprintf(parent, sizeof(parent), "%ld", (long)getpid());
-    char *argv[] = { path, "--parent", parent, rings >= 0 ? "--rings" : NULL, NULL };
+    char *argv[6] = { path, "--parent", parent }, **more = argv + 3;
+    if (rings >= 0)
+        *more++ = "--rings";
+    if (ready_w >= 0)
+        *more++ = "--ready";
+    *more = NULL;
     rc = child < 0 ? errno : posix_spawn_file_actions_init(&fa);
     if (!rc) {
         rc = posix_spawn_file_actions_adddup2(&fa, child, 3);
         if (!rc && rings >= 0)
             rc = posix_spawn_file_actions_adddup2(&fa, rings, 4);
+        if (!rc && ready_w >= 0)
+            rc = posix_spawn_file_actions_adddup2(&fa, ready_w, 5);
         if (!rc)
             rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -417,15 +479,19 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
         close(child);
     if (rings >= 0)
         close(rings);
+    if (ready_w >= 0)
+        close(ready_w);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
+        if (ready[0] >= 0)
+            close(ready[0]);
         if (shm)
             munmap(shm, sizeof(*shm));
         snprintf(err, errlen, "virtio-net: net=user: starting %s: %s", path, strerror(rc));
         return -rc;
     }
-    rc = attach(sv[0], shm, args, env, out, err, errlen);
+    rc = attach(sv[0], ready[0], shm, args, env, out, err, errlen);
     if (rc) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);

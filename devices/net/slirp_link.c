@@ -121,13 +121,33 @@ ssize_t slirp_link_recv(struct slirp_link *l, void *buf, size_t n)
     return (ssize_t)take;
 }
 
-int slirp_link_sleep(struct slirp_link *l, int timeout_ms)
+/* The wake bytes on the socket; -EPIPE at its end, unless the ring still holds a peer's
+ * last words (they are read first). */
+static int take_wakes(struct slirp_link *l)
+{
+    char drain[64];
+    ssize_t got;
+    uint64_t used;
+
+    while ((got = recv(l->fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
+        ;
+    if (got == 0 && !(ring_used(l->in, &used) == 0 && used))
+        return -EPIPE;
+    return 0;
+}
+
+int slirp_link_wait(struct slirp_link *l, int timeout_ms, struct pollfd *also, unsigned n)
 {
     struct slirp_ring *r = l->in;
-    struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
+    struct pollfd pfd[1 + SLIRP_WAIT_ALSO_MAX];
     uint64_t used = 0;
     int rc;
 
+    if (n > SLIRP_WAIT_ALSO_MAX)
+        return -EINVAL;
+    pfd[0] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
+    if (n)
+        memcpy(pfd + 1, also, n * sizeof(*also));
     if (r) {
         atomic_store(&r->sleeping, 1);
         if (ring_used(r, &used) || used) {     /* written before the flag was seen */
@@ -136,22 +156,24 @@ int slirp_link_sleep(struct slirp_link *l, int timeout_ms)
         }
     }
     for (;;) {
-        rc = poll(&pfd, 1, timeout_ms);
+        rc = poll(pfd, 1 + n, timeout_ms);
         if (rc >= 0 || errno != EINTR)
             break;
     }
     rc = rc > 0 ? 0 : rc == 0 ? -ETIMEDOUT : -errno;
+    if (n)
+        memcpy(also, pfd + 1, n * sizeof(*also));
+    if (!rc && !pfd[0].revents)
+        rc = 1;
     if (r) {
         atomic_store(&r->sleeping, 0);
-        if (!rc) {                              /* take the wake-up bytes; see an end */
-            char drain[64];
-            ssize_t got;
-            while ((got = recv(l->fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
-                ;
-            /* A peer that wrote its last words and went: they are read first. */
-            if (got == 0 && !(ring_used(r, &used) == 0 && used))
-                rc = -EPIPE;
-        }
+        if (!rc)                                /* take the wake-up bytes; see an end */
+            rc = take_wakes(l);
     }
     return rc;
+}
+
+int slirp_link_sleep(struct slirp_link *l, int timeout_ms)
+{
+    return slirp_link_wait(l, timeout_ms, NULL, 0);
 }

@@ -12,6 +12,7 @@
 #define VMLAB_SLIRP_LINK_H
 
 #include <stdatomic.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,5 +49,11 @@ ssize_t slirp_link_recv(struct slirp_link *l, void *buf, size_t n);
 /* Sleeps until there may be something to take, for up to timeout_ms (-1: forever). 0,
  * -EPIPE, -ETIMEDOUT, or -errno. */
 int slirp_link_sleep(struct slirp_link *l, int timeout_ms);
+/* slirp_link_sleep that also wakes for the n (at most SLIRP_WAIT_ALSO_MAX) other fds in
+ * also[] (their revents filled): 0 when the link may have something, 1 when only one of
+ * those fired, or slirp_link_sleep's errors. The helper waits so for vmlab's next request
+ * and its host sockets at once (on KVM). */
+#define SLIRP_WAIT_ALSO_MAX 256u
+int slirp_link_wait(struct slirp_link *l, int timeout_ms, struct pollfd *also, unsigned n);
 
 #endif

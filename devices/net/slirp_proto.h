@@ -5,21 +5,25 @@
  * A unix stream socket, or shared memory beside it (slirp_link.h), carries messages: a
  * 32-byte header (host byte order, both ends are on one machine) and `len` bytes of
  * payload. vmlab asks, the helper answers with any
- * number of messages ended by DONE (or ERROR); the helper never speaks unasked and never
- * reads a clock: every request carries vmlab's time (the virtual clock on the software
- * CPU), which is the only time slirp sees. vmlab waits for the answer, so the frames and
- * timers a guest sees depend only on what the guest sent and when, as with slirp in
- * process.
+ * number of messages ended by DONE (or ERROR); the helper never reads a clock: every
+ * request carries vmlab's time (the virtual clock on the software CPU), which is the only
+ * time slirp sees. vmlab waits for the answer, so the frames and timers a guest sees
+ * depend only on what the guest sent and when, as with slirp in process. The helper never
+ * speaks unasked on the stream. On KVM only (never on the software CPU) vmlab also hands
+ * it the write end of a pipe (fd 5, --ready): when a host socket of slirp's is ready while
+ * the helper waits for a request, it writes one byte there, once until the next request;
+ * the read end is in vmlab's KVM epoll set, and vmlab then asks for a POLL, so a host
+ * peer's reply reaches the guest at once instead of at the next 1 ms poll. A pipe of its
+ * own, not the stream's socket: that one also rings vmlab for its answers, and would wake
+ * the vCPU loop for nothing.
  *
  *   vmlab -> helper                         helper -> vmlab
  *   CONFIG  payload: the --net args          FRAME      payload: a frame for the guest
  *   FRAME   payload: a frame from the guest  TIMER_MOD  arg: timer id, at: due time (ns)
- *           arg 1: look again soon (software
- *           CPU: a reply may follow)
- *   TIMER   arg: timer id now due            TIMER_FREE arg: timer id
- *   POLL    one round of host sockets        LOG        payload: slirp's message
- *                                            ERROR      payload: why CONFIG failed
- *                                            DONE       at: next POLL due (ns), or
+ *           arg 1: look again soon (software TIMER_FREE arg: timer id
+ *           CPU: a reply may follow)         LOG        payload: slirp's message
+ *   TIMER   arg: timer id now due            ERROR      payload: why CONFIG failed
+ *   POLL    one round of host sockets        DONE       at: next POLL due (ns), or
  *                                                       SLIRP_POLL_KEEP / SLIRP_POLL_NONE
  * `at` of a request is vmlab's time now. */
 #ifndef VMLAB_SLIRP_PROTO_H

@@ -686,6 +686,23 @@ static int net_load(void *state, struct snapshot_reader *r, char *err, size_t er
     return 0;
 }
 
+/* KVM: the backend's host side has something (its poll_fd is in the VMM's epoll set). What
+ * it delivers now is host input like a timer's, not nested in a guest request. */
+static void net_poll(void *state)
+{
+    struct vnet *n = state;
+
+    if (n->be && n->be->ops->poll)
+        n->be->ops->poll(n->be);
+}
+
+static int net_poll_fd(void *state)
+{
+    struct vnet *n = state;
+
+    return n->be && n->be->ops->poll_fd ? n->be->ops->poll_fd(n->be) : -1;
+}
+
 /* Replay's way in: a frame, as the backend would have delivered it. */
 static int net_host_input(void *state, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -709,4 +726,6 @@ const struct device_type virtio_net_type = {
     .queue_stats = virtio_dev_queue_stats,
     .virtio_id = VIRTIO_ID_NET,
     .host_input = net_host_input,
+    .poll = net_poll,
+    .poll_fd = net_poll_fd,
 };

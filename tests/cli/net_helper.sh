@@ -5,8 +5,10 @@
 # dies with the VM; a helper killed mid-run costs the guest its link, with one line, and
 # the VM runs on to its normal end; a sandboxed VM talks to it; after a guest frame it looks
 # at its host sockets on a schedule that sees a reply late by at most a quarter of the time
-# it took (tests/cli/slirp_poll_schedule.py plays vmlab). The stream's hostile cases
-# are build/tests/test_net_slirp's.
+# it took (tests/cli/slirp_poll_schedule.py plays vmlab); on KVM (--ready) it rings its wake
+# pipe once when a host peer answers while it waits, never without --ready (the software
+# CPU), and the POLL that follows brings the answer (tests/cli/slirp_ready_wake.py plays
+# vmlab). The stream's hostile cases are build/tests/test_net_slirp's.
 # env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab).
 cd "$(dirname "$0")/../.."
 source tests/cli/lib.sh
@@ -79,6 +81,16 @@ late=$(awk '/^looks/ { n = NF - 1; for (t = 1; t <= $NF; t++) { for (i = 2; i <=
             END { if (n < 10) print "only " n " looks" }' <<<"$looks")
 if grep -q '^looks 10 ' <<<"$looks" && [ -z "$late" ]; then ok "after a guest frame the helper looks again at ${looks#looks } us"
 else not_ok "poll schedule: ${late:-no first look at 10 us}: $looks"; fi
+
+# KVM: a host peer's answer while the helper waits rings its wake pipe, once, unasked; the
+# POLL that follows brings the answer. Without --ready (the software CPU) nothing moves.
+wake=$(timeout 60 /usr/bin/python3 tests/cli/slirp_ready_wake.py "$HELPER" 2>&1)
+if [ "$(grep -c '^ok ' <<<"$wake")" -eq 5 ] && ! grep -q '^not ok' <<<"$wake"; then
+    ok "--ready: the helper rings its wake pipe once when a host socket answers; the POLL brings it"
+else not_ok "--ready: $(tr '\n' ' ' <<<"$wake")"; fi
+wake=$(timeout 60 /usr/bin/python3 tests/cli/slirp_ready_wake.py "$HELPER" --no-ready 2>&1)
+if [ "$wake" = "ok silent" ]; then ok "without --ready the helper never speaks unasked"
+else not_ok "without --ready: $(tr '\n' ' ' <<<"$wake")"; fi
 
 # A sandboxed VM (no fork, exec or new sockets of its own) talks to its helper.
 out=$(timeout 60 "$VMLAB" run --sandbox --net user "$G/net.elf" -- count=2 2>&1); rc=$?

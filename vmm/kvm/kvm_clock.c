@@ -132,6 +132,12 @@ static void *wake_main(void *arg)
         if (p[0].revents) {
             cpu->io_ready = 1;
             recompute_locked(cpu);
+            /* The kick from here, as the kick thread would send it: waking that thread
+             * first cost another cross-thread wakeup on every host reply. */
+            if (cpu->running && !cpu->kicked) {
+                cpu->kicked = 1;
+                pthread_kill(cpu->vcpu_thread, KVM_KICK_SIGNAL);
+            }
             pthread_cond_signal(&cpu->cond);
             while (cpu->io_ready && !cpu->quit)
                 pthread_cond_wait(&cpu->io_cond, &cpu->lock);

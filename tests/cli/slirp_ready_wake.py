@@ -1,0 +1,122 @@
+"""Plays vmlab on KVM to the real slirp helper (build/vmlab-slirp --ready, a pipe's write end
+on its fd 5; devices/net/slirp_proto.h): the guest sends a UDP datagram to 10.0.2.2:PORT,
+which (restrict=off) opens a host socket to 127.0.0.1:PORT, a socket this script holds.
+Prints one line per step, each "ok STEP" or "not ok STEP: why":
+  quiet    no wake while the host peer has sent nothing (200 ms)
+  woken    a wake byte once the peer answers, with no request from vmlab
+  once     no second byte while vmlab has not asked (200 ms)
+  frame    a POLL then brings the answer as a frame for the guest
+  unasked  the stream itself stays silent throughout (the helper only answers)
+With --no-ready the helper is started without the pipe, as on the software CPU, and the
+script prints "ok silent" when neither the stream nor anything else moved in 500 ms after
+the peer's answer (it has no pipe to ring), else "not ok silent".
+usage: /usr/bin/python3 slirp_ready_wake.py HELPER [--no-ready]"""
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+
+HDR = struct.Struct("<IIQQII")          # type, len, arg, at, cpu, reserved
+CONFIG, FRAME, POLL, DONE, ERROR = 1, 2, 4, 9, 8
+PAYLOAD = b"vmlab ready wake"
+
+
+def csum(b):
+    s = sum(struct.unpack(f">{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def udp_frame(port):
+    udp = struct.pack(">HHHH", 5000, port, 8 + len(PAYLOAD), 0) + PAYLOAD
+    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                               bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])))
+    ip[10:12] = struct.pack(">H", csum(bytes(ip)))
+    return bytes.fromhex("52550a000202" "525400123456" "0800") + bytes(ip) + udp
+
+
+def arp_request():
+    """The guest asks for the gateway: slirp answers and learns the guest's MAC (else its
+    first frame for the guest would be an ARP request)."""
+    arp = struct.pack(">HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, bytes.fromhex("525400123456"),
+                      bytes([10, 0, 2, 15]), bytes(6), bytes([10, 0, 2, 2]))
+    return bytes.fromhex("ffffffffffff" "525400123456" "0806") + arp + bytes(18)
+
+
+def readable(fd, seconds):
+    return bool(select.select([fd], [], [], seconds)[0])
+
+
+def main():
+    ready = "--no-ready" not in sys.argv[2:]
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    rd, wr = os.pipe()
+
+    def child_fds():
+        os.dup2(theirs.fileno(), 3)
+        os.dup2(wr, 5)
+
+    helper = subprocess.Popen([sys.argv[1], "--parent", str(os.getpid())] +
+                              (["--ready"] if ready else []),
+                              preexec_fn=child_fds, pass_fds=(3, 5))
+    theirs.close()
+    os.close(wr)
+    ours.settimeout(10)
+    buf = b""
+    frames = []
+
+    def ask(kind, at, arg=0, payload=b""):
+        nonlocal buf
+        ours.sendall(HDR.pack(kind, len(payload), arg, at, 0, 0) + payload)
+        while True:
+            while len(buf) < HDR.size or len(buf) < HDR.size + HDR.unpack_from(buf)[1]:
+                more = ours.recv(1 << 17)
+                if not more:
+                    sys.exit("the helper closed its stream")
+                buf += more
+            t, n, _, due, _, _ = HDR.unpack_from(buf)
+            if t == FRAME:
+                frames.append(buf[HDR.size:HDR.size + n])
+            buf = buf[HDR.size + n:]
+            if t == ERROR:
+                sys.exit("the helper refused CONFIG")
+            if t == DONE:
+                return due
+
+    def step(name, good, why=""):
+        print(f"ok {name}" if good else f"not ok {name}: {why}")
+
+    try:
+        ask(CONFIG, 0, payload=b"net=user,restrict=off")
+        ask(FRAME, 500_000, payload=arp_request())
+        ask(FRAME, 1_000_000, payload=udp_frame(peer.getsockname()[1]))
+        peer.settimeout(10)
+        got, helper_addr = peer.recvfrom(2048)
+        if got != PAYLOAD:
+            sys.exit(f"the host peer got {got!r}")
+        if not ready:
+            peer.sendto(b"echo " + got, helper_addr)
+            step("silent", not readable(ours.fileno(), 0.5), "the stream moved unasked")
+            return
+        step("quiet", not readable(rd, 0.2), "a wake before the peer answered")
+        peer.sendto(b"echo " + got, helper_addr)
+        woken = readable(rd, 10)
+        step("woken", woken and len(os.read(rd, 64)) >= 1, "no wake in 10 s")
+        step("once", not readable(rd, 0.2), "a second wake before vmlab asked")
+        step("unasked", not readable(ours.fileno(), 0), "the stream moved unasked")
+        frames.clear()
+        ask(POLL, 2_000_000)
+        step("frame", any(f.endswith(b"echo " + PAYLOAD) for f in frames),
+             f"{len(frames)} frames, none with the answer")
+    finally:
+        ours.close()
+        helper.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
