@@ -24,7 +24,8 @@ not_ok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
 finish() { echo "1..$n"; echo "$pass passed, $fail failed, $skip skipped"; [ $fail -eq 0 ]; exit; }
 
 for f in "$A64/vmlab" "$SYSROOT/boot/vmlinuz" "$SYSROOT/bin/busybox" "$VMLAB_X86" \
-         "$A64/guest/hello.elf" "$BUILD/guest/hello.elf"; do
+         "$A64/guest/hello.elf" "$BUILD/guest/hello.elf" "$A64/guest/linux/vmlab-vsock" \
+         "$BUILD/guest/linux/vmlab-vsock"; do
     [ -e "$f" ] || { not_ok "arm64 nested KVM: $f missing (make ARCH=arm64 && make)"; finish; }
 done
 command -v qemu-system-aarch64 >/dev/null ||
@@ -38,7 +39,8 @@ if [ "${KVM_ARM64_REUSE:-0}" != 1 ] || [ ! -f "$OUT/initramfs.cpio.gz" ]; then
     cp "$SYSROOT/bin/busybox" "$stage/bin/"
     cp vmm/kvm/arm64/init "$stage/init"
     chmod +x "$stage/init"
-    cp "$A64/vmlab" vmm/kvm/arm64/tests.sh vmm/kvm/arm64/cases.sh "$stage/w/"
+    cp "$A64/vmlab" vmm/kvm/arm64/tests.sh vmm/kvm/arm64/cases.sh vmm/kvm/arm64/hostside.sh \
+        "$A64/guest/linux/vmlab-vsock" "$stage/w/"
     [ -f vmm/kvm/arm64/linux.sh ] && cp vmm/kvm/arm64/linux.sh "$stage/w/"
     cp "$A64"/guest/*.elf "$stage/w/guest/"
     # Linux on vmlab inside (linux.sh): the same kernel, the busybox initramfs for arm64.
