@@ -17,7 +17,7 @@ GUEST_RT_SRCS := $(filter-out guest/rt/apic.c guest/rt/idt.c,$(wildcard guest/rt
 	$(wildcard guest/rt/arm64/*.c)
 GUEST_BOOT_OBJ := $(BUILD)/guest/obj/rt/arm64/boot.o
 ARM64_GUEST_PROGS := hello blk console rng memtest latency timer uartirq idle exception fault \
-	vsock_echo vsock_client balloon input
+	vsock_echo vsock_client balloon input net
 GUEST_PROGS := $(ARM64_GUEST_PROGS)
 else
 GUEST_CC := gcc
