@@ -16,9 +16,9 @@ GUEST_LIBFDT := $(ARM64_FDT_A)
 GUEST_RT_SRCS := $(filter-out guest/rt/apic.c guest/rt/idt.c,$(wildcard guest/rt/*.c)) \
 	$(wildcard guest/rt/arm64/*.c)
 GUEST_BOOT_OBJ := $(BUILD)/guest/obj/rt/arm64/boot.o
-ARM64_GUEST_PROGS := hello blk console rng memtest latency timer uartirq idle exception fault
+ARM64_GUEST_PROGS := hello blk console rng memtest latency timer uartirq idle exception fault \
+	vsock_echo vsock_client balloon input net
 GUEST_PROGS := $(ARM64_GUEST_PROGS)
-GUEST_VIRTIO_EXCLUDE := guest/virtio/vvsock.c     # its idle timer is the LAPIC's
 else
 GUEST_CC := gcc
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \

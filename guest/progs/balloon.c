@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             break;
         /* Poll the config space now and then, not in a tight loop of MMIO exits. */
         for (int i = 0; i < 20000; i++)
-            __asm__ volatile("pause");
+            rt_pause();
     }
     if (virtio_cmdline_u64("check_zero", 1) && inflated) {
         uint64_t nonzero = 0;

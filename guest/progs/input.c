@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             if (!got)
                 continue;
         } else if (!vinput_poll(&in, &e)) {
-            __asm__ volatile("pause");
+            rt_pause();
             continue;
         }
         uint64_t ns = khz ? rt_rdtsc() * 1000000 / khz : 0;

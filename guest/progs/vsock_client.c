@@ -4,7 +4,7 @@
  * sent in full (within the host's credit) and read back in full, byte-checked. Prints one
  * RESULT line per size: min/median/p90/p99/max in TSC ticks, and in ns when the TSC rate is
  * known. Exits 0; 3 when the connection is refused (nothing listens: RST). Halts between
- * packets on a LAPIC tick (tick=, see vvsock_idle_start). */
+ * packets on a CPU-timer tick (tick=, see vvsock_idle_start). */
 #include "rt.h"
 #include "sort.h"
 #include "vvsock.h"

@@ -2,7 +2,7 @@
  * connections to that port (others get RST), sends every byte back, honours the host's
  * credit (buf_alloc, fwd_cnt) and advertises 64 KiB of its own. After conns= connections
  * (default 1) ended by the host, prints their byte counts and exits 0. Polled; ring options
- * as usual. Between packets it halts on a LAPIC tick (tick=, see vvsock_idle_start). */
+ * as usual. Between packets it halts on a CPU-timer tick (tick=, see vvsock_idle_start). */
 #include "rt.h"
 #include "vvsock.h"
 

@@ -110,7 +110,7 @@ struct rt_irq_frame {
 typedef void (*rt_handler_fn)(struct rt_irq_frame *f);
 
 /* Install fn for GIC INTID 0..255 (NULL: counted as spurious). The runtime acknowledges
- * (ICC_IAR1) before and ends (ICC_EOIR1) after the handler. */
+ * (v3 ICC_IAR1, v2 GICC_IAR) before and ends (ICC_EOIR1, GICC_EOIR) after the handler. */
 void rt_set_handler(unsigned intid, rt_handler_fn fn);
 /* Synchronous exceptions from EL1 by ESR exception class (ESR_EL1 bits 31:26): fn gets the
  * frame with esr and far; changes to elr and x[] take effect on eret. Without a handler
@@ -124,12 +124,13 @@ void rt_irq_disable(void);      /* DAIF.I set */
 void rt_halt(void);             /* wfi, then IRQs on: returns after an interrupt */
 uint64_t rt_spurious_count(void);
 
-/* ---- GICv3 (distributor and redistributor at the vmlab memmap addresses) ---- */
+/* ---- the GIC: v3 or v2, whichever the FDT describes (guest/rt/arm64/gic.c) ---- */
 #define GIC_SPI_BASE 32u
 #define GIC_PPI_VTIMER 27u      /* the EL1 virtual timer's PPI */
-void gic_init(void);            /* distributor + this CPU's redistributor + ICC, all priorities */
-void gic_route_spi(unsigned spi, int level_triggered);  /* group 1, to this CPU, enabled */
+void gic_init(void);            /* distributor + this CPU's redistributor/CPU interface, all priorities */
+void gic_route_spi(unsigned spi, int level_triggered);  /* to this CPU, enabled */
 void gic_enable_ppi(unsigned intid);
+unsigned gic_version(void);     /* 3 or 2 */
 #else
 /* Pushed by the common entry stub; the CPU frame (rip..ss) is last. */
 struct rt_irq_frame {

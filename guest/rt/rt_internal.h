@@ -32,5 +32,9 @@ void rt_idt_init(void);
 int rt_lapic_ready(void);
 /* arm64: the virtual timer's interrupt came (trap.c): re-arm or stop it before the EOI. */
 void rt_timer_fired(void);
+/* arm64: the GIC's CPU interface (gic.c): acknowledge (the IAR value), its INTID, end it. */
+uint32_t gic_ack(void);
+unsigned gic_intid(uint32_t iar);
+void gic_eoi(uint32_t iar);
 
 #endif

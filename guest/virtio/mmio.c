@@ -224,7 +224,6 @@ int virtio_dev_ready(struct virtio_dev *d)
         }
         d->vector = (uint8_t)(GIC_SPI_BASE + d->irq);
         rt_set_handler(d->vector, virtio_irq_handler);
-        gic_init();
         gic_route_spi(d->irq, 1);
 #else
         d->vector = (uint8_t)(VIRTIO_IRQ_VECTOR_BASE + slot);

@@ -4,7 +4,7 @@
 #include "../rt/rt.h"
 
 #define RXSZ (VSOCK_HDR_SIZE + VVSOCK_RX_DATA)
-#define TIMER_VECTOR 0x30
+#define TIMER_VECTOR 0x30      /* x86; arm64: the virtual timer's PPI (RT_TIMER_IRQ) */
 
 static void post_rx(struct vvsock *v, unsigned slot)
 {
@@ -100,7 +100,7 @@ int vvsock_poll(struct vvsock *v, struct vsock_hdr *h, void *data)
 static void on_timer(struct rt_irq_frame *f)
 {
     (void)f;
-    lapic_eoi();
+    rt_irq_eoi();
 }
 
 int vvsock_idle_start(struct vvsock *v)
@@ -113,9 +113,9 @@ int vvsock_idle_start(struct vvsock *v)
     }
     v->tick = (uint32_t)tick;
     if (v->tick) {
-        rt_set_handler(TIMER_VECTOR, on_timer);
-        lapic_init();
-        lapic_timer_start(TIMER_VECTOR, v->tick, 1, 1);
+        rt_set_handler(RT_TIMER_IRQ(TIMER_VECTOR), on_timer);
+        rt_timer_init();
+        rt_timer_start(RT_TIMER_IRQ(TIMER_VECTOR), v->tick, 1, 1);
     }
     return 0;
 }
@@ -129,5 +129,5 @@ void vvsock_idle(struct vvsock *v)
 void vvsock_idle_stop(struct vvsock *v)
 {
     if (v->tick)
-        lapic_timer_stop();
+        rt_timer_stop();
 }

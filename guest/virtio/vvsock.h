@@ -20,7 +20,7 @@ struct vvsock {
     uint8_t *evbuf;                     /* 4 bytes, DMA */
     int16_t *slot_of_id;
     uint64_t transport_resets;
-    uint32_t tick;                      /* LAPIC timer count while idling, 0: spin */
+    uint32_t tick;                      /* CPU timer count (rt_timer_*) while idling, 0: spin */
 };
 
 /* Finds the first virtio-vsock, sets up its queues, posts rx and event buffers, prints the
@@ -33,7 +33,7 @@ void vvsock_send(struct vvsock *v, struct vsock_hdr *h, const void *data, uint32
 int vvsock_poll(struct vvsock *v, struct vsock_hdr *h, void *data);
 
 /* Waiting between packets: with tick=N on the cmdline (default 10000; 0: spin) a periodic
- * LAPIC timer runs and vvsock_idle() halts until it (or any interrupt) fires. On the
+ * CPU timer (rt_timer_*) runs and vvsock_idle() halts until it (or any interrupt) fires. On the
  * software CPU a halted guest lets virtual time jump to the VMM's next poll of the host
  * side instead of executing its way there. 0, or -VIRTIO_EINVAL (message printed). */
 int vvsock_idle_start(struct vvsock *v);

@@ -1,7 +1,7 @@
 /* arm64 exceptions and interrupts: rt_trap (called by the vector stubs of boot.S) hands
  * synchronous exceptions to the handler of their ESR class, or reports them (and SErrors)
- * and exits 0x7e; IRQs are acknowledged at the GICv3 CPU interface, handed to the INTID's
- * handler and ended. */
+ * and exits 0x7e; IRQs are acknowledged at the GIC's CPU interface (v3 or v2: gic.c),
+ * handed to the INTID's handler and ended. */
 #include "../rt_internal.h"
 
 static rt_handler_fn handlers[256];
@@ -35,9 +35,8 @@ void rt_irq_eoi(void) {}
 
 static void irq(struct rt_irq_frame *f)
 {
-    uint64_t iar;
-    __asm__ volatile("mrs %0, icc_iar1_el1" : "=r"(iar));
-    unsigned intid = (unsigned)(iar & 0xffffff);
+    uint32_t iar = gic_ack();
+    unsigned intid = gic_intid(iar);
     if (intid >= INTID_SPURIOUS) {
         spurious++;
         return;
@@ -53,7 +52,7 @@ static void irq(struct rt_irq_frame *f)
     else
         spurious++;
     f->vector = vector;
-    __asm__ volatile("msr icc_eoir1_el1, %0; isb" ::"r"(iar) : "memory");
+    gic_eoi(iar);
 }
 
 void rt_trap(struct rt_irq_frame *f)

@@ -3,7 +3,8 @@
 # programs again on the x86 software CPU and compares). Each line:
 #   c NAME PROGRAM "GUEST ARGS" VMLAB-OPTIONS...
 # PROGRAM is a guest program's name, or - for a --kernel run; @DISK@ is a fresh copy of a
-# 4 MiB zero disk, @W@ the tree the inner VM sees (/w); ENV:K=V sets K for the arm64 run.
+# 4 MiB zero disk, @W@ the tree the inner VM sees (/w); ENV:K=V sets K for the arm64 run;
+# HOST:KIND gives the run a host side (hostside.sh) on both machines, @SOCK@ its socket.
 cases() {
     c hello hello ""
     c hello-fmt hello "fmt"
@@ -34,6 +35,19 @@ cases() {
     c fault-hlt fault "mode=hlt"
     c fault-idle fault "mode=idle"
     c fault-garbage fault "mode=garbage"
+    # virtio-vsock both ways, the host's side the static vmlab-vsock (no python in there):
+    # the host connects to the guest's echo server, the guest to the host's on PATH_5000.
+    # @SOCK@ is a socket path of the run's own; HOST:KIND runs hostside.sh's KIND with it.
+    c vsock-echo vsock_echo "conns=1" HOST:vsock-connect --vsock cid=3,uds=@SOCK@
+    c vsock-client vsock_client "n=5" HOST:vsock-serve --vsock cid=3,uds=@SOCK@
+    # virtio-balloon and virtio-input driven by the vmlab binary's control commands.
+    c balloon balloon "mem_mb=8 rounds=2" HOST:balloon --balloon --socket @SOCK@
+    c input-tap input "" HOST:input-tap --input multi-touch,width=720,height=1280 --socket @SOCK@
+    c input-keys input "n=8" HOST:input-keys --input keyboard --socket @SOCK@
+    # virtio-net on the loop backend (every frame sent comes back; --net user is not in the
+    # arm64 build): more frames out than receive buffers posted, then one more.
+    c net-loop net "flood=64" --net loop
+    c net-loop-irq net "flood=64 mode=irq ring=packed" --net loop
     # One polled virtio-blk GET_ID round trip is one MMIO exit (QueueNotify) and the
     # device's work: the figure of an exit's cost (its times are not compared).
     c latency latency "op=getid n=2000" --block @DISK@

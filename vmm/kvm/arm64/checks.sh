@@ -22,26 +22,63 @@ device_events() {     # TRACE [ERE of events to leave out]
         grep -vE ' - \(\+0xfe[ce]0'
 }
 
+# A guest polling a register while it waits for the host (balloon's config space) reads it
+# as often as the host's timing makes it: runs of one repeated event, or of a repeated
+# pair, count once. The config generation reads (+0xfc) around each config read go: how
+# many a read takes depends on whether a host change landed in the middle of it.
+collapse_polls() {
+    grep -vE ' read [^ ]+ \(\+0xfc\) ' |
+    awk '{ o[++n] = $0
+           while (n >= 2 && o[n] == o[n-1]) n--
+           while (n >= 4 && o[n] == o[n-2] && o[n-1] == o[n-3]) n -= 2 }
+         END { for (i = 1; i <= n; i++) print o[i] }'
+}
+
+# vsock: how the host's socket chunks a stream (and so the packets and rings' traffic)
+# follows the host's timing. What must agree: the device's setup, every event before the
+# first host message, and the payload bytes each way (each host-in/host-out message is a
+# 13-byte header and its data: traces/FORMAT.md).
+vsock_events() {    # TRACE
+    local ev
+    ev=$(device_events "$1" ' uart8250#0 ')
+    sed -n '/ host-\(in\|out\) /q; p' <<<"$ev"
+    awk '/ host-(in|out) / { for (i = 1; i <= NF; i++) if ($i ~ /^len=/) b[$2] += substr($i, 5) - 13 }
+         END { printf "payload host-in %d host-out %d\n", b["host-in"], b["host-out"] }' <<<"$ev"
+}
+
+# The host's side (HOST:KIND, hostside.sh) of the x86 reruns: this machine's tools.
+VSOCK_TOOL=$BUILD/guest/linux/vmlab-vsock
+VMLAB_CTL=$VMLAB_X86
+. vmm/kvm/arm64/hostside.sh
+
 check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the comparisons
-    local name=$1 prog=$2 args=$3 o
+    local name=$1 prog=$2 args=$3 o host= sock=$X86/$1.sock
     shift 3
     [ -f "$X86/base.img" ] || dd if=/dev/zero of="$X86/base.img" bs=1024 count=4096 2>/dev/null
     local opts=()
     for o in "$@"; do
         [[ $o == ENV:* ]] && continue      # the arm64 run's environment
+        [[ $o == HOST:* ]] && { host=${o#HOST:}; continue; }
         [[ $o == *@DISK@* ]] && cp "$X86/base.img" "$X86/$name.img"
+        o=${o//@SOCK@/$sock}
         opts+=("${o//@DISK@/$X86/$name.img}")
     done
     if [ ! -f "$R/$name.rc" ]; then
         not_ok "$L$name: no result from the nested VM"; return
     fi
+    [ -n "$host" ] && host_start "$host" "$sock"
     timeout 120 "$VMLAB_X86" run --cpu sim --trace "$X86/$name.trace" "${opts[@]}" \
-        "$BUILD/guest/$prog.elf" -- $args >"$X86/$name.out" 2>"$X86/$name.err"
+        "$BUILD/guest/$prog.elf" -- $args >"$X86/$name.out" 2>"$X86/$name.err" &
+    local pid=$!
+    [ -n "$host" ] && host_run "$host" "$sock" "$X86/$name.out" "$X86/$name.host"
+    wait $pid
     local rc_x=$? rc_a
+    [ -n "$host" ] && host_end "$host" "$sock" "$X86/$name.host"
     rc_a=$(cat "$R/$name.rc")
-    # The generic timer's rate is the arm64 "TSC" rate, and latency's figures are times:
-    # the values allowed to differ.
-    local norm='s/^tsc: [0-9]+ kHz$/tsc: N kHz/; s/(_ns|_t|req_per_s)=[0-9]+/\1=N/g'
+    # The generic timer's rate is the arm64 "TSC" rate, and latency's, vsock_client's and
+    # input's figures are times: the values allowed to differ.
+    local norm='s/^tsc: [0-9]+ kHz$/tsc: N kHz/; s/(_ns|_t|req_per_s)=[0-9]+/\1=N/g
+        s/ in [0-9]+ ticks$/ in N ticks/; s/ ns=[0-9]+$/ ns=N/'
     # exception: the same driver, each machine's own exceptions (guest/progs/exception.c):
     # the x86 lines become the arm64 ones they stand for, the report's code addresses go.
     local x86_as_arm64=
@@ -72,6 +109,16 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
             not_ok "${L}kvm = x86 sim: $name, the disk afterwards"
         fi
     fi
+    # The host's side saw the same on both machines (what vmlab-vsock sent and received,
+    # the control commands' answers).
+    if [ -n "$host" ]; then
+        if [ -s "$R/$name.host" ] && cmp -s "$R/$name.host" "$X86/$name.host"; then
+            ok "${L}kvm = x86 sim, the host's side ($host): $name ($(head -1 "$R/$name.host"))"
+        else
+            not_ok "${L}kvm = x86 sim, the host's side ($host): $name"
+            diff "$X86/$name.host" "$R/$name.host" 2>&1 | head -6 | sed 's/^/#   /'
+        fi
+    fi
     # A hung guest (status 6) says so, naming what it waits in.
     if [ "$rc_a" = 6 ]; then
         if grep -q '^vmlab: VM stopped: guest hung: WFI' "$R/$name.err" &&
@@ -90,7 +137,16 @@ check_guest() {     # NAME PROGRAM "ARGS" OPTIONS... : x86 sim run, then the com
         [ "$name" = latency ] && skip=' uart8250#0 '
         # fault garbage writes to x86 ports with no device behind them; arm64 has no ports.
         [ "$name" = fault-garbage ] && skip=' pio-out - '
-        a=$(device_events "$R/$name.trace" "$skip"); x=$(device_events "$X86/$name.trace" "$skip")
+        # input prints the time of each event.
+        [ "$prog" = input ] && skip=' uart8250#0 '
+        if [[ $prog == vsock_* ]]; then
+            a=$(vsock_events "$R/$name.trace"); x=$(vsock_events "$X86/$name.trace")
+        elif [ -n "$host" ]; then
+            a=$(device_events "$R/$name.trace" "$skip" | collapse_polls)
+            x=$(device_events "$X86/$name.trace" "$skip" | collapse_polls)
+        else
+            a=$(device_events "$R/$name.trace" "$skip"); x=$(device_events "$X86/$name.trace" "$skip")
+        fi
         na=$(grep -c . <<<"$a")
         if [ "$na" -ge $MIN_EVENTS ] && [ "$a" = "$x" ]; then
             ok "${L}kvm = x86 sim, device side of the trace: $name ($na events)"

@@ -11,23 +11,34 @@ dd if=/dev/zero of=/tmp/base.img bs=1024 count=4096 2>/dev/null
 # Milliseconds since boot, from /proc/uptime (10 ms steps; busybox date has no %N).
 ms() { read -r up _ </proc/uptime; echo $(( ${up%.*} * 1000 + 1${up#*.} * 10 - 1000 )); }
 
-# vmlab_quick on the kernel command line (the GICv2 boot): hello, blk, the two hung guests
-# (which touch no GIC) and Linux only.
+# vmlab_quick on the kernel command line (the GICv2 boot): the runs that take interrupts
+# through the guest runtime's GICv2 path (device SPIs, the timer's PPI, exceptions), the two
+# hung guests (the VMM's hung check reads the v2 distributor) and Linux.
 QUICK=$(grep -o vmlab_quick /proc/cmdline)
+QUICK_CASES="hello blk blk-irq timer uartirq idle-irq exception exception-unhandled fault-hlt fault-idle vsock-echo"
+
+# The host sides of the HOST:KIND runs: the arm64 vmlab's control commands and vmlab-vsock.
+. $W/hostside.sh
+VSOCK_TOOL=$W/vmlab-vsock
+VMLAB_CTL=$W/vmlab
+mkdir -p /tmp/s
 
 c() {
     name=$1 prog=$2 args=$3
     shift 3
     if [ -n "$QUICK" ]; then
-        case $name in hello|blk|fault-hlt|fault-idle) ;; *) return ;; esac
+        case " $QUICK_CASES " in *" $name "*) ;; *) return ;; esac
     fi
     set -- "$@"
     i=0
     envs=
+    host=
     for o in "$@"; do
         case $o in
             ENV:*) envs="$envs ${o#ENV:}"; continue ;;
+            HOST:*) host=${o#HOST:}; continue ;;
             *@DISK@*) cp /tmp/base.img $R/$name.img; o=$(echo "$o" | sed "s|@DISK@|$R/$name.img|") ;;
+            *@SOCK@*) o=$(echo "$o" | sed "s|@SOCK@|/tmp/s/$name.sock|") ;;
         esac
         o=$(echo "$o" | sed "s|@W@|$W|g")
         i=$((i + 1))
@@ -42,8 +53,19 @@ c() {
         *) set -- "$@" "$W/guest/$prog.elf" -- $args ;;
     esac
     t0=$(ms)
-    env $envs timeout 120 $W/vmlab run --trace $R/$name.trace "$@" >$R/$name.out 2>$R/$name.err
-    echo $? >$R/$name.rc
+    if [ -n "$host" ]; then
+        sock=/tmp/s/$name.sock
+        host_start $host $sock
+        env $envs timeout 120 $W/vmlab run --trace $R/$name.trace "$@" >$R/$name.out 2>$R/$name.err &
+        pid=$!
+        host_run $host $sock $R/$name.out $R/$name.host
+        wait $pid
+        echo $? >$R/$name.rc
+        host_end $host $sock $R/$name.host
+    else
+        env $envs timeout 120 $W/vmlab run --trace $R/$name.trace "$@" >$R/$name.out 2>$R/$name.err
+        echo $? >$R/$name.rc
+    fi
     echo $(( $(ms) - t0 )) >$R/$name.ms
     echo "VMLAB-ARM64: ran $name: status $(cat $R/$name.rc), $(cat $R/$name.ms) ms"
 }
