@@ -196,7 +196,7 @@ run_nested() {
         cp "$BUILD/kvm/linux-initramfs.cpio.gz" "$stage/w/build/kvm/"
     fi
     # KVM_BENCH=1 (make bench-kvm): the net/vsock figures instead of the tests (bench.sh).
-    [ "${KVM_BENCH:-0}" = 1 ] && bench_stage "$stage"
+    [ "${KVM_BENCH:-0}" = 1 ] && bench_stage "$stage" "$kver"
     out=$BUILD/kvm-nested/initramfs.cpio.gz
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
     log=$BUILD/kvm-nested/console.log
@@ -251,7 +251,7 @@ run_nested() {
 }
 
 # ---- make bench-kvm: what the nested VM needs for bench.sh, and its figures back ----------
-bench_stage() {   # $1 staging root
+bench_stage() {   # $1 staging root, $2 the nested kernel's version
     local root=$1 f
     cp vmm/kvm/nested/bench.sh "$root/w/"
     printf 'ROUNDS=%s\nCOUNT=%s\nBULK=%s\nVSOCK_N=%s\n' "${ROUNDS:-5}" "${COUNT:-500}" \
@@ -259,6 +259,12 @@ bench_stage() {   # $1 staging root
     mkdir -p "$root/w/build/kvm"
     cp "$BUILD/vmlab" "$root/w/build/"
     cp "$BUILD/kvm/vmlab-bench-peer" "$root/w/build/kvm/"
+    # QEMU's vhost-vsock-device: vhost_vsock and what it needs (bench.sh loads them).
+    local kmod=/lib/modules/$2
+    for f in vhost_iotlb vhost vsock vmw_vsock_virtio_transport_common vhost_vsock; do
+        f=$(find "$kmod" -name "$f.ko" | head -1)
+        [ -n "$f" ] && cp "$f" "$root/lib/modules/"
+    done
     # QEMU (dynamic: its libraries by ldd) and the firmware microvm loads from its data dir.
     copy_with_libs "$(command -v qemu-system-x86_64)" "$root"
     mkdir -p "$root/usr/share/qemu"

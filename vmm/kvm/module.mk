@@ -6,7 +6,9 @@ test-kvm: $(BUILD)/tests/test_kvm $(BUILD)/tests/test_loader_linux $(BUILD)/asan
 		$(BUILD)/kvm/linux-initramfs.cpio.gz guests
 	@BUILD=$(BUILD) ./scripts/test-kvm.sh
 
-bench-kvm: $(BUILD)/tests/test_kvm $(BUILD)/asan/vmlab $(BUILD)/vmlab $(BUILD)/kvm/vmlab-bench-peer guests
+# Figures (not part of make test): vmm/kvm/nested/bench.sh in the nested VM of test-kvm.sh.
+bench-kvm: $(BUILD)/tests/test_kvm $(BUILD)/asan/vmlab $(BUILD)/vmlab $(BUILD)/vmlab-slirp \
+		$(BUILD)/kvm/vmlab-bench-peer guests
 	@BUILD=$(BUILD) KVM_VIA_QEMU=1 KVM_BENCH=1 ./scripts/test-kvm.sh
 
 # The host sides of the net and vsock benchmarks in the nested VM (no python there).

@@ -9,6 +9,9 @@
  *                                        vsock_echo guest's console), then Firecracker's
  *                                        `CONNECT PORT` on vmlab's hybrid socket PATH (timed)
  *                                        and N echo round trips of 64 B, 4 KiB and 64 KiB
+ *   vmlab-bench-peer vsock-cid CID PORT N SERIAL
+ *                                        the same over AF_VSOCK to guest CID (QEMU's
+ *                                        vhost-vsock-device; the host needs vhost_vsock)
  *   vmlab-bench-peer tsc-khz             the TSC rate against CLOCK_MONOTONIC (QEMU's guest
  *                                        needs it on its command line; vmlab passes its own)
  *
@@ -27,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
+#include <linux/vm_sockets.h>   /* after sys/socket.h: it uses struct sockaddr */
 
 static int fail(const char *what)
 {
@@ -139,34 +143,58 @@ static uint64_t pct(const uint64_t *v, int n, int p)
     return v[i < n ? i : n - 1];
 }
 
-static int vsock_bench(const char *path, const char *port, int n, const char *serial)
+/* Firecracker's hybrid socket: connect to PATH, "CONNECT PORT\n", wait for "OK ...\n" */
+static int connect_hybrid(const char *path, const char *port)
 {
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     char line[64], reply[64];
     size_t r = 0;
-    if (n < 1 || n > 100000 || strlen(path) >= sizeof(a.sun_path)) {
-        printf("bench-peer: error bad N %d or PATH '%s'\n", n, path);
+    if (strlen(path) >= sizeof(a.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(a.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    int len = snprintf(line, sizeof(line), "CONNECT %s\n", port);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) || write(s, line, (size_t)len) != len)
+        return -1;
+    while (r < sizeof(reply) - 1 && (r == 0 || reply[r - 1] != '\n')) {
+        if (read(s, reply + r, 1) != 1)
+            return -1;
+        r++;
+    }
+    reply[r] = 0;
+    if (strncmp(reply, "OK ", 3)) {
+        errno = EPROTO;
+        return -1;
+    }
+    return s;
+}
+
+/* AF_VSOCK to a guest CID (QEMU's vhost-vsock-device; the host needs vhost_vsock) */
+static int connect_cid(const char *cid, const char *port)
+{
+    struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = (unsigned)strtoul(cid, NULL, 0),
+                             .svm_port = (unsigned)strtoul(port, NULL, 0) };
+    int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)))
+        return -1;
+    return s;
+}
+
+static int vsock_bench(int cid_mode, const char *where, const char *port, int n, const char *serial)
+{
+    if (n < 1 || n > 100000) {
+        printf("bench-peer: error bad N %d\n", n);
         return 1;
     }
     if (wait_listening(serial))
         return fail("the guest never printed 'listening'");
-    strcpy(a.sun_path, path);
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
     uint64_t t0 = now_ns();
-    int len = snprintf(line, sizeof(line), "CONNECT %s\n", port);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) || write(s, line, (size_t)len) != len)
-        return fail("connect");
-    while (r < sizeof(reply) - 1 && (r == 0 || reply[r - 1] != '\n')) {
-        if (read(s, reply + r, 1) != 1)
-            return fail("reading OK");
-        r++;
-    }
-    reply[r] = 0;
+    int s = cid_mode ? connect_cid(where, port) : connect_hybrid(where, port);
     uint64_t connect_ns = now_ns() - t0;
-    if (strncmp(reply, "OK ", 3)) {
-        errno = 0;
-        return fail("reply to CONNECT");
-    }
+    if (s < 0)
+        return fail("connect");
     printf("VSOCK-BENCH connect_ns=%" PRIu64 "\n", connect_ns);
     static unsigned char msg[65536], got[65536];
     uint64_t *xs = calloc((size_t)n, sizeof(*xs));
@@ -216,9 +244,12 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "udp"))
         return udp_peer();
     if (argc == 6 && !strcmp(argv[1], "vsock"))
-        return vsock_bench(argv[2], argv[3], atoi(argv[4]), argv[5]);
+        return vsock_bench(0, argv[2], argv[3], atoi(argv[4]), argv[5]);
+    if (argc == 6 && !strcmp(argv[1], "vsock-cid"))
+        return vsock_bench(1, argv[2], argv[3], atoi(argv[4]), argv[5]);
     if (argc == 2 && !strcmp(argv[1], "tsc-khz"))
         return tsc_khz();
-    fprintf(stderr, "usage: vmlab-bench-peer udp | vsock PATH PORT N SERIAL | tsc-khz\n");
+    fprintf(stderr, "usage: vmlab-bench-peer udp | vsock PATH PORT N SERIAL | vsock-cid CID PORT N SERIAL"
+            " | tsc-khz\n");
     return 2;
 }

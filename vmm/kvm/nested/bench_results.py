@@ -24,12 +24,22 @@ NOTE = ("real KVM nested in QEMU TCG (make bench-kvm): absolute times are the ne
 SIZES = ("64", "4096", "65536")
 
 
-def results_tar(log):
+def result_files(log):
+    """{file name without .txt: text} of every round the nested VM sent back (one base64
+    tar.gz per finished round)."""
     text = open(log, "rb").read().decode(errors="replace").replace("\r", "")
-    m = re.search(r"^VMLAB-BENCH-RESULTS-BEGIN\n(.*?)^VMLAB-BENCH-RESULTS-END", text, re.M | re.S)
-    if not m:
+    files = {}
+    for m in re.finditer(r"^VMLAB-BENCH-RESULTS-BEGIN (\d+)\n(.*?)^VMLAB-BENCH-RESULTS-END \1$",
+                         text, re.M | re.S):
+        tar = tarfile.open(fileobj=io.BytesIO(base64.b64decode(m.group(2))), mode="r:gz")
+        for t in tar.getmembers():
+            if t.isfile():
+                name = os.path.basename(t.name)
+                files[name[:-4] if name.endswith(".txt") else name] = \
+                    tar.extractfile(t).read().decode(errors="replace")
+    if not files:
         raise RuntimeError(f"the nested VM sent no results (console in {log})")
-    return tarfile.open(fileobj=io.BytesIO(base64.b64decode(m.group(1))), mode="r:gz")
+    return files
 
 
 def output(files, name, status=1):
@@ -43,20 +53,24 @@ def output(files, name, status=1):
     return out
 
 
-def vsock_round(files, r, n):
-    out = output(files, f"vsock-{r}", 0)
+def vsock_round(files, name, r, guest=True):
+    """One round of vmlab-bench-peer vsock[-cid] (and vsock_client's own figures when guest)."""
+    out = output(files, f"{name}-{r}", 0)
     if not re.search(r"^vm status 1$", out, re.M):
-        raise RuntimeError(f"vsock-{r}: vsock_echo did not end with status 1: {out[-300:]}")
+        raise RuntimeError(f"{name}-{r}: vsock_echo did not end with status 1: {out[-300:]}")
     res = {"connect_ns": int(re.search(r"^VSOCK-BENCH connect_ns=(\d+)$", out, re.M).group(1))}
     for m in re.finditer(r"^VSOCK-BENCH size=(\d+) n=(\d+) (.*)$", out, re.M):
         f = dict(kv.split("=") for kv in m.group(3).split())
         res[m.group(1)] = {k: (float(v) if k == "mib_s" else int(v)) for k, v in f.items()}
-    guest = output(files, f"vsock-client-{r}")
-    res["guest"] = {}
-    for m in re.finditer(r"^RESULT size=(\d+) n=\d+ (.*)$", guest, re.M):
-        res["guest"][m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+_ns)=(\d+)", m.group(2))}
-    if any(s not in res for s in SIZES) or len(res["guest"]) != 3:
-        raise RuntimeError(f"vsock round {r}: missing sizes: {out[-300:]} {guest[-300:]}")
+    if any(s not in res for s in SIZES):
+        raise RuntimeError(f"{name} round {r}: missing sizes: {out[-300:]}")
+    if guest:
+        out = output(files, f"vsock-client-{r}")
+        res["guest"] = {}
+        for m in re.finditer(r"^RESULT size=(\d+) n=\d+ (.*)$", out, re.M):
+            res["guest"][m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+_ns)=(\d+)", m.group(2))}
+        if len(res["guest"]) != 3:
+            raise RuntimeError(f"vsock-client-{r}: {len(res['guest'])} RESULT lines: {out[-300:]}")
     return res
 
 
@@ -65,13 +79,17 @@ def median(xs):
 
 
 def main():
-    tar = results_tar(sys.argv[1])
-    files = {os.path.basename(m.name)[:-4] if m.name.endswith(".txt") else os.path.basename(m.name):
-             tar.extractfile(m).read().decode(errors="replace") for m in tar.getmembers() if m.isfile()}
+    files = result_files(sys.argv[1])
     env = dict(re.findall(r"(\w+) (\d+)", files.get("env", "")))
-    rounds_n, count, vsock_n = int(env["rounds"]), int(env["count"]), int(env["vsock_n"])
-    res = {"note": NOTE, "tsc_khz": int(files["tsc_khz"]), "rounds": rounds_n, "count": count,
-           "warmup": net.WARMUP, "bulk": int(env["bulk"]), "vsock_n": vsock_n}
+    planned, count, vsock_n = int(env["rounds"]), int(env["count"]), int(env["vsock_n"])
+    # the rounds that came back (all of them unless the nested VM wedged)
+    rounds_n = len([r for r in range(1, planned + 1) if f"vsock-client-{r}" in files])
+    res = {"note": NOTE, "tsc_khz": int(files["tsc_khz"]), "rounds": rounds_n, "rounds_planned": planned,
+           "count": count, "warmup": net.WARMUP, "bulk": int(env["bulk"]), "vsock_n": vsock_n}
+    if rounds_n == 0:
+        raise RuntimeError(f"no round of {planned} came back")
+    if rounds_n < planned:
+        print(f"only {rounds_n} of {planned} rounds came back (see the wedge lines above)")
     rounds, errors = {"vmlab-kvm": [], "qemu-kvm": []}, {}
     for r in range(1, rounds_n + 1):
         for name in rounds:
@@ -80,12 +98,16 @@ def main():
                                               output(files, f"{name}-udp-{r}"), count))
             except RuntimeError as e:
                 errors.setdefault(name, str(e))
-    vs = []
+    qemu_vsock = files.get("qemu_vsock", "0").strip() == "1"
+    vs = {"vmlab-kvm": [], "qemu-kvm": []}
     for r in range(1, rounds_n + 1):
-        try:
-            vs.append(vsock_round(files, r, vsock_n))
-        except (RuntimeError, AttributeError) as e:
-            errors.setdefault("vmlab-kvm-vsock", str(e))
+        for name, fname in (("vmlab-kvm", "vsock"), ("qemu-kvm", "qemu-vsock")):
+            if name == "qemu-kvm" and not qemu_vsock:
+                continue
+            try:
+                vs[name].append(vsock_round(files, fname, r, name == "vmlab-kvm"))
+            except (RuntimeError, AttributeError) as e:
+                errors.setdefault(f"{name}-vsock", str(e))
     net_res = {name: net.combine(rs) for name, rs in rounds.items() if len(rs) == rounds_n}
     print(f"net, nested KVM ({NOTE})")
     print(f"{'':<11} {'ping median/p99 ns':>20} {'udp echo median/p99 ns':>24} "
@@ -105,31 +127,53 @@ def main():
     net.compare(net_res, ratios, "vmlab-kvm", "qemu-kvm", "nested_kvm_vmlab_over_qemu",
                 "vmlab / QEMU, both on nested KVM", None)
     res["net"] = {"results": net_res, "ratios": ratios}
-    if len(vs) == rounds_n:
-        v = {"connect_ns": median([x["connect_ns"] for x in vs]),
-             "connect_ns_rounds": [x["connect_ns"] for x in vs], "host_rtt": {}, "guest_rtt": {}}
-        print(f"vsock on vmlab --cpu kvm, host <-> guest (median of {rounds_n} rounds of {vsock_n};"
-              f" QEMU: not measured, its vhost-vsock-device needs vhost_vsock in the nested kernel)")
-        print(f"connect {v['connect_ns'] / 1e3:.1f} us, rounds "
-              f"{min(v['connect_ns_rounds']) / 1e3:.1f}-{max(v['connect_ns_rounds']) / 1e3:.1f}")
-        print("%-14s %8s %10s %10s %10s %10s %10s %8s" %
-              ("", "size", "min_us", "median_us", "p90_us", "p99_us", "max_us", "MiB/s"))
-        for key, label, pick in (("host_rtt", "host-timed", lambda x, s: x[s]),
-                                 ("guest_rtt", "guest-timed", lambda x, s: x["guest"][s])):
-            for s in SIZES:
-                per = [pick(x, s) for x in vs]
-                fig = {k: median([p[k] for p in per]) for k in per[0]}
-                fig["median_ns_rounds"] = [p["median_ns"] for p in per]
-                v[key][s] = fig
-                print("%-14s %8s %10.1f %10.1f %10.1f %10.1f %10.1f %8s" %
-                      (label, s, fig["min_ns"] / 1e3, fig["median_ns"] / 1e3, fig["p90_ns"] / 1e3,
-                       fig["p99_ns"] / 1e3, fig["max_ns"] / 1e3,
-                       f"{fig['mib_s']:.2f}" if "mib_s" in fig else "-"))
-                print(f"{'':<14} {'':>8} median per round {min(fig['median_ns_rounds']) / 1e3:.1f}-"
-                      f"{max(fig['median_ns_rounds']) / 1e3:.1f} us")
-        res["vsock"] = v
-    else:
-        print(f"vsock failed: {errors.get('vmlab-kvm-vsock')}")
+    print(f"vsock, host <-> guest, vsock_echo.elf: vmlab --cpu kvm over its hybrid socket, QEMU "
+          f"microvm -device vhost-vsock-device over AF_VSOCK (median of {rounds_n} rounds of {vsock_n})")
+    if not qemu_vsock:
+        print("qemu-kvm: not measured: no /dev/vhost-vsock in the nested VM (vhost_vsock did not load)")
+    print("%-24s %8s %10s %10s %10s %10s %10s %8s" %
+          ("", "size", "min_us", "median_us", "p90_us", "p99_us", "max_us", "MiB/s"))
+    vres = {}
+    for name, label, pick in (("vmlab-kvm", "vmlab-kvm host-timed", lambda x, s: x[s]),
+                              ("qemu-kvm", "qemu-kvm host-timed", lambda x, s: x[s]),
+                              ("vmlab-kvm", "vmlab-kvm guest-timed", lambda x, s: x["guest"][s])):
+        if len(vs[name]) != rounds_n:
+            if name in vs and (name != "qemu-kvm" or qemu_vsock):
+                print(f"{label}: failed: {errors.get(name + '-vsock')}")
+            continue
+        key = label.replace(" ", "_").replace("-", "_")
+        v = vres[key] = {}
+        if "host" in label:
+            conn = [x["connect_ns"] for x in vs[name]]
+            v["connect_ns"], v["connect_ns_rounds"] = median(conn), conn
+            print("%-24s %8s %10.1f   rounds %.1f-%.1f" % (label, "connect", v["connect_ns"] / 1e3,
+                                                         min(conn) / 1e3, max(conn) / 1e3))
+        for s in SIZES:
+            per = [pick(x, s) for x in vs[name]]
+            fig = {k: median([p[k] for p in per]) for k in per[0]}
+            fig["median_ns_rounds"] = [p["median_ns"] for p in per]
+            v[s] = fig
+            print("%-24s %8s %10.1f %10.1f %10.1f %10.1f %10.1f %8s   median per round %.1f-%.1f" %
+                  (label, s, fig["min_ns"] / 1e3, fig["median_ns"] / 1e3, fig["p90_ns"] / 1e3,
+                   fig["p99_ns"] / 1e3, fig["max_ns"] / 1e3,
+                   f"{fig['mib_s']:.2f}" if "mib_s" in fig else "-",
+                   min(fig["median_ns_rounds"]) / 1e3, max(fig["median_ns_rounds"]) / 1e3))
+    a, b = vres.get("vmlab_kvm_host_timed"), vres.get("qemu_kvm_host_timed")
+    if a and b:
+        ratios = vres["ratios_vmlab_over_qemu"] = {}
+        for s in ("connect",) + SIZES:
+            ka = a["connect_ns_rounds"] if s == "connect" else a[s]["median_ns_rounds"]
+            kb = b["connect_ns_rounds"] if s == "connect" else b[s]["median_ns_rounds"]
+            va = a["connect_ns"] if s == "connect" else a[s]["median_ns"]
+            vb = b["connect_ns"] if s == "connect" else b[s]["median_ns"]
+            each = [round(x / max(1, y), 3) for x, y in zip(ka, kb)]
+            ratios[s] = round(va / max(1, vb), 3)
+            ratios[s + "_rounds"] = each
+            print(f"vsock vmlab / QEMU, both on nested KVM, {s} median: {ratios[s]}, rounds "
+                  f"{min(each)}-{max(each)}")
+    if not qemu_vsock:
+        vres["qemu_kvm"] = "not measured: no /dev/vhost-vsock in the nested VM"
+    res["vsock"] = vres
     res["errors"] = errors
     out_dir = os.environ.get("BENCH_JSON_DIR", os.environ.get("BUILD", "build"))
     os.makedirs(out_dir, exist_ok=True)
