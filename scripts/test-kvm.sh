@@ -195,6 +195,8 @@ run_nested() {
         mkdir -p "$stage/w/build/kvm"
         cp "$BUILD/kvm/linux-initramfs.cpio.gz" "$stage/w/build/kvm/"
     fi
+    # KVM_BENCH=1 (make bench-kvm): the net/vsock figures instead of the tests (bench.sh).
+    [ "${KVM_BENCH:-0}" = 1 ] && bench_stage "$stage" "$kver"
     out=$BUILD/kvm-nested/initramfs.cpio.gz
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
     log=$BUILD/kvm-nested/console.log
@@ -228,6 +230,7 @@ run_nested() {
         echo "# running the nested VM once more (QEMU TCG nested-SVM wedge, see above)"
     done
     grep -a '^VMLAB-NESTED:' "$log" | sed 's/^/# /'
+    [ "${KVM_BENCH:-0}" = 1 ] && { bench_results "$log"; return; }
     if ! grep -aq '^VMLAB-NESTED-END' "$log"; then
         # What finished before the hang still counts; the hang is one failure more.
         local partial
@@ -245,6 +248,33 @@ run_nested() {
     # Everything skipped inside the VM that exists to run these tests is a failure.
     grep -aq -E '^0 passed, 0 failed' "$log" && { echo "not ok - nested run had no tests"; return 1; }
     grep -aq -E '^[0-9]+ passed, 0 failed' "$log"
+}
+
+# ---- make bench-kvm: what the nested VM needs for bench.sh, and its figures back ----------
+bench_stage() {   # $1 staging root, $2 the nested kernel's version
+    local root=$1 f
+    cp vmm/kvm/nested/bench.sh "$root/w/"
+    printf 'ROUNDS=%s\nCOUNT=%s\nBULK=%s\nVSOCK_N=%s\n' "${ROUNDS:-5}" "${COUNT:-500}" \
+        "${BULK:-2000}" "${VSOCK_N:-200}" >"$root/w/bench.env"
+    mkdir -p "$root/w/build/kvm"
+    cp "$BUILD/vmlab" "$root/w/build/"
+    cp "$BUILD/kvm/vmlab-bench-peer" "$root/w/build/kvm/"
+    # QEMU's vhost-vsock-device: vhost_vsock and what it needs (bench.sh loads them).
+    local kmod=/lib/modules/$2
+    for f in vhost_iotlb vhost vsock vmw_vsock_virtio_transport_common vhost_vsock; do
+        f=$(find "$kmod" -name "$f.ko" | head -1)
+        [ -n "$f" ] && cp "$f" "$root/lib/modules/"
+    done
+    # QEMU (dynamic: its libraries by ldd) and the firmware microvm loads from its data dir.
+    copy_with_libs "$(command -v qemu-system-x86_64)" "$root"
+    mkdir -p "$root/usr/share/qemu"
+    for f in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin kvmvapic.bin; do
+        [ -e "/usr/share/qemu/$f" ] && cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/"
+    done
+}
+
+bench_results() {   # $1 console log
+    /usr/bin/python3 vmm/kvm/nested/bench_results.py "$1"
 }
 
 if [ "${KVM_TEST_INNER:-0}" = 1 ] || { [ "${KVM_VIA_QEMU:-0}" != 1 ] && kvm_opens; }; then

@@ -6,8 +6,15 @@ test-kvm: $(BUILD)/tests/test_kvm $(BUILD)/tests/test_loader_linux $(BUILD)/asan
 		$(BUILD)/kvm/linux-initramfs.cpio.gz guests
 	@BUILD=$(BUILD) ./scripts/test-kvm.sh
 
-bench-kvm: $(BUILD)/vmlab guests
-	@BUILD=$(BUILD) ./vmm/kvm/bench_kvm.sh
+# Figures (not part of make test): vmm/kvm/nested/bench.sh in the nested VM of test-kvm.sh.
+bench-kvm: $(BUILD)/tests/test_kvm $(BUILD)/asan/vmlab $(BUILD)/vmlab $(BUILD)/vmlab-slirp \
+		$(BUILD)/kvm/vmlab-bench-peer guests
+	@BUILD=$(BUILD) KVM_VIA_QEMU=1 KVM_BENCH=1 ./scripts/test-kvm.sh
+
+# The host sides of the net and vsock benchmarks in the nested VM (no python there).
+$(BUILD)/kvm/vmlab-bench-peer: vmm/kvm/nested/bench_peer.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(LINUX_PROG_CFLAGS) -o $@ $<
 
 # The busybox initramfs for Linux guests (tests/cli/kvm_linux.sh: `vmlab run --kernel`);
 # `make test` builds it too, so the Linux tests never skip for want of it.
