@@ -281,7 +281,9 @@ if [ "${KVM_TEST_INNER:-0}" = 1 ] || { [ "${KVM_VIA_QEMU:-0}" != 1 ] && kvm_open
     [ "${KVM_TEST_INNER:-0}" = 1 ] || echo "# /dev/kvm opens: running the KVM tests directly"
     run_direct
 else
-    kvm_opens || echo "# /dev/kvm does not open here: running the KVM tests in a nested-KVM VM"
-    [ "${KVM_VIA_QEMU:-0}" = 1 ] && echo "# KVM_VIA_QEMU=1: running the KVM tests in a nested-KVM VM"
+    what="the KVM tests"
+    [ "${KVM_BENCH:-0}" = 1 ] && what="the KVM benchmarks (make bench-kvm)"
+    kvm_opens || echo "# /dev/kvm does not open here: running $what in a nested-KVM VM"
+    [ "${KVM_VIA_QEMU:-0}" = 1 ] && echo "# KVM_VIA_QEMU=1: running $what in a nested-KVM VM"
     run_nested
 fi
