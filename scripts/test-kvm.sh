@@ -202,7 +202,7 @@ run_nested() {
     log=$BUILD/kvm-nested/console.log
     echo "# nested KVM: $kernel, initramfs $(du -h "$out" | cut -f1), QEMU TCG -cpu max"
     # All of it under the 1200 s that run-tests.sh gives a part (KVM_NESTED_TIMEOUT), so a
-    # hang inside still reports what ran before it (a run takes about 1.5 min).
+    # hang inside still reports what ran before it (a run takes 3-5 min quiet, up to 9 loaded).
     # A nested VM that wedged (watch_wedge: QEMU stopped after an NMI did not help) is a
     # defect of QEMU TCG's nested SVM, not of what runs inside: it is run once more, said
     # here, within the same overall bound. Any other failure is reported as it is.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The KVM tests inside a QEMU TCG guest with nested KVM (scripts/test-kvm.sh's nested path,
-# about 1.5 minutes). It runs:
+# 3-5 minutes on a quiet machine, up to 9 under load). It runs:
 #  - where /dev/kvm does not open here: the KVM tests of `make test` then skip, and this part
 #    runs them, so KVM coverage never vanishes by accident;
 #  - in CI (CI=true), so the nested path itself stays tested;
