@@ -7,29 +7,12 @@ Prints one line: "looks US US ..." (microseconds after the frame, until the look
 apart or past 3 ms). usage: /usr/bin/python3 slirp_poll_schedule.py HELPER"""
 import os
 import socket
-import struct
 import subprocess
 import sys
 
-HDR = struct.Struct("<IIQQII")          # type, len, arg, at, cpu, reserved
-CONFIG, FRAME, POLL, DONE, ERROR = 1, 2, 4, 9, 8
+from slirp_play import CONFIG, FRAME, POLL, Stream, udp_frame
+
 T0 = 1_000_000                          # the frame's time on vmlab's clock, ns
-
-
-def csum(b):
-    s = sum(struct.unpack(f">{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def udp_frame(port):
-    payload = b"vmlab poll schedule"
-    udp = struct.pack(">HHHH", 5000, port, 8 + len(payload), 0) + payload
-    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                               bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])))
-    ip[10:12] = struct.pack(">H", csum(bytes(ip)))
-    return bytes.fromhex("52550a000202" "525400123456" "0800") + bytes(ip) + udp
 
 
 def main():
@@ -40,27 +23,11 @@ def main():
                               preexec_fn=lambda: os.dup2(theirs.fileno(), 3), pass_fds=(3,))
     theirs.close()
     ours.settimeout(10)
-    buf = b""
-
-    def ask(kind, at, arg=0, payload=b""):
-        nonlocal buf
-        ours.sendall(HDR.pack(kind, len(payload), arg, at, 0, 0) + payload)
-        while True:
-            while len(buf) < HDR.size or len(buf) < HDR.size + HDR.unpack_from(buf)[1]:
-                more = ours.recv(1 << 17)
-                if not more:
-                    sys.exit("the helper closed its stream")
-                buf += more
-            t, n, _, due, _, _ = HDR.unpack_from(buf)
-            buf = buf[HDR.size + n:]
-            if t == ERROR:
-                sys.exit("the helper refused CONFIG")
-            if t == DONE:
-                return due
+    ask = Stream(ours).ask
 
     try:
         ask(CONFIG, 0, payload=b"net=user,restrict=off")
-        due = ask(FRAME, T0, arg=1, payload=udp_frame(mute.getsockname()[1]))
+        due = ask(FRAME, T0, arg=1, payload=udp_frame(mute.getsockname()[1], b"vmlab poll schedule"))
         looks, last = [], T0
         while due < (1 << 63) and due - T0 <= 3_000_000 and due - last < 1_000_000:
             looks.append(due - T0)

@@ -18,24 +18,9 @@ import struct
 import subprocess
 import sys
 
-HDR = struct.Struct("<IIQQII")          # type, len, arg, at, cpu, reserved
-CONFIG, FRAME, POLL, DONE, ERROR = 1, 2, 4, 9, 8
+from slirp_play import CONFIG, FRAME, POLL, Stream, udp_frame
+
 PAYLOAD = b"vmlab ready wake"
-
-
-def csum(b):
-    s = sum(struct.unpack(f">{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def udp_frame(port):
-    udp = struct.pack(">HHHH", 5000, port, 8 + len(PAYLOAD), 0) + PAYLOAD
-    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                               bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])))
-    ip[10:12] = struct.pack(">H", csum(bytes(ip)))
-    return bytes.fromhex("52550a000202" "525400123456" "0800") + bytes(ip) + udp
 
 
 def arp_request():
@@ -67,26 +52,8 @@ def main():
     theirs.close()
     os.close(wr)
     ours.settimeout(10)
-    buf = b""
-    frames = []
-
-    def ask(kind, at, arg=0, payload=b""):
-        nonlocal buf
-        ours.sendall(HDR.pack(kind, len(payload), arg, at, 0, 0) + payload)
-        while True:
-            while len(buf) < HDR.size or len(buf) < HDR.size + HDR.unpack_from(buf)[1]:
-                more = ours.recv(1 << 17)
-                if not more:
-                    sys.exit("the helper closed its stream")
-                buf += more
-            t, n, _, due, _, _ = HDR.unpack_from(buf)
-            if t == FRAME:
-                frames.append(buf[HDR.size:HDR.size + n])
-            buf = buf[HDR.size + n:]
-            if t == ERROR:
-                sys.exit("the helper refused CONFIG")
-            if t == DONE:
-                return due
+    stream = Stream(ours)
+    ask, frames = stream.ask, stream.frames
 
     def step(name, good, why=""):
         print(f"ok {name}" if good else f"not ok {name}: {why}")
@@ -94,7 +61,7 @@ def main():
     try:
         ask(CONFIG, 0, payload=b"net=user,restrict=off")
         ask(FRAME, 500_000, payload=arp_request())
-        ask(FRAME, 1_000_000, payload=udp_frame(peer.getsockname()[1]))
+        ask(FRAME, 1_000_000, payload=udp_frame(peer.getsockname()[1], PAYLOAD))
         peer.settimeout(10)
         got, helper_addr = peer.recvfrom(2048)
         if got != PAYLOAD:
