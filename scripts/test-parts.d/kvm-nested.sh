@@ -8,6 +8,7 @@
 # VMLAB_TEST_NESTED=0 turns it off, and where /dev/kvm opens (the KVM tests ran directly) it
 # is not needed: either way one counted skip with its reason.
 # Ends with "kvm-nested: N passed, N failed, K skipped".
+# part-timeout: 1800 (run-tests.sh; up to 3 nested attempts when QEMU's nested SVM wedges)
 cd "$(dirname "$0")/../.."
 kvm_opens() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
 
