@@ -208,7 +208,8 @@ run_nested() {
     # takes 3-5 min quiet, up to 9 loaded). A nested VM that wedged (watch_wedge: QEMU
     # stopped after an NMI did not help) is a defect of QEMU TCG's nested SVM, not of what
     # runs inside: it is run again, up to 3 attempts in all, said here, within the same
-    # bound (2 of 4 CI-shaped runs of one day wedged once, one of them twice). Any other
+    # bound (3 of 4 CI-shaped runs of one day wedged, one twice; the L1 halted with its timer
+    # vector pending in IRR and IF set, not delivered: QEMU's SVM interrupt gate). Any other
     # failure is reported as it is.
     local mon=$BUILD/kvm-nested/monitor.sock pidf=$BUILD/kvm-nested/qemu.pid
     local wedge=$BUILD/kvm-nested/wedge.log deadline=$((SECONDS + ${KVM_NESTED_TIMEOUT:-1500}))
