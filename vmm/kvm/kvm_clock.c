@@ -88,6 +88,15 @@ static void kick_handler(int sig)
     (void)sig;      /* only there so the signal interrupts KVM_RUN instead of killing us */
 }
 
+/* Interrupts KVM_RUN once (cpu->lock held); kvm__service and kvm__set_running clear `kicked`. */
+static void kick_locked(struct cpu *cpu)
+{
+    if (cpu->running && !cpu->kicked) {
+        cpu->kicked = 1;
+        pthread_kill(cpu->vcpu_thread, KVM_KICK_SIGNAL);
+    }
+}
+
 static void *kick_main(void *arg)
 {
     struct cpu *cpu = arg;
@@ -96,10 +105,8 @@ static void *kick_main(void *arg)
     while (!cpu->quit) {
         uint64_t now = kvm__now_ns(cpu);
         uint64_t due = atomic_load(&cpu->next_service_ns);
-        if (cpu->running && !cpu->kicked && now >= due) {
-            cpu->kicked = 1;
-            pthread_kill(cpu->vcpu_thread, KVM_KICK_SIGNAL);
-        }
+        if (now >= due)
+            kick_locked(cpu);
         if (!cpu->running || cpu->kicked) {
             pthread_cond_wait(&cpu->cond, &cpu->lock);
             continue;
@@ -132,12 +139,9 @@ static void *wake_main(void *arg)
         if (p[0].revents) {
             cpu->io_ready = 1;
             recompute_locked(cpu);
-            /* The kick from here, as the kick thread would send it: waking that thread
-             * first cost another cross-thread wakeup on every host reply. */
-            if (cpu->running && !cpu->kicked) {
-                cpu->kicked = 1;
-                pthread_kill(cpu->vcpu_thread, KVM_KICK_SIGNAL);
-            }
+            /* The kick from here: waking the kick thread first cost another cross-thread
+             * wakeup on every host reply. */
+            kick_locked(cpu);
             pthread_cond_signal(&cpu->cond);
             while (cpu->io_ready && !cpu->quit)
                 pthread_cond_wait(&cpu->io_cond, &cpu->lock);
