@@ -33,16 +33,23 @@
 #include "slirp_helper/slirp_sandbox.h"
 
 #define SOCK_FD 3
-#define RINGS_FD 4                      /* with --rings: struct slirp_shared (slirp_link.h) */
+#define SHARED_FD 4                     /* with --rings or --watch: struct slirp_shared
+                                         * (slirp_link.h) */
 #define READY_FD 5                      /* with --ready: a pipe's write end (slirp_proto.h) */
-#define POLL_NS 1000000ull              /* host sockets, when quiet: 1 ms of vmlab's clock */
 #define POLL_BUSY_NS 10000ull           /* after a guest frame (FRAME arg 1): every 10 us,
                                          * then a quarter of the time since that frame, up
-                                         * to POLL_NS (poll_delay) */
+                                         * to SLIRP_LOOK_QUIET_NS (poll_delay) */
 #define POLL_DRAIN 16                   /* passes in a row while a socket has more */
 #define MAX_FDS 256
 #define REQUEST_SPIN_NS 50000           /* host time spent looking for the next request
                                          * before sleeping (slirp_inbuf_take says why) */
+#define WATCH_SPIN_NS 200000            /* the same with --watch: vmlab's looks no longer
+                                         * reach the helper, so requests come further
+                                         * apart (udp.elf's receive windows: about 110 us
+                                         * of guest work between one window's last POLL
+                                         * and the next window's request); a helper asleep
+                                         * by then costs a wakeup of up to 45 us. Measured:
+                                         * UDP receive 90 MiB/s with 50 us, 140 with 200. */
 
 struct helper_timer {
     SlirpTimerCb cb;
@@ -64,6 +71,8 @@ static struct {
     int busy;
     int ready;                          /* --ready (KVM): ring READY_FD when a host
                                          * socket is ready while waiting for vmlab */
+    struct slirp_shared *shm;           /* --watch (software CPU): set its host_ready
+                                         * then; NULL without */
     char err[256];                      /* why CONFIG failed */
 } h;
 
@@ -84,20 +93,25 @@ static void flush(void)
     out_len = 0;
 }
 
-/* With --rings the stream's bytes go through vmlab's shared memory on RINGS_FD. */
-static int map_rings(void)
+/* vmlab's shared memory on SHARED_FD: with --rings the stream's bytes go through it, with
+ * --watch the host_ready flag is in it. */
+static int map_shared(int rings, int watch)
 {
     struct stat st;
     struct slirp_shared *shm;
 
-    if (fstat(RINGS_FD, &st) < 0 || (size_t)st.st_size < sizeof(*shm))
+    if (fstat(SHARED_FD, &st) < 0 || (size_t)st.st_size < sizeof(*shm))
         return -1;
-    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED, RINGS_FD, 0);
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED, SHARED_FD, 0);
     if (shm == MAP_FAILED)
         return -1;
-    close(RINGS_FD);
-    vmlab_link.in = &shm->to_helper;
-    vmlab_link.out = &shm->to_vmlab;
+    close(SHARED_FD);
+    if (rings) {
+        vmlab_link.in = &shm->to_helper;
+        vmlab_link.out = &shm->to_vmlab;
+    }
+    if (watch)
+        h.shm = shm;
     return 0;
 }
 
@@ -237,25 +251,25 @@ static int get_revents(int idx, void *opaque)
     return r;
 }
 
-/* The delay to the next look at the host sockets. After a guest frame a reply may be on
- * its way: the looks start POLL_BUSY_NS apart and grow to a quarter of the time since the
- * frame, so a reply that arrives at t is seen by t + max(10 us, t/4), with 26 looks in the
- * 4 ms before they are POLL_NS apart again. (Doubling the delay took 7, but saw a reply late by
- * up to as long again as it took: one at 80 us was seen at 150 us, and with the guest
- * spinning meanwhile a host peer's every slow answer cost that twice.) */
+/* The delay to the next POLL, without --watch (each look a round trip from vmlab): after a
+ * guest frame, slirp_look_delay's schedule from POLL_BUSY_NS, 26 looks in the 4 ms before
+ * they are 1 ms apart again. (Doubling the delay took 7, but saw a reply late by up to as
+ * long again as it took: one at 80 us was seen at 150 us, and with the guest spinning
+ * meanwhile a host peer's every slow answer cost that twice.) */
 static uint64_t poll_delay(void)
 {
-    uint64_t d = (h.now_ns - h.busy_since) / 4;
+    uint64_t d = h.busy ? slirp_look_delay(h.now_ns - h.busy_since, POLL_BUSY_NS)
+                        : SLIRP_LOOK_QUIET_NS;
 
-    if (!h.busy || d >= POLL_NS) {
+    if (d == SLIRP_LOOK_QUIET_NS)
         h.busy = 0;
-        return POLL_NS;
-    }
-    return d < POLL_BUSY_NS ? POLL_BUSY_NS : d;
+    return d;
 }
 
 /* One round of slirp's host side: its timeouts (TCP timers run inside pollfds_poll) and a
- * non-blocking look at its sockets. Returns when the next round is due. */
+ * non-blocking look at its sockets. Returns when the next round is due: with --watch or
+ * --ready for slirp's timeouts only (host_ready or the wake pipe says when a socket is
+ * ready: on KVM a 1 ms look was a vCPU kick and a round trip a millisecond for nothing). */
 static uint64_t slirp_round(void)
 {
     uint32_t timeout_ms = UINT32_MAX;
@@ -278,7 +292,7 @@ static uint64_t slirp_round(void)
         for (unsigned i = 0; i < h.nfds && !more && !err; i++)
             more = (h.fds[i].revents & POLLIN) != 0;
     }
-    uint64_t next = h.nfds ? poll_delay() : UINT64_MAX;
+    uint64_t next = h.nfds && !h.shm && !h.ready ? poll_delay() : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
     if (next == UINT64_MAX)
@@ -420,22 +434,24 @@ static uint64_t host_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* vmlab's next request. With --ready (KVM only: on the software CPU the helper never acts
- * on its own) the helper also watches slirp's host sockets for the events slirp asked for
- * in its last round, as QEMU's main loop does, through its spin (REQUEST_SPIN_NS, a look
- * at both each time; host time bounds it and is never part of a message) and its sleep:
- * when one is ready first it writes a byte to READY_FD (vmlab's KVM epoll set watches the
- * read end), once, then waits for the request alone; a socket that stays ready is looked
- * at again only after the next request, so it cannot make the helper repeat itself. */
+/* vmlab's next request. With --ready (KVM) or --watch (the software CPU) the helper also
+ * watches slirp's host sockets for the events slirp asked for in its last round, as QEMU's
+ * main loop does, through its spin (REQUEST_SPIN_NS, a look at both each time; host time
+ * bounds it and is never part of a message) and its sleep: when one is ready first it
+ * writes a byte to READY_FD (vmlab's KVM epoll set watches the read end) or sets
+ * host_ready (vmlab looks at it on the virtual clock's schedule), once, then waits for the
+ * request alone; a socket that stays ready is looked at again only after the next
+ * request, so it cannot make the helper repeat itself. */
 static int take_request(struct slirp_inbuf *in, struct slirp_msg *m, const uint8_t **payload)
 {
     static struct pollfd watch[MAX_FDS];
     int spin = in->peer_cpu && in->peer_cpu != slirp_this_cpu();
-    uint64_t until = spin ? host_ns() + REQUEST_SPIN_NS : 0;
+    uint64_t spin_ns = h.shm ? WATCH_SPIN_NS : REQUEST_SPIN_NS;
+    uint64_t until = spin ? host_ns() + spin_ns : 0;
     int rc;
 
-    if (!h.ready || !h.nfds)
-        return slirp_inbuf_take(in, &vmlab_link, m, payload, REQUEST_SPIN_NS, -1);
+    if (!(h.ready || h.shm) || !h.nfds)
+        return slirp_inbuf_take(in, &vmlab_link, m, payload, spin_ns, -1);
     for (;;) {
         rc = slirp_inbuf_take(in, &vmlab_link, m, payload, 0, 0);
         if (rc != -ETIMEDOUT)
@@ -448,15 +464,19 @@ static int take_request(struct slirp_inbuf *in, struct slirp_msg *m, const uint8
             return rc;
     }
     /* A full pipe already holds a wake; a closed one: vmlab's stream ends next. */
-    (void)!write(READY_FD, "r", 1);
-    return slirp_inbuf_take(in, &vmlab_link, m, payload, REQUEST_SPIN_NS, -1);
+    if (h.ready)
+        (void)!write(READY_FD, "r", 1);
+    if (h.shm)
+        atomic_store(&h.shm->host_ready, 1);
+    return slirp_inbuf_take(in, &vmlab_link, m, payload, spin_ns, -1);
 }
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings] [--ready]  (started by "
-            "vmlab run --net user,\n       its socket on fd 3, with --rings its shared memory "
-            "on fd 4, with --ready\n       a pipe to wake it on fd 5)\n\n"
+    fprintf(f, "usage: " SLIRP_HELPER_NAME " --parent PID [--rings] [--watch | --ready]\n"
+            "       (started by vmlab run --net user, its socket on fd 3, with --rings or "
+            "--watch\n       its shared memory on fd 4, with --ready a pipe to wake it on "
+            "fd 5)\n\n"
             "libslirp user networking for vmlab in a process of its own; speaks the protocol "
             "of\ndevices/net/slirp_proto.h and exits when vmlab does.\n");
     return f == stdout ? 0 : 2;
@@ -468,7 +488,7 @@ int main(int argc, char **argv)
     static char config[SLIRP_MSG_PAYLOAD_MAX + 1];
     const uint8_t *payload;
     struct slirp_msg m;
-    int rings = 0;
+    int rings = 0, watch = 0;
     pid_t parent = argc >= 3 && !strcmp(argv[1], "--parent") ? (pid_t)atol(argv[2]) : 0;
 
     for (int i = 3; parent && i < argc; i++) {
@@ -476,6 +496,8 @@ int main(int argc, char **argv)
             rings = 1;
         else if (!strcmp(argv[i], "--ready"))
             h.ready = 1;
+        else if (!strcmp(argv[i], "--watch"))
+            watch = 1;
         else
             parent = 0;
     }
@@ -487,7 +509,9 @@ int main(int argc, char **argv)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    if (rings && map_rings())
+    if (watch && h.ready)
+        return usage(stderr);
+    if ((rings || watch) && map_shared(rings, watch))
         return 1;
     for (;;) {
         if (take_request(&in, &m, &payload))
@@ -530,6 +554,6 @@ int main(int argc, char **argv)
         default:
             return 1;
         }
-        say(SLIRP_MSG_DONE, 0, next, NULL, 0);
+        say(SLIRP_MSG_DONE, h.shm && h.nfds ? 1 : 0, next, NULL, 0);
     }
 }

@@ -16,6 +16,7 @@
 #include "vmm/loader_linux.h"
 #include "vmm/machine.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 #define GPA 0xe0000ULL
 
@@ -547,9 +548,5 @@ static Suite *acpi_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(acpi_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(acpi_suite());
 }

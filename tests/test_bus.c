@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "vmm/bus.h"
+#include "tests/check_run.h"
 
 struct fake { uint64_t last_off, last_val; unsigned last_size; int reads, writes; };
 
@@ -189,9 +190,5 @@ int main(void)
     tcase_add_test(tc, many_regions_binary_search);
     tcase_add_test(tc, tap_sees_every_access);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "vmm/cli_run.h"
 #include "vmm/parse_size.h"
+#include "tests/check_run.h"
 
 static int parse(struct run_cli *c, char *err, int argc, char **argv)
 {
@@ -126,9 +127,5 @@ int main(void)
     tcase_add_test(tc, help);
     tcase_add_test(tc, sizes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "tests/check_run.h"
 
 extern const struct device_type cmos_rtc_type;
 
@@ -180,9 +181,5 @@ static Suite *cmos_rtc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cmos_rtc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(cmos_rtc_suite());
 }

@@ -9,6 +9,7 @@
 #include "composite.pb-c.h"
 #include "devices/disk/composite.h"
 #include "devices/disk/disk.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 #include "devices/disk/disk_internal.h"
 #include "devices/disk/qcow2.h"
@@ -376,9 +377,5 @@ Suite *composite_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(composite_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(composite_suite());
 }

@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "tests/check_run.h"
 #include "tests/control_fake_vm.h"
 #include "tests/skip.h"
 #include "vmm/cmd_control.h"
@@ -1198,15 +1199,7 @@ static int serve_fake_vm(const char *path)
 
 int main(int argc, char **argv)
 {
-    SRunner *sr;
-    int failed;
-
     if (argc == 3 && strcmp(argv[1], "--serve") == 0)
         return serve_fake_vm(argv[2]);
-    sr = srunner_create(control_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(control_suite());
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "devices/disk/disk.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 
 /* Creates scratch_dir/name with len bytes, byte i = (i * 7 + seed) & 0xff. */
@@ -280,9 +281,5 @@ Suite *disk_raw_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(disk_raw_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(disk_raw_suite());
 }

@@ -8,6 +8,7 @@
 #include "vmm/bus.h"
 #include "vmm/fdt_build.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 /* Properties are only 4-byte aligned: read 64-bit cells with memcpy. */
 static uint64_t cell64(const void *prop, int index)
@@ -121,9 +122,5 @@ int main(void)
     tcase_add_test(tc, too_small_buffer_is_enospc);
     tcase_add_test(tc, same_input_same_bytes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -8,6 +8,7 @@
 #include "devices/disk/cdisk_create.h"
 #include "devices/disk/composite.h"
 #include "devices/disk/disk.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 #include "devices/disk/gpt.h"
 
@@ -237,9 +238,5 @@ int main(void)
     tcase_add_test(tc, create_errors);
     tcase_add_test(tc, gpt_read_rejects_bad_crc);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 #include "vmm/snapshot.h"
 
@@ -446,9 +447,5 @@ static Suite *i8254_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(i8254_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(i8254_suite());
 }

@@ -13,6 +13,7 @@
 #include "vmm/cpu_backend.h"
 #include "vmm/kvm/kvm_irq.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 #include "tests/skip.h"
 
 #define GUEST_RAM      (16u << 20)
@@ -705,9 +706,5 @@ int main(void)
     if (!kvm_ok)
         fprintf(stderr, "test_kvm: %s: every test is skipped (make test-kvm runs them in a "
                 "nested-KVM VM)\n", skip_reason);
-    SRunner *sr = srunner_create(kvm_suite());
-    srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose: one line per test */
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(kvm_suite());
 }

@@ -10,6 +10,7 @@
 #include "vmm/loader_linux.h"
 #include "vmm/loader_pvh.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 #define RAM (16u << 20)
 
@@ -347,9 +348,5 @@ int main(void)
     tcase_add_test(tc, linux_pvh_initrd_and_rsdp_in_start_info);
     tcase_add_test(tc, pvh_note_after_gnu_property_note_in_8_aligned_segment);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -12,6 +12,7 @@
 #include "vmm/loader_arm64.h"
 #include "vmm/loader_pvh.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 #define RAM (64u << 20)
 
@@ -275,9 +276,5 @@ static Suite *loader_arm64_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(loader_arm64_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(loader_arm64_suite());
 }

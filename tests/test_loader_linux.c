@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/loader_linux.h"
+#include "tests/check_run.h"
 
 #define RAM (16u << 20)
 
@@ -205,9 +206,5 @@ static Suite *loader_linux_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(loader_linux_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(loader_linux_suite());
 }

@@ -6,6 +6,7 @@
 
 #include "vmm/guest_mem.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 START_TEST(table_has_no_overlapping_mmio)
 {
@@ -174,9 +175,5 @@ int main(void)
     tcase_add_test(tc, guest_mem_tap_sees_only_successful_accesses);
     tcase_add_test(tc, guest_mem_write_tap_sees_writes_and_no_reads);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/net/net_backend.h"
 #include "devices/net/slirp_proto.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 
 struct fake {
@@ -26,7 +28,15 @@ struct fake {
     size_t last_len;
     uint8_t last[64];
     struct slirp_inbuf in;              /* what vmlab sent */
+    struct slirp_shared *shm;           /* shared with vmlab (fake_open_shared), or NULL */
 };
+
+/* The fake helper's end of the stream: the socket, and the rings when memory is shared. */
+static struct slirp_link helper_link(struct fake *f)
+{
+    return (struct slirp_link){ .fd = f->peer, .in = f->shm ? &f->shm->to_helper : NULL,
+                                .out = f->shm ? &f->shm->to_vmlab : NULL };
+}
 
 static int take_frame(void *opaque, const void *frame, size_t len)
 {
@@ -41,7 +51,7 @@ static int take_frame(void *opaque, const void *frame, size_t len)
 static void reply(struct fake *f, uint32_t type, uint64_t arg, uint64_t at, const void *p,
                   size_t len)
 {
-    struct slirp_link l = { .fd = f->peer };
+    struct slirp_link l = helper_link(f);
 
     ck_assert_int_eq(slirp_msg_write(&l, type, arg, at, p, len, -1), 0);
 }
@@ -49,7 +59,7 @@ static void reply(struct fake *f, uint32_t type, uint64_t arg, uint64_t at, cons
 /* What vmlab sent: one request header (and its payload into buf). */
 static struct slirp_msg request(struct fake *f, void *buf, size_t buflen)
 {
-    struct slirp_link l = { .fd = f->peer };
+    struct slirp_link l = helper_link(f);
     struct slirp_msg m;
     const uint8_t *payload;
 
@@ -60,27 +70,39 @@ static struct slirp_msg request(struct fake *f, void *buf, size_t buflen)
 }
 
 /* A backend attached to the fake helper, CONFIG answered with DONE (no poll); with
- * ready_fd (a wake pipe's read end, or -1) and the clock of a KVM run when !deterministic. */
-static void fake_open_with(struct fake *f, int ready_fd, int deterministic)
+ * ready_fd (a wake pipe's read end, or -1) and the clock of a KVM run when !deterministic;
+ * with memory shared with the helper (its rings and host_ready) when shared. */
+static void fake_open_shared(struct fake *f, int ready_fd, int deterministic, int shared)
 {
     char err[256] = "", args[64];
     int sv[2];
 
     memset(f, 0, sizeof(*f));
+    if (shared) {                       /* vmlab munmaps it at the end */
+        void *p = mmap(NULL, sizeof(*f->shm), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        ck_assert_ptr_ne(p, MAP_FAILED);
+        f->shm = p;
+    }
     ck_assert_int_eq(mock_virtio_init(&f->m, 1 << 20, 1), 0);
     f->m.env.deterministic = deterministic;
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     f->peer = sv[1];
     f->m.now_ns = 5000;
     reply(f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
-    ck_assert_msg(net_slirp_attach(sv[0], ready_fd, "net=user,restrict=on", &f->m.env, &f->be,
-                                   err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(net_slirp_attach(sv[0], ready_fd, f->shm, "net=user,restrict=on", &f->m.env,
+                                   &f->be, err, sizeof(err)) == 0, "%s", err);
     f->be->port = (struct net_port){ .receive = take_frame, .opaque = f };
     struct slirp_msg m = request(f, args, sizeof(args) - 1);
     ck_assert_uint_eq(m.type, SLIRP_MSG_CONFIG);
     ck_assert_uint_eq(m.at, 5000);
     args[m.len] = 0;
     ck_assert_str_eq(args, "net=user,restrict=on");
+}
+
+static void fake_open_with(struct fake *f, int ready_fd, int deterministic)
+{
+    fake_open_shared(f, ready_fd, deterministic, 0);
 }
 
 static void fake_open(struct fake *f)
@@ -91,7 +113,7 @@ static void fake_open(struct fake *f)
 /* Nothing vmlab sent that the fake helper has not taken. */
 static int helper_idle(struct fake *f)
 {
-    struct slirp_link l = { .fd = f->peer };
+    struct slirp_link l = helper_link(f);
 
     return f->in.len == f->in.pos && slirp_link_sleep(&l, 0) == -ETIMEDOUT;
 }
@@ -240,7 +262,7 @@ START_TEST(config_error_is_the_helpers_line)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct slirp_link l = { .fd = sv[1] };
     ck_assert_int_eq(slirp_msg_write(&l, SLIRP_MSG_ERROR, 0, 0, line, strlen(line), -1), 0);
-    ck_assert_int_eq(net_slirp_attach(sv[0], -1, "net=user,hostfwd=x", &m.env, &be, err,
+    ck_assert_int_eq(net_slirp_attach(sv[0], -1, NULL, "net=user,hostfwd=x", &m.env, &be, err,
                                       sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, line);
     ck_assert_ptr_null(be);
@@ -323,6 +345,77 @@ START_TEST(software_cpu_has_no_ready_pipe)
     f.be->ops->poll(f.be);
     ck_assert(helper_idle(&f));
     close(pipefd[1]);
+    fake_close(&f);
+}
+END_TEST
+
+/* The software CPU with memory shared with the helper (--watch): while slirp has host
+ * sockets (DONE arg 1) vmlab looks at host_ready from 1 us after a guest frame, the looks
+ * growing to a quarter of the time since it, and asks for a POLL only when the flag is set
+ * (clearing it first), or at the quiet 1 ms looks once the frame is 4 ms old; without host
+ * sockets (DONE arg 0) it stops looking. */
+START_TEST(watch_asks_only_when_host_ready)
+{
+    struct fake f;
+    uint8_t buf[128];
+    struct slirp_msg m;
+
+    fake_open_shared(&f, -1, 1, 1);
+    f.m.now_ns = 7000;
+    reply(&f, SLIRP_MSG_DONE, 1, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_FRAME);
+    ck_assert_uint_eq(m.arg, 1);
+    /* Looks at 8000, 9000, ...: nothing asked while the flag is clear. */
+    mock_virtio_advance(&f.m, 3000);
+    ck_assert(helper_idle(&f));
+    /* The helper saw a host socket ready: the next look (11000) asks, once. */
+    atomic_store(&f.shm->host_ready, 1);
+    reply(&f, SLIRP_MSG_FRAME, 0, 0, frame60, 60);
+    reply(&f, SLIRP_MSG_DONE, 1, SLIRP_POLL_NONE, NULL, 0);
+    mock_virtio_advance(&f.m, 1000);
+    m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_POLL);
+    ck_assert_uint_eq(m.at, 11000);
+    ck_assert_uint_eq(f.frames, 1);
+    ck_assert_uint_eq(atomic_load(&f.shm->host_ready), 0);
+    ck_assert(helper_idle(&f));
+    /* Looks only until the frame is 4 ms old: then the quiet look, 1 ms on, is a POLL
+     * whatever the flag says; the helper now has no host sockets, so nothing after it. */
+    mock_virtio_advance(&f.m, 3990000);
+    ck_assert(helper_idle(&f));
+    reply(&f, SLIRP_MSG_DONE, 0, SLIRP_POLL_NONE, NULL, 0);
+    mock_virtio_advance(&f.m, 1100000);
+    m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_POLL);
+    ck_assert_uint_ge(m.at, 7000 + 4000000 + 1000000);
+    ck_assert_uint_le(m.at, 7000 + 5000000 + 1250000);
+    atomic_store(&f.shm->host_ready, 1);
+    mock_virtio_advance(&f.m, 10000000);
+    ck_assert(helper_idle(&f));
+    ck_assert_str_eq(mock_virtio_log(&f.m), "");
+    fake_close(&f);
+}
+END_TEST
+
+/* KVM with shared memory: the rings carry the stream, but host_ready means nothing there
+ * (the wake pipe does that job): no looks, the helper's own POLL times stand. */
+START_TEST(kvm_does_not_look_at_host_ready)
+{
+    struct fake f;
+    uint8_t buf[128];
+
+    fake_open_shared(&f, -1, 0, 1);
+    f.m.now_ns = 7000;
+    atomic_store(&f.shm->host_ready, 1);
+    reply(&f, SLIRP_MSG_DONE, 1, SLIRP_POLL_NONE, NULL, 0);
+    ck_assert_int_eq(f.be->ops->send(f.be, frame60, 60), 0);
+    struct slirp_msg m = request(&f, buf, sizeof(buf));
+    ck_assert_uint_eq(m.type, SLIRP_MSG_FRAME);
+    ck_assert_uint_eq(m.arg, 0);
+    mock_virtio_advance(&f.m, 10000000);
+    ck_assert(helper_idle(&f));
     fake_close(&f);
 }
 END_TEST
@@ -430,6 +523,8 @@ static Suite *suite(void)
     tcase_add_test(t, ready_pipe_asks_for_a_poll);
     tcase_add_test(t, ready_pipe_closed_is_a_lost_helper);
     tcase_add_test(t, software_cpu_has_no_ready_pipe);
+    tcase_add_test(t, watch_asks_only_when_host_ready);
+    tcase_add_test(t, kvm_does_not_look_at_host_ready);
     tcase_add_test(t, ring_carries_messages_and_rings_a_sleeper);
     tcase_add_test(t, broken_ring_index_and_gone_peer);
     suite_add_tcase(s, t);
@@ -438,9 +533,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

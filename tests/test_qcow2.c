@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "devices/disk/disk.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 #include "devices/disk/qcow2.h"
 
@@ -940,9 +941,5 @@ Suite *qcow2_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(qcow2_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(qcow2_suite());
 }

@@ -15,6 +15,7 @@
 #include "sim/vclock.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/memmap.h"
+#include "tests/check_run.h"
 
 #define GUEST_LOAD 0x100000ULL
 #define RAM_SIZE (4ULL << 20)
@@ -1572,9 +1573,5 @@ static Suite *sim_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sim_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(sim_suite());
 }

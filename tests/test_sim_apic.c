@@ -6,6 +6,7 @@
 #include "sim/ioapic.h"
 #include "sim/lapic.h"
 #include "sim/vclock.h"
+#include "tests/check_run.h"
 
 static struct vclock vc;
 static struct lapic la;
@@ -233,9 +234,5 @@ int main(void)
     tcase_add_test(tc, ioapic_edge_and_masked_latch);
     tcase_add_test(tc, ioapic_level_remote_irr);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

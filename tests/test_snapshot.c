@@ -16,6 +16,7 @@
 #include "sim/vclock.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 
 static char path[64];
@@ -479,9 +480,5 @@ static Suite *snapshot_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(snapshot_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(snapshot_suite());
 }

@@ -11,6 +11,7 @@
 #include "traces/disk_tap.h"
 #include "traces/replay.h"
 #include "traces/replay_disk.h"
+#include "tests/check_run.h"
 
 #define SECT 512u
 #define DISK_SIZE (64u * 1024)
@@ -323,9 +324,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

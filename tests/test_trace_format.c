@@ -11,6 +11,7 @@
 #include "traces/trace_codec.h"
 #include "traces/trace_format.h"
 #include "vmm/prng.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 
 static void make_header(struct trace_header *h)
@@ -668,9 +669,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

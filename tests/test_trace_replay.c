@@ -11,6 +11,7 @@
 
 #include "devices/disk/disk.h"
 #include "devices/virtio/virtio_rng.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 #include "traces/cow_disk.h"
 #include "traces/record.h"
@@ -710,9 +711,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "sim/vclock.h"
+#include "tests/check_run.h"
 
 struct rec {
     struct vclock *vc;
@@ -209,9 +210,5 @@ int main(void)
     tcase_add_test(tc, alarm_tracks_earliest);
     tcase_add_test(tc, many_events_stay_ordered);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

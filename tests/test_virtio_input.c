@@ -7,6 +7,7 @@
 
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_input.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 
 static void cfg_select(struct mock_virtio *m, uint8_t sel, uint8_t sub)
@@ -333,9 +334,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

@@ -10,6 +10,7 @@
 
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_net.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 #include "vmm/snapshot.h"
 
@@ -748,9 +749,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

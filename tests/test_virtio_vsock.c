@@ -16,6 +16,7 @@
 #include "devices/virtio/virtio_vsock.h"
 #include "devices/virtio/vsock_spec.h"
 #include "devices/virtio/vsock_uds.h"
+#include "tests/check_run.h"
 #include "tests/mock_virtio.h"
 #include "vmm/snapshot.h"
 
@@ -1401,9 +1402,5 @@ static Suite *vsock_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(vsock_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(vsock_suite());
 }

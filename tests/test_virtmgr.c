@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "devices/disk/disk.h"
+#include "tests/check_run.h"
 #include "tests/scratch.h"
 #include "vmm/virtmgr_cid.h"
 #include "vmm/virtmgr_config.h"
@@ -550,9 +551,5 @@ static Suite *virtmgr_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(virtmgr_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(virtmgr_suite());
 }

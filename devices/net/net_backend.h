@@ -62,9 +62,14 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
                      char *err, size_t errlen);
 /* net=user over a socket already connected to a slirp helper (net_slirp_create starts one;
  * tests play the helper): sends CONFIG with args, takes fd. ready_fd (taken; -1: none): the
- * read end of the helper's wake pipe, the poll_fd on KVM (closed when env->deterministic). */
-int net_slirp_attach(int fd, int ready_fd, const char *args, const struct device_env *env,
-                     struct net_backend **out, char *err, size_t errlen);
+ * read end of the helper's wake pipe, the poll_fd on KVM (closed when env->deterministic).
+ * shm (taken: munmap'd at the end; NULL: none): memory shared with the helper, whose rings
+ * then carry the stream and, when env->deterministic, whose host_ready the helper sets
+ * (--watch). */
+struct slirp_shared;
+int net_slirp_attach(int fd, int ready_fd, struct slirp_shared *shm, const char *args,
+                     const struct device_env *env, struct net_backend **out, char *err,
+                     size_t errlen);
 int net_tap_create(const char *args, const struct device_env *env, struct net_backend **out,
                    char *err, size_t errlen);
 

@@ -11,14 +11,17 @@
  * here (TIMER_MOD/TIMER_FREE from the helper), fired by asking the helper to run them; each
  * request is answered before the guest runs on. So on the software CPU a guest that talks
  * only to slirp (DHCP, ARP, ping of the gateway) sees the same frames at the same virtual
- * times on every run. Host sockets are polled (POLL) from a clock timer while slirp has
- * any, when the helper says (every 1 ms; on the software CPU from 10 us after a guest
- * frame, growing to a quarter of the time since it); what they bring is not deterministic,
- * which is why the trace records every frame. Each side spins briefly for the other's
- * next message before sleeping (slirp_inbuf_take). On KVM the helper also gets a pipe (its
- * fd 5, --ready) and writes a byte there when a host socket is ready while it waits; the
- * read end is the backend's poll_fd, in the VMM's epoll set, and the poll then asks for a
- * POLL at once, so a host peer's reply does not wait for the 1 ms poll timer.
+ * times on every run. On the software CPU host sockets are looked at from a clock timer
+ * while slirp has any: every 1 ms, and after a guest frame from LOOK_MIN_NS on, growing to
+ * a quarter of the time since it (slirp_look_delay). With shared memory the helper
+ * watches its sockets while it waits and sets host_ready (--watch), so a look is a load
+ * and a POLL is asked for only when the flag is set; without shared memory each look is a
+ * POLL, on the helper's schedule from 10 us. What host sockets bring is not
+ * deterministic, which is why the trace records every frame. Each side spins briefly for
+ * the other's next message before sleeping (slirp_inbuf_take). On KVM the helper also gets
+ * a pipe (its fd 5, --ready) and writes a byte there when a host socket is ready while it
+ * waits; the read end is the backend's poll_fd, in the VMM's epoll set, and the poll then
+ * asks for a POLL at once; no POLL is asked for on a timer there but slirp's own.
  *
  * What the helper sends is checked: a message type, length or timer it has no business
  * sending, or an answer missing for HELPER_TIMEOUT_MS, is one error line in env->log;
@@ -45,6 +48,8 @@
 #define ANSWER_SPIN_NS 50000            /* host time spent looking for an answer before
                                          * sleeping (slirp_inbuf_take says why) */
 #define MAX_TIMERS 64                   /* libslirp keeps a handful */
+#define LOOK_MIN_NS 1000                /* --watch: the first look 1 us after a guest frame
+                                         * (a look costs a timer and a load) */
 
 extern char **environ;
 
@@ -60,6 +65,12 @@ struct net_slirp {
     struct slirp_link link;             /* fd -1 once the helper is gone */
     struct slirp_shared *shm;           /* the rings, when shared with the helper */
     int64_t poll_timer;                 /* clock timer id, 0 if none */
+    int watch;                          /* the helper sets shm->host_ready (--watch) */
+    int looking;                        /* --watch: slirp has host sockets (DONE arg 1) */
+    int64_t look_timer;                 /* clock timer id of the next look, 0 if none */
+    int busy;                           /* a guest frame is recent: looks come quickly */
+    int look_quiet;                     /* the next look is a quiet one (1 ms): a POLL */
+    uint64_t busy_since;                /* that frame's time */
     int ready_fd;                       /* KVM: the helper's wake pipe's read end, or -1 */
     struct slirp_timer timers[MAX_TIMERS];
     uint64_t dropped;                   /* frames the device had no room for */
@@ -74,6 +85,10 @@ static void cancel_all(struct net_slirp *s)
     if (s->poll_timer > 0)
         c->cancel(c->opaque, s->poll_timer);
     s->poll_timer = 0;
+    if (s->look_timer > 0)
+        c->cancel(c->opaque, s->look_timer);
+    s->look_timer = 0;
+    s->looking = 0;
     for (unsigned i = 0; i < MAX_TIMERS; i++) {
         if (s->timers[i].clock_id > 0)
             c->cancel(c->opaque, s->timers[i].clock_id);
@@ -97,6 +112,7 @@ static void helper_lost(struct net_slirp *s)
 
 static void timer_fire(void *arg);
 static void poll_fire(void *arg);
+static void look_fire(void *arg);
 
 static struct slirp_timer *timer_slot(struct net_slirp *s, uint64_t id, int create)
 {
@@ -126,6 +142,39 @@ static void arm_poll(struct net_slirp *s, uint64_t at)
     if (at != SLIRP_POLL_NONE) {
         int64_t id = c->schedule(c->opaque, at, poll_fire, s);
         s->poll_timer = id > 0 ? id : 0;
+    }
+}
+
+/* --watch: the next look at host_ready, on slirp_look_delay's schedule. */
+static void arm_look(struct net_slirp *s)
+{
+    const struct clock *c = s->env.clock;
+    uint64_t now = clock_now_ns(c);
+    uint64_t d = s->busy ? slirp_look_delay(now - s->busy_since, LOOK_MIN_NS)
+                         : SLIRP_LOOK_QUIET_NS;
+
+    s->look_quiet = d == SLIRP_LOOK_QUIET_NS;
+    if (s->look_quiet)
+        s->busy = 0;
+    if (s->look_timer > 0)
+        c->cancel(c->opaque, s->look_timer);
+    int64_t id = c->schedule(c->opaque, now + d, look_fire, s);
+    s->look_timer = id > 0 ? id : 0;
+}
+
+/* --watch: DONE's arg says whether slirp has host sockets to look at. */
+static void set_looking(struct net_slirp *s, int on)
+{
+    const struct clock *c = s->env.clock;
+
+    if (on && !s->looking) {
+        s->looking = 1;
+        arm_look(s);
+    } else if (!on && s->looking) {
+        s->looking = 0;
+        if (s->look_timer > 0)
+            c->cancel(c->opaque, s->look_timer);
+        s->look_timer = 0;
     }
 }
 
@@ -204,6 +253,8 @@ static int take_message(struct net_slirp *s, int config, char *err, size_t errle
     }
     case SLIRP_MSG_DONE:
         arm_poll(s, m.at);
+        if (s->watch)
+            set_looking(s, m.arg == 1);
         return 1;
     case SLIRP_MSG_ERROR:
         if (config) {
@@ -270,6 +321,19 @@ static void poll_fire(void *arg)
     ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
 }
 
+/* The flag is cleared before the POLL: the helper sets it again only while it waits for the
+ * next request, so nothing it sees after this POLL's round is missed. */
+static void look_fire(void *arg)
+{
+    struct net_slirp *s = arg;
+
+    s->look_timer = 0;
+    if (atomic_exchange(&s->shm->host_ready, 0) || s->look_quiet)
+        ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
+    if (s->looking)
+        arm_look(s);
+}
+
 /* KVM: the helper rang its pipe (a host socket is ready): a POLL now. Its end of the pipe
  * closing means it is gone. */
 static void slirp_poll(struct net_backend *be)
@@ -303,10 +367,16 @@ static int slirp_send(struct net_backend *be, const void *frame, size_t len)
 
     if (len > SLIRP_MSG_PAYLOAD_MAX)
         return -EMSGSIZE;
-    /* A reply may follow soon: on the software CPU the helper looks again quickly (the
-     * clock runs on while the guest spins or idles). On KVM the clock is real time and each
-     * timer a vCPU kick: rounds stay 1 ms apart there. */
-    return ask_logged(s, SLIRP_MSG_FRAME, s->env.deterministic ? 1 : 0, frame, len);
+    /* A reply may follow soon: on the software CPU the looks come quickly again (the
+     * clock runs on while the guest spins or idles). On KVM the wake pipe brings replies. */
+    int rc = ask_logged(s, SLIRP_MSG_FRAME, s->env.deterministic ? 1 : 0, frame, len);
+    if (!rc && s->watch) {
+        s->busy = 1;
+        s->busy_since = clock_now_ns(s->env.clock);
+        if (s->looking)
+            arm_look(s);
+    }
+    return rc;
 }
 
 /* Closing the socket ends the helper; it is not waited for (the sandboxed VMM may not), the
@@ -330,14 +400,17 @@ static const struct net_backend_ops slirp_ops = {
     .poll_fd = slirp_poll_fd, .poll = slirp_poll,
 };
 
-/* net_slirp_attach, with the rings in shm (mapped, taken) when not NULL. */
-static int attach(int fd, int ready_fd, struct slirp_shared *shm, const char *args,
-                  const struct device_env *env, struct net_backend **out, char *err,
-                  size_t errlen)
+int net_slirp_attach(int fd, int ready_fd, struct slirp_shared *shm, const char *args,
+                     const struct device_env *env, struct net_backend **out, char *err,
+                     size_t errlen)
 {
     struct net_slirp *s = calloc(1, sizeof(*s));
     int rc;
 
+    if (env->deterministic && ready_fd >= 0) {
+        close(ready_fd);                /* the software CPU looks only at its own times */
+        ready_fd = -1;
+    }
     if (!s) {
         close(fd);
         if (ready_fd >= 0)
@@ -357,6 +430,7 @@ static int attach(int fd, int ready_fd, struct slirp_shared *shm, const char *ar
     if (shm) {
         s->link.out = &shm->to_helper;
         s->link.in = &shm->to_vmlab;
+        s->watch = env->deterministic;
     }
     rc = ask(s, SLIRP_MSG_CONFIG, 0, args, strlen(args), err, errlen);
     if (rc) {
@@ -365,16 +439,6 @@ static int attach(int fd, int ready_fd, struct slirp_shared *shm, const char *ar
     }
     *out = &s->be;
     return 0;
-}
-
-int net_slirp_attach(int fd, int ready_fd, const char *args, const struct device_env *env,
-                     struct net_backend **out, char *err, size_t errlen)
-{
-    if (env->deterministic && ready_fd >= 0) {
-        close(ready_fd);                /* the software CPU looks only at its own times */
-        ready_fd = -1;
-    }
-    return attach(fd, ready_fd, NULL, args, env, out, err, errlen);
 }
 
 /* The rings the helper gets as its fd 4: a memfd of struct slirp_shared, mapped here at
@@ -461,6 +525,8 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
     char *argv[6] = { path, "--parent", parent }, **more = argv + 3;
     if (rings >= 0)
         *more++ = "--rings";
+    if (rings >= 0 && env->deterministic)
+        *more++ = "--watch";
     if (ready_w >= 0)
         *more++ = "--ready";
     *more = NULL;
@@ -491,7 +557,7 @@ int net_slirp_create(const char *args, const struct device_env *env, struct net_
         snprintf(err, errlen, "virtio-net: net=user: starting %s: %s", path, strerror(rc));
         return -rc;
     }
-    rc = attach(sv[0], ready[0], shm, args, env, out, err, errlen);
+    rc = net_slirp_attach(sv[0], ready[0], shm, args, env, out, err, errlen);
     if (rc) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);

@@ -7,11 +7,16 @@
  * (the trace records frames, not headers), so the guest always gets whole checksums. The
  * device already completes NEEDS_CSUM frames from the guest; they go out with a zero header.
  *
- * The fd is non-blocking and read from a clock timer every TAP_POLL_NS. When the device's
- * receive queue is full the frame just read is held and reading stops (the kernel queue
- * then fills and drops, as for any slow reader) until the device resumes the backend:
- * reading restarts at once, so receive never stalls for good (Firecracker CVE-2020-16843
- * stopped reading for good when both queues were full). */
+ * The fd is non-blocking. On the software CPU it is read from a clock timer every
+ * TAP_POLL_NS of virtual time (host input lands only at the clock's times). On KVM it sits
+ * in an epoll set of its own, the backend's poll_fd, which the VMM watches: a frame from
+ * the kernel is read when it arrives, as crosvm and Firecracker do, not up to 1 ms later
+ * (the timer stays only where that epoll set cannot be had). When the device's receive
+ * queue is full the frame just read is held and reading stops (the fd leaves the set, so
+ * a readable TAP cannot wake the VMM in a loop; the kernel queue then fills and drops, as
+ * for any slow reader) until the device resumes the backend: reading restarts at once, so
+ * receive never stalls for good (Firecracker CVE-2020-16843 stopped reading for good when
+ * both queues were full). */
 #include "devices/net/net_backend.h"
 #include "devices/net/net_csum.h"
 
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -35,6 +41,8 @@ struct net_tap {
     struct net_backend be;              /* first */
     struct device_env env;
     int fd, own_fd;
+    int epfd;                           /* KVM: an epoll set holding fd, or -1: the timer */
+    int watched;                        /* fd is in epfd's interest (not held) */
     int64_t timer;
     int held;                           /* buf holds a frame the device refused */
     int reading;                        /* tap_read running: the device may resume us again */
@@ -96,10 +104,19 @@ static void tap_fire(void *arg)
     tap_arm(t);
 }
 
+/* The next read: on KVM the fd is watched while no frame is held; else a timer. */
 static void tap_arm(struct net_tap *t)
 {
     const struct clock *c = t->env.clock;
 
+    if (t->epfd >= 0) {
+        if (t->watched != !t->held) {
+            struct epoll_event e = { .events = t->held ? 0 : EPOLLIN };
+            if (epoll_ctl(t->epfd, EPOLL_CTL_MOD, t->fd, &e) == 0)
+                t->watched = !t->held;
+        }
+        return;
+    }
     if (t->timer > 0 || t->held)
         return;
     int64_t id = c->schedule(c->opaque, clock_now_ns(c) + TAP_POLL_NS, tap_fire, t);
@@ -127,12 +144,29 @@ static void tap_resume(struct net_backend *be)
     tap_arm(t);
 }
 
+/* KVM: the TAP has frames (epfd turned readable in the VMM's epoll set). */
+static void tap_poll(struct net_backend *be)
+{
+    struct net_tap *t = (struct net_tap *)be;
+
+    if (!t->held)
+        tap_read(t);
+    tap_arm(t);
+}
+
+static int tap_poll_fd(struct net_backend *be)
+{
+    return ((struct net_tap *)be)->epfd;
+}
+
 static void tap_destroy(struct net_backend *be)
 {
     struct net_tap *t = (struct net_tap *)be;
 
     if (t->timer > 0)
         t->env.clock->cancel(t->env.clock->opaque, t->timer);
+    if (t->epfd >= 0)
+        close(t->epfd);
     if (t->own_fd && t->fd >= 0)
         close(t->fd);
     free(t);
@@ -151,6 +185,7 @@ static void tap_set_offloads(struct net_backend *be, int guest_csum)
 static const struct net_backend_ops tap_ops = {
     .name = "tap", .send = tap_send, .resume = tap_resume,
     .set_offloads = tap_set_offloads, .destroy = tap_destroy,
+    .poll_fd = tap_poll_fd, .poll = tap_poll,
 };
 
 static int tap_setup_fd(struct net_tap *t, const char *what, char *err, size_t errlen)
@@ -200,6 +235,7 @@ int net_tap_create(const char *args, const struct device_env *env, struct net_ba
     t->env = *env;
     t->be.ops = &tap_ops;
     t->fd = -1;
+    t->epfd = -1;
     if (has_fd) {
         char *end;
         long fd = strtol(fdarg, &end, 10);
@@ -244,6 +280,15 @@ int net_tap_create(const char *args, const struct device_env *env, struct net_ba
     if ((rc = tap_setup_fd(t, what, err, errlen))) {
         tap_destroy(&t->be);
         return rc;
+    }
+    if (!env->deterministic) {
+        struct epoll_event e = { .events = EPOLLIN };
+        t->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (t->epfd >= 0 && epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->fd, &e) < 0) {
+            close(t->epfd);
+            t->epfd = -1;
+        }
+        t->watched = t->epfd >= 0;
     }
     tap_arm(t);
     *out = &t->be;

@@ -29,8 +29,13 @@ struct slirp_ring {
     uint8_t data[SLIRP_RING_BYTES];
 };
 
-/* The memfd's content. */
+/* The memfd's content. host_ready first, at offset 0, where a test finds it. */
 struct slirp_shared {
+    /* The software CPU (helper --watch): the helper sets it when a host socket of slirp's
+     * is ready while it waits for a request; vmlab reads it at its looks and clears it
+     * before the POLL it then asks for (slirp_proto.h). */
+    _Atomic uint32_t host_ready;
+    uint8_t pad[60];
     struct slirp_ring to_helper, to_vmlab;
 };
 

@@ -26,6 +26,15 @@ int slirp_msg_write(struct slirp_link *l, uint32_t type, uint64_t arg, uint64_t 
     return slirp_link_send(l, iov, len ? 2 : 1, timeout_ms);
 }
 
+uint64_t slirp_look_delay(uint64_t since, uint64_t min_ns)
+{
+    uint64_t d = since / 4;
+
+    if (d >= SLIRP_LOOK_QUIET_NS)
+        return SLIRP_LOOK_QUIET_NS;
+    return d < min_ns ? min_ns : d;
+}
+
 static uint64_t host_ns(void)
 {
     struct timespec ts;

@@ -13,9 +13,21 @@
  * it the write end of a pipe (fd 5, --ready): when a host socket of slirp's is ready while
  * the helper waits for a request, it writes one byte there, once until the next request;
  * the read end is in vmlab's KVM epoll set, and vmlab then asks for a POLL, so a host
- * peer's reply reaches the guest at once instead of at the next 1 ms poll. A pipe of its
+ * peer's reply reaches the guest at once; its DONE then asks for POLLs only for slirp's
+ * own timeouts, not every 1 ms (each was a vCPU kick and a round trip). A pipe of its
  * own, not the stream's socket: that one also rings vmlab for its answers, and would wake
  * the vCPU loop for nothing.
+ *
+ * On the software CPU with shared memory (--watch, the memfd on fd 4, with or without
+ * --rings) the helper watches its host sockets the same way but says so in memory: it sets
+ * struct slirp_shared's host_ready. Its DONE then carries no look at host sockets in `at`
+ * (only slirp's own timeouts) and arg 1 while slirp has host sockets: vmlab looks at the
+ * flag on its own schedule (slirp_look_delay, from the guest frame's time) and asks for a
+ * POLL only when it is set. A look is a load from memory where a POLL is a round trip to
+ * the helper, so vmlab can look often, and a host peer's reply reaches the guest within
+ * about a microsecond of the helper seeing it. Looks happen at times of the virtual clock,
+ * so nothing is asked of the helper at a host-time instant; what a host socket brings, and
+ * when, was never deterministic (the trace records it).
  *
  *   vmlab -> helper                         helper -> vmlab
  *   CONFIG  payload: the --net args          FRAME      payload: a frame for the guest
@@ -24,7 +36,8 @@
  *           CPU: a reply may follow)         LOG        payload: slirp's message
  *   TIMER   arg: timer id now due            ERROR      payload: why CONFIG failed
  *   POLL    one round of host sockets        DONE       at: next POLL due (ns), or
- *                                                       SLIRP_POLL_KEEP / SLIRP_POLL_NONE
+ *                                                       SLIRP_POLL_KEEP / SLIRP_POLL_NONE;
+ *                                                       arg 1 (--watch): look at host_ready
  * `at` of a request is vmlab's time now. */
 #ifndef VMLAB_SLIRP_PROTO_H
 #define VMLAB_SLIRP_PROTO_H
@@ -61,6 +74,14 @@ struct slirp_msg {
 #define SLIRP_POLL_KEEP UINT64_MAX      /* DONE: the POLL already due stays as it is */
 #define SLIRP_POLL_NONE (UINT64_MAX - 1) /* DONE: no POLL needed */
 #define SLIRP_HELPER_NAME "vmlab-slirp"
+#define SLIRP_LOOK_QUIET_NS 1000000ull  /* looks at host sockets when no guest frame is
+                                         * recent: 1 ms of vmlab's clock */
+
+/* The delay to the next look at the host sockets, `since` ns after the last guest frame that
+ * asked for looks: a reply may be on its way, so the looks start min_ns apart and grow to a
+ * quarter of the time since the frame; a reply that arrives at t is seen by t + max(min_ns,
+ * t/4). SLIRP_LOOK_QUIET_NS once a quarter reaches it: the frame is no longer recent. */
+uint64_t slirp_look_delay(uint64_t since, uint64_t min_ns);
 
 /* The CPU this thread runs on, plus 1, as struct slirp_msg's cpu (0: unknown). */
 uint32_t slirp_this_cpu(void);

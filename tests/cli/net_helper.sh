@@ -6,9 +6,10 @@
 # the VM runs on to its normal end; a sandboxed VM talks to it; after a guest frame it looks
 # at its host sockets on a schedule that sees a reply late by at most a quarter of the time
 # it took (tests/cli/slirp_poll_schedule.py plays vmlab); on KVM (--ready) it rings its wake
-# pipe once when a host peer answers while it waits, never without --ready (the software
-# CPU), and the POLL that follows brings the answer (tests/cli/slirp_ready_wake.py plays
-# vmlab). The stream's hostile cases are build/tests/test_net_slirp's.
+# pipe once when a host peer answers while it waits, never without --ready, and the POLL
+# that follows brings the answer; on the software CPU with shared memory (--watch) it sets
+# host_ready there instead and leaves the looks to vmlab (tests/cli/slirp_ready_wake.py
+# plays vmlab). The stream's hostile cases are build/tests/test_net_slirp's.
 # env: BUILD (default build), VMLAB (default $BUILD/asan/vmlab).
 cd "$(dirname "$0")/../.."
 source tests/cli/lib.sh
@@ -91,6 +92,12 @@ else not_ok "--ready: $(tr '\n' ' ' <<<"$wake")"; fi
 wake=$(timeout 60 /usr/bin/python3 tests/cli/slirp_ready_wake.py "$HELPER" --no-ready 2>&1)
 if [ "$wake" = "ok silent" ]; then ok "without --ready the helper never speaks unasked"
 else not_ok "without --ready: $(tr '\n' ' ' <<<"$wake")"; fi
+# The software CPU: the helper says a host peer answered in shared memory (host_ready),
+# and asks for no POLLs of its own while slirp has host sockets: vmlab's looks read it.
+wake=$(timeout 60 /usr/bin/python3 tests/cli/slirp_ready_wake.py "$HELPER" --watch 2>&1)
+if [ "$(grep -c '^ok ' <<<"$wake")" -eq 5 ] && ! grep -q '^not ok' <<<"$wake"; then
+    ok "--watch: host_ready set when a host socket answers, no POLLs asked; the POLL brings it"
+else not_ok "--watch: $(tr '\n' ' ' <<<"$wake")"; fi
 
 # A sandboxed VM (no fork, exec or new sockets of its own) talks to its helper.
 out=$(timeout 60 "$VMLAB" run --sandbox --net user "$G/net.elf" -- count=2 2>&1); rc=$?

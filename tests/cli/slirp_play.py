@@ -27,13 +27,14 @@ def udp_frame(port, payload):
 
 class Stream:
     """The socket to the helper: ask() sends one request and reads the answers up to its
-    DONE, keeping the frames for the guest in .frames; returns DONE's time (the helper's
-    next timer, on vmlab's clock)."""
+    DONE, keeping the frames for the guest in .frames and DONE's arg in .done_arg; returns
+    DONE's time (the helper's next timer, on vmlab's clock)."""
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
         self.frames = []
+        self.done_arg = None
 
     def ask(self, kind, at, arg=0, payload=b""):
         self.sock.sendall(HDR.pack(kind, len(payload), arg, at, 0, 0) + payload)
@@ -44,11 +45,12 @@ class Stream:
                 if not more:
                     sys.exit("the helper closed its stream")
                 self.buf += more
-            t, n, _, due, _, _ = HDR.unpack_from(self.buf)
+            t, n, arg, due, _, _ = HDR.unpack_from(self.buf)
             if t == FRAME:
                 self.frames.append(self.buf[HDR.size:HDR.size + n])
             self.buf = self.buf[HDR.size + n:]
             if t == ERROR:
                 sys.exit("the helper refused CONFIG")
             if t == DONE:
+                self.done_arg = arg
                 return due
