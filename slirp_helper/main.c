@@ -292,7 +292,9 @@ static uint64_t slirp_round(void)
         for (unsigned i = 0; i < h.nfds && !more && !err; i++)
             more = (h.fds[i].revents & POLLIN) != 0;
     }
-    uint64_t next = h.nfds && !h.shm && !h.ready ? poll_delay() : UINT64_MAX;
+    /* More sockets than MAX_FDS: the watch cannot see them all; the timed looks stay. */
+    int watched = (h.shm || h.ready) && !h.overflow;
+    uint64_t next = h.nfds && !watched ? poll_delay() : UINT64_MAX;
     if (timeout_ms != UINT32_MAX && (uint64_t)timeout_ms * 1000000ull < next)
         next = (uint64_t)timeout_ms * 1000000ull;
     if (next == UINT64_MAX)
@@ -436,12 +438,12 @@ static uint64_t host_ns(void)
 
 /* vmlab's next request. With --ready (KVM) or --watch (the software CPU) the helper also
  * watches slirp's host sockets for the events slirp asked for in its last round, as QEMU's
- * main loop does, through its spin (REQUEST_SPIN_NS, a look at both each time; host time
- * bounds it and is never part of a message) and its sleep: when one is ready first it
- * writes a byte to READY_FD (vmlab's KVM epoll set watches the read end) or sets
- * host_ready (vmlab looks at it on the virtual clock's schedule), once, then waits for the
- * request alone; a socket that stays ready is looked at again only after the next
- * request, so it cannot make the helper repeat itself. */
+ * main loop does, through its spin (REQUEST_SPIN_NS, WATCH_SPIN_NS with --watch; a look
+ * at both each time; host time bounds it and is never part of a message) and its sleep:
+ * when one is ready first it writes a byte to READY_FD (vmlab's KVM epoll set watches the
+ * read end) or sets host_ready (vmlab looks at it on the virtual clock's schedule), once,
+ * then waits for the request alone; a socket that stays ready is looked at again only
+ * after the next request, so it cannot make the helper repeat itself. */
 static int take_request(struct slirp_inbuf *in, struct slirp_msg *m, const uint8_t **payload)
 {
     static struct pollfd watch[MAX_FDS];

@@ -5,6 +5,9 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_SUPPORT_SRCS := $(filter-out tests/test_%.c,$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(TEST_SUPPORT_SRCS))
+# Named only by the pattern rule below, they would be intermediate: make deleted them after
+# each build and compiled them again on the next change.
+.SECONDARY: $(TEST_SUPPORT_OBJS) $(patsubst %.c,$(BUILD)/asan/%.o,$(TEST_SRCS))
 
 $(BUILD)/tests/test_%: $(BUILD)/asan/tests/test_%.o $(TEST_SUPPORT_OBJS) $(BUILD)/asan/libvmlab.a
 	@mkdir -p $(dir $@)

@@ -18,7 +18,11 @@ Figures:
 COUNT round trips each (the first WARMUP dropped), in ROUNDS rounds that alternate the
 VMMs (this machine is shared: load comes and goes); each figure is the median of its
 rounds' figures, the rounds are kept in the JSON. The issue's target: round-trip medians
-of vmlab sim <= 0.5 x QEMU TCG's. Writes $BENCH_JSON_DIR/net.json.
+of vmlab sim <= 0.5 x QEMU TCG's. The 1-minute load average before and after is printed
+and kept: QEMU TCG's round trips are mostly wakeups of its sleeping threads, which are
+cheap on a busy machine (two CPU hogs on 2 cores: ping 37 -> 11 us, UDP echo 57 -> 24 us)
+while vmlab's spinning helper gains nothing, so the ratios are only comparable between
+runs at similar load. Writes $BENCH_JSON_DIR/net.json.
 env: BUILD (default build), VMLAB (default $BUILD/vmlab), COUNT (default 1000),
      BULK (datagrams each way, default 4000), ROUNDS (default 5), KVM_COUNT and KVM_BULK
      (default COUNT and BULK on KVM, 200 and 200 on kvm-pvm)."""
@@ -135,6 +139,7 @@ def main():
         if not os.path.exists(f):
             print(f"net: {f} not built")
             return 1
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
         khz = host_tsc_khz(tmp)
     peer = subprocess.Popen(["/usr/bin/python3", "-u", PEER], stdout=subprocess.PIPE, text=True)
@@ -188,6 +193,8 @@ def main():
     finally:
         peer.kill()
         peer.wait()
+    load_after = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min): {load_before} before, {load_after} after")
     ratios = {}
     compare(results, ratios, "vmlab-sim", "qemu-tcg", "sim_over_qemu_tcg", "vmlab sim / QEMU TCG", 0.5)
     if kind:
@@ -195,6 +202,7 @@ def main():
                 f"vmlab / QEMU, both on {kind}", None)
     with open(os.path.join(OUT, "net.json"), "w") as f:
         json.dump({"host_tsc_khz": khz, "count": COUNT, "warmup": WARMUP, "bulk": BULK, "kvm": kind,
+                   "loadavg_before": load_before, "loadavg_after": load_after,
                    "results": results, "errors": errors, "skipped": skipped, "ratios": ratios},
                   f, indent=2, sort_keys=True)
     return 1 if errors else 0
