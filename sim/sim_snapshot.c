@@ -18,7 +18,7 @@
 
 #include "vmm/snapshot.h"
 
-#define SNAP_CPU_VERSION 1u
+#define SNAP_CPU_VERSION 2u               /* 2: the MSRs of msr_ids after XMM15 */
 #define MSR_EFER 0xc0000080u
 #define MSR_KERNEL_GS_BASE 0xc0000102u
 #define EFER_LME (1ULL << 8)
@@ -36,6 +36,13 @@
 #define STUB_PD 0x5000ULL
 #define STUB_GDT 0x10000ULL
 #define STUB_END 0x20000ULL
+
+/* The MSRs a 64-bit kernel sets once and relies on after (version 2): SYSCALL's STAR,
+ * LSTAR, CSTAR and FMASK, SYSENTER's three, PAT, TSC_AUX. A version 1 snapshot has none: a
+ * kernel restored from one had SYSCALL jump to 0. */
+static const uint32_t msr_ids[] = { 0xc0000081u, 0xc0000082u, 0xc0000083u, 0xc0000084u,
+                                    0x174u, 0x175u, 0x176u, 0x277u, 0xc0000103u };
+#define NMSR (sizeof(msr_ids) / sizeof(msr_ids[0]))
 
 static const int gpr_ids[16] = {
     UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX,
@@ -57,6 +64,7 @@ struct cpu_state {
     uc_x86_mmr gdtr, idtr, tr, ldtr;
     uint32_t mxcsr;
     uint64_t xmm[16][2];
+    uint64_t msr[NMSR];                 /* version 2; version 1: PAT's reset value, 0 */
     /* the simulation around it */
     uint64_t insns, now, next_seq, next_poll_ns;
     uint8_t inhibit, halted;
@@ -190,6 +198,8 @@ int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
     s.mxcsr = mx;
     for (int i = 0; i < 16; i++)
         uc_reg_read(c->uc, UC_X86_REG_XMM0 + i, s.xmm[i]);
+    for (unsigned i = 0; i < NMSR; i++)
+        s.msr[i] = rd_msr(c, msr_ids[i]);
 
     snapshot_put_u32(w, SNAP_CPU_VERSION);
     for (int i = 0; i < 16; i++)
@@ -215,6 +225,8 @@ int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
         snapshot_put_u64(w, s.xmm[i][0]);
         snapshot_put_u64(w, s.xmm[i][1]);
     }
+    for (unsigned i = 0; i < NMSR; i++)
+        snapshot_put_u64(w, s.msr[i]);
     /* the simulation: commit() has run (pend is 0 at every point a timer or poll runs) */
     snapshot_put_u64(w, c->insns + c->pend);
     snapshot_put_u64(w, c->vc.now);
@@ -287,8 +299,8 @@ static int read_state(struct snapshot_reader *r, struct cpu_state *s, char *err,
 {
     memset(s, 0, sizeof(*s));
     uint32_t ver = snapshot_get_u32(r, "cpu section version");
-    if (!r->bad && ver != SNAP_CPU_VERSION)
-        return snapshot_fail(r, err, errlen, "cpu section version %u, expected %u", ver,
+    if (!r->bad && (ver < 1 || ver > SNAP_CPU_VERSION))
+        return snapshot_fail(r, err, errlen, "cpu section version %u, expected 1 to %u", ver,
                              SNAP_CPU_VERSION);
     for (int i = 0; i < 16; i++)
         s->gpr[i] = snapshot_get_u64(r, "general register");
@@ -313,6 +325,9 @@ static int read_state(struct snapshot_reader *r, struct cpu_state *s, char *err,
         s->xmm[i][0] = snapshot_get_u64(r, "xmm");
         s->xmm[i][1] = snapshot_get_u64(r, "xmm");
     }
+    for (unsigned i = 0; i < NMSR; i++)
+        s->msr[i] = ver >= 2 ? snapshot_get_u64(r, "msr")
+                             : msr_ids[i] == 0x277u ? 0x0007040600070406ULL : 0;
     s->insns = snapshot_get_u64(r, "instruction count");
     s->now = snapshot_get_u64(r, "virtual ns");
     s->next_seq = snapshot_get_u64(r, "clock next id");
@@ -371,10 +386,16 @@ int sim_restore(struct cpu *c, struct snapshot_reader *r, char *err, size_t errl
     if (rc)
         return rc;
 
-    /* 1. the mode switch, as real instructions (see the top of this file) */
+    /* 1. the mode switch, as real instructions (see the top of this file). It runs as the
+     * vCPU's (sim_mmu_enter), as the boot path's switch to long mode does: the first WRMSR
+     * gives QEMU's CPU model SYSCALL and NX (unicorn_cpuid.c), without which QEMU dropped
+     * EFER.SCE and NXE from the stub's write, and a kernel's NX page table entries became
+     * reserved-bit faults (a Linux snapshot restored into a triple fault). */
     memset(ram, 0, STUB_END);
     size_t len64 = build_stub(ram, &s);
+    sim_mmu_enter(c);
     uc_err e = uc_emu_start(c->uc, STUB_CODE, 0x8000000000000000ULL, 0, 0);
+    sim_mmu_leave(c);
     uint64_t rip = rd(c, UC_X86_REG_RIP), efer = rd_msr(c, MSR_EFER);
     uc_ctl_remove_cache(c->uc, STUB_CODE, STUB_CODE64 + len64);
     memset(ram, 0, STUB_END);
@@ -414,6 +435,15 @@ int sim_restore(struct cpu *c, struct snapshot_reader *r, char *err, size_t errl
     uc_reg_write(c->uc, UC_X86_REG_GS_BASE, &s.gs_base);
     uc_x86_msr kgs = { .rid = MSR_KERNEL_GS_BASE, .value = s.kernel_gs_base };
     uc_reg_write(c->uc, UC_X86_REG_MSR, &kgs);
+    for (unsigned i = 0; i < NMSR; i++) {
+        uc_x86_msr m = { .rid = msr_ids[i], .value = s.msr[i] };
+        uc_reg_write(c->uc, UC_X86_REG_MSR, &m);
+    }
+    if (rd_msr(c, MSR_EFER) != s.efer) {
+        snprintf(err, errlen, "sim: efer %#llx after restore, saved %#llx",
+                 (unsigned long long)rd_msr(c, MSR_EFER), (unsigned long long)s.efer);
+        return -EIO;
+    }
     uint32_t mx = s.mxcsr & 0xffff;
     uc_reg_write(c->uc, UC_X86_REG_MXCSR, &mx);
     for (int i = 0; i < 16; i++)
