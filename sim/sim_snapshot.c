@@ -18,7 +18,8 @@
 
 #include "vmm/snapshot.h"
 
-#define SNAP_CPU_VERSION 2u               /* 2: the MSRs of msr_ids after XMM15 */
+#define SNAP_CPU_VERSION 2u               /* 2: the MSRs of msr_ids and the x87 state
+                                           * after XMM15 */
 #define MSR_EFER 0xc0000080u
 #define MSR_KERNEL_GS_BASE 0xc0000102u
 #define EFER_LME (1ULL << 8)
@@ -65,6 +66,9 @@ struct cpu_state {
     uint32_t mxcsr;
     uint64_t xmm[16][2];
     uint64_t msr[NMSR];                 /* version 2; version 1: PAT's reset value, 0 */
+    uint16_t fpcw, fpsw, fptag;         /* version 2 (FPSW with TOP); version 1: FNINIT's */
+    uint64_t fp_mant[8];                /* R0-R7 (physical), 80 bits each */
+    uint16_t fp_exp[8];
     /* the simulation around it */
     uint64_t insns, now, next_seq, next_poll_ns;
     uint8_t inhibit, halted;
@@ -200,6 +204,15 @@ int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
         uc_reg_read(c->uc, UC_X86_REG_XMM0 + i, s.xmm[i]);
     for (unsigned i = 0; i < NMSR; i++)
         s.msr[i] = rd_msr(c, msr_ids[i]);
+    s.fpcw = (uint16_t)rd(c, UC_X86_REG_FPCW);
+    s.fpsw = (uint16_t)rd(c, UC_X86_REG_FPSW);
+    s.fptag = (uint16_t)rd(c, UC_X86_REG_FPTAG);
+    for (int i = 0; i < 8; i++) {
+        uint8_t fp[10];
+        uc_reg_read(c->uc, UC_X86_REG_FP0 + i, fp);
+        memcpy(&s.fp_mant[i], fp, 8);
+        memcpy(&s.fp_exp[i], fp + 8, 2);
+    }
 
     snapshot_put_u32(w, SNAP_CPU_VERSION);
     for (int i = 0; i < 16; i++)
@@ -227,6 +240,13 @@ int sim_save(struct cpu *c, struct snapshot_writer *w, char *err, size_t errlen)
     }
     for (unsigned i = 0; i < NMSR; i++)
         snapshot_put_u64(w, s.msr[i]);
+    snapshot_put_u16(w, s.fpcw);
+    snapshot_put_u16(w, s.fpsw);
+    snapshot_put_u16(w, s.fptag);
+    for (int i = 0; i < 8; i++) {
+        snapshot_put_u64(w, s.fp_mant[i]);
+        snapshot_put_u16(w, s.fp_exp[i]);
+    }
     /* the simulation: commit() has run (pend is 0 at every point a timer or poll runs) */
     snapshot_put_u64(w, c->insns + c->pend);
     snapshot_put_u64(w, c->vc.now);
@@ -328,6 +348,17 @@ static int read_state(struct snapshot_reader *r, struct cpu_state *s, char *err,
     for (unsigned i = 0; i < NMSR; i++)
         s->msr[i] = ver >= 2 ? snapshot_get_u64(r, "msr")
                              : msr_ids[i] == 0x277u ? 0x0007040600070406ULL : 0;
+    s->fpcw = 0x037f;                   /* FNINIT */
+    s->fptag = 0xffff;
+    if (ver >= 2) {
+        s->fpcw = snapshot_get_u16(r, "x87 control word");
+        s->fpsw = snapshot_get_u16(r, "x87 status word");
+        s->fptag = snapshot_get_u16(r, "x87 tag word");
+        for (int i = 0; i < 8; i++) {
+            s->fp_mant[i] = snapshot_get_u64(r, "x87 register");
+            s->fp_exp[i] = snapshot_get_u16(r, "x87 register");
+        }
+    }
     s->insns = snapshot_get_u64(r, "instruction count");
     s->now = snapshot_get_u64(r, "virtual ns");
     s->next_seq = snapshot_get_u64(r, "clock next id");
@@ -438,6 +469,16 @@ int sim_restore(struct cpu *c, struct snapshot_reader *r, char *err, size_t errl
     for (unsigned i = 0; i < NMSR; i++) {
         uc_x86_msr m = { .rid = msr_ids[i], .value = s.msr[i] };
         uc_reg_write(c->uc, UC_X86_REG_MSR, &m);
+    }
+    uint64_t fpcw = s.fpcw, fpsw = s.fpsw, fptag = s.fptag;
+    uc_reg_write(c->uc, UC_X86_REG_FPCW, &fpcw);
+    uc_reg_write(c->uc, UC_X86_REG_FPSW, &fpsw);
+    uc_reg_write(c->uc, UC_X86_REG_FPTAG, &fptag);
+    for (int i = 0; i < 8; i++) {
+        uint8_t fp[10];
+        memcpy(fp, &s.fp_mant[i], 8);
+        memcpy(fp + 8, &s.fp_exp[i], 2);
+        uc_reg_write(c->uc, UC_X86_REG_FP0 + i, fp);
     }
     if (rd_msr(c, MSR_EFER) != s.efer) {
         snprintf(err, errlen, "sim: efer %#llx after restore, saved %#llx",

@@ -58,6 +58,13 @@ same_run timer 1500000 timer.elf
 same_run rng 60000 rng.elf --rng
 # uartirq: UART receive interrupts over scripted input, half consumed at T
 same_run uartirq 6000 uartirq.elf --serial-in 'the quick brown fox\n'
+# x87: three values on the register stack and a control word of its own, loaded before T
+# and printed after it (a version 1 snapshot restored them as zeros and control word 0)
+same_run x87 2000000 spin.elf -- n=5000000 x87=1
+if grep -q '^spin: x87 cw 0f7f sw 2800 st0 3fffb8aa3b295c17f0bc st1 3fff8000000000000000 st2 4000c90fdaa22168c235$' \
+       "$TMP/x87/out2"; then
+    ok "x87: the restored run prints the stack and control word loaded before the snapshot"
+else not_ok "x87: after restore: $(grep 'spin: x87' "$TMP/x87/out2")"; fi
 
 # a restored run can snapshot again; restoring that continues identically too
 d=$TMP/chain; mkdir -p "$d"
