@@ -106,11 +106,6 @@ def run_echo(path, split):
     return bad
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
-
-
 def echo_server(path):
     """Listens on path and echoes every connection, each on its own thread. Returns the
     listening socket (closing it stops accepting)."""

@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio"))
+from bench_stats import summary_ns  # noqa: E402
+
 BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
 VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
@@ -33,16 +36,6 @@ REQ = b'{"cmd":"stats"}\n'
 
 def fail(msg):
     sys.exit("control_wake: %s: benchmark failed" % msg)
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
-def summary(xs):
-    return {"n": len(xs), "min_ns": min(xs), "median_ns": pct(xs, 50), "p90_ns": pct(xs, 90),
-            "p99_ns": pct(xs, 99), "max_ns": max(xs)}
 
 
 def answer(s):
@@ -186,7 +179,7 @@ def main():
           ("build", "cpu", "mode", "min_us", "median_us", "p90_us", "p99_us", "max_us"))
     for (tag, cpu), modes in raw.items():
         for mode, xs in modes.items():
-            s = summary(xs)
+            s = summary_ns(xs)
             results.setdefault(tag, {}).setdefault(cpu, {})[mode] = s
             print("%-8s %-4s %-5s %10.1f %10.1f %10.1f %10.1f %10.1f" %
                   (tag, cpu, mode, s["min_ns"] / 1e3, s["median_ns"] / 1e3, s["p90_ns"] / 1e3,

@@ -11,6 +11,9 @@ Every run must end as the guest program ends; a failed subject fails the benchma
 env: BUILD (default build), VMLAB (default $BUILD/vmlab), BENCH_JSON_DIR."""
 import json, os, re, statistics, subprocess, sys, threading, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio"))
+from bench_stats import pct  # noqa: E402
+
 BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
 VMLAB = os.environ.get("VMLAB", os.path.join(BUILD, "vmlab"))
@@ -21,11 +24,6 @@ TAP = [[3, 47, 0], [3, 57, 1], [3, 53, 100], [3, 54, 200], [3, 0, 100], [3, 1, 2
 FRAME_NS = 16666666
 TAPS, SWIPE_FRAMES, HOST_TAPS = 50, 60, 40
 EVENT = re.compile(r"^input: event (\d+) type=\d+ code=\d+ value=-?\d+ ns=(\d+)$", re.M)
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def summary(xs, scale=1.0):

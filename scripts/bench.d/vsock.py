@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "guest", "virtio"))
 import vsock_peer  # noqa: E402
+from bench_stats import summary_ns  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 OUT = os.environ.get("BENCH_JSON_DIR", BUILD)
@@ -61,12 +62,9 @@ def measure(cpu, tmp):
                 if vsock_peer.echo(s, msg) != msg:
                     raise RuntimeError("%s: echo differs at %d bytes" % (cpu, size))
                 xs.append(time.perf_counter_ns() - t)
-            xs.sort()
-            res["sizes"][str(size)] = {
-                "n": N, "min_ns": xs[0], "median_ns": vsock_peer.pct(xs, 50),
-                "p90_ns": vsock_peer.pct(xs, 90), "p99_ns": vsock_peer.pct(xs, 99),
-                "max_ns": xs[-1],
-                "throughput_mib_s": round(2 * size * N / (sum(xs) / 1e9) / 2**20, 2)}
+            res["sizes"][str(size)] = dict(
+                summary_ns(xs),
+                throughput_mib_s=round(2 * size * N / (sum(xs) / 1e9) / 2**20, 2))
         s.close()
         rc = vm.wait(timeout=120)
     finally:
