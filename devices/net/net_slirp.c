@@ -68,8 +68,8 @@ struct net_slirp {
     int watch;                          /* the helper sets shm->host_ready (--watch) */
     int looking;                        /* --watch: slirp has host sockets (DONE arg 1) */
     int64_t look_timer;                 /* clock timer id of the next look, 0 if none */
-    int busy;                           /* a guest frame is recent: looks come quickly */
-    int look_quiet;                     /* the next look is a quiet one (1 ms): a POLL */
+    int busy;                           /* a guest frame is recent: looks come quickly;
+                                         * 0: the next look is a quiet one (1 ms): a POLL */
     uint64_t busy_since;                /* that frame's time */
     int ready_fd;                       /* KVM: the helper's wake pipe's read end, or -1 */
     struct slirp_timer timers[MAX_TIMERS];
@@ -153,8 +153,7 @@ static void arm_look(struct net_slirp *s)
     uint64_t d = s->busy ? slirp_look_delay(now - s->busy_since, LOOK_MIN_NS)
                          : SLIRP_LOOK_QUIET_NS;
 
-    s->look_quiet = d == SLIRP_LOOK_QUIET_NS;
-    if (s->look_quiet)
+    if (d == SLIRP_LOOK_QUIET_NS)
         s->busy = 0;
     if (s->look_timer > 0)
         c->cancel(c->opaque, s->look_timer);
@@ -328,7 +327,7 @@ static void look_fire(void *arg)
     struct net_slirp *s = arg;
 
     s->look_timer = 0;
-    if (atomic_exchange(&s->shm->host_ready, 0) || s->look_quiet)
+    if (atomic_exchange(&s->shm->host_ready, 0) || !s->busy)
         ask_logged(s, SLIRP_MSG_POLL, 0, NULL, 0);
     if (s->looking)
         arm_look(s);
